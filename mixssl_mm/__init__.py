@@ -1,0 +1,14 @@
+"""MixSSL for MMPretrain.
+
+Importing this package registers every MixSSL component into mmpretrain's
+registries, so ``custom_imports=dict(imports=['mixssl_mm'])`` is all a config
+needs. The stock-stack fixes are applied first (see :mod:`mixssl_mm.mm_compat`).
+"""
+from . import mm_compat
+
+mm_compat.apply_all()  # before anything parses a config or loads a checkpoint
+
+from . import datasets, engine, evaluation, models  # noqa: F401
+from .version import __version__
+
+__all__ = ['__version__']

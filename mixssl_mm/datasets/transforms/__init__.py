@@ -1,0 +1,3 @@
+from .cross_domain_mixup import CrossDomainMixup
+
+__all__ = ['CrossDomainMixup']

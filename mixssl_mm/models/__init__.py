@@ -1,0 +1,1 @@
+from . import algorithms, heads, losses, necks  # noqa: F401

@@ -1,0 +1,3 @@
+from .mixssl import MixSSL
+
+__all__ = ['MixSSL']

@@ -1,0 +1,3 @@
+from .transparency_head import TransparencyHead
+
+__all__ = ['TransparencyHead']

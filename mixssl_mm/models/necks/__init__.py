@@ -1,0 +1,3 @@
+from .resnet_generator import ResnetGenerator
+
+__all__ = ['ResnetGenerator']
