@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+from mmpretrain.registry import DATASETS
+
+import mixssl_mm.datasets  # noqa: F401  (registers NaturalPhotoPool)
+from mixssl_mm.datasets.photo_pool import (PHOTO_NAMES, NaturalPhotoPool,
+                                           load_photo)
+
+
+def test_all_photos_load_as_bgr_uint8():
+    assert len(PHOTO_NAMES) >= 10
+    for name in PHOTO_NAMES:
+        img = load_photo(name)
+        assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+        assert min(img.shape[:2]) >= 256, name
+        assert img.std() > 10, f'{name} looks blank'
+    from skimage import data
+    np.testing.assert_array_equal(
+        load_photo('chelsea'),
+        data.chelsea()[..., ::-1])
+    camera = load_photo('camera')
+    for c in range(3):
+        np.testing.assert_array_equal(camera[..., c], data.camera())
+
+
+def test_length_labels_and_light_entries():
+    ds = NaturalPhotoPool(length=37, with_label=True, serialize_data=False)
+    n = len(PHOTO_NAMES)
+    assert len(ds) == 37
+    assert ds.metainfo['classes'] == PHOTO_NAMES
+    # entries name a photo, they do not hold it
+    assert set(ds.data_list[0]) == {'photo_idx', 'gt_label'}
+    for i in (0, 5, n, 36):
+        info = ds.get_data_info(i)
+        assert info['gt_label'] == i % n
+        np.testing.assert_array_equal(info['img'],
+                                      load_photo(PHOTO_NAMES[i % n]))
+        assert info['img_shape'] == info['img'].shape[:2]
+    assert ds.get_gt_labels().tolist() == [i % n for i in range(37)]
+    assert 'gt_label' not in NaturalPhotoPool(length=3).get_data_info(0)
+
+
+def test_photo_subset_and_shared_cache():
+    ds = NaturalPhotoPool(
+        photos=['coins', 'astronaut'], length=4, with_label=True)
+    assert ds.metainfo['classes'] == ('coins', 'astronaut')
+    assert [ds.get_data_info(i)['gt_label'] for i in range(4)] == [0, 1, 0, 1]
+    other = NaturalPhotoPool(photos=['astronaut'], length=2)
+    # decoded once per process
+    assert other._imgs[0] is ds._imgs[1]
+    # a sample is a copy: changing it must not touch the shared photo
+    info = ds.get_data_info(1)
+    info['img'][:] = 0
+    assert ds.get_data_info(1)['img'].any()
+
+
+def test_pipeline_gives_fixed_size_random_crops():
+    ds = DATASETS.build(
+        dict(
+            type='NaturalPhotoPool',
+            length=100,
+            with_label=True,
+            pipeline=[
+                dict(type='RandomResizedCrop', scale=48),
+                dict(type='PackInputs')
+            ]))
+    assert isinstance(ds, NaturalPhotoPool)
+    for i in (0, 7, 13, 99):
+        out = ds[i]
+        assert tuple(out['inputs'].shape) == (3, 48, 48)
+        assert out['data_samples'].gt_label.tolist() == [i % len(PHOTO_NAMES)]
+    crops = [ds[0]['inputs'] for _ in range(4)]
+    assert any((c != crops[0]).any() for c in crops[1:])
+
+
+def test_bad_selection_errors():
+    with pytest.raises(KeyError) as e:
+        NaturalPhotoPool(photos=['astronaut', 'lena'])
+    assert "['lena']" in str(e.value) and 'chelsea' in str(e.value)
+    with pytest.raises(KeyError, match='valid names'):
+        load_photo('lena')
+    with pytest.raises(ValueError, match='photos is empty'):
+        NaturalPhotoPool(photos=[])
+    with pytest.raises(ValueError, match='duplicates'):
+        NaturalPhotoPool(photos=['moon', 'moon'])
+    with pytest.raises(ValueError, match='positive int'):
+        NaturalPhotoPool(length=0)
