@@ -1,0 +1,4 @@
+from .per_class_accuracy import PerClassAccuracy
+from .roc_auc import ROCAUC
+
+__all__ = ['PerClassAccuracy', 'ROCAUC']
