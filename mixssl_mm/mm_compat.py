@@ -20,6 +20,9 @@ reasoning behind each fix: ``docs/compat.md``.
    config inheritance resolves packages through ``importlib.metadata``.
 3. ``--launcher pytorch`` without CUDA: gloo instead of nccl, no
    ``torch.cuda.set_device``, and DDP without ``device_ids``.
+4. numpy 2: ``mmcv.adjust_hue`` (used by mmpretrain's ``ColorJitter``)
+   computes ``np.uint8(negative)``, which numpy 2 refuses; the hue shift is
+   taken modulo 256 instead, which is what numpy 1's wrap-around gave.
 """
 import importlib.metadata
 import importlib.util
@@ -179,9 +182,56 @@ def _launcher_fixes() -> None:
     Runner.wrap_model = wrap_model
 
 
+# --------------------------------------------------------------------------
+# 4. numpy 2: negative hue shifts
+# --------------------------------------------------------------------------
+def adjust_hue(img, hue_factor: float, backend=None):
+    """``mmcv.adjust_hue`` with the hue rotation computed modulo 256."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+    import mmcv.image.io as mio
+
+    backend = backend or mio.imread_backend
+    if backend not in ('cv2', 'pillow'):
+        raise ValueError(f'backend: {backend} is not supported.'
+                         "Supported backends are 'cv2', 'pillow'")
+    if not (-0.5 <= hue_factor <= 0.5):
+        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and (img.ndim in {2, 3})):
+        raise TypeError('img should be ndarray with dim=[2 or 3].')
+    shift = np.uint8(int(hue_factor * 255) % 256)
+    if backend == 'pillow':
+        assert img.dtype == np.uint8, 'Pillow backend only support uint8 type'
+        pil_image = Image.fromarray(img[..., ::-1], mode='RGB')
+        h, s, v = pil_image.convert('HSV').split()
+        np_h = np.array(h, dtype=np.uint8)
+        with np.errstate(over='ignore'):
+            np_h += shift  # uint8 addition rotates across the boundary
+        pil_image = Image.merge(
+            'HSV', (Image.fromarray(np_h, 'L'), s, v)).convert('RGB')
+        return np.array(pil_image, dtype=img.dtype)[..., ::-1]
+    dtype = img.dtype
+    hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
+    h, s, v = cv2.split(hsv)
+    with np.errstate(over='ignore'):
+        h = h.astype(np.uint8) + shift
+    return cv2.cvtColor(cv2.merge([h, s, v]),
+                        cv2.COLOR_HSV2BGR_FULL).astype(dtype)
+
+
+def _numpy2_fixes() -> None:
+    import mmcv
+    import mmcv.image
+    import mmcv.image.photometric
+    for module in (mmcv, mmcv.image, mmcv.image.photometric):
+        module.adjust_hue = adjust_hue
+
+
 def apply_all() -> None:
     """Apply every fix (idempotent)."""
     apply_config_fixes()
     _checkpoint_fixes()
     _launcher_fixes()
+    _numpy2_fixes()
 
