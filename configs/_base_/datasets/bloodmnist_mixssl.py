@@ -1,0 +1,72 @@
+# MixSSL pretraining on BloodMNIST (MedMNIST v2, 28 px, upsampled by the
+# crop) with the offline photo pool as auxiliary set.
+# Fetch the data first: python tools/data/fetch_bloodmnist.py
+data_root = 'data/medmnist/'
+data_preprocessor = dict(
+    type='SelfSupDataPreprocessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    to_rgb=True)
+
+# The paper's pretext augmentation, applied independently to the target and
+# to the auxiliary image. MedMNIST samples are already decoded, so there is
+# no LoadImageFromFile.
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=224, backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(
+                type='ColorJitter',
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.2,
+                hue=0.1)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.2989)),
+    dict(
+        type='GaussianBlur',
+        magnitude_range=(0.1, 2.0),
+        magnitude_std='inf',
+        prob=0.5),
+]
+
+# Stand-in for Imagenette: photos shipped inside scikit-image, scikit-learn
+# and matplotlib, sampled as random resized crops. For Imagenette use
+# aux_dataset=dict(type='CustomDataset', data_root='data/imagenette2/train',
+# with_label=False, pipeline=[dict(type='LoadImageFromFile'), *view_pipeline])
+aux_dataset = dict(type='NaturalPhotoPool', pipeline=view_pipeline)
+
+train_pipeline = [
+    *view_pipeline,
+    dict(
+        type='CrossDomainMixup',
+        aux_dataset=aux_dataset,
+        alpha=1.0,
+        lam_mode='batch'),
+    dict(type='PackInputs', algorithm_keys=['mix_alpha', 'mix_lam',
+                                            'aux_label']),
+]
+
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=4,
+    # persistent workers keep their random state across epochs; re-created
+    # workers would be re-seeded identically and repeat the pairing
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type='MedMNIST',
+        data_root=data_root,
+        ann_file='bloodmnist.npz',
+        split='train',
+        with_label=False,
+        pipeline=train_pipeline))

@@ -1,0 +1,43 @@
+# A short CPU-sized MixSSL run (the README quick start): ResNet-18 at 64 px,
+# one epoch over BloodMNIST's 11,959 training images.
+_base_ = ['./mixssl_resnet50_1xb64-20e_bloodmnist.py']
+
+model = dict(
+    backbone=dict(depth=18),
+    neck=dict(in_channels=512, n_blocks=2),
+    head=dict(in_channels=512))
+
+view_pipeline = [
+    dict(type='RandomResizedCrop', scale=64, backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(
+        type='RandomApply',
+        transforms=[
+            dict(
+                type='ColorJitter',
+                brightness=0.4,
+                contrast=0.4,
+                saturation=0.2,
+                hue=0.1)
+        ],
+        prob=0.8),
+    dict(
+        type='RandomGrayscale',
+        prob=0.2,
+        keep_channels=True,
+        channel_weights=(0.114, 0.587, 0.2989)),
+]
+train_pipeline = [
+    *view_pipeline,
+    dict(
+        type='CrossDomainMixup',
+        aux_dataset=dict(type='NaturalPhotoPool', pipeline=view_pipeline),
+        alpha=1.0,
+        lam_mode='batch'),
+    dict(type='PackInputs', algorithm_keys=['mix_alpha', 'mix_lam',
+                                            'aux_label']),
+]
+train_dataloader = dict(
+    num_workers=2, dataset=dict(pipeline=train_pipeline))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+train_cfg = dict(max_epochs=1)

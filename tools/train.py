@@ -1,0 +1,15 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""Train a model: mmpretrain's ``tools/train.py`` with mixssl_mm loaded.
+
+Same flags as mmpretrain's (``--work-dir --resume --amp --auto-scale-lr
+--cfg-options --launcher ...``); see ``python tools/train.py -h``.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mixssl_mm.utils import run_mmpretrain_tool  # noqa: E402
+
+if __name__ == '__main__':
+    run_mmpretrain_tool('train.py')
