@@ -1,0 +1,30 @@
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import mixssl_mm  # noqa: E402,F401  (registers components, applies fixes)
+
+
+def write_image_folder(root, n, size=40, classes=('a', 'b'), seed=0):
+    """Write ``n`` random JPEGs into ImageNet-style class sub-folders."""
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        d = osp.join(root, classes[i % len(classes)])
+        import os
+        os.makedirs(d, exist_ok=True)
+        img = rng.integers(0, 256, (size, size + 8, 3), dtype=np.uint8)
+        cv2.imwrite(osp.join(d, f'{i:03d}.jpg'), img)
+    return str(root)
+
+
+@pytest.fixture
+def image_folders(tmp_path):
+    target = write_image_folder(tmp_path / 'target', 8, seed=1)
+    aux = write_image_folder(tmp_path / 'aux', 5, classes=('x', ), seed=2)
+    return target, aux
