@@ -99,13 +99,16 @@ def _history_buffer_getattr(obj, name):
     checkpoints readable without handing a crafted checkpoint a general
     attribute-access gadget.
     """
+    import pickle
+
     from mmengine.logging import HistoryBuffer
     if obj is HistoryBuffer and name in _STAT_METHODS:
         return getattr(HistoryBuffer, name)
-    raise RuntimeError(
+    raise pickle.UnpicklingError(
         f'refusing getattr({obj!r}, {name!r}) while loading a checkpoint: '
-        'only HistoryBuffer statistics methods are allowed (mixssl_mm safe '
-        'loading).')
+        'only HistoryBuffer statistics methods are allowed. The file was '
+        'not written by mmengine; do not load it unless you trust its '
+        'source (see the trust model in README).')
 
 
 def _history_buffer_getstate(self) -> dict:

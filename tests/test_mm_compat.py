@@ -1,0 +1,129 @@
+"""The stock-stack fixes of mixssl_mm.mm_compat, against the real stack."""
+import io
+import os.path as osp
+import pickle
+import subprocess
+import sys
+
+import cv2
+import mmcv
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+
+from mixssl_mm import mm_compat
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = osp.join(REPO, 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py')
+
+
+def test_mmpretrain_bases_resolve_without_pkg_resources_in_a_fresh_process():
+    # No mixssl_mm import: only the start-up hook installed by pip is active,
+    # as when mmpretrain's own tools/train.py parses the config.
+    code = (
+        "import sys; sys.modules['pkg_resources'] = None\n"
+        'from mmengine.config import Config\n'
+        f'cfg = Config.fromfile({CONFIG!r}, import_custom_modules=False)\n'
+        "assert 'mixssl_mm' not in sys.modules\n"
+        'print(cfg.default_scope, cfg.model.type)\n')
+    out = subprocess.run([sys.executable, '-c', code],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ['mmpretrain', 'MixSSL']
+
+
+def test_package_helpers():
+    assert mm_compat.is_installed('mmpretrain')
+    assert not mm_compat.is_installed('surely-not-a-package-xyz')
+    import mmpretrain
+    assert mm_compat.get_installed_path('mmpretrain') == osp.dirname(
+        mmpretrain.__file__)
+    assert mm_compat.package2module('mmcv-lite') == 'mmcv'
+
+
+def _message_hub_state():
+    hub = MessageHub.get_instance('compat-test')
+    hub.update_scalar('train/loss', 0.5)
+    hub.update_scalar('train/loss', 0.25)
+    return hub.state_dict()
+
+
+def test_new_checkpoints_need_no_getattr(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    torch.save(dict(message_hub=_message_hub_state()), path)
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    assert 'builtins.getattr' not in unsafe
+    loaded = torch.load(path)  # torch's default: weights_only=True
+    buf = loaded['message_hub']['log_scalars']['train/loss']
+    assert buf.mean() == pytest.approx(0.375)
+    assert buf.statistics('max') == 0.5
+
+
+def test_stock_written_checkpoints_still_load(tmp_path, monkeypatch):
+    # stock mmengine's __getstate__ adds the statistics methods, which
+    # protocol 2 pickles as getattr(HistoryBuffer, 'min')
+    monkeypatch.setattr(
+        HistoryBuffer, '__getstate__', lambda self: dict(
+            self.__dict__, statistics_methods=self._statistics_methods))
+    path = tmp_path / 'stock.pth'
+    torch.save(dict(message_hub=_message_hub_state()), path)
+    monkeypatch.undo()
+    saved = torch.serialization.get_safe_globals()
+    torch.serialization.clear_safe_globals()
+    try:  # what stock torch sees in the file
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(
+            str(path))
+    finally:
+        torch.serialization.add_safe_globals(saved)
+    assert 'builtins.getattr' in unsafe
+    loaded = torch.load(path)
+    assert loaded['message_hub']['log_scalars']['train/loss'].current() == 0.25
+
+
+class _Gadget:
+
+    def __init__(self, obj, name):
+        self.obj, self.name = obj, name
+
+    def __reduce__(self):
+        return getattr, (self.obj, self.name)
+
+
+@pytest.mark.parametrize('obj,name', [(HistoryBuffer, '__init__'),
+                                      (int, 'mro'), (list, 'clear')])
+def test_getattr_gadgets_are_refused(tmp_path, obj, name):
+    path = tmp_path / 'evil.pth'
+    with open(path, 'wb') as f:
+        pickle.dump({'x': _Gadget(obj, name)}, f, protocol=2)
+    with pytest.raises(pickle.UnpicklingError,
+                       match='refusing getattr|not an allowed global'):
+        torch.load(path)
+
+
+def test_code_running_pickle_is_refused(tmp_path):
+    path = tmp_path / 'evil.pth'
+
+    class Evil:
+
+        def __reduce__(self):
+            return eval, ('1 + 1', )
+
+    buf = io.BytesIO()
+    torch.save({'state_dict': {}, 'x': Evil()}, buf)
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(pickle.UnpicklingError, match='eval'):
+        torch.load(path)
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_negative_hue_shift_rotates_like_numpy1(backend):
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 2] = 255  # BGR pure red: hue 0
+    out = mmcv.adjust_hue(red, -0.2, backend=backend)
+    hue = cv2.cvtColor(out, cv2.COLOR_BGR2HSV_FULL)[..., 0]
+    # numpy 1 wrapped np.uint8(-51) to 205
+    assert np.abs(hue.astype(int) - 205).max() <= 2
+    pos = mmcv.adjust_hue(red, 0.2, backend=backend)
+    hue = cv2.cvtColor(pos, cv2.COLOR_BGR2HSV_FULL)[..., 0]
+    assert np.abs(hue.astype(int) - 51).max() <= 2
