@@ -9,6 +9,11 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import mixssl_mm  # noqa: E402,F401  (registers components, applies fixes)
+from mmengine.registry import init_default_scope  # noqa: E402
+
+# as a Runner does with default_scope='mmpretrain': nested transforms
+# (RandomApply) build from the current scope
+init_default_scope('mmpretrain')
 
 
 def write_image_folder(root, n, size=40, classes=('a', 'b'), seed=0):
