@@ -42,3 +42,5 @@ train_dataloader = dict(
     num_workers=2, dataset=dict(pipeline=train_pipeline, indices=3200))
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 train_cfg = dict(max_epochs=1)
+# reconstruction grids under <work_dir>/<timestamp>/vis_data/vis_image/
+custom_hooks = [dict(type='MixSSLVisualizationHook', interval=25)]
