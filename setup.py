@@ -97,7 +97,7 @@ setup(
         'mmpretrain>=1.2.0,<1.3.0',
     ],
     extras_require={
-        'tests': ['pytest', 'scikit-image', 'scikit-learn', 'matplotlib'],
+        'tests': ['pytest', 'scipy', 'scikit-image', 'scikit-learn', 'matplotlib'],
         'data': ['scikit-image', 'scikit-learn', 'matplotlib'],
     },
     zip_safe=False,

@@ -42,9 +42,19 @@ class MixSSL(BaseSelfSupervisor):
             ``dict(type='ReconstructionLoss', criterion='mse')``.
         use_rec (bool): Train objective R. Defaults to True.
         use_trans (bool): Train objective T. Defaults to True.
+        pretrained (str, optional): Checkpoint to initialise the whole model
+            from. Defaults to None.
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): Initialization config. Defaults to None.
+        channels_last (bool): Run encoder, decoder and head in
+            ``torch.channels_last`` memory format: the module is converted at
+            its first :meth:`forward_mix` (after weight init, checkpoint
+            loading and ``.to(device)``; the parameters are converted in
+            place, so an optimizer built before keeps them) and the views are
+            converted on every call. A speed lever for convolutions on
+            GPUs (tensor cores, bf16) and oneDNN CPUs; the loss is the same
+            up to float rounding. Defaults to False.
     """
 
     def __init__(self,
@@ -56,7 +66,8 @@ class MixSSL(BaseSelfSupervisor):
                  use_trans: bool = True,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None):
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 channels_last: bool = False):
         if not (use_rec or use_trans):
             raise ValueError('MixSSL: at least one of use_rec / use_trans '
                              'must be True.')
@@ -71,6 +82,8 @@ class MixSSL(BaseSelfSupervisor):
         self.use_rec = use_rec
         self.use_trans = use_trans
         self.stride = self._check_encoder_decoder()
+        self.channels_last = bool(channels_last)
+        self._channels_last_done = False
 
     def _check_encoder_decoder(self) -> int:
         """Probe the encoder once so misconfigured channels or strides fail
@@ -157,6 +170,13 @@ class MixSSL(BaseSelfSupervisor):
         visualisation hook)."""
         self._check_inputs(inputs)
         x_t, x_a = inputs
+        if self.channels_last:
+            if not self._channels_last_done:
+                # once, at first use: in place, so optimizers keep the params
+                self.to(memory_format=torch.channels_last)
+                self._channels_last_done = True
+            x_t = x_t.contiguous(memory_format=torch.channels_last)
+            x_a = x_a.contiguous(memory_format=torch.channels_last)
         lam = self.sample_lam(data_samples, x_t.size(0), x_t.device)
         x_mix = self.mix(x_t, x_a, lam)
         feats = self.backbone(x_mix)
