@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README quick start: install, fetch BloodMNIST, run a short real MixSSL
-# pretraining (ResNet-18, 64 px, 50 iterations; about 2-3 minutes on 2 CPU
-# cores). Extra arguments go to tools/train.py.
+# pretraining (ResNet-18, 64 px, 50 iterations of batch 64). Extra arguments
+# go to tools/train.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
