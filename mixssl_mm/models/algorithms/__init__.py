@@ -1,3 +1,7 @@
 from .mixssl import MixSSL
+from .dino import DINO
+from .mixco import MixCo
+from .mixup_simclr import MixupSimCLR
+from .rotation import Rotation
 
-__all__ = ['MixSSL']
+__all__ = ['MixSSL', 'DINO', 'MixCo', 'MixupSimCLR', 'Rotation']

@@ -1,3 +1,4 @@
 from .transparency_head import TransparencyHead
+from .dino_head import DINOHead
 
-__all__ = ['TransparencyHead']
+__all__ = ['TransparencyHead', 'DINOHead']

@@ -1,0 +1,62 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""In-batch mix-up shared by :class:`MixupSimCLR` and :class:`MixCo`.
+
+Each image ``x_i`` of a batch is mixed with a partner ``x_perm(i)`` drawn by
+a random permutation of the batch::
+
+    x_mix_i = λ_i·x_i + (1 − λ_i)·x_perm(i),      λ ~ Beta(α, α)
+
+``λ`` is the weight of the image itself. The draws use torch's global CPU
+generator (seeded by mmengine), then move to the device, so they do not
+depend on the device type. No registered class lives here.
+"""
+from typing import Tuple
+
+import torch
+
+LAM_MODES = ('batch', 'sample')
+
+
+def check_mix_args(alpha: float, lam_mode: str, owner: str) -> None:
+    """Refuse an unusable α or λ mode at build time."""
+    if not float(alpha) > 0:
+        raise ValueError(f'{owner}: alpha must be > 0 (λ ~ Beta(α, α)), '
+                         f'got {alpha}.')
+    if lam_mode not in LAM_MODES:
+        raise ValueError(f'{owner}: lam_mode must be one of {LAM_MODES}, '
+                         f'got {lam_mode!r}.')
+
+
+def sample_batch_mix(batch_size: int, alpha: float, lam_mode: str,
+                     device: torch.device
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Draw the mixing weights and partners for one batch.
+
+    Args:
+        batch_size (int): N.
+        alpha (float): λ ~ Beta(α, α).
+        lam_mode (str): ``'batch'``: one λ for the whole batch (classic
+            mix-up); ``'sample'``: one λ per image.
+        device (torch.device): Where the returned tensors live.
+
+    Returns:
+        Tuple[Tensor, Tensor]: ``lam`` of shape (N, ) (float32) and ``perm``
+        of shape (N, ) (long), the partner index of each image.
+    """
+    a = torch.tensor(float(alpha))
+    beta = torch.distributions.Beta(a, a)
+    if lam_mode == 'batch':
+        lam = beta.sample().expand(batch_size)
+    else:
+        lam = beta.sample((batch_size, ))
+    perm = torch.randperm(batch_size)
+    return (lam.to(device=device, dtype=torch.float32),
+            perm.to(device=device))
+
+
+def mix_batch(x: torch.Tensor, lam: torch.Tensor,
+              perm: torch.Tensor) -> torch.Tensor:
+    """``λ_i·x_i + (1 − λ_i)·x_perm(i)`` for a batch ``x`` of shape (N, ...).
+    """
+    shape = (-1, ) + (1, ) * (x.dim() - 1)
+    return torch.lerp(x[perm], x, lam.view(shape).to(x.dtype))
