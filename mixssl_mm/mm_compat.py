@@ -23,10 +23,19 @@ reasoning behind each fix: ``docs/compat.md``.
 4. numpy 2: ``mmcv.adjust_hue`` (used by mmpretrain's ``ColorJitter``)
    computes ``np.uint8(negative)``, which numpy 2 refuses; the hue shift is
    taken modulo 256 instead, which is what numpy 1's wrap-around gave.
+5. A checkpoint that ``weights_only`` loading refuses is reported in two
+   lines naming the file, the refused global and the trust model, instead of
+   torch's page-long message.
+6. Checkpoints are written atomically (temporary file, fsync, ``os.replace``):
+   a run killed while saving never leaves a truncated ``epoch_N.pth``; and
+   ``--resume`` falls back to the newest ``epoch_N``/``iter_N.pth`` when the
+   ``last_checkpoint`` pointer is missing, empty or names a deleted file.
 """
 import importlib.metadata
 import importlib.util
+import os
 import os.path as osp
+import re
 
 __all__ = ['apply_config_fixes', 'apply_all']
 
@@ -231,10 +240,166 @@ def _numpy2_fixes() -> None:
         module.adjust_hue = adjust_hue
 
 
+# --------------------------------------------------------------------------
+# 5. a short, clear refusal of checkpoints that weights_only cannot load
+# --------------------------------------------------------------------------
+TRUST_MODEL = 'docs/compat.md, "Trust model for checkpoints"'
+
+
+def refusal_message(filename: str, error: BaseException) -> str:
+    """The two-line message for a checkpoint refused by weights-only
+    loading: the file, what it asked for, and the trust model."""
+    text = str(error)
+    found = (re.search(r'GLOBAL (\S+) (?:was not an allowed global|whose '
+                       r'module \S+ is blocked)', text)
+             or re.search(r'(refusing getattr\([^)]*\))', text)
+             or re.search(r'WeightsUnpickler error: ([^\n]*?)(?:\. |\n|$)',
+                          text))
+    what = found.group(1) if found else ' '.join(text.split())[:200]
+    return (f'refusing to load checkpoint {filename}: it needs `{what}`, '
+            'which weights-only loading does not allow. Checkpoints written '
+            'by mmengine, mmpretrain or mixssl_mm never need it, so this '
+            'file was written by other code or crafted to run code.\nLoad '
+            f'only checkpoints you trust (trust model: {TRUST_MODEL}); if '
+            'you trust this one, convert it once to a plain state_dict: '
+            "torch.save(torch.load(path, weights_only=False)['state_dict'], "
+            "'plain.pth').")
+
+
+def _refusal_fixes() -> None:
+    import pickle
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    stock = CheckpointLoader._schemes['']
+    if getattr(stock, '_mixssl_patched', False):
+        return
+
+    def load_from_local(filename, map_location):
+        try:
+            return stock(filename, map_location)
+        except pickle.UnpicklingError as e:
+            if 'Weights only load failed' not in str(e) and \
+                    'refusing getattr' not in str(e):
+                raise
+            raise pickle.UnpicklingError(
+                refusal_message(osp.expanduser(filename), e)) from None
+
+    load_from_local._mixssl_patched = True
+    CheckpointLoader._schemes[''] = load_from_local
+
+
+# --------------------------------------------------------------------------
+# 6. atomic checkpoint writes; resume despite a stale last_checkpoint
+# --------------------------------------------------------------------------
+_URI = re.compile(r'^[A-Za-z][\w+.-]*://')
+
+
+def atomic_torch_save(obj, filename: str) -> None:
+    """``torch.save`` to a hidden temporary file next to ``filename``, fsync,
+    then ``os.replace``: readers see the old file or the complete new one,
+    never a truncated one."""
+    import glob
+
+    import torch
+    filename = osp.abspath(filename)
+    folder, base = osp.split(filename)
+    os.makedirs(folder, exist_ok=True)
+    for stale in glob.glob(osp.join(folder, f'.{glob.escape(base)}.part-*')):
+        try:  # left by a run killed while saving
+            os.remove(stale)
+        except OSError:
+            pass
+    tmp = osp.join(folder, f'.{base}.part-{os.getpid()}')
+    try:
+        with open(tmp, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filename)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+_CKPT_NAME = re.compile(r'^(epoch|iter)_\d+\.pth$')
+
+
+def find_latest_checkpoint(path: str):
+    """``mmengine.runner.find_latest_checkpoint`` that survives a missing,
+    empty or stale ``last_checkpoint`` pointer (e.g. a run killed between
+    writing a checkpoint and updating the pointer): it then returns the
+    newest ``epoch_N.pth`` / ``iter_N.pth`` in ``path``."""
+    from mmengine.logging import print_log
+    save_file = osp.join(path, 'last_checkpoint')
+    last = None
+    if osp.exists(save_file):
+        with open(save_file) as f:
+            last = f.read().strip() or None
+    if last is not None:
+        if _URI.match(last) or osp.isfile(last):
+            return last
+        moved = osp.join(path, osp.basename(last))
+        if osp.isfile(moved):
+            return moved
+    found = [osp.join(path, n) for n in os.listdir(path)
+             if _CKPT_NAME.match(n)] if osp.isdir(path) else []
+    if found:
+        newest = max(found, key=osp.getmtime)
+        print_log(
+            f'{save_file} is missing, empty or names a file that does not '
+            f'exist ({last!r}); resuming from the newest checkpoint, '
+            f'{newest}.', logger='current', level=30)
+        return newest
+    if last is None:
+        print_log('Did not find last_checkpoint to be resumed.')
+    return last
+
+
+def _save_fixes() -> None:
+    import mmengine.runner as mr
+    import mmengine.runner._flexible_runner as mfr
+    import mmengine.runner.checkpoint as mc
+    import mmengine.runner.runner as mrr
+
+    stock = mc.save_checkpoint
+    if getattr(stock, '_mixssl_patched', False):
+        return
+
+    def save_checkpoint(checkpoint, filename, file_client_args=None,
+                        backend_args=None):
+        if (file_client_args is None and backend_args is None
+                and not _URI.match(str(filename))):
+            atomic_torch_save(checkpoint, filename)
+        else:
+            stock(checkpoint, filename, file_client_args=file_client_args,
+                  backend_args=backend_args)
+
+    save_checkpoint._mixssl_patched = True
+    save_checkpoint.__doc__ = stock.__doc__
+    for module in (mc, mr, mrr):
+        module.save_checkpoint = save_checkpoint
+    for module in (mc, mr, mrr, mfr):
+        module.find_latest_checkpoint = find_latest_checkpoint
+
+
 def apply_all() -> None:
     """Apply every fix (idempotent)."""
     apply_config_fixes()
     _checkpoint_fixes()
     _launcher_fixes()
     _numpy2_fixes()
+    _refusal_fixes()
+    _save_fixes()
 

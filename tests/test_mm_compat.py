@@ -127,3 +127,70 @@ def test_negative_hue_shift_rotates_like_numpy1(backend):
     pos = mmcv.adjust_hue(red, 0.2, backend=backend)
     hue = cv2.cvtColor(pos, cv2.COLOR_BGR2HSV_FULL)[..., 0]
     assert np.abs(hue.astype(int) - 51).max() <= 2
+
+
+# -- 5. a short refusal naming the file; 6. atomic saves, stale pointers ------
+def test_refused_checkpoint_is_named_in_a_short_message(tmp_path):
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    class Evil:
+
+        def __reduce__(self):
+            return eval, ('1 + 1', )
+
+    path = tmp_path / 'crafted.pth'
+    torch.save({'state_dict': {}, 'x': Evil()}, path)
+    # the path every mmengine load takes (--resume, load_from, Pretrained)
+    with pytest.raises(pickle.UnpicklingError) as info:
+        _load_checkpoint(str(path), map_location='cpu')
+    msg = str(info.value)
+    assert msg.startswith(f'refusing to load checkpoint {path}: it needs '
+                          '`eval`')
+    assert 'Trust model for checkpoints' in msg and len(msg) < 700
+    # a gadget refused by the getattr stand-in is reported the same way
+    with open(path, 'wb') as f:
+        pickle.dump({'x': _Gadget(HistoryBuffer, '__init__')}, f,
+                    protocol=2)
+    with pytest.raises(pickle.UnpicklingError, match='refusing to load '
+                       r'checkpoint .*refusing getattr\(.*__init__'):
+        _load_checkpoint(str(path), map_location='cpu')
+
+
+def test_checkpoint_save_is_atomic_and_cleans_stale_parts(tmp_path):
+    from mmengine.runner import save_checkpoint
+    path = tmp_path / 'iter_1.pth'
+    stale = tmp_path / '.iter_1.pth.part-12345'  # left by a killed save
+    stale.write_bytes(b'half a checkpoint')
+    save_checkpoint({'state_dict': {'w': torch.ones(3)}}, str(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['iter_1.pth']
+    # a save that fails half-way leaves the previous file as it was
+    with pytest.raises(Exception):
+        save_checkpoint({'state_dict': {'w': torch.zeros(3)},
+                         'bad': lambda: None}, str(path))
+    assert torch.equal(torch.load(path)['state_dict']['w'], torch.ones(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['iter_1.pth']
+
+
+def test_resume_survives_a_missing_empty_or_stale_pointer(tmp_path):
+    import os
+    import time
+
+    from mmengine.runner import find_latest_checkpoint
+    assert find_latest_checkpoint(str(tmp_path)) is None
+    for name in ('iter_2.pth', 'iter_3.pth', 'params_rank0.pth'):
+        torch.save({}, tmp_path / name)
+        time.sleep(0.01)
+    os.utime(tmp_path / 'params_rank0.pth')  # newest, but not a checkpoint
+    newest = str(tmp_path / 'iter_3.pth')
+    assert find_latest_checkpoint(str(tmp_path)) == newest  # no pointer
+    pointer = tmp_path / 'last_checkpoint'
+    pointer.write_text('')  # killed while writing it
+    assert find_latest_checkpoint(str(tmp_path)) == newest
+    pointer.write_text(str(tmp_path / 'iter_4.pth'))  # removed since
+    assert find_latest_checkpoint(str(tmp_path)) == newest
+    pointer.write_text('/elsewhere/old_work_dir/iter_2.pth')  # dir moved
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                          'iter_2.pth')
+    pointer.write_text(str(tmp_path / 'iter_2.pth'))  # the normal case
+    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path /
+                                                          'iter_2.pth')

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 python -c "import mixssl_mm" 2>/dev/null || python -m pip install -q -e ".[tests]"
 python tools/data/fetch_bloodmnist.py
 python tools/train.py configs/mixssl/mixssl_resnet18_1xb64-1e_bloodmnist-64px.py \
-    --work-dir work_dirs/quickstart "$@"
+    --work-dir work_dirs/quickstart --overwrite "$@"
 
 echo
 echo "Done. Outputs in work_dirs/quickstart/:"

@@ -12,4 +12,8 @@ custom_imports = dict(imports=['mixssl_mm'], allow_failed_imports=False)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3))
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # stop on NaN/inf with the last good checkpoint intact
+    non_finite=dict(type='NonFiniteLossHook'),
+    # random states in checkpoints: bit-exact --resume (docs/reliability.md)
+    exact_resume=dict(type='ExactResumeHook'))

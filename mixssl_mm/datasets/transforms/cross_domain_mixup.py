@@ -1,5 +1,6 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 import numbers
+import warnings
 from typing import List, Optional, Union
 
 import numpy as np
@@ -7,6 +8,10 @@ from mmcv.transforms import BaseTransform
 from mmengine.dataset import BaseDataset
 
 from mmpretrain.registry import DATASETS, TRANSFORMS
+
+from mixssl_mm.utils.image_check import (dataset_image_paths,
+                                         format_bad_images, image_error,
+                                         unreadable_images)
 
 
 @TRANSFORMS.register_module()
@@ -27,7 +32,8 @@ class CrossDomainMixup(BaseTransform):
 
     - ``mix_alpha`` (float): α, so the model draws the per-batch λ from the
       same Beta(α, α).
-    - ``mix_lam`` (float): only with ``lam_mode='sample'``: this sample's λ.
+    - ``mix_lam`` (float): only with ``lam_mode='sample'`` or ``fixed_lam``:
+      this sample's λ.
     - ``aux_label`` (int): the auxiliary sample's label when it has one.
 
     Required keys: ``img`` (H x W x C uint8, or H x W gray). Modified keys:
@@ -45,6 +51,19 @@ class CrossDomainMixup(BaseTransform):
         lam_mode (str): ``'batch'`` — one λ per batch, drawn on the device
             (the paper's); ``'sample'`` — one λ per sample, drawn here.
             Defaults to ``'batch'``.
+        fixed_lam (float, optional): A constant λ in [0, 1] for every sample
+            (e.g. 0.5 for an ablation), carried as ``mix_lam``; ``alpha`` and
+            ``lam_mode`` then draw nothing. Defaults to None (λ ~ Beta).
+        skip_corrupt (bool): What to do with auxiliary images that cannot be
+            read. False (default): refuse, naming the files, when the
+            transform is built (every file's header is checked then) or when
+            one fails to load during training. True: leave them out with a
+            warning and draw another auxiliary image.
+
+    Gray and colour: gray images (H x W or H x W x 1, e.g. from
+    ``LoadImageFromFile(color_type='grayscale')``) are repeated into three
+    identical channels, on either side, so a gray target can be mixed with a
+    colour photo and the reverse; colour is never dropped.
     """
 
     PACK_KEYS = ('mix_alpha', 'mix_lam', 'aux_label')
@@ -54,7 +73,9 @@ class CrossDomainMixup(BaseTransform):
                  aux_dataset: Union[dict, str, BaseDataset],
                  aux_pipeline: Optional[List[dict]] = None,
                  alpha: float = 1.0,
-                 lam_mode: str = 'batch'):
+                 lam_mode: str = 'batch',
+                 fixed_lam: Optional[float] = None,
+                 skip_corrupt: bool = False):
         if (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
                 or not np.isfinite(alpha) or alpha <= 0):
             raise ValueError(
@@ -64,9 +85,21 @@ class CrossDomainMixup(BaseTransform):
         if lam_mode not in self.LAM_MODES:
             raise ValueError(f'CrossDomainMixup: lam_mode must be one of '
                              f'{self.LAM_MODES}, got {lam_mode!r}.')
+        if fixed_lam is not None and (
+                isinstance(fixed_lam, bool)
+                or not isinstance(fixed_lam, numbers.Real)
+                or not np.isfinite(fixed_lam) or not 0 <= fixed_lam <= 1):
+            raise ValueError(
+                'CrossDomainMixup: fixed_lam must be a number in [0, 1] '
+                '(x_mix = (1 - λ)·x_t + λ·x_a), got '
+                f'{fixed_lam!r}. Use e.g. fixed_lam=0.5, or leave it None '
+                'to draw λ ~ Beta(alpha, alpha).')
         self.alpha = float(alpha)
         self.lam_mode = lam_mode
+        self.fixed_lam = None if fixed_lam is None else float(fixed_lam)
+        self.skip_corrupt = bool(skip_corrupt)
         self.aux_dataset = self._build_aux(aux_dataset, aux_pipeline)
+        self._aux_indices = self._check_aux_files()
 
     @staticmethod
     def _build_aux(aux, pipeline) -> BaseDataset:
@@ -98,6 +131,65 @@ class CrossDomainMixup(BaseTransform):
                 'Check its data_root / ann_file.')
         return aux
 
+    def _check_aux_files(self) -> np.ndarray:
+        """Indices of the usable auxiliary samples: every file-backed
+        sample's header is checked once, here, before training starts."""
+        indexed = dataset_image_paths(self.aux_dataset)
+        bad = unreadable_images([p for _, p in indexed])
+        if not bad:
+            return np.arange(len(self.aux_dataset))
+        if not self.skip_corrupt:
+            raise ValueError(
+                f'CrossDomainMixup: {len(bad)} auxiliary image file(s) '
+                f'cannot be read:\n{format_bad_images(bad)}\nRemove or '
+                'replace them, or set CrossDomainMixup(skip_corrupt=True) to '
+                'leave unreadable auxiliary images out with a warning.')
+        bad_paths = {p for p, _ in bad}
+        keep = [i for i, p in indexed if p not in bad_paths]
+        if not keep:
+            raise ValueError(
+                'CrossDomainMixup: none of the auxiliary images can be read '
+                f'(e.g.\n{format_bad_images(bad)}); point aux_dataset at a '
+                'folder of readable images.')
+        warnings.warn(
+            f'CrossDomainMixup: skipping {len(bad)} unreadable auxiliary '
+            f'image(s) (skip_corrupt=True):\n{format_bad_images(bad)}')
+        return np.asarray(keep)
+
+    def _load_aux(self) -> dict:
+        """One random auxiliary sample; a file that fails to load is named,
+        or with ``skip_corrupt`` dropped from the pool with a warning."""
+        while True:
+            pos = np.random.randint(len(self._aux_indices))
+            idx = int(self._aux_indices[pos])
+            try:
+                return self.aux_dataset[idx]
+            except Exception as e:
+                info = self.aux_dataset.get_data_info(idx)
+                path = info.get('img_path') if isinstance(info, dict) else None
+                reason = image_error(path) if path else None
+                if reason is None and path is not None:
+                    import cv2
+                    if cv2.imread(path, cv2.IMREAD_UNCHANGED) is None:
+                        reason = 'cannot be decoded'
+                if reason is None:
+                    raise  # not a broken file: a pipeline or config error
+                if not self.skip_corrupt:
+                    raise ValueError(
+                        f'CrossDomainMixup: auxiliary image {path} cannot be '
+                        f'read ({reason}; {type(e).__name__}: {e}). Remove or '
+                        'replace it, or set CrossDomainMixup(skip_corrupt='
+                        'True) to skip unreadable auxiliary images with a '
+                        'warning.') from e
+                if len(self._aux_indices) == 1:
+                    raise ValueError(
+                        'CrossDomainMixup: no readable auxiliary image left '
+                        f'(the last one, {path}, {reason}).') from e
+                warnings.warn(
+                    f'CrossDomainMixup: skipping unreadable auxiliary image '
+                    f'{path} ({reason}; skip_corrupt=True)')
+                self._aux_indices = np.delete(self._aux_indices, pos)
+
     def transform(self, results: dict) -> dict:
         x_t = results['img']
         if isinstance(x_t, list):
@@ -105,8 +197,7 @@ class CrossDomainMixup(BaseTransform):
                 'CrossDomainMixup: img is already a list of views; put '
                 'CrossDomainMixup once, after the target augmentations and '
                 'before PackInputs, not inside MultiView.')
-        idx = np.random.randint(len(self.aux_dataset))
-        aux = self.aux_dataset[idx]
+        aux = self._load_aux()
         x_a = aux['img']
         x_t, x_a = _to_rgb3(x_t), _to_rgb3(x_a)
         if x_t.shape[:2] != x_a.shape[:2]:
@@ -117,7 +208,9 @@ class CrossDomainMixup(BaseTransform):
                 'the same RandomResizedCrop scale).')
         results['img'] = [x_t, x_a]
         results['mix_alpha'] = self.alpha
-        if self.lam_mode == 'sample':
+        if self.fixed_lam is not None:
+            results['mix_lam'] = self.fixed_lam
+        elif self.lam_mode == 'sample':
             results['mix_lam'] = float(np.random.beta(self.alpha, self.alpha))
         if 'gt_label' in aux:
             results['aux_label'] = aux['gt_label']
@@ -127,7 +220,8 @@ class CrossDomainMixup(BaseTransform):
         return (f'{self.__class__.__name__}(aux_dataset='
                 f'{type(self.aux_dataset).__name__}'
                 f'(len={len(self.aux_dataset)}), alpha={self.alpha}, '
-                f'lam_mode={self.lam_mode!r})')
+                f'lam_mode={self.lam_mode!r}, fixed_lam={self.fixed_lam}, '
+                f'skip_corrupt={self.skip_corrupt})')
 
 
 def _to_rgb3(img: np.ndarray) -> np.ndarray:

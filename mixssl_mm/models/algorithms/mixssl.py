@@ -144,7 +144,12 @@ class MixSSL(BaseSelfSupervisor):
     def sample_lam(self, data_samples: Optional[List[DataSample]],
                    batch_size: int, device: torch.device) -> torch.Tensor:
         """λ for this batch: per-sample λs from the pipeline when present,
-        else one λ ~ Beta(α, α) for the whole batch. Returns shape (N, )."""
+        else one λ ~ Beta(α, α) for the whole batch. Returns shape (N, ).
+
+        The per-batch λ is drawn from torch's global CPU generator: seeded
+        identically on every rank by mmengine and advanced identically, it
+        gives all ranks the same λ at each step; its state is checkpointed by
+        ``ExactResumeHook`` (docs/reliability.md)."""
         if not data_samples or 'mix_alpha' not in data_samples[0]:
             raise KeyError(
                 'MixSSL: the data samples carry no mix_alpha; pack the keys '
@@ -152,6 +157,11 @@ class MixSSL(BaseSelfSupervisor):
                 "['mix_alpha', 'mix_lam', 'aux_label']).")
         if 'mix_lam' in data_samples[0]:
             lam = torch.tensor([float(s.mix_lam) for s in data_samples])
+            if not bool(((lam >= 0) & (lam <= 1)).all()):
+                raise ValueError(
+                    f'MixSSL: mix_lam must lie in [0, 1], got {lam.tolist()}'
+                    '; set CrossDomainMixup(fixed_lam=...) to a value in '
+                    '[0, 1].')
         else:
             alpha = torch.tensor(float(data_samples[0].mix_alpha))
             lam = torch.distributions.Beta(alpha, alpha).sample()

@@ -1,0 +1,450 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""What ``tools/train.py`` runs: mmpretrain's ``tools/train.py`` (its own
+``parse_args`` and ``merge_args``, so every flag behaves the same) with
+checks before any work starts and a clean work dir when a run fails early.
+
+Added on top of mmpretrain's script (docs/reliability.md has the full list):
+
+- bad inputs are refused before anything is written, naming the problem and
+  the fix: a config without ``custom_imports`` for the plugin, a missing or
+  mismatched ``Pretrained`` checkpoint, unreadable target images (or skipped
+  with ``data_check = dict(skip_corrupt=True)``), a BloodMNIST file whose md5
+  is not the official one, a work dir that already holds checkpoints;
+- the train dataset is built once, before the Runner, and handed to it;
+- a run that fails before its first iteration completes removes what it
+  created in the work dir (the Runner creates ``<work_dir>/<timestamp>/``
+  and dumps the config when it is constructed);
+- ``--overwrite`` starts over in a work dir that holds checkpoints (they are
+  deleted first).
+"""
+import copy
+import hashlib
+import importlib.util
+import os
+import os.path as osp
+import runpy
+import shutil
+import sys
+from typing import Iterator, List, Optional, Tuple
+
+from .image_check import dataset_image_paths, format_bad_images, \
+    unreadable_images
+from .mmpretrain_tools import mmpretrain_tool_path
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+OVERWRITE = '--overwrite'
+PLUGIN = 'mixssl_mm'
+IMPORT_LINE = ("custom_imports = dict(imports=['mixssl_mm'], "
+               'allow_failed_imports=False)')
+EXTRA_HELP = f"""mixssl_mm additions to mmpretrain's tools/train.py:
+  {OVERWRITE}           start over in a work dir that already holds
+                        checkpoints, deleting them (without it the run is
+                        refused; --resume continues them instead)
+  config keys: data_check = dict(images=True, skip_corrupt=False),
+               strict_pretrained = True (see docs/reliability.md)
+"""
+
+
+class ConfigError(ValueError):
+    """A bad input found before training; the message names the fix."""
+
+
+# --------------------------------------------------------------------------
+# config checks (nothing is written yet)
+# --------------------------------------------------------------------------
+def _walk(obj, path='') -> Iterator[Tuple[str, dict]]:
+    """``(key path, dict)`` of every dict nested in a config."""
+    if isinstance(obj, dict):
+        yield path, obj
+        for k, v in obj.items():
+            yield from _walk(v, f'{path}.{k}' if path else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _walk(v, f'{path}[{i}]')
+
+
+def plugin_component_names() -> set:
+    """Names that ``import mixssl_mm`` registers (MixSSL, CrossDomainMixup,
+    ...)."""
+    import mmpretrain.registry as reg
+    from mmengine.registry import Registry
+    names = set()
+    for obj in vars(reg).values():
+        if isinstance(obj, Registry):
+            for name, cls in obj.module_dict.items():
+                if getattr(cls, '__module__', '').startswith(PLUGIN):
+                    names.add(name)
+    return names
+
+
+def check_custom_imports(cfg) -> None:
+    """Refuse a config that uses plugin components without importing the
+    plugin: it would work here (this tool imports it) but fail with
+    mmpretrain's own tools and inference APIs."""
+    ours = plugin_component_names()
+    used = sorted({
+        d['type'].split('.')[-1]
+        for _, d in _walk(cfg.to_dict()) if isinstance(d.get('type'), str)
+    } & ours)
+    if not used:
+        return
+    imports = (cfg.get('custom_imports') or {}).get('imports', [])
+    imports = [imports] if isinstance(imports, str) else list(imports)
+    if any(m == PLUGIN or m.startswith(PLUGIN + '.') for m in imports):
+        return
+    raise ConfigError(
+        f'{cfg.filename} uses mixssl_mm components ({", ".join(used)}) but '
+        'does not import the plugin. Add this line to the config:\n  '
+        f'{IMPORT_LINE}\n(tools/train.py would find them anyway, but '
+        "mmpretrain's own tools, dist/slurm launchers and inference APIs "
+        'build them only through custom_imports.)')
+
+
+def _is_local(path) -> bool:
+    return isinstance(path, str) and '://' not in path
+
+
+def check_pretrained_files(cfg) -> None:
+    """Every local ``init_cfg=dict(type='Pretrained', checkpoint=...)`` in
+    ``cfg.model`` must name an existing file."""
+    for path, d in _walk(cfg.get('model') or {}, 'model'):
+        if d.get('type') != 'Pretrained':
+            continue
+        ckpt = d.get('checkpoint')
+        if not ckpt:
+            raise ConfigError(
+                f'{path}.checkpoint is not set; pass it with --cfg-options '
+                f'{path}.checkpoint=PATH/epoch_N.pth.')
+        if _is_local(ckpt) and not osp.isfile(osp.expanduser(ckpt)):
+            raise ConfigError(
+                f'{path}.checkpoint={ckpt!r}: no such file. Point it at a '
+                f'checkpoint of the pretraining run, e.g. --cfg-options '
+                f'{path}.checkpoint=work_dirs/RUN/epoch_N.pth (the last one '
+                'is named in work_dirs/RUN/last_checkpoint).')
+
+
+def _checkpoint_state_dict(ckpt: str) -> dict:
+    from mmengine.runner.checkpoint import _load_checkpoint
+    checkpoint = _load_checkpoint(ckpt, map_location='cpu')
+    if not isinstance(checkpoint, dict):
+        raise ConfigError(f'{ckpt} holds a {type(checkpoint).__name__}, '
+                          'not a checkpoint dict or state_dict.')
+    state = checkpoint.get('state_dict', checkpoint)
+    return {(k[7:] if k.startswith('module.') else k): v
+            for k, v in state.items()}
+
+
+def _keys_line(label: str, keys: List[str], limit: int = 5) -> str:
+    more = f' ... ({len(keys)} in all)' if len(keys) > limit else ''
+    return f'  {label}: {", ".join(keys[:limit])}{more}\n'
+
+
+def check_pretrained_keys(model) -> None:
+    """Load every ``Pretrained`` init checkpoint of the built (not yet
+    initialised) model and refuse it unless its keys and shapes match the
+    module exactly. mmengine's ``PretrainedInit`` would only log a warning
+    and train from partly random weights."""
+    from mmengine.model import is_model_wrapper
+    if is_model_wrapper(model):
+        model = model.module
+    for name, module in model.named_modules():
+        init_cfg = getattr(module, 'init_cfg', None)
+        for cfg in init_cfg if isinstance(init_cfg, list) else [init_cfg]:
+            if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'
+                    and _is_local(cfg.get('checkpoint'))):
+                continue
+            key = f'model.{name}.init_cfg' if name else 'model.init_cfg'
+            ckpt = osp.expanduser(cfg['checkpoint'])
+            try:
+                state = _checkpoint_state_dict(ckpt)
+            except ConfigError:
+                raise
+            except Exception as e:
+                raise ConfigError(
+                    f'{key}.checkpoint={ckpt!r} cannot be read as a '
+                    f'checkpoint: {type(e).__name__}: {e}') from None
+            prefix = cfg.get('prefix')
+            if prefix:
+                prefix = prefix if prefix.endswith('.') else prefix + '.'
+                state = {k[len(prefix):]: v for k, v in state.items()
+                         if k.startswith(prefix)}
+                if not state:
+                    raise ConfigError(
+                        f'{key}: no key of {ckpt} starts with prefix='
+                        f'{cfg["prefix"]!r}; it is not a checkpoint of a '
+                        'model with that part (MixSSL checkpoints keep the '
+                        "encoder under 'backbone.').")
+            own = module.state_dict()
+            missing = sorted(k for k in own if k not in state
+                             and 'num_batches_tracked' not in k)
+            unexpected = sorted(k for k in state if k not in own)
+            shapes = sorted(
+                f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
+                for k in own if k in state and hasattr(state[k], 'shape')
+                and tuple(state[k].shape) != tuple(own[k].shape))
+            if missing or unexpected or shapes:
+                raise ConfigError(
+                    f'{key}: {ckpt} does not fit model.{name or ""} '
+                    f'({type(module).__name__}):\n' +
+                    (_keys_line('missing keys', missing) if missing else '')
+                    + (_keys_line('unexpected keys', unexpected)
+                       if unexpected else '') +
+                    (_keys_line('shape mismatches', shapes) if shapes else '')
+                    + 'Use a checkpoint of the same architecture (e.g. the '
+                    'same ResNet depth) and the right prefix, or set '
+                    'strict_pretrained=False in the config (--cfg-options '
+                    'strict_pretrained=False) to load what matches and keep '
+                    'the rest random.')
+
+
+def _bloodmnist_md5_table() -> dict:
+    tool = osp.join(REPO, 'tools', 'data', 'fetch_bloodmnist.py')
+    if not osp.isfile(tool):
+        return {}
+    spec = importlib.util.spec_from_file_location('_fetch_bloodmnist', tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.BLOODMNIST_MD5)
+
+
+def check_medmnist_md5(dataset) -> None:
+    """A file named like an official BloodMNIST file must be that file."""
+    ann_file = getattr(dataset, 'ann_file', None)
+    if type(dataset).__name__ != 'MedMNIST' or not ann_file:
+        return
+    official = _bloodmnist_md5_table().get(osp.basename(ann_file))
+    if official is None:
+        return
+    digest = hashlib.md5()
+    with open(ann_file, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    if digest.hexdigest() != official:
+        raise ConfigError(
+            f'{ann_file} is not the official {osp.basename(ann_file)}: its '
+            f'md5 is {digest.hexdigest()}, the official one is {official}. '
+            'The file is damaged or was replaced; fetch it again with '
+            '`python tools/data/fetch_bloodmnist.py` (it checks the md5), or '
+            'give your own data another file name.')
+
+
+def check_target_images(dataset, cfg, logger=print):
+    """Header-check every image file of the train dataset; refuse unreadable
+    ones, or leave them out when ``data_check.skip_corrupt`` is set."""
+    check = dict(images=True, skip_corrupt=False)
+    check.update(cfg.get('data_check') or {})
+    if not check['images']:
+        return dataset
+    indexed = dataset_image_paths(dataset)
+    bad = unreadable_images([p for _, p in indexed])
+    if not bad:
+        return dataset
+    if not check['skip_corrupt']:
+        raise ConfigError(
+            f'{len(bad)} training image file(s) cannot be read:\n'
+            f'{format_bad_images(bad)}\nRemove or replace them, or set '
+            'data_check = dict(skip_corrupt=True) in the config '
+            '(--cfg-options data_check.skip_corrupt=True) to train without '
+            'them.')
+    bad_paths = {p for p, _ in bad}
+    keep = [i for i, p in indexed if p not in bad_paths]
+    if not keep:
+        raise ConfigError('none of the training images can be read, e.g.:\n'
+                          f'{format_bad_images(bad)}')
+    logger(f'data_check.skip_corrupt=True: leaving out {len(bad)} '
+           f'unreadable training image(s):\n{format_bad_images(bad)}')
+    return dataset.get_subset(keep)
+
+
+def preflight_dataset(cfg):
+    """Build the train dataset (and so its pipeline, e.g. CrossDomainMixup
+    and its auxiliary set) before the Runner, and check its files."""
+    from mmengine.registry import DefaultScope
+
+    from mmpretrain.registry import DATASETS
+    loader = cfg.get('train_dataloader')
+    if (cfg.get('train_cfg') is None or not isinstance(loader, dict)
+            or not isinstance(loader.get('dataset'), dict)):
+        return None
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmpretrain')):
+        dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
+    if hasattr(dataset, 'full_init'):
+        dataset.full_init()
+    check_medmnist_md5(dataset)
+    return check_target_images(
+        dataset, cfg, logger=lambda m: print(f'tools/train.py: {m}',
+                                             file=sys.stderr))
+
+
+def _rank() -> int:
+    return int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', 0)))
+
+
+def existing_checkpoints(work_dir: str) -> List[str]:
+    if not osp.isdir(work_dir):
+        return []
+    return sorted(n for n in os.listdir(work_dir)
+                  if n == 'last_checkpoint' or (
+                      n.endswith('.pth')
+                      and osp.isfile(osp.join(work_dir, n))))
+
+
+def check_work_dir(cfg, overwrite: bool) -> List[str]:
+    """A fresh run must not silently overwrite an earlier run's checkpoints.
+    Returns the checkpoint files that ``--overwrite`` is to delete."""
+    if cfg.get('resume'):
+        return []
+    work_dir = osp.abspath(cfg.work_dir)
+    found = existing_checkpoints(work_dir)
+    if not found or overwrite:
+        return [osp.join(work_dir, name) for name in found]
+    shown = ', '.join(found[:4]) + (' ...' if len(found) > 4 else '')
+    raise ConfigError(
+        f'{work_dir} already holds checkpoints of an earlier run ({shown}). '
+        'Not overwriting them: pass --resume to continue that run, '
+        '--work-dir DIR to start a new run elsewhere, or --overwrite to '
+        'delete them and start over.')
+
+
+# --------------------------------------------------------------------------
+# the run, with cleanup when it fails before its first iteration
+# --------------------------------------------------------------------------
+class WorkDirGuard:
+    """Remove what a run created in its work dir if it fails before its first
+    training iteration completes: the Runner makes ``<work_dir>/<timestamp>/``
+    and dumps the config as soon as it is constructed."""
+
+    def __init__(self, work_dir: str) -> None:
+        self.work_dir = osp.abspath(work_dir)
+        self.existed = osp.isdir(self.work_dir)
+        self.before = set(os.listdir(self.work_dir)) if self.existed else set()
+        self.iters_done = 0
+
+    def hook(self):
+        from mmengine.hooks import Hook
+        guard = self
+
+        class _FirstIterDone(Hook):
+            priority = 'LOWEST'
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None,
+                                 outputs=None):
+                guard.iters_done += 1
+
+        return _FirstIterDone()
+
+    def cleanup(self) -> List[str]:
+        if not osp.isdir(self.work_dir):
+            return []
+        removed = []
+        for name in sorted(set(os.listdir(self.work_dir)) - self.before):
+            path = osp.join(self.work_dir, name)
+            if osp.isdir(path) and not osp.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+            removed.append(name)
+        if not self.existed:
+            try:
+                os.rmdir(self.work_dir)
+                removed.append(self.work_dir)
+            except OSError:
+                pass
+        return removed
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and self.iters_done == 0:
+            removed = self.cleanup()
+            if removed:
+                print('tools/train.py: the run failed before its first '
+                      f'iteration; removed what it had created in '
+                      f'{self.work_dir}: {", ".join(removed)}',
+                      file=sys.stderr)
+        return False
+
+
+def delete_for_overwrite(paths: List[str]) -> None:
+    """``--overwrite``: delete the earlier run's checkpoints (rank 0 only),
+    once every pre-flight check has passed."""
+    if not paths or _rank() != 0:
+        return
+    for path in paths:
+        if osp.isfile(path):
+            os.remove(path)
+    print('tools/train.py: --overwrite: deleted '
+          f'{", ".join(osp.basename(p) for p in paths)} in '
+          f'{osp.dirname(paths[0])}', file=sys.stderr)
+
+
+def build_runner(cfg):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+def use_prebuilt_dataset(runner, dataset) -> None:
+    """Hand the pre-flight dataset to the Runner, which would otherwise build
+    it again from the config (``runner.cfg`` keeps the config as written)."""
+    loader = runner._train_dataloader
+    if dataset is None or not isinstance(loader, dict):
+        return
+
+    def prebuilt_train_dataset():
+        return dataset
+
+    loader = copy.copy(loader)
+    loader['dataset'] = dict(type=prebuilt_train_dataset)
+    runner._train_dataloader = loader
+
+
+def train(cfg, overwrite: bool = False):
+    """Check ``cfg`` (merged with the command line), then train."""
+    check_custom_imports(cfg)
+    to_delete = check_work_dir(cfg, overwrite)
+    check_pretrained_files(cfg)
+    dataset = preflight_dataset(cfg)
+    delete_for_overwrite(to_delete)
+    with WorkDirGuard(cfg.work_dir) as guard:
+        runner = build_runner(cfg)
+        use_prebuilt_dataset(runner, dataset)
+        if cfg.get('strict_pretrained', True):
+            check_pretrained_keys(runner.model)
+        runner.register_hook(guard.hook())
+        runner.train()
+    return runner
+
+
+def _mmpretrain_train_module() -> dict:
+    path = mmpretrain_tool_path('train.py')
+    return runpy.run_path(path, run_name='mmpretrain_tools_train')
+
+
+def main(argv: Optional[List[str]] = None):
+    """``tools/train.py``: the same command line as mmpretrain's, plus
+    ``--overwrite``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overwrite = OVERWRITE in argv
+    argv = [a for a in argv if a != OVERWRITE]
+    if '-h' in argv or '--help' in argv:
+        print(EXTRA_HELP)
+    import mixssl_mm  # noqa: F401  (registrations and stack fixes)
+    from mmengine.config import Config
+    mm = _mmpretrain_train_module()
+    saved_argv = sys.argv
+    sys.argv = [mmpretrain_tool_path('train.py'), *argv]
+    try:
+        args = mm['parse_args']()
+    finally:
+        sys.argv = saved_argv
+    cfg = Config.fromfile(args.config)
+    cfg = mm['merge_args'](cfg, args)
+    return train(cfg, overwrite=overwrite)
