@@ -3,7 +3,9 @@ entry point (``mixssl_mm.utils.train_tool.main``, run in this process to
 save interpreter start-ups): each bad input is refused with a message that
 names the problem and the fix, and leaves no work dir behind."""
 import os
+
 import os.path as osp
+import time
 import re
 
 import numpy as np
@@ -152,6 +154,10 @@ def pretrain_cfg(tmp_path, request, folders, size=32, target_color='color',
 
 
 def train(cfg, work, *extra):
+    # mmengine names a run (and its global Visualizer instance) by the
+    # second it starts: in-process runs within one second would share the
+    # log dir that a failed run's clean-up removed
+    time.sleep(1.1)
     return main([cfg, '--work-dir', str(work), *extra])
 
 
