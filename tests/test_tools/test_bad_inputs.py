@@ -3,10 +3,9 @@ entry point (``mixssl_mm.utils.train_tool.main``, run in this process to
 save interpreter start-ups): each bad input is refused with a message that
 names the problem and the fix, and leaves no work dir behind."""
 import os
-
 import os.path as osp
-import time
 import re
+import time
 
 import numpy as np
 import pytest
