@@ -17,7 +17,8 @@ from mmpretrain.structures import DataSample
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FAST = osp.join(REPO,
                 'configs/mixssl/mixssl_resnet50_1xb256-20e_bloodmnist-fast.py')
-PAPER = osp.join(REPO, 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py')
+PAPER = osp.join(REPO,
+                 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py')
 CL = torch.channels_last
 
 
@@ -173,7 +174,8 @@ def test_mmengine_compile_runs_mixssl_with_the_fast_levers(tmp_path):
     docs/performance.md).
     """
     if not osp.exists(osp.join(REPO, 'data/medmnist/bloodmnist.npz')):
-        pytest.skip('fetch the data first: python tools/data/fetch_bloodmnist.py')
+        pytest.skip('fetch the data first: '
+                    'python tools/data/fetch_bloodmnist.py')
     cfg = _tiny_runner_cfg(FAST, tmp_path)
     assert cfg.compile is True and cfg.model.channels_last is True
     assert cfg.optim_wrapper.optimizer.fused is True
@@ -185,8 +187,7 @@ def test_mmengine_compile_runs_mixssl_with_the_fast_levers(tmp_path):
     runner.train()
     model = runner.model
     # Runner._maybe_compile replaced train_step by the compiled function
-    assert hasattr(model.train_step, '_torchdynamo_orig_callable') or \
-        'compile' in type(model.train_step).__module__
+    assert hasattr(model.train_step, '_torchdynamo_orig_callable')
     assert runner.optim_wrapper.optimizer.defaults['fused'] is True
     assert all(p.is_contiguous(memory_format=CL) for p in conv_weights(model))
     loss = runner.message_hub.get_scalar('train/loss').current()

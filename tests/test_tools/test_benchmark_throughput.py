@@ -3,7 +3,6 @@ with tiny settings and writes valid JSON / Markdown with all three methods;
 its config plumbing (crop size, channels, MoCo queue) and its levers."""
 import importlib.util
 import json
-import os.path as osp
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +28,8 @@ def tool():
 
 def test_both_modes_all_three_methods_json_and_markdown(tmp_path):
     if not DATA.exists():
-        pytest.skip('fetch the data first: python tools/data/fetch_bloodmnist.py')
+        pytest.skip('fetch the data first: '
+                    'python tools/data/fetch_bloodmnist.py')
     out, md = tmp_path / 'r.json', tmp_path / 'r.md'
     proc = subprocess.run(
         [sys.executable, str(TOOL), *TINY, '--num-workers', '1',
@@ -167,7 +167,8 @@ def test_markdown_and_ratios_on_hand_rows(tool):
 
 def test_loader_only(tool, tmp_path):
     if not DATA.exists():
-        pytest.skip('fetch the data first: python tools/data/fetch_bloodmnist.py')
+        pytest.skip('fetch the data first: '
+                    'python tools/data/fetch_bloodmnist.py')
     result = tool.main([*TINY, '--loader-only', '--methods', 'mixssl',
                         'simclr', '--num-workers', '0',
                         '--md', str(tmp_path / 'r.md')])

@@ -35,7 +35,13 @@ Speed levers (each one a switch, the same for every method):
 module converted with ``model.to(memory_format=torch.channels_last)``),
 ``--compile`` (``torch.compile`` of ``train_step`` exactly as mmengine's
 ``Runner`` does for ``compile=True``; a config's own ``compile`` key is
-honoured too) and ``--fused`` (``optimizer.fused=True``).
+honoured too) and ``--fused`` (``optimizer.fused=True``). MixSSL's decoder
+can be varied with ``--mixssl-options model.neck.ngf=32 ...``.
+
+Also: ``--flops`` (GFLOP of one eager step), ``--repeat N`` (run the method
+sequence N times and pool the steps: fairer on a shared machine),
+``--threads N`` (torch threads; one is far steadier on a loaded CPU, see
+docs/performance.md) and ``--loader-only`` (the dataloader alone).
 
 Examples::
 
@@ -544,13 +550,15 @@ def markdown(result: Dict) -> str:
     a = result['args']
     levers = [name for name in ('amp', 'channels_last', 'compile', 'fused')
               if a.get(name)] or ['none']
+    repeats = (f" (x {a['repeat']} repeats, pooled)"
+               if a.get('repeat', 1) > 1 else '')
     lines = [
         f"ResNet-{a['depth']}, batch {a['batch']}, {a['size']} px, "
         f"{env['device']} ({env.get('gpu', env['cpu'])}, "
         f"{env['torch_threads']} torch threads), levers: "
         f"{', '.join(levers)}; {a['iters']} timed steps after "
         f"{a['warmup']} warm-up"
-        f"{' (x %d repeats, pooled)' % a['repeat'] if a.get('repeat', 1) > 1 else ''}"
+        f'{repeats}'
         f"; load average before / after: "
         f"{result['load_before']} / {result['load_after']}.", '',
     ]
