@@ -194,3 +194,27 @@ def test_resume_survives_a_missing_empty_or_stale_pointer(tmp_path):
     pointer.write_text(str(tmp_path / 'iter_2.pth'))  # the normal case
     assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path /
                                                           'iter_2.pth')
+
+
+def _run_pth_line(tmp_path, extra_path):
+    # -I -S: no site-packages and no cwd on sys.path, as if mixssl_mm were
+    # uninstalled or moved while its .pth stayed behind
+    code = ('import sys; sys.path[:0] = %r; '
+            'exec(open(%r).read()); '
+            "print('mixssl_mm_startup' in sys.modules)") % (
+                extra_path, osp.join(REPO, 'mixssl_mm_startup.pth'))
+    return subprocess.run([sys.executable, '-I', '-S', '-c', code],
+                          cwd=tmp_path, capture_output=True, text=True)
+
+
+def test_startup_pth_is_silent_when_the_plugin_is_gone(tmp_path):
+    proc = _run_pth_line(tmp_path, [])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 'False'
+    assert proc.stderr == ''
+
+
+def test_startup_pth_installs_the_hook_when_present(tmp_path):
+    proc = _run_pth_line(tmp_path, [REPO])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 'True'
