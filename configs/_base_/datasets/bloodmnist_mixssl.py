@@ -40,8 +40,13 @@ view_pipeline = [
 # Stand-in for Imagenette: photos shipped inside scikit-image, scikit-learn
 # and matplotlib, sampled as random resized crops. For Imagenette use
 # aux_dataset=dict(type='CustomDataset', data_root='data/imagenette2/train',
-# with_label=False, pipeline=[dict(type='LoadImageFromFile'), *view_pipeline])
-aux_dataset = dict(type='NaturalPhotoPool', pipeline=view_pipeline)
+# with_label=True, pipeline=[dict(type='LoadImageFromFile'), *view_pipeline])
+# (labelled by its 10 class folders; R+A then needs aux_head.num_classes=10).
+# with_label: each photo is labelled by its source photo (16 classes) for the
+# R+A ablation (configs/mixssl/ablations/); R+T ignores the labels, and the
+# labels draw no random numbers, so its runs are unchanged.
+aux_dataset = dict(
+    type='NaturalPhotoPool', with_label=True, pipeline=view_pipeline)
 
 train_pipeline = [
     *view_pipeline,
@@ -50,8 +55,10 @@ train_pipeline = [
         aux_dataset=aux_dataset,
         alpha=1.0,
         lam_mode='batch'),
-    dict(type='PackInputs', algorithm_keys=['mix_alpha', 'mix_lam',
-                                            'aux_label']),
+    dict(
+        type='PackInputs',
+        algorithm_keys=['mix_alpha', 'mix_lam', 'aux_label',
+                        'aux_num_classes']),
 ]
 
 train_dataloader = dict(

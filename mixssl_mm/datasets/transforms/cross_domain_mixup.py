@@ -1,5 +1,6 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 import numbers
+import os
 import warnings
 from typing import List, Optional, Union
 
@@ -34,7 +35,10 @@ class CrossDomainMixup(BaseTransform):
       same Beta(α, α).
     - ``mix_lam`` (float): only with ``lam_mode='sample'`` or ``fixed_lam``:
       this sample's λ.
-    - ``aux_label`` (int): the auxiliary sample's label when it has one.
+    - ``aux_label`` (int): the auxiliary image's class, when the pool has
+      labels (for MixSSL's auxiliary-label objective A).
+    - ``aux_num_classes`` (int): the pool's class count, with ``aux_label``,
+      so that MixSSL can check its ``aux_head.num_classes`` against it.
 
     Required keys: ``img`` (H x W x C uint8, or H x W gray). Modified keys:
     ``img`` becomes a list ``[x_t, x_a]`` of equal-size H x W x 3 arrays.
@@ -60,13 +64,23 @@ class CrossDomainMixup(BaseTransform):
             one fails to load during training. True: leave them out with a
             warning and draw another auxiliary image.
 
+    Auxiliary labels: the pool labels its images when its samples carry a
+    ``gt_label`` — ``NaturalPhotoPool(with_label=True)`` (the source photo),
+    ``CustomDataset(with_label=True)`` (the class sub-folder) — and a
+    folder given as a string is labelled by sub-folder when all its images
+    lie in sub-folders (the ImageNet / Imagenette layout; a folder with
+    images at its top level stays unlabelled). The class count is
+    ``len(metainfo['classes'])`` (else the largest label + 1) and every
+    label must lie below it. The label is read from the auxiliary sample
+    the image comes from, so nothing is loaded twice.
+
     Gray and colour: gray images (H x W or H x W x 1, e.g. from
     ``LoadImageFromFile(color_type='grayscale')``) are repeated into three
     identical channels, on either side, so a gray target can be mixed with a
     colour photo and the reverse; colour is never dropped.
     """
 
-    PACK_KEYS = ('mix_alpha', 'mix_lam', 'aux_label')
+    PACK_KEYS = ('mix_alpha', 'mix_lam', 'aux_label', 'aux_num_classes')
     LAM_MODES = ('batch', 'sample')
 
     def __init__(self,
@@ -100,6 +114,7 @@ class CrossDomainMixup(BaseTransform):
         self.skip_corrupt = bool(skip_corrupt)
         self.aux_dataset = self._build_aux(aux_dataset, aux_pipeline)
         self._aux_indices = self._check_aux_files()
+        self.aux_num_classes = self._aux_class_count()
 
     @staticmethod
     def _build_aux(aux, pipeline) -> BaseDataset:
@@ -110,7 +125,9 @@ class CrossDomainMixup(BaseTransform):
                 "'NaturalPhotoPool')) or a built dataset.")
         if isinstance(aux, str):
             aux = dict(
-                type='CustomDataset', data_root=aux, with_label=False)
+                type='CustomDataset',
+                data_root=aux,
+                with_label=_has_class_folders(aux))
         if isinstance(aux, dict):
             aux = dict(aux)
             if 'pipeline' not in aux:
@@ -155,6 +172,34 @@ class CrossDomainMixup(BaseTransform):
             f'CrossDomainMixup: skipping {len(bad)} unreadable auxiliary '
             f'image(s) (skip_corrupt=True):\n{format_bad_images(bad)}')
         return np.asarray(keep)
+
+    def _aux_class_count(self) -> Optional[int]:
+        """The pool's class count, or None when it has no labels (decided
+        on its first usable sample: a dataset labels all samples or none)."""
+        info = self.aux_dataset.get_data_info(int(self._aux_indices[0]))
+        if 'gt_label' not in info:
+            return None
+        classes = self.aux_dataset.metainfo.get('classes')
+        if classes:
+            return len(classes)
+        labels = np.asarray(self.aux_dataset.get_gt_labels()).reshape(-1)
+        return int(labels.max()) + 1
+
+    def _aux_label(self, aux: dict) -> int:
+        label = np.asarray(aux['gt_label']).reshape(-1)
+        if label.size != 1:
+            raise ValueError(
+                'CrossDomainMixup: an auxiliary sample has the multi-label '
+                f'gt_label {label.tolist()}; auxiliary-label prediction needs '
+                'one class per auxiliary image.')
+        label = int(label[0])
+        if self.aux_num_classes is not None and not (
+                0 <= label < self.aux_num_classes):
+            raise ValueError(
+                f'CrossDomainMixup: auxiliary label {label} lies outside the '
+                f'pool\'s {self.aux_num_classes} classes '
+                f"({type(self.aux_dataset).__name__}.metainfo['classes']).")
+        return label
 
     def _load_aux(self) -> dict:
         """One random auxiliary sample; a file that fails to load is named,
@@ -213,7 +258,9 @@ class CrossDomainMixup(BaseTransform):
         elif self.lam_mode == 'sample':
             results['mix_lam'] = float(np.random.beta(self.alpha, self.alpha))
         if 'gt_label' in aux:
-            results['aux_label'] = aux['gt_label']
+            results['aux_label'] = self._aux_label(aux)
+            if self.aux_num_classes is not None:
+                results['aux_num_classes'] = self.aux_num_classes
         return results
 
     def __repr__(self) -> str:
@@ -221,7 +268,27 @@ class CrossDomainMixup(BaseTransform):
                 f'{type(self.aux_dataset).__name__}'
                 f'(len={len(self.aux_dataset)}), alpha={self.alpha}, '
                 f'lam_mode={self.lam_mode!r}, fixed_lam={self.fixed_lam}, '
-                f'skip_corrupt={self.skip_corrupt})')
+                f'skip_corrupt={self.skip_corrupt}, '
+                f'aux_num_classes={self.aux_num_classes})')
+
+
+# CustomDataset's default image extensions
+_IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif')
+
+
+def _has_class_folders(root: str) -> bool:
+    """Whether a folder is laid out as ``root/<class>/<images>``: it has
+    sub-folders and no image at its top level. Then CustomDataset with
+    labels finds exactly the images it finds without, so labelling such a
+    folder changes no sample, only adds its class."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:  # missing: CustomDataset's own error names the folder
+        return False
+    has_dirs = any(e.is_dir() for e in entries)
+    loose = any(e.is_file() and e.name.lower().endswith(_IMG_EXTENSIONS)
+                for e in entries)
+    return has_dirs and not loose
 
 
 def _to_rgb3(img: np.ndarray) -> np.ndarray:

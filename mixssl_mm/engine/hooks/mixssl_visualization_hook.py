@@ -39,8 +39,8 @@ class MixSSLVisualizationHook(Hook):
           so training sees exactly the λ sequence it would see without the
           hook); it is therefore not the λ of the training step itself.
         - Without objective R (``use_rec=False``) the reconstruction column
-          is left blank; without objective T (``use_trans=False``) λ̂ comes
-          from an untrained head and is shown as "n/a".
+          is left blank; without objective T (``use_trans=False``) there is
+          no λ regressor and λ̂ is shown as "n/a".
 
     Args:
         interval (int): Draw every ``interval`` training iterations.
@@ -132,7 +132,9 @@ class MixSSLVisualizationHook(Hook):
                 if samples is not None:
                     samples = samples[:self.max_samples]
                 out = model.forward_mix(inputs, samples)
-                lam_pred = model.head(out['feats'])
+                # without objective T there is no head (it is not built)
+                use_trans = getattr(model, 'use_trans', True)
+                lam_pred = model.head(out['feats']) if use_trans else None
         finally:
             model.train(was_training)
 
@@ -141,7 +143,8 @@ class MixSSLVisualizationHook(Hook):
             for key in ('target', 'aux', 'mixed', 'rec') if key in out
         }
         lam = out['lam'].detach().float().cpu().numpy().reshape(-1)
-        lam_pred = lam_pred.detach().float().cpu().numpy().reshape(-1)
+        if lam_pred is not None:
+            lam_pred = lam_pred.detach().float().cpu().numpy().reshape(-1)
         self.last_lam = lam
         self.last_lam_pred = lam_pred
         return draw_mixssl_grid(
@@ -150,7 +153,7 @@ class MixSSLVisualizationHook(Hook):
             imgs['mixed'],
             imgs.get('rec'),
             lam,
-            lam_pred if getattr(model, 'use_trans', True) else None,
+            lam_pred,
             title=None if step is None else f'iter {step}',
             min_tile_size=self.min_tile_size)
 

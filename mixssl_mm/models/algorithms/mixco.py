@@ -4,10 +4,11 @@ from typing import Dict, List, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from mmpretrain.models.selfsup.simclr import GatherLayer, SimCLR
+from mmpretrain.models.selfsup.simclr import SimCLR
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from .batch_mix import check_mix_args, mix_batch, sample_batch_mix
+from .nt_xent import nt_xent
 
 
 @MODELS.register_module()
@@ -98,15 +99,7 @@ class MixCo(SimCLR):
                          z2: torch.Tensor) -> torch.Tensor:
         """SimCLR's NT-Xent (as :meth:`SimCLR.loss`, gathered across ranks)
         for normalised projections of the two views."""
-        z = torch.stack([z1, z2], dim=1).reshape(2 * z1.size(0), -1)
-        z = torch.cat(GatherLayer.apply(z), dim=0)  # (2N)xd, pairs 2i, 2i+1
-        n = z.size(0) // 2
-        s = torch.matmul(z, z.permute(1, 0))
-        mask, pos_idx, neg_mask = self._create_buffer(n, s.device)
-        s = torch.masked_select(s, mask == 1).reshape(s.size(0), -1)
-        positive = s[pos_idx].unsqueeze(1)
-        negative = torch.masked_select(s, neg_mask == 1).reshape(s.size(0), -1)
-        return self.head.loss(positive, negative)
+        return nt_xent(z1, z2, self.head)
 
     @staticmethod
     def soft_targets(lam: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:

@@ -3,11 +3,13 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from .nt_xent import nt_xent
 
 
 @MODELS.register_module()
@@ -27,6 +29,22 @@ class MixSSL(BaseSelfSupervisor):
     normalisation is affine, so mixing normalised images equals normalising
     the mix. The reconstruction target is the normalised ``x_t``.
 
+    Table 3's objectives are switches of this one class: R (``use_rec``),
+    T (``use_trans``), C (``use_contrast``) and A (``use_aux``), in any
+    combination; a switched-off objective's modules are not built (their
+    config keys are accepted and ignored, so shared ``--cfg-options``
+    still parse)::
+
+        C: x'_mix,i = (1 - λ'_i)·x_t,i + λ'_i·x_a,i+1    (a second view)
+           L_contrast = NT-Xent(proj(encoder(x_mix)), proj(encoder(x'_mix)))
+        A: L_aux = CE(cls(pool(encoder(x_mix))), class of x_a)
+
+    The second view of C keeps the target and takes the next sample's
+    auxiliary image (the batch rolled by one) and a second λ' from the same
+    Beta(α, α): a fresh per-batch draw in ``lam_mode='batch'``, else the next
+    sample's pipeline λ, rolled with its image. It costs one more encoder
+    pass, done only when C is on. See docs/baselines.md, "Ablations".
+
     λ is one value per batch (the paper's) unless the pipeline's
     :class:`CrossDomainMixup` uses ``lam_mode='sample'``. The per-batch λ is
     drawn from torch's global CPU generator, which mmengine seeds identically
@@ -35,13 +53,31 @@ class MixSSL(BaseSelfSupervisor):
 
     Args:
         backbone (dict): The encoder, e.g. mmpretrain's ``ResNet``.
-        neck (dict): The decoder, :class:`ResnetGenerator`.
+        neck (dict): The decoder, :class:`ResnetGenerator` (built only with
+            ``use_rec``).
         head (dict): The λ regressor, :class:`TransparencyHead`; its loss
-            weight is γ.
+            weight is γ (built only with ``use_trans``).
         loss_rec (dict): The reconstruction loss. Defaults to
             ``dict(type='ReconstructionLoss', criterion='mse')``.
         use_rec (bool): Train objective R. Defaults to True.
         use_trans (bool): Train objective T. Defaults to True.
+        contrast_neck (dict, optional): The projector of objective C, e.g.
+            mmpretrain's ``NonLinearNeck`` (with ``with_avg_pool=True``).
+            Built only with ``use_contrast``. Defaults to None.
+        contrast_head (dict, optional): mmpretrain's ``ContrastiveHead``:
+            τ and the loss (its ``loss_weight`` weighs ``loss_contrast``).
+            Built only with ``use_contrast``. Defaults to None.
+        use_contrast (bool): Train objective C, NT-Xent between two
+            differently mixed views of each target. Defaults to False.
+        aux_head (dict, optional): The classifier of objective A, e.g.
+            ``dict(type='LinearClsHead', num_classes=16, in_channels=2048,
+            loss=dict(type='CrossEntropyLoss'))``; it reads the pooled
+            encoder features and ``num_classes`` must be the auxiliary
+            pool's class count. Built only with ``use_aux``.
+            Defaults to None.
+        use_aux (bool): Train objective A, predicting the class of the
+            auxiliary image (``aux_label`` from :class:`CrossDomainMixup`).
+            Defaults to False.
         pretrained (str, optional): Checkpoint to initialise the whole model
             from. Defaults to None.
         data_preprocessor (dict, optional): Defaults to
@@ -64,32 +100,60 @@ class MixSSL(BaseSelfSupervisor):
                  loss_rec: dict = dict(type='ReconstructionLoss'),
                  use_rec: bool = True,
                  use_trans: bool = True,
+                 contrast_neck: Optional[dict] = None,
+                 contrast_head: Optional[dict] = None,
+                 use_contrast: bool = False,
+                 aux_head: Optional[dict] = None,
+                 use_aux: bool = False,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
                  channels_last: bool = False):
-        if not (use_rec or use_trans):
-            raise ValueError('MixSSL: at least one of use_rec / use_trans '
-                             'must be True.')
+        if not (use_rec or use_trans or use_contrast or use_aux):
+            raise ValueError('MixSSL: at least one of use_rec / use_trans / '
+                             'use_contrast / use_aux must be True.')
+        if use_contrast and (contrast_neck is None or contrast_head is None):
+            raise ValueError(
+                'MixSSL: use_contrast=True needs model.contrast_neck (e.g. '
+                "dict(type='NonLinearNeck', ...)) and model.contrast_head "
+                "(dict(type='ContrastiveHead', ...)).")
+        if use_aux and (aux_head is None or 'num_classes' not in aux_head):
+            raise ValueError(
+                'MixSSL: use_aux=True needs model.aux_head with num_classes '
+                'set to the auxiliary pool\'s class count (e.g. '
+                "dict(type='LinearClsHead', num_classes=16, in_channels=2048)"
+                ' for the 16 photos of NaturalPhotoPool).')
+        # switched-off objectives build nothing: no unused parameters in
+        # the optimizer or the checkpoints
         super().__init__(
             backbone=backbone,
-            neck=neck,
-            head=head,
+            neck=neck if use_rec else None,
+            head=head if use_trans else None,
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.loss_rec = MODELS.build(loss_rec)
         self.use_rec = use_rec
         self.use_trans = use_trans
+        self.use_contrast = use_contrast
+        self.use_aux = use_aux
+        # built after the R/T modules, so that the default model's weight
+        # init draws the same random numbers as before C and A existed
+        if use_contrast:
+            self.contrast_neck = MODELS.build(contrast_neck)
+            self.contrast_head = MODELS.build(contrast_head)
+        if use_aux:
+            self.aux_head = MODELS.build(aux_head)
         self.stride = self._check_encoder_decoder()
         self.channels_last = bool(channels_last)
         self._channels_last_done = False
 
-    def _check_encoder_decoder(self) -> int:
+    def _check_encoder_decoder(self) -> Optional[int]:
         """Probe the encoder once so misconfigured channels or strides fail
-        at build time, not deep inside the first training step."""
-        stride = getattr(self.neck, 'stride', 32)
-        size = 2 * max(32, stride)
+        at build time, not deep inside the first training step. Returns the
+        decoder's stride (None without objective R)."""
+        stride = getattr(self.neck, 'stride', 32) if self.use_rec else None
+        size = 2 * max(32, stride or 32)
         was_training = self.backbone.training
         self.backbone.eval()
         with torch.no_grad():
@@ -97,14 +161,17 @@ class MixSSL(BaseSelfSupervisor):
         self.backbone.train(was_training)
         feat = feat[-1] if isinstance(feat, (list, tuple)) else feat
         channels, enc_stride = feat.size(1), size // feat.size(-1)
-        for name, module in (('neck', self.neck), ('head', self.head)):
-            expected = getattr(module, 'in_channels', channels)
+        for name in ('neck', 'head', 'contrast_neck', 'aux_head'):
+            module = getattr(self, name, None)
+            if module is None:  # objective off: not built
+                continue
+            expected = _in_channels(module, channels)
             if expected != channels:
                 raise ValueError(
                     f'MixSSL: the encoder outputs {channels} channels but '
                     f'{name}.in_channels={expected}; set '
                     f'model.{name}.in_channels={channels}.')
-        if enc_stride != stride:
+        if stride is not None and enc_stride != stride:
             raise ValueError(
                 f'MixSSL: the encoder downsamples by {enc_stride} but the '
                 f'decoder upsamples by {stride}; set model.neck.'
@@ -134,7 +201,7 @@ class MixSSL(BaseSelfSupervisor):
                 'pipeline before PackInputs and use SelfSupDataPreprocessor '
                 "with dataloader collate_fn=dict(type='default_collate').")
         h, w = inputs[0].shape[-2:]
-        if h % self.stride or w % self.stride:
+        if self.stride and (h % self.stride or w % self.stride):
             raise ValueError(
                 f'MixSSL: input size {h}x{w} is not divisible by the encoder '
                 f'stride {self.stride}, so the decoder cannot restore it. '
@@ -154,7 +221,7 @@ class MixSSL(BaseSelfSupervisor):
             raise KeyError(
                 'MixSSL: the data samples carry no mix_alpha; pack the keys '
                 'of CrossDomainMixup with PackInputs(algorithm_keys='
-                "['mix_alpha', 'mix_lam', 'aux_label']).")
+                "['mix_alpha', 'mix_lam', 'aux_label', 'aux_num_classes']).")
         if 'mix_lam' in data_samples[0]:
             lam = torch.tensor([float(s.mix_lam) for s in data_samples])
             if not bool(((lam >= 0) & (lam <= 1)).all()):
@@ -195,18 +262,82 @@ class MixSSL(BaseSelfSupervisor):
             out['rec'] = self.neck(feats)[0]
         return out
 
+    def sample_contrast_lam(self, data_samples: List[DataSample],
+                            lam: torch.Tensor) -> torch.Tensor:
+        """λ' of the contrastive view, whose auxiliary images are the batch's
+        rolled by one: with pipeline λs (``lam_mode='sample'`` or
+        ``fixed_lam``) the next sample's λ, rolled with its image (an
+        independent draw of the same Beta, or the same fixed λ); else a
+        second per-batch draw from Beta(α, α). Returns shape (N, )."""
+        if 'mix_lam' in data_samples[0]:
+            return lam.roll(-1, 0)
+        return self.sample_lam(data_samples, lam.numel(), lam.device)
+
+    def forward_contrast_view(self, out: dict,
+                              data_samples: List[DataSample]) -> dict:
+        """The second view of objective C from :meth:`forward_mix`'s output:
+        the same targets, each mixed with the next sample's auxiliary image
+        and λ' (see :meth:`sample_contrast_lam`); one more encoder pass."""
+        lam2 = self.sample_contrast_lam(data_samples, out['lam'])
+        x_mix2 = self.mix(out['target'], out['aux'].roll(-1, 0), lam2)
+        return dict(mixed=x_mix2, lam=lam2, feats=self.backbone(x_mix2))
+
+    def project(self, feats: Tuple[torch.Tensor]) -> torch.Tensor:
+        """L2-normalised projections (N, d) of encoder features (C)."""
+        return F.normalize(self.contrast_neck(feats)[0], dim=1)
+
+    def contrastive_loss(self, z1: torch.Tensor,
+                         z2: torch.Tensor) -> torch.Tensor:
+        """SimCLR's NT-Xent with ``contrast_head`` (τ, loss weight) on the
+        normalised projections of the two views, gathered across ranks."""
+        return nt_xent(z1, z2, self.contrast_head)
+
+    def aux_labels(self, data_samples: List[DataSample],
+                   device: torch.device) -> torch.Tensor:
+        """The class of each sample's auxiliary image, shape (N, ), checked
+        against ``aux_head.num_classes``."""
+        num_classes = self.aux_head.num_classes
+        if not data_samples or 'aux_label' not in data_samples[0]:
+            raise ValueError(
+                'MixSSL(use_aux=True): the data samples carry no aux_label, '
+                'so the auxiliary pool has no labels. Give CrossDomainMixup '
+                'a labelled pool: aux_dataset=dict(type=\'NaturalPhotoPool\''
+                ', with_label=True, ...), a folder whose images lie in class '
+                "sub-folders, or dict(type='CustomDataset', with_label=True,"
+                ' ...); and pack the labels with PackInputs(algorithm_keys='
+                "['mix_alpha', 'mix_lam', 'aux_label', 'aux_num_classes']).")
+        pool = data_samples[0].get('aux_num_classes')
+        if pool is not None and int(pool) != num_classes:
+            raise ValueError(
+                f'MixSSL: model.aux_head.num_classes={num_classes} but the '
+                f'auxiliary pool (CrossDomainMixup.aux_dataset) has '
+                f'{int(pool)} classes; set model.aux_head.num_classes='
+                f'{int(pool)}.')
+        labels = torch.tensor([int(s.aux_label) for s in data_samples])
+        bad = labels[(labels < 0) | (labels >= num_classes)]
+        if bad.numel():
+            raise ValueError(
+                f'MixSSL: auxiliary labels {bad.tolist()} do not fit '
+                f'model.aux_head.num_classes={num_classes}; set it to the '
+                "auxiliary pool's class count.")
+        return labels.to(device)
+
     def loss(self, inputs: List[torch.Tensor],
              data_samples: List[DataSample], **kwargs
              ) -> Dict[str, torch.Tensor]:
-        """Compute ``loss_rec`` and ``loss_trans`` (γ-weighted).
+        """Compute the losses of the objectives that are on.
 
         Args:
             inputs (List[torch.Tensor]): ``[x_t, x_a]``, each (N, 3, H, W).
             data_samples (List[DataSample]): Carry ``mix_alpha`` (and
-                ``mix_lam`` in per-sample mode).
+                ``mix_lam`` in per-sample mode; ``aux_label`` for A).
 
         Returns:
-            Dict[str, torch.Tensor]: A dictionary of loss components.
+            Dict[str, torch.Tensor]: ``loss_rec`` (R), ``loss_trans``
+            (T, γ-weighted), ``loss_contrast`` (C) and ``loss_aux`` (A),
+            each weighted by its loss's ``loss_weight``; with A also
+            ``acc_aux``, the auxiliary-class accuracy in % (logged, not
+            optimised).
         """
         out = self.forward_mix(inputs, data_samples)
         losses = dict()
@@ -214,4 +345,33 @@ class MixSSL(BaseSelfSupervisor):
             losses['loss_rec'] = self.loss_rec(out['rec'], out['target'])
         if self.use_trans:
             losses.update(self.head.loss(out['feats'], out['lam']))
+        if self.use_contrast:
+            view2 = self.forward_contrast_view(out, data_samples)
+            losses['loss_contrast'] = self.contrastive_loss(
+                self.project(out['feats']), self.project(view2['feats']))
+        if self.use_aux:
+            labels = self.aux_labels(data_samples, out['lam'].device)
+            # the head reads pooled features, as after GlobalAveragePooling
+            pooled = (out['feats'][-1].mean(dim=(2, 3)), )
+            cls_score = self.aux_head(pooled)
+            losses['loss_aux'] = self.aux_head.loss_module(
+                cls_score, labels, avg_factor=cls_score.size(0))
+            with torch.no_grad():
+                acc = (cls_score.argmax(dim=1) == labels).float().mean()
+            losses['acc_aux'] = acc * 100
         return losses
+
+
+def _in_channels(module: nn.Module, default: int) -> int:
+    """The input channels a neck/head expects: its ``in_channels``, else
+    those of its first linear or conv layer (e.g. ``NonLinearNeck``'s fc0).
+    """
+    channels = getattr(module, 'in_channels', None)
+    if channels is not None:
+        return channels
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            return m.in_features
+        if isinstance(m, nn.modules.conv._ConvNd):
+            return m.in_channels
+    return default
