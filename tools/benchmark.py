@@ -37,7 +37,9 @@ import shlex
 import subprocess
 import sys
 import time
+import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -48,34 +50,110 @@ TEST = osp.join(REPO, 'tools', 'test.py')
 # Methods: the pretraining config (None = Rand, no pretraining) and the
 # overrides that fit its neck/head to the encoder's output channels.
 # ---------------------------------------------------------------------------
+
+
+def _mixssl_channels(c):
+    return {'model.neck.in_channels': c, 'model.head.in_channels': c}
+
+
+def _simclr_channels(c):
+    return {'model.neck.in_channels': c, 'model.neck.hid_channels': c}
+
+
+_ABL = 'configs/mixssl/ablations/mixssl-{}_resnet50_1xb64-20e_bloodmnist.py'
 METHODS = OrderedDict(
     mixssl=dict(
         name='MixSSL',
         config='configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
-        channels=lambda c: {
-            'model.neck.in_channels': c,
-            'model.head.in_channels': c
-        }),
+        channels=_mixssl_channels,
+        objective='R+T'),
     simclr=dict(
         name='SimCLR',
         config='configs/benchmarks/simclr_resnet50_1xb64-20e_bloodmnist.py',
-        channels=lambda c: {
-            'model.neck.in_channels': c,
-            'model.neck.hid_channels': c
-        }),
+        channels=_simclr_channels),
     mocov2=dict(
         name='MoCo v2',
         config='configs/benchmarks/mocov2_resnet50_1xb64-20e_bloodmnist.py',
-        channels=lambda c: {
-            'model.neck.in_channels': c,
-            'model.neck.hid_channels': c
-        }),
+        channels=_simclr_channels),
     byol=dict(
         name='BYOL',
         config='configs/benchmarks/byol_resnet50_1xb64-20e_bloodmnist.py',
         channels=lambda c: {'model.neck.in_channels': c}),
     rand=dict(name='Rand', config=None, channels=lambda c: {}),
+    # the paper's other Table-1 rows (mixssl_mm's implementations)
+    rotation=dict(
+        name='Rotation',
+        config='configs/benchmarks/rotation_resnet50_1xb64-20e_bloodmnist.py',
+        channels=lambda c: {'model.head.in_channels': c}),
+    mixup_simclr=dict(
+        name='Mixup+SimCLR',
+        config='configs/benchmarks/'
+        'mixup-simclr_resnet50_1xb64-20e_bloodmnist.py',
+        channels=_simclr_channels),
+    mixco=dict(
+        name='MixCo',
+        config='configs/benchmarks/mixco_resnet50_1xb64-20e_bloodmnist.py',
+        channels=_simclr_channels),
+    dino=dict(
+        name='DINO',
+        config='configs/benchmarks/dino_resnet50_1xb64-20e_bloodmnist.py',
+        channels=lambda c: {'model.neck.in_channels': c}),
+    # fine-tuned straight from converted ImageNet weights (--imagenet-ckpt)
+    imagenet_self=dict(
+        name='ImageNet-self', config=None, channels=lambda c: {},
+        external=True),
+    # Table 3: MixSSL's objectives (R+T is `mixssl`)
+    mixssl_r=dict(
+        name='R only', config=_ABL.format('r'), channels=_mixssl_channels,
+        objective='R'),
+    mixssl_t=dict(
+        name='T only', config=_ABL.format('t'), channels=_mixssl_channels,
+        objective='T'),
+    mixssl_rc=dict(
+        name='R+C', config=_ABL.format('rc'),
+        channels=lambda c: dict(
+            _mixssl_channels(c), **{
+                'model.contrast_neck.in_channels': c,
+                'model.contrast_neck.hid_channels': c
+            }),
+        objective='R+C'),
+    mixssl_ra=dict(
+        name='R+A', config=_ABL.format('ra'),
+        channels=lambda c: dict(
+            _mixssl_channels(c), **{'model.aux_head.in_channels': c}),
+        objective='R+A'),
 )
+# `--methods` accepts these names too
+METHOD_GROUPS = OrderedDict(
+    builtin=['mixssl', 'simclr', 'mocov2', 'byol', 'rand'],
+    table1=['rand', 'simclr', 'dino', 'mocov2', 'rotation', 'imagenet_self',
+            'mixup_simclr', 'mixco', 'mixssl'],
+    ablations=['mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc', 'mixssl_ra'],
+)
+METHOD_GROUPS['all'] = [m for m in METHODS if m != 'imagenet_self']
+
+
+def method_cli_name(key: str) -> str:
+    return key.replace('_', '-')
+
+
+def expand_methods(names: Sequence[str]) -> List[str]:
+    """CLI method names and group names -> METHODS keys, in order, once
+    each."""
+    out = []
+    for n in names:
+        key = n.replace('-', '_')
+        keys = METHOD_GROUPS.get(key, [key])
+        for k in keys:
+            if k not in METHODS:
+                raise SystemExit(
+                    f'unknown method {n!r}; choose from '
+                    f'{[method_cli_name(m) for m in METHODS]} or a group '
+                    f'{list(METHOD_GROUPS)}')
+            if k not in out:
+                out.append(k)
+    return out
+
 
 # Downstream configs: (fine-tune, linear probe) per task.
 DOWNSTREAM = {
@@ -115,24 +193,36 @@ PRESETS = OrderedDict(
         pretrain_lr=1e-3,
         num_workers=0,
         seeds=[0],
+        jobs=1,
+        threads=None,
         methods=['mixssl', 'rand'],
         method_options=dict(mocov2={'model.queue_len': 128})),
     cpu_small=dict(
-        description='sized for ~35 min on 2 idle CPU cores (estimate): '
-        'ResNet-18, 32 px, 2048 train images, 4 pretraining + 3 fine-tune + '
-        '3 linear-probe epochs, 2 seeds',
+        description='2 CPU cores, under 40 min: ResNet-18, 64 px, batch 32, '
+        '2048 train images, 3 pretraining + 3 fine-tune + 3 linear-probe '
+        'epochs, 2 seeds, 2 runs at a time with 1 thread each',
         depth=18,
-        img_size=32,
-        batch_size=64,
+        img_size=64,
+        batch_size=32,
         train_subset=2048,
-        pretrain_epochs=4,
+        pretrain_epochs=3,
         finetune_epochs=3,
         linear_epochs=3,
         pretrain_lr=1e-3,
         num_workers=0,
         seeds=[0, 1],
-        methods=list(METHODS),
-        method_options=dict(mocov2={'model.queue_len': 1024})),
+        # two single-threaded runs use 2 cores better than one run with two
+        # threads (small convolutions scale poorly across threads)
+        jobs=2,
+        threads=1,
+        methods=METHOD_GROUPS['builtin'],
+        method_options=dict(
+            mocov2={'model.queue_len': 1024},
+            # DINO's 65536 prototypes dominate a ResNet-18 step on a CPU
+            dino={
+                'model.neck.out_channels': 4096,
+                'model.head.out_channels': 4096
+            })),
     gpu_paper=dict(
         description='the paper recipe: ResNet-50, 224 px, batch 64, Adam '
         '1e-4, 20 pretraining + 20 downstream epochs, full train split',
@@ -146,7 +236,9 @@ PRESETS = OrderedDict(
         pretrain_lr=None,
         num_workers=4,
         seeds=[0, 1, 2],
-        methods=list(METHODS),
+        jobs=1,
+        threads=None,
+        methods=METHOD_GROUPS['builtin'],
         method_options={}),
 )
 
@@ -284,10 +376,48 @@ def build_tables(records: List[dict], methods: Sequence[str],
     return tables
 
 
+# what each objective of Table 3 trains (R: reconstruction, T: transparency,
+# C: contrast between two mixes, A: auxiliary-class prediction)
+OBJECTIVE_LOSSES = {
+    'T': 'L_trans',
+    'R': 'L_rec',
+    'R+T': 'L_rec + γ·L_trans',
+    'R+C': 'L_rec + InfoNCE(two mixes of x_t)',
+    'R+A': 'L_rec + CE(auxiliary class)',
+}
+
+
+def build_table3(records: List[dict], methods: Sequence[str],
+                 digits: int = 2) -> List[str]:
+    """The paper's Table 3 (MixSSL objectives): one row per objective that
+    has results, top-1 per protocol, mean ± std over seeds; ``[]`` when fewer
+    than two objectives have results (nothing to compare)."""
+    rows = []
+    for m in methods:
+        obj = METHODS.get(m, {}).get('objective')
+        recs = [r for r in records if r['method'] == m]
+        if obj is None or not recs:
+            continue
+        row = [f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj,
+               OBJECTIVE_LOSSES[obj]]
+        for proto in PROTOCOLS:
+            vals = [
+                r['metrics'].get('accuracy/top1') for r in recs
+                if r['protocol'] == proto
+            ]
+            n = len(_finite(vals))
+            row.append(fmt_mean_std(vals, digits) + (f' (n={n})' if n else ''))
+        rows.append(row)
+    if len(rows) < 2:
+        return []
+    return _md_table(['Objective', 'Loss'] +
+                     [f'{t} top-1' for t in PROTOCOLS.values()], rows)
+
+
 def render_markdown(records: List[dict], methods: Sequence[str],
                     header_lines: Sequence[str] = (),
-                    missing: Sequence[str] = ()) -> str:
-    tables = build_tables(records, methods)
+                    missing: Sequence[str] = (), digits: int = 2) -> str:
+    tables = build_tables(records, methods, digits)
     seeds = sorted({r['seed'] for r in records})
     out = list(header_lines)
     out += [
@@ -312,6 +442,13 @@ def render_markdown(records: List[dict], methods: Sequence[str],
     for proto, title in PROTOCOLS.items():
         if f'table2_{proto}' in tables:
             out += [f'### {title}', '', *tables[f'table2_{proto}'], '']
+    table3 = build_table3(records, methods, digits)
+    if table3:
+        out += [
+            '## Table 3 — MixSSL objectives, test top-1 accuracy (%)', '',
+            'Same pretraining budget for every row; the paper reports the '
+            'fine-tune column.', '', *table3, ''
+        ]
     if missing:
         out += ['## Not finished', ''] + [f'- {m}' for m in missing] + ['']
     return '\n'.join(out)
@@ -399,9 +536,15 @@ def to_cfg_options(opts: dict) -> List[str]:
 
 
 _CONFIG_CACHE: dict = {}
+_CONFIG_LOCK = threading.Lock()  # mmengine's Config parsing is not reentrant
 
 
 def load_config(path: str):
+    with _CONFIG_LOCK:
+        return _load_config(path)
+
+
+def _load_config(path: str):
     if path not in _CONFIG_CACHE:
         try:  # mmpretrain:: bases need mixssl_mm's package-lookup fix
             from mixssl_mm.mm_compat import apply_config_fixes
@@ -463,7 +606,16 @@ class Benchmark:
         self.preset_name = args.preset
         self.preset = copy.deepcopy(PRESETS[preset_key(args.preset)])
         p = self.preset
-        self.methods = args.methods or p['methods']
+        self.methods = expand_methods(
+            args.methods or ([] if args.ablations else p['methods']))
+        if args.ablations:
+            self.methods += [
+                m for m in METHOD_GROUPS['ablations'] if m not in self.methods
+            ]
+        self.jobs = args.jobs or p['jobs']
+        self.threads = args.threads or p['threads']
+        if self.threads is None and self.jobs > 1:
+            self.threads = max(1, (os.cpu_count() or 1) // self.jobs)
         self.seeds = args.seeds if args.seeds is not None else p['seeds']
         self.work_dir = osp.abspath(
             args.work_dir or osp.join('work_dirs', 'benchmark', args.preset))
@@ -482,21 +634,37 @@ class Benchmark:
         self.channels = feature_channels(p['depth'])
         self.t0 = time.time()
         self.n_done = self.n_run = self.n_skipped = 0
+        self.lock = threading.Lock()  # counters, records, results files
         self.stage_seconds = 0.0  # of finished stages, this run or before
         self.failed: List[str] = []
         self._check()
 
     # -- validation -------------------------------------------------------
     def _check(self):
-        p = self.preset
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise SystemExit(f'unknown methods {unknown}; choose from '
-                             f'{list(METHODS)}')
-        if 'mixssl' in self.methods and p['img_size'] and p['img_size'] % 32:
+        p, a = self.preset, self.args
+        mixssl_like = [m for m in self.methods if METHODS[m].get('objective')]
+        if mixssl_like and p['img_size'] and p['img_size'] % 32:
             raise SystemExit(
                 f"preset {self.preset_name}: img_size={p['img_size']} is not "
                 'a multiple of 32, which MixSSL needs (ResNet stride 32).')
+        if 'imagenet_self' in self.methods:
+            if not a.imagenet_ckpt:
+                raise SystemExit(
+                    'method imagenet-self fine-tunes from ImageNet weights: '
+                    'pass --imagenet-ckpt PATH, a checkpoint converted with '
+                    'tools/model_converters/ (see docs/model_converters.md).')
+            if not osp.isfile(a.imagenet_ckpt):
+                raise SystemExit(
+                    f'--imagenet-ckpt {a.imagenet_ckpt}: no such file. '
+                    'Convert torchvision or DINO ResNet weights with '
+                    'tools/model_converters/ first.')
+        for m in self.methods:
+            cfg = METHODS[m]['config']
+            if cfg and not osp.isfile(osp.join(REPO, cfg)):
+                raise SystemExit(f'method {method_cli_name(m)}: config {cfg} '
+                                 'is missing from this checkout.')
+        if self.jobs < 1:
+            raise SystemExit(f'--jobs must be >= 1, got {self.jobs}.')
         q = p['method_options'].get('mocov2', {}).get('model.queue_len')
         if 'mocov2' in self.methods and q and q % p['batch_size']:
             raise SystemExit(
@@ -548,9 +716,14 @@ class Benchmark:
         o.update(p['method_options'].get(method, {}))
         return o
 
-    def _downstream_model_options(self, loader: str) -> dict:
+    def _downstream_model_options(self, cfg, loader: str) -> dict:
         o = OrderedDict()
         o['model.head.in_channels'] = self.channels
+        necks = cfg.model.get('neck')
+        if isinstance(necks, (list, tuple)):  # e.g. GAP + ClsBatchNormNeck
+            for i, n in enumerate(necks):
+                if 'input_features' in n:
+                    o[f'model.neck.{i}.input_features'] = self.channels
         if self.args.classes_subset is not None or self.args.num_classes:
             o['model.head.num_classes'] = self.num_classes
             o['data_preprocessor.num_classes'] = self.num_classes
@@ -566,7 +739,7 @@ class Benchmark:
         o = self._common_train_options(cfg, epochs, seed)
         for k in [k for k in o if k.startswith('val_dataloader.')]:
             del o[k]  # validation is off
-        o.update(self._downstream_model_options('train_dataloader'))
+        o.update(self._downstream_model_options(cfg, 'train_dataloader'))
         # the final checkpoint is tested; no model selection on val
         o['val_dataloader'] = None
         o['val_cfg'] = None
@@ -585,7 +758,7 @@ class Benchmark:
         o['randomness.seed'] = seed
         o['model.backbone.depth'] = p['depth']
         o['model.backbone.init_cfg'] = None  # weights come from the ckpt
-        o.update(self._downstream_model_options('test_dataloader'))
+        o.update(self._downstream_model_options(cfg, 'test_dataloader'))
         self._loader_options(o, ['test_dataloader'])
         if p['img_size']:
             o.update({
@@ -622,8 +795,9 @@ class Benchmark:
                   result_fn) -> dict:
         """Run ``cmd`` unless ``sdir/done.json`` says it already ran with the
         same command; ``result_fn()`` returns what to record when done."""
-        self.n_done += 1
-        tag = f'[{self.n_done:2d}/{self.n_total}] {label}'
+        with self.lock:
+            self.n_done += 1
+            tag = f'[{self.n_done:2d}/{self.n_total}] {label}'
         # --resume (added when a checkpoint exists) is not a setting
         fp = self._fingerprint([c for c in cmd if c != '--resume'])
         done = self._read_done(sdir)
@@ -634,8 +808,9 @@ class Benchmark:
                     f'{" ".join(done.get("fingerprint", []))}\nnow:\n  '
                     f'{" ".join(fp)}\nUse another --work-dir, delete that '
                     'stage folder to redo it, or pass --ignore-changes.')
-            self.n_skipped += 1
-            self.stage_seconds += done.get('seconds', 0.0)
+            with self.lock:
+                self.n_skipped += 1
+                self.stage_seconds += done.get('seconds', 0.0)
             self._log(f'{tag}: done before, skipped')
             return done['result']
         if self.args.dry_run:
@@ -652,10 +827,10 @@ class Benchmark:
             log.flush()
             env = dict(os.environ)
             env['PYTHONUNBUFFERED'] = '1'
-            if self.args.threads:
+            if self.threads:
                 # not part of the fingerprint: it changes speed, not settings
                 for var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
-                    env[var] = str(self.args.threads)
+                    env[var] = str(self.threads)
             if self.args.verbose:
                 proc = subprocess.Popen(
                     cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -681,8 +856,9 @@ class Benchmark:
             json.dump(
                 dict(fingerprint=fp, command=shlex.join(cmd),
                      seconds=round(secs, 1), result=result), f, indent=1)
-        self.n_run += 1
-        self.stage_seconds += secs
+        with self.lock:
+            self.n_run += 1
+            self.stage_seconds += secs
         self._log(f'{tag}: done in {secs:.0f}s')
         return result
 
@@ -741,16 +917,27 @@ class Benchmark:
         self._log(f'preset {self.preset_name}: {p["description"]}')
         self._log(f'methods {self.methods}, seeds {self.seeds}, classes '
                   f'{self.subset or "all"}, work dir {self.work_dir}, '
-                  f'{self.n_total} stages')
+                  f'{self.n_total} stages, {self.jobs} at a time')
         records: List[dict] = []
-        for seed in self.seeds:
-            for method in self.methods:
-                try:
-                    self._run_method(method, seed, records)
-                except StageFailed as e:
+        chains = [(m, s) for s in self.seeds for m in self.methods]
+
+        def chain(method_seed):
+            method, seed = method_seed
+            try:
+                self._run_method(method, seed, records)
+            except StageFailed as e:
+                with self.lock:
                     self.failed.append(f'{method} seed {seed}: {e}')
-                if not a.dry_run:
+            if not a.dry_run:
+                with self.lock:
                     self.write_results(records)
+
+        if self.jobs == 1 or a.dry_run:
+            for c in chains:
+                chain(c)
+        else:  # each (method, seed) is an independent chain of runs
+            with ThreadPoolExecutor(self.jobs) as pool:
+                list(pool.map(chain, chains))
         total = time.time() - self.t0
         self._log(f'finished: {self.n_run} stages run, {self.n_skipped} '
                   f'skipped, {len(self.failed)} failed, wall time '
@@ -773,11 +960,14 @@ class Benchmark:
                 f'{method} seed {seed} pretrain', sdir, m['config'],
                 self.pretrain_options(method, seed), a.pretrain_cfg_options)
             ckpt = res.get('checkpoint', '<pretrain checkpoint>')
+        elif m.get('external'):
+            ckpt = osp.abspath(a.imagenet_ckpt)
         for proto in self.protocols:
             try:
                 self._run_protocol(method, seed, proto, ckpt, records)
             except StageFailed as e:  # the other protocol may still work
-                self.failed.append(f'{method} seed {seed}: {e}')
+                with self.lock:
+                    self.failed.append(f'{method} seed {seed}: {e}')
 
     def _run_protocol(self, method, seed, proto, ckpt, records):
         a = self.args
@@ -793,9 +983,10 @@ class Benchmark:
             self.stage_dir(method, seed, f'{proto}_test'), config, ds_ckpt,
             self.test_options(proto, seed), a.downstream_cfg_options)
         if res.get('metrics'):
-            records.append(
-                dict(method=method, protocol=proto, seed=seed,
-                     metrics=res['metrics']))
+            with self.lock:
+                records.append(
+                    dict(method=method, protocol=proto, seed=seed,
+                         metrics=res['metrics']))
 
     # -- outputs ----------------------------------------------------------
     def header_lines(self) -> List[str]:
@@ -819,7 +1010,8 @@ class Benchmark:
             f'probe: {p["linear_epochs"]} epochs, Adam 1e-3, frozen encoder. '
             'The final checkpoint is tested.',
             f'- CPU threads per run (OMP_NUM_THREADS): '
-            f'{self.args.threads or "torch default"}.',
+            f'{self.threads or "torch default"}; runs at a time: '
+            f'{self.jobs}.',
         ] + ([
             '- Extra pretraining cfg-options (override the above): `' +
             ' '.join(self.args.pretrain_cfg_options) + '`'
@@ -867,8 +1059,24 @@ def parse_args(argv=None):
             for k, v in PRESETS.items()))
     parser.add_argument('--preset', default='cpu-small',
                         choices=preset_names())
-    parser.add_argument('--methods', nargs='+', choices=list(METHODS),
-                        help='methods to run (default: the preset\'s)')
+    parser.add_argument(
+        '--methods', nargs='+', metavar='METHOD',
+        help='methods or groups to run (default: the preset\'s). Methods: ' +
+        ', '.join(method_cli_name(m) for m in METHODS) + '. Groups: ' +
+        '; '.join(f'{g} = {" ".join(method_cli_name(m) for m in ms)}'
+                  for g, ms in METHOD_GROUPS.items()))
+    parser.add_argument(
+        '--ablations', action='store_true',
+        help='also run MixSSL\'s objectives (T, R, R+T, R+C, R+A) and add '
+        'the paper\'s Table 3 to results.md')
+    parser.add_argument(
+        '--imagenet-ckpt', metavar='PATH',
+        help='converted ImageNet ResNet weights for method imagenet-self '
+        '(tools/model_converters/)')
+    parser.add_argument(
+        '--jobs', type=int,
+        help='runs at a time (independent method/seed chains; default: the '
+        'preset\'s)')
     parser.add_argument('--seeds', nargs='+', type=int,
                         help='seeds (default: the preset\'s)')
     parser.add_argument('--work-dir',
@@ -900,7 +1108,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--threads', type=int,
         help='CPU threads per run (OMP_NUM_THREADS); 1 is much faster when '
-        'other jobs share the cores (default: torch\'s default)')
+        'other jobs share the cores (default: the preset\'s, else cores / '
+        'jobs when jobs > 1, else torch\'s default)')
     parser.add_argument('--dry-run', action='store_true',
                         help='print the commands, run nothing')
     parser.add_argument('--verbose', action='store_true',

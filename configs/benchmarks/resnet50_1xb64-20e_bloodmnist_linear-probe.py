@@ -8,5 +8,14 @@
 _base_ = ['../mixssl/benchmarks/resnet50_1xb64-20e_bloodmnist_finetune.py']
 custom_imports = dict(imports=['mixssl_mm'], allow_failed_imports=False)
 
-model = dict(backbone=dict(frozen_stages=4, norm_eval=True))
+# The pooled features are standardised by a BatchNorm without affine
+# parameters before the linear layer (MAE's linear-probe recipe): pretext
+# tasks leave features on very different scales, and a short probe with one
+# learning rate would otherwise compare scales rather than features.
+model = dict(
+    backbone=dict(frozen_stages=4, norm_eval=True),
+    neck=[
+        dict(type='GlobalAveragePooling'),
+        dict(type='ClsBatchNormNeck', input_features=2048)
+    ])
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.0))

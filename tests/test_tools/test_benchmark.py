@@ -128,6 +128,74 @@ def test_plot_writes_png(bench, tmp_path):
     assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+def test_table3_rows_follow_objectives(bench):
+    recs = []
+    for seed, (t, r, rt) in enumerate([(70.0, 80.0, 90.0),
+                                        (72.0, 84.0, 92.0)]):
+        for m, v in (('mixssl_t', t), ('mixssl_r', r), ('mixssl', rt)):
+            recs.append(dict(method=m, protocol='finetune', seed=seed,
+                             metrics=_metrics(v, CLASSES)))
+    recs.append(dict(method='rand', protocol='finetune', seed=0,
+                     metrics=_metrics(50.0, CLASSES)))
+    t3 = bench.build_table3(recs, ['rand', 'mixssl_t', 'mixssl_r',
+                                   'mixssl', 'mixssl_rc'])
+    assert t3[0] == ('| Objective | Loss | Fine-tune top-1 | '
+                     'Linear probe top-1 |')
+    assert t3[2] == '| T | L_trans | 71.00 ± 1.41 (n=2) | – |'
+    assert t3[3] == '| R | L_rec | 82.00 ± 2.83 (n=2) | – |'
+    assert t3[4].startswith('| R+T (MixSSL) | L_rec + γ·L_trans | '
+                            '91.00 ± 1.41 (n=2) |')
+    assert len(t3) == 5  # Rand is no objective; R+C has no results
+    md = bench.render_markdown(recs, ['mixssl_t', 'mixssl_r', 'mixssl'])
+    assert '## Table 3' in md
+    # a single objective is nothing to compare: no Table 3
+    assert bench.build_table3(recs, ['mixssl', 'rand']) == []
+    assert '## Table 3' not in bench.render_markdown(recs, ['mixssl'])
+
+
+def test_method_groups_expand_in_order(bench):
+    assert bench.expand_methods(['mixssl', 'rand']) == ['mixssl', 'rand']
+    assert bench.expand_methods(['ablations']) == [
+        'mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc', 'mixssl_ra'
+    ]
+    # CLI spelling with dashes; duplicates once
+    assert bench.expand_methods(['mixup-simclr', 'builtin', 'mixssl']) == [
+        'mixup_simclr', 'mixssl', 'simclr', 'mocov2', 'byol', 'rand'
+    ]
+    table1 = bench.expand_methods(['table1'])
+    assert len(table1) == 9 and table1[-1] == 'mixssl'
+    assert 'imagenet_self' not in bench.METHOD_GROUPS['all']
+    with pytest.raises(SystemExit, match='unknown method .simclr2.'):
+        bench.expand_methods(['simclr2'])
+    for key, m in bench.METHODS.items():
+        if m['config']:
+            assert (REPO / m['config']).is_file(), key
+
+
+def test_linear_probe_normalises_features_and_gets_channels(bench):
+    args = bench.parse_args(['--preset', 'cpu-small', '--methods', 'rand'])
+    b = bench.Benchmark(args)
+    opts = b.downstream_train_options('linear', 0, None)
+    assert opts['model.neck.1.input_features'] == 512
+    assert opts['model.head.in_channels'] == 512
+    cfg = bench.load_config(b.downstream['linear'])
+    assert [n['type'] for n in cfg.model.neck] == [
+        'GlobalAveragePooling', 'ClsBatchNormNeck'
+    ]
+    assert 'model.neck.1.input_features' not in b.downstream_train_options(
+        'finetune', 0, None)
+
+
+def test_imagenet_self_needs_a_converted_checkpoint(bench, tmp_path):
+    with pytest.raises(SystemExit, match='--imagenet-ckpt'):
+        bench.Benchmark(bench.parse_args(['--methods', 'imagenet-self']))
+    with pytest.raises(SystemExit, match='no such file'):
+        bench.Benchmark(bench.parse_args([
+            '--methods', 'imagenet-self', '--imagenet-ckpt',
+            str(tmp_path / 'missing.pth')
+        ]))
+
+
 # --------------------------------------------------------------------------
 # cfg-options generation
 # --------------------------------------------------------------------------
@@ -209,9 +277,10 @@ def _run_tiny(work_dir):
     start = time.time()
     out = subprocess.run(
         # one thread per run: CI cores are often shared, and oversubscribed
-        # OpenMP threads slow a run down far more than one thread does
+        # OpenMP threads slow a run down far more than one thread does;
+        # two chains at a time exercise the parallel runner
         [sys.executable, str(TOOL), '--preset', 'tiny', '--threads', '1',
-         '--work-dir', str(work_dir)],
+         '--jobs', '2', '--work-dir', str(work_dir)],
         cwd=REPO, capture_output=True, text=True, timeout=900)
     return out, time.time() - start
 
