@@ -7,7 +7,9 @@ Added on top of mmpretrain's script (docs/reliability.md has the full list):
 
 - bad inputs are refused before anything is written, naming the problem and
   the fix: a config without ``custom_imports`` for the plugin, a missing or
-  mismatched ``Pretrained`` checkpoint, unreadable target images (or skipped
+  mismatched ``Pretrained`` checkpoint or ``load_from`` (an unconverted
+  torchvision/DINO file is named with the converter command, see
+  docs/model_converters.md), unreadable target images (or skipped
   with ``data_check = dict(skip_corrupt=True)``), a BloodMNIST file whose md5
   is not the official one, a work dir that already holds checkpoints;
 - the train dataset is built once, before the Runner, and handed to it;
@@ -30,6 +32,8 @@ from typing import Iterator, List, Optional, Tuple
 from .image_check import dataset_image_paths, format_bad_images, \
     unreadable_images
 from .mmpretrain_tools import mmpretrain_tool_path
+from .resnet_converter import DOC as CONVERTER_DOC
+from .resnet_converter import converter_command, unconverted_source
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OVERWRITE = '--overwrite'
@@ -104,6 +108,12 @@ def _is_local(path) -> bool:
     return isinstance(path, str) and '://' not in path
 
 
+def _converter_fix(ckpt: str) -> str:
+    return ('For torchvision or DINO ImageNet ResNet weights, convert them '
+            f'first: {converter_command("SRC.pth", ckpt)} (SRC.pth: the '
+            f'downloaded file; see {CONVERTER_DOC}).')
+
+
 def check_pretrained_files(cfg) -> None:
     """Every local ``init_cfg=dict(type='Pretrained', checkpoint=...)`` in
     ``cfg.model`` must name an existing file."""
@@ -120,18 +130,64 @@ def check_pretrained_files(cfg) -> None:
                 f'{path}.checkpoint={ckpt!r}: no such file. Point it at a '
                 f'checkpoint of the pretraining run, e.g. --cfg-options '
                 f'{path}.checkpoint=work_dirs/RUN/epoch_N.pth (the last one '
-                'is named in work_dirs/RUN/last_checkpoint).')
+                'is named in work_dirs/RUN/last_checkpoint). ' +
+                _converter_fix(ckpt))
 
 
-def _checkpoint_state_dict(ckpt: str) -> dict:
+def check_load_from_file(cfg) -> None:
+    """A local ``load_from`` (also what ``--resume PATH`` sets) must name an
+    existing file: mmengine would fail only after building everything, with
+    a generic error."""
+    ckpt = cfg.get('load_from')
+    if not ckpt or not _is_local(ckpt) or osp.isfile(osp.expanduser(ckpt)):
+        return
+    if cfg.get('resume'):
+        raise ConfigError(
+            f'load_from={ckpt!r} (set by --resume PATH): no such file. Give '
+            'an existing checkpoint of the run, or --resume without a path '
+            'to continue from the work dir\'s last checkpoint.')
+    raise ConfigError(
+        f'load_from={ckpt!r}: no such file. Point it at an existing '
+        'checkpoint (--cfg-options load_from=PATH). ' + _converter_fix(ckpt))
+
+
+def _read_checkpoint(ckpt: str):
     from mmengine.runner.checkpoint import _load_checkpoint
     checkpoint = _load_checkpoint(ckpt, map_location='cpu')
     if not isinstance(checkpoint, dict):
         raise ConfigError(f'{ckpt} holds a {type(checkpoint).__name__}, '
                           'not a checkpoint dict or state_dict.')
+    return checkpoint
+
+
+def _state_dict_of(checkpoint: dict) -> dict:
     state = checkpoint.get('state_dict', checkpoint)
     return {(k[7:] if k.startswith('module.') else k): v
             for k, v in state.items()}
+
+
+def _unreadable(key: str, ckpt: str, error: Exception) -> ConfigError:
+    if 'argparse.Namespace' in str(error):
+        # the ``args`` entry of a DINO training checkpoint
+        return ConfigError(
+            f'{key}={ckpt!r} needs argparse.Namespace to be loaded: it looks '
+            "like a DINO training checkpoint (its 'args' entry is one), not "
+            'an mmpretrain checkpoint. Convert it to mmpretrain keys first:'
+            f'\n  {converter_command(ckpt)}\nand point {key} at the output '
+            f'(see {CONVERTER_DOC}).')
+    return ConfigError(f'{key}={ckpt!r} cannot be read as a checkpoint: '
+                       f'{type(error).__name__}: {error}')
+
+
+def _unconverted_hint(checkpoint, ckpt: str) -> str:
+    """A line naming the converter when ``checkpoint`` is an unconverted
+    torchvision/DINO file (empty otherwise)."""
+    what = unconverted_source(checkpoint)
+    if what is None:
+        return ''
+    return (f'{ckpt} is {what}. Convert it to mmpretrain keys first:\n  '
+            f'{converter_command(ckpt)}\nand point the checkpoint at the '
+            f'output (see {CONVERTER_DOC}).\n')
 
 
 def _keys_line(label: str, keys: List[str], limit: int = 5) -> str:
@@ -156,13 +212,12 @@ def check_pretrained_keys(model) -> None:
             key = f'model.{name}.init_cfg' if name else 'model.init_cfg'
             ckpt = osp.expanduser(cfg['checkpoint'])
             try:
-                state = _checkpoint_state_dict(ckpt)
+                checkpoint = _read_checkpoint(ckpt)
             except ConfigError:
                 raise
             except Exception as e:
-                raise ConfigError(
-                    f'{key}.checkpoint={ckpt!r} cannot be read as a '
-                    f'checkpoint: {type(e).__name__}: {e}') from None
+                raise _unreadable(f'{key}.checkpoint', ckpt, e) from None
+            state = _state_dict_of(checkpoint)
             prefix = cfg.get('prefix')
             if prefix:
                 prefix = prefix if prefix.endswith('.') else prefix + '.'
@@ -173,7 +228,9 @@ def check_pretrained_keys(model) -> None:
                         f'{key}: no key of {ckpt} starts with prefix='
                         f'{cfg["prefix"]!r}; it is not a checkpoint of a '
                         'model with that part (MixSSL checkpoints keep the '
-                        "encoder under 'backbone.').")
+                        "encoder under 'backbone.')." + (
+                            '\n' + _unconverted_hint(checkpoint, ckpt))
+                        .rstrip())
             own = module.state_dict()
             missing = sorted(k for k in own if k not in state
                              and 'num_batches_tracked' not in k)
@@ -190,11 +247,44 @@ def check_pretrained_keys(model) -> None:
                     + (_keys_line('unexpected keys', unexpected)
                        if unexpected else '') +
                     (_keys_line('shape mismatches', shapes) if shapes else '')
-                    + 'Use a checkpoint of the same architecture (e.g. the '
+                    + _unconverted_hint(checkpoint, ckpt) +
+                    'Use a checkpoint of the same architecture (e.g. the '
                     'same ResNet depth) and the right prefix, or set '
                     'strict_pretrained=False in the config (--cfg-options '
                     'strict_pretrained=False) to load what matches and keep '
                     'the rest random.')
+
+
+def check_load_from_keys(cfg, model) -> None:
+    """Refuse a ``load_from`` (not ``--resume``) that shares no key with the
+    model: mmengine loads it non-strictly, logs the missing keys and trains
+    from random weights (e.g. an unconverted torchvision file, whose
+    ``conv1.weight`` is not the model's ``backbone.conv1.weight``)."""
+    from mmengine.model import is_model_wrapper
+    ckpt = cfg.get('load_from')
+    if cfg.get('resume') or not ckpt or not _is_local(ckpt):
+        return
+    ckpt = osp.expanduser(ckpt)
+    try:
+        checkpoint = _read_checkpoint(ckpt)
+    except ConfigError:
+        raise
+    except Exception as e:
+        raise _unreadable('load_from', ckpt, e) from None
+    state = _state_dict_of(checkpoint)
+    if is_model_wrapper(model):
+        model = model.module
+    own = model.state_dict()
+    if any(k in own for k in state):
+        return
+    raise ConfigError(
+        f'load_from={ckpt!r}: none of its keys is a key of the model '
+        f'({type(model).__name__}), so nothing would be loaded:\n' +
+        _keys_line('its keys', sorted(state)) +
+        _keys_line("the model's keys", sorted(own)) +
+        _unconverted_hint(checkpoint, ckpt) +
+        'Use a checkpoint of this model, or set strict_pretrained=False '
+        '(--cfg-options strict_pretrained=False) to go on anyway.')
 
 
 def _bloodmnist_md5_table() -> dict:
@@ -411,6 +501,7 @@ def train(cfg, overwrite: bool = False):
     check_custom_imports(cfg)
     to_delete = check_work_dir(cfg, overwrite)
     check_pretrained_files(cfg)
+    check_load_from_file(cfg)
     dataset = preflight_dataset(cfg)
     delete_for_overwrite(to_delete)
     with WorkDirGuard(cfg.work_dir) as guard:
@@ -418,6 +509,7 @@ def train(cfg, overwrite: bool = False):
         use_prebuilt_dataset(runner, dataset)
         if cfg.get('strict_pretrained', True):
             check_pretrained_keys(runner.model)
+            check_load_from_keys(cfg, runner.model)
         runner.register_hook(guard.hook())
         runner.train()
     return runner

@@ -371,6 +371,123 @@ def test_pretrained_checkpoint_that_does_not_fit(tmp_path, request, folders,
                                rtol=0)
 
 
+# -- ImageNet weights that were not converted (docs/model_converters.md) -----
+CONVERTER = 'python tools/model_converters/resnet_to_mmpretrain.py'
+
+
+@pytest.fixture
+def torchvision_layout_checkpoint(tmp_path):
+    """What torchvision weights and DINO's backbone release look like: the
+    ResNet's keys at the top level (no 'backbone.') and, for torchvision,
+    the classifier."""
+    from mmpretrain.models import ResNet
+    state = dict(ResNet(depth=18, stem_channels=16,
+                        base_channels=16).state_dict())
+    state.update({'fc.weight': torch.zeros(2, 128), 'fc.bias': torch.zeros(2)})
+    path = tmp_path / 'resnet18-imagenet.pth'
+    torch.save(state, path)
+    return str(path)
+
+
+def test_unconverted_imagenet_weights_name_the_converter(
+        tmp_path, request, folders, torchvision_layout_checkpoint):
+    import argparse
+    ckpt = torchvision_layout_checkpoint
+    command = (f'{CONVERTER} {ckpt} '
+               'checkpoints/resnet18-imagenet_mmpretrain.pth')
+    cfg = write_cfg(tmp_path, request, FINETUNE, depth=18, ckpt=ckpt,
+                    target=folders[0])
+    work = tmp_path / 'work'
+    # prefix='backbone.' selects nothing
+    with pytest.raises(ConfigError) as info:
+        train(cfg, work)
+    msg = str(info.value)
+    assert "starts with prefix='backbone.'" in msg
+    assert 'unconverted torchvision-layout ResNet-18 state dict' in msg
+    assert command in msg
+    assert not work.exists()
+    # no prefix: the keys fit but for torchvision's classifier
+    with pytest.raises(ConfigError) as info:
+        train(cfg, work, '--cfg-options',
+              'model.backbone.init_cfg.prefix=None')
+    msg = str(info.value)
+    assert 'unexpected keys: fc.bias, fc.weight' in msg and command in msg
+    # as load_from: not one key is the model's, nothing would be loaded
+    with pytest.raises(ConfigError) as info:
+        train(cfg, work, '--cfg-options', 'model.backbone.init_cfg=None',
+              f'load_from={ckpt}')
+    msg = str(info.value)
+    assert f"load_from='{ckpt}': none of its keys is a key of the model " \
+        '(ImageClassifier)' in msg and command in msg
+    assert not work.exists()
+    # a DINO training checkpoint: refused by weights-only loading for its
+    # args, or (without them) a dict of teacher/student
+    state = torch.load(ckpt)
+    dino = {'teacher': {f'module.backbone.{k}': v for k, v in state.items()},
+            'epoch': 100}
+    with_args = {'args': argparse.Namespace(arch='resnet18')}
+    for name, extra in (('checkpoint.pth', with_args), ('no_args.pth', {})):
+        path = tmp_path / name
+        torch.save({**dino, **extra}, path)
+        with pytest.raises(ConfigError) as info:
+            train(cfg, work, '--cfg-options',
+                  f'model.backbone.init_cfg.checkpoint={path}')
+        msg = str(info.value)
+        assert 'DINO training checkpoint' in msg, msg
+        assert f'{CONVERTER} {path} ' in msg
+    assert not work.exists()
+
+
+def test_missing_converted_checkpoint_or_load_from(tmp_path, request,
+                                                   folders):
+    missing = str(tmp_path / 'checkpoints' / 'dino_resnet50_mmpretrain.pth')
+    cfg = write_cfg(tmp_path, request, FINETUNE, depth=18, ckpt=missing,
+                    target=folders[0])
+    work = tmp_path / 'work'
+    with pytest.raises(ConfigError) as info:
+        train(cfg, work)
+    msg = str(info.value)
+    assert f"model.backbone.init_cfg.checkpoint='{missing}': no such " \
+        'file' in msg and f'{CONVERTER} SRC.pth {missing}' in msg
+    with pytest.raises(ConfigError) as info:
+        train(cfg, work, '--cfg-options', 'model.backbone.init_cfg=None',
+              f'load_from={missing}')
+    msg = str(info.value)
+    assert f"load_from='{missing}': no such file" in msg
+    assert f'{CONVERTER} SRC.pth {missing}' in msg
+    with pytest.raises(ConfigError, match=re.escape(
+            f"load_from='{missing}' (set by --resume PATH): no such file")):
+        train(cfg, work, '--cfg-options', 'model.backbone.init_cfg=None',
+              '--resume', missing)
+    assert not work.exists()
+
+
+def test_converted_weights_load_through_init_cfg_and_load_from(
+        tmp_path, request, folders):
+    import torchvision
+
+    from mixssl_mm.utils.resnet_converter import main as convert
+    src, dst = tmp_path / 'resnet18.pth', tmp_path / 'resnet18_mm.pth'
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), src)
+    assert convert([str(src), str(dst)]) == 0
+    pre = torch.load(dst)['state_dict']
+    cfg = write_cfg(tmp_path, request, FINETUNE, depth=18, ckpt=dst,
+                    target=folders[0])
+    full_width = ['model.backbone.stem_channels=64',
+                  'model.backbone.base_channels=64',
+                  'model.head.in_channels=512']
+    for name, options in (('init_cfg', []), (
+            'load_from', ['model.backbone.init_cfg=None',
+                          f'load_from={dst}'])):
+        work = tmp_path / name
+        train(cfg, work, '--cfg-options', *full_width, *options)
+        ft = torch.load(work / 'epoch_1.pth')['state_dict']
+        # 2 Adam steps of lr 1e-4 move a weight by at most ~2e-4
+        for key in ('backbone.conv1.weight',
+                    'backbone.layer4.1.conv2.weight'):
+            torch.testing.assert_close(ft[key], pre[key], atol=3e-4, rtol=0)
+
+
 # -- training itself ---------------------------------------------------------
 def test_non_finite_loss_stops_before_the_bad_step_is_saved(
         tmp_path, request, folders):
