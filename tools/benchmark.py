@@ -16,10 +16,13 @@ precision / recall / F1 / ROC-AUC / accuracy; mean ± std over seeds),
 Examples::
 
     python tools/benchmark.py --preset tiny                # CI smoke run
-    python tools/benchmark.py --preset cpu-small           # ~40 min, 2 CPUs
+    python tools/benchmark.py --preset cpu-small          # 31 min, 2 CPU cores
     python tools/benchmark.py --preset gpu-paper --seeds 0 1 2
     python tools/benchmark.py --preset cpu-small --methods mixssl rand \\
         --classes 8 --work-dir work_dirs/bench8
+    python tools/benchmark.py --preset cpu-small --ablations   # Table 3
+    python tools/benchmark.py --preset cpu-small --methods table1 \\
+        --imagenet-ckpt checkpoints/dino_resnet50_mmpretrain.pth
 
 A finished stage (its ``done.json``) is skipped when the command is run
 again, so an interrupted benchmark resumes where it stopped; a training stage
@@ -1067,8 +1070,8 @@ def parse_args(argv=None):
                   for g, ms in METHOD_GROUPS.items()))
     parser.add_argument(
         '--ablations', action='store_true',
-        help='also run MixSSL\'s objectives (T, R, R+T, R+C, R+A) and add '
-        'the paper\'s Table 3 to results.md')
+        help='run MixSSL\'s objectives (T, R, R+T, R+C, R+A; after the '
+        '--methods, when given) and add the paper\'s Table 3 to results.md')
     parser.add_argument(
         '--imagenet-ckpt', metavar='PATH',
         help='converted ImageNet ResNet weights for method imagenet-self '
