@@ -33,3 +33,15 @@ def image_folders(tmp_path):
     target = write_image_folder(tmp_path / 'target', 8, seed=1)
     aux = write_image_folder(tmp_path / 'aux', 5, classes=('x', ), seed=2)
     return target, aux
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: the runs are tiny, and on a shared
+    2-core machine one thread is several times faster than two competing
+    ones."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

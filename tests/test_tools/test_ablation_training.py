@@ -19,6 +19,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from tests._helpers.subprocess_runs import wait_for_runs
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ABLATIONS = osp.join(REPO, 'configs', 'mixssl', 'ablations')
 
@@ -106,16 +108,7 @@ def runs(tmp_path_factory):
              '--work-dir', str(work), '--cfg-options', *options],
             cwd=str(tmp), env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
-    out = {}
-    try:
-        for name, (work, proc) in procs.items():
-            log, _ = proc.communicate(timeout=300)
-            out[name] = (work, proc.returncode, log)
-    finally:
-        for _, proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-    return out
+    return wait_for_runs(procs)
 
 
 @pytest.mark.parametrize('name', list(CHANNELS))

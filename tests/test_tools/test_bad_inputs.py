@@ -125,14 +125,7 @@ def _keep_the_suite_scope():
     init_default_scope('mmpretrain')
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the runs are tiny; on a shared 2-core machine one thread is several
-    # times faster than two competing ones
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def write_cfg(tmp_path, request, text, **fields):

@@ -14,6 +14,8 @@ import sys
 import pytest
 import torch
 
+from tests._helpers.subprocess_runs import wait_for_runs
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCH = osp.join(REPO, 'configs', 'benchmarks')
 
@@ -84,16 +86,7 @@ def runs(tmp_path_factory):
             [sys.executable, osp.join(REPO, 'tools/train.py'), str(cfg),
              '--work-dir', str(work)], cwd=str(tmp), env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    out = {}
-    try:
-        for name, (work, proc) in procs.items():
-            log, _ = proc.communicate(timeout=300)
-            out[name] = (work, proc.returncode, log)
-    finally:
-        for _, proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-    return out
+    return wait_for_runs(procs)
 
 
 @pytest.mark.parametrize('name', list(RUNS))

@@ -21,13 +21,7 @@ TOOL = osp.join(REPO, 'tools', 'model_converters', 'resnet_to_mmpretrain.py')
 DATA = osp.join(REPO, 'data', 'medmnist', 'bloodmnist.npz')
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small forward passes; on a shared 2-core machine one thread is faster
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def torchvision_resnet(depth, seed=0):
