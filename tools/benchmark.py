@@ -567,10 +567,23 @@ _SIZE_TRANSFORMS = {
 }
 
 
+# the configs' full input size; smaller crops (DINO's 96-px local views)
+# are scaled with it
+CONFIG_SIZE = 224
+
+
+def scaled_size(old: int, size: int) -> int:
+    """``size`` for a full-size crop; a smaller one keeps its ratio to the
+    config's 224 px (DINO: 96 -> 27 at 64 px)."""
+    if old >= CONFIG_SIZE:
+        return size
+    return max(1, round(old * size / CONFIG_SIZE))
+
+
 def resolution_options(cfg, size: int) -> dict:
     """cfg-options that set every resize/crop of every pipeline (including
     nested ones such as MultiView views and MixSSL's auxiliary pipeline) to
-    ``size`` px."""
+    ``size`` px; crops smaller than the config's 224 px keep their ratio."""
     opts = OrderedDict()
 
     def walk(node, path):
@@ -580,8 +593,11 @@ def resolution_options(cfg, size: int) -> dict:
                 key = _SIZE_TRANSFORMS[t]
                 if key in node:
                     old = node[key]
-                    opts[f'{path}.{key}'] = (size, size) if isinstance(
-                        old, (list, tuple)) else size
+                    if isinstance(old, (list, tuple)):
+                        opts[f'{path}.{key}'] = tuple(
+                            scaled_size(o, size) for o in old)
+                    else:
+                        opts[f'{path}.{key}'] = scaled_size(old, size)
             for k, v in node.items():
                 walk(v, f'{path}.{k}')
         elif isinstance(node, (list, tuple)):

@@ -217,6 +217,9 @@ def test_resolution_options_reach_nested_pipelines(bench):
             dict(type='RandomResizedCrop', scale=224)]]),
         dict(type='CrossDomainMixup', aux_dataset=dict(pipeline=[
             dict(type='RandomResizedCrop', scale=224)])),
+        # DINO's local views keep their ratio to the full size
+        dict(type='MultiView', transforms=[[
+            dict(type='RandomResizedCrop', scale=96)]]),
     ])), test_dataloader=dict(dataset=dict(pipeline=[
         dict(type='Resize', scale=(224, 224))])))
     opts = bench.resolution_options(cfg, 32)
@@ -225,8 +228,11 @@ def test_resolution_options_reach_nested_pipelines(bench):
         'train_dataloader.dataset.pipeline.1.transforms.0.0.scale': 32,
         'train_dataloader.dataset.pipeline.2.aux_dataset.pipeline.0.scale':
         32,
+        'train_dataloader.dataset.pipeline.3.transforms.0.0.scale': 14,
         'test_dataloader.dataset.pipeline.0.scale': (32, 32),
     }
+    assert bench.scaled_size(96, 64) == 27
+    assert bench.scaled_size(256, 64) == 64
 
 
 def test_presets_are_consistent(bench):
