@@ -631,7 +631,7 @@ class Benchmark:
             self.methods += [
                 m for m in METHOD_GROUPS['ablations'] if m not in self.methods
             ]
-        self.jobs = args.jobs or p['jobs']
+        self.jobs = p['jobs'] if args.jobs is None else args.jobs
         self.threads = args.threads or p['threads']
         if self.threads is None and self.jobs > 1:
             self.threads = max(1, (os.cpu_count() or 1) // self.jobs)

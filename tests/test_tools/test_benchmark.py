@@ -196,6 +196,15 @@ def test_imagenet_self_needs_a_converted_checkpoint(bench, tmp_path):
         ]))
 
 
+def test_bad_jobs_and_missing_configs_are_refused(bench, monkeypatch):
+    with pytest.raises(SystemExit, match='--jobs must be >= 1, got 0'):
+        bench.Benchmark(bench.parse_args(['--methods', 'rand', '--jobs', '0']))
+    entry = dict(bench.METHODS['mixssl'], config='configs/nowhere.py')
+    monkeypatch.setitem(bench.METHODS, 'mixssl', entry)
+    with pytest.raises(SystemExit, match='configs/nowhere.py is missing'):
+        bench.Benchmark(bench.parse_args(['--methods', 'mixssl']))
+
+
 # --------------------------------------------------------------------------
 # cfg-options generation
 # --------------------------------------------------------------------------
