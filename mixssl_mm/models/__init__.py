@@ -1,1 +1,1 @@
-from . import algorithms, heads, losses, necks  # noqa: F401
+from . import algorithms, heads, losses, necks, utils  # noqa: F401

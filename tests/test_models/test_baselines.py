@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
 
-from mixssl_mm.models.algorithms.batch_mix import mix_batch, sample_batch_mix
+from mixssl_mm.models.utils import mix_batch, sample_batch_mix
 from mmpretrain.registry import MODELS
 
 BACKBONE = dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'))

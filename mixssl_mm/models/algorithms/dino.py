@@ -1,5 +1,5 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-from typing import Dict, List, Optional, Union
+from typing import Dict, List
 
 import torch
 from torch import nn
@@ -42,30 +42,14 @@ class DINO(BaseSelfSupervisor):
         end_momentum (float): ``m`` at the end. Defaults to 0.
         num_global_crops (int): How many leading views are global crops.
             Defaults to 2.
-        pretrained (str, optional): Checkpoint to initialise the whole model
-            from. Defaults to None.
-        data_preprocessor (dict, optional): Defaults to
-            ``SelfSupDataPreprocessor``.
-        init_cfg (dict, optional): Initialization config. Defaults to None.
+        **kwargs: ``pretrained``, ``data_preprocessor`` and ``init_cfg`` of
+            mmpretrain's ``BaseSelfSupervisor``.
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 neck: dict,
-                 head: dict,
-                 base_momentum: float = 0.004,
-                 end_momentum: float = 0.,
-                 num_global_crops: int = 2,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+    def __init__(self, backbone: dict, neck: dict, head: dict,
+                 base_momentum: float = 0.004, end_momentum: float = 0.,
+                 num_global_crops: int = 2, **kwargs) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         if num_global_crops < 1:
             raise ValueError('DINO: num_global_crops must be >= 1, got '
                              f'{num_global_crops}.')

@@ -1,5 +1,5 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-from typing import Dict, List, Optional, Union
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from mmpretrain.models.selfsup.simclr import SimCLR
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from .batch_mix import check_mix_args, mix_batch, sample_batch_mix
-from .nt_xent import nt_xent
+from ..utils import (check_mix_args, check_two_views, mix_batch, nt_xent,
+                     sample_batch_mix)
 
 
 @MODELS.register_module()
@@ -55,11 +55,8 @@ class MixCo(SimCLR):
         mix_loss (dict): The soft-target loss; its ``loss_weight`` is β.
             Defaults to ``dict(type='CrossEntropyLoss', use_soft=True,
             loss_weight=1.0)``.
-        pretrained (str, optional): Checkpoint to initialise the whole model
-            from. Defaults to None.
-        data_preprocessor (dict, optional): Defaults to
-            ``SelfSupDataPreprocessor``.
-        init_cfg (dict, optional): Initialization config. Defaults to None.
+        **kwargs: ``pretrained``, ``data_preprocessor`` and ``init_cfg`` of
+            mmpretrain's ``BaseSelfSupervisor``.
     """
 
     def __init__(self,
@@ -71,20 +68,12 @@ class MixCo(SimCLR):
                  mix_temperature: float = 0.1,
                  mix_loss: dict = dict(
                      type='CrossEntropyLoss', use_soft=True, loss_weight=1.0),
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+                 **kwargs) -> None:
         check_mix_args(alpha, lam_mode, 'MixCo')
         if not float(mix_temperature) > 0:
             raise ValueError(
                 f'MixCo: mix_temperature must be > 0, got {mix_temperature}.')
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         self.alpha = float(alpha)
         self.lam_mode = lam_mode
         self.mix_temperature = float(mix_temperature)
@@ -132,10 +121,7 @@ class MixCo(SimCLR):
             Dict[str, torch.Tensor]: ``loss_contrast`` and ``loss_mix``
             (β-weighted).
         """
-        if not (isinstance(inputs, (list, tuple)) and len(inputs) == 2):
-            raise TypeError('MixCo expects inputs=[view1, view2] '
-                            "(MultiView(num_views=2)), got "
-                            f'{type(inputs).__name__}.')
+        check_two_views(inputs, 'MixCo')
         v1, v2 = inputs
         n = v1.size(0)
         z1, z2 = self.project(torch.cat([v1, v2])).split(n)

@@ -9,7 +9,7 @@ from torch import nn
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from .nt_xent import nt_xent
+from ..utils import nt_xent
 
 
 @MODELS.register_module()

@@ -1,12 +1,13 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-from typing import Dict, List, Optional, Union
+from typing import Dict, List
 
 import torch
 
 from mmpretrain.models.selfsup.simclr import SimCLR
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from .batch_mix import check_mix_args, mix_batch, sample_batch_mix
+from ..utils import (check_mix_args, check_two_views, mix_batch,
+                     sample_batch_mix)
 
 
 @MODELS.register_module()
@@ -35,53 +36,27 @@ class MixupSimCLR(SimCLR):
         alpha (float): λ ~ Beta(α, α). Defaults to 1.0.
         lam_mode (str): ``'batch'``: one λ per batch, as classic mix-up;
             ``'sample'``: one λ per image. Defaults to ``'batch'``.
-        pretrained (str, optional): Checkpoint to initialise the whole model
-            from. Defaults to None.
-        data_preprocessor (dict, optional): Defaults to
-            ``SelfSupDataPreprocessor``.
-        init_cfg (dict, optional): Initialization config. Defaults to None.
+        **kwargs: ``pretrained``, ``data_preprocessor`` and ``init_cfg`` of
+            mmpretrain's ``BaseSelfSupervisor``.
     """
 
-    def __init__(self,
-                 backbone: dict,
-                 neck: dict,
-                 head: dict,
-                 alpha: float = 1.0,
-                 lam_mode: str = 'batch',
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
+    def __init__(self, backbone: dict, neck: dict, head: dict,
+                 alpha: float = 1.0, lam_mode: str = 'batch',
+                 **kwargs) -> None:
         check_mix_args(alpha, lam_mode, 'MixupSimCLR')
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         self.alpha = float(alpha)
         self.lam_mode = lam_mode
 
     def mix_views(self, inputs: List[torch.Tensor]) -> List[torch.Tensor]:
         """Mix every view with the same λ and partners."""
-        if not (isinstance(inputs, (list, tuple)) and len(inputs) == 2):
-            raise TypeError('MixupSimCLR expects inputs=[view1, view2] '
-                            "(MultiView(num_views=2)), got "
-                            f'{type(inputs).__name__}.')
+        check_two_views(inputs, 'MixupSimCLR')
         lam, perm = sample_batch_mix(inputs[0].size(0), self.alpha,
                                      self.lam_mode, inputs[0].device)
         return [mix_batch(x, lam, perm) for x in inputs]
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        """NT-Xent on the mixed views.
-
-        Args:
-            inputs (List[torch.Tensor]): ``[view1, view2]``, each
-                (N, 3, H, W).
-            data_samples (List[DataSample]): Unused.
-
-        Returns:
-            Dict[str, torch.Tensor]: ``loss``.
-        """
+        """SimCLR's NT-Xent (``loss``) on the views of :meth:`mix_views`;
+        ``inputs`` are ``[view1, view2]``, each (N, 3, H, W)."""
         return super().loss(self.mix_views(inputs), data_samples, **kwargs)

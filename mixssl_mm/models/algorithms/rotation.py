@@ -37,29 +37,15 @@ class Rotation(BaseSelfSupervisor):
         head (dict): The rotation classifier, e.g.
             ``dict(type='LinearClsHead', num_classes=4, in_channels=2048,
             loss=dict(type='CrossEntropyLoss'))``.
-        pretrained (str, optional): Checkpoint to initialise the whole model
-            from. Defaults to None.
-        data_preprocessor (dict, optional): Defaults to
-            ``SelfSupDataPreprocessor``.
-        init_cfg (dict, optional): Initialization config. Defaults to None.
+        **kwargs: ``pretrained``, ``data_preprocessor`` and ``init_cfg`` of
+            mmpretrain's ``BaseSelfSupervisor``.
     """
 
     num_rotations = 4
 
-    def __init__(self,
-                 backbone: dict,
-                 neck: dict,
-                 head: dict,
-                 pretrained=None,
-                 data_preprocessor=None,
-                 init_cfg=None):
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+    def __init__(self, backbone: dict, neck: dict, head: dict,
+                 **kwargs) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         num_classes = getattr(self.head, 'num_classes', self.num_rotations)
         if num_classes != self.num_rotations:
             raise ValueError('Rotation: the head must have num_classes=4 '

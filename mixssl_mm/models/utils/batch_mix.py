@@ -10,7 +10,7 @@ a random permutation of the batch::
 generator (seeded by mmengine), then move to the device, so they do not
 depend on the device type. No registered class lives here.
 """
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import torch
 
@@ -25,6 +25,15 @@ def check_mix_args(alpha: float, lam_mode: str, owner: str) -> None:
     if lam_mode not in LAM_MODES:
         raise ValueError(f'{owner}: lam_mode must be one of {LAM_MODES}, '
                          f'got {lam_mode!r}.')
+
+
+def check_two_views(inputs: Sequence[torch.Tensor], owner: str) -> None:
+    """Refuse anything but ``[view1, view2]`` (mmpretrain's
+    ``MultiView(num_views=2)``) with a ``TypeError`` naming ``owner``."""
+    if not (isinstance(inputs, (list, tuple)) and len(inputs) == 2):
+        raise TypeError(f'{owner} expects inputs=[view1, view2] '
+                        '(MultiView(num_views=2)), got '
+                        f'{type(inputs).__name__}.')
 
 
 def sample_batch_mix(batch_size: int, alpha: float, lam_mode: str,
