@@ -2,14 +2,10 @@
 """Test a model: mmpretrain's ``tools/test.py`` with mixssl_mm loaded.
 
 Same flags as mmpretrain's (``checkpoint --work-dir --out --cfg-options
---launcher ...``); see ``python tools/test.py -h``.
+--launcher ...``); see ``python tools/test.py -h``. The same program, from
+any directory: ``python -m mixssl_mm.apis.test``.
 """
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mixssl_mm.utils import run_mmpretrain_tool  # noqa: E402
+from mixssl_mm.apis.test import main
 
 if __name__ == '__main__':
-    run_mmpretrain_tool('test.py')
+    main()

@@ -24,29 +24,19 @@ import hashlib
 import importlib.util
 import os
 import os.path as osp
-import runpy
 import shutil
 import sys
 from typing import Iterator, List, Optional, Tuple
 
 from .image_check import dataset_image_paths, format_bad_images, \
     unreadable_images
-from .mmpretrain_tools import mmpretrain_tool_path
 from .resnet_converter import DOC as CONVERTER_DOC
 from .resnet_converter import converter_command, unconverted_source
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-OVERWRITE = '--overwrite'
 PLUGIN = 'mixssl_mm'
 IMPORT_LINE = ("custom_imports = dict(imports=['mixssl_mm'], "
                'allow_failed_imports=False)')
-EXTRA_HELP = f"""mixssl_mm additions to mmpretrain's tools/train.py:
-  {OVERWRITE}           start over in a work dir that already holds
-                        checkpoints, deleting them (without it the run is
-                        refused; --resume continues them instead)
-  config keys: data_check = dict(images=True, skip_corrupt=False),
-               strict_pretrained = True (see docs/reliability.md)
-"""
 
 
 class ConfigError(ValueError):
@@ -471,72 +461,3 @@ def delete_for_overwrite(paths: List[str]) -> None:
     print('tools/train.py: --overwrite: deleted '
           f'{", ".join(osp.basename(p) for p in paths)} in '
           f'{osp.dirname(paths[0])}', file=sys.stderr)
-
-
-def build_runner(cfg):
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
-
-
-def use_prebuilt_dataset(runner, dataset) -> None:
-    """Hand the pre-flight dataset to the Runner, which would otherwise build
-    it again from the config (``runner.cfg`` keeps the config as written)."""
-    loader = runner._train_dataloader
-    if dataset is None or not isinstance(loader, dict):
-        return
-
-    def prebuilt_train_dataset():
-        return dataset
-
-    loader = copy.copy(loader)
-    loader['dataset'] = dict(type=prebuilt_train_dataset)
-    runner._train_dataloader = loader
-
-
-def train(cfg, overwrite: bool = False):
-    """Check ``cfg`` (merged with the command line), then train."""
-    check_custom_imports(cfg)
-    to_delete = check_work_dir(cfg, overwrite)
-    check_pretrained_files(cfg)
-    check_load_from_file(cfg)
-    dataset = preflight_dataset(cfg)
-    delete_for_overwrite(to_delete)
-    with WorkDirGuard(cfg.work_dir) as guard:
-        runner = build_runner(cfg)
-        use_prebuilt_dataset(runner, dataset)
-        if cfg.get('strict_pretrained', True):
-            check_pretrained_keys(runner.model)
-            check_load_from_keys(cfg, runner.model)
-        runner.register_hook(guard.hook())
-        runner.train()
-    return runner
-
-
-def _mmpretrain_train_module() -> dict:
-    path = mmpretrain_tool_path('train.py')
-    return runpy.run_path(path, run_name='mmpretrain_tools_train')
-
-
-def main(argv: Optional[List[str]] = None):
-    """``tools/train.py``: the same command line as mmpretrain's, plus
-    ``--overwrite``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    overwrite = OVERWRITE in argv
-    argv = [a for a in argv if a != OVERWRITE]
-    if '-h' in argv or '--help' in argv:
-        print(EXTRA_HELP)
-    import mixssl_mm  # noqa: F401  (registrations and stack fixes)
-    from mmengine.config import Config
-    mm = _mmpretrain_train_module()
-    saved_argv = sys.argv
-    sys.argv = [mmpretrain_tool_path('train.py'), *argv]
-    try:
-        args = mm['parse_args']()
-    finally:
-        sys.argv = saved_argv
-    cfg = Config.fromfile(args.config)
-    cfg = mm['merge_args'](cfg, args)
-    return train(cfg, overwrite=overwrite)

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from mixssl_mm.engine.hooks import NonFiniteLossError
-from mixssl_mm.utils.train_tool import IMPORT_LINE, ConfigError, main
+from mixssl_mm.apis.train import main
+from mixssl_mm.utils.train_tool import IMPORT_LINE, ConfigError
 from tests.conftest import write_image_folder
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

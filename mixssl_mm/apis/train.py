@@ -1,0 +1,119 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""Train a model: mmpretrain's ``tools/train.py`` (its own ``parse_args``
+and ``merge_args``, so every flag behaves the same) with pre-flight checks
+before any work starts and a clean work dir when a run fails early.
+
+``python -m mixssl_mm.apis.train CONFIG [--work-dir --resume --amp
+--auto-scale-lr --cfg-options --launcher ... --overwrite]`` is what
+``tools/train.py`` runs. Added on top of mmpretrain's script (the checks live
+in :mod:`mixssl_mm.preflight`; docs/reliability.md has the full list):
+
+- bad inputs are refused before anything is written, naming the problem and
+  the fix: a config without ``custom_imports`` for the plugin, a missing or
+  mismatched ``Pretrained`` checkpoint or ``load_from`` (an unconverted
+  torchvision/DINO file is named with the converter command, see
+  docs/model_converters.md), unreadable target images (or skipped
+  with ``data_check = dict(skip_corrupt=True)``), a BloodMNIST file whose md5
+  is not the official one, a work dir that already holds checkpoints;
+- the train dataset is built once, before the Runner, and handed to it;
+- a run that fails before its first iteration completes removes what it
+  created in the work dir (the Runner creates ``<work_dir>/<timestamp>/``
+  and dumps the config when it is constructed);
+- ``--overwrite`` starts over in a work dir that holds checkpoints (they are
+  deleted first).
+"""
+import copy
+import runpy
+import sys
+from typing import List, Optional
+
+from mixssl_mm.utils.mmpretrain_tools import mmpretrain_tool_path
+from mixssl_mm.utils.train_tool import (WorkDirGuard, check_custom_imports,
+                                        check_load_from_file,
+                                        check_load_from_keys,
+                                        check_pretrained_files,
+                                        check_pretrained_keys,
+                                        check_work_dir, delete_for_overwrite,
+                                        preflight_dataset)
+
+OVERWRITE = '--overwrite'
+EXTRA_HELP = f"""mixssl_mm additions to mmpretrain's tools/train.py:
+  {OVERWRITE}           start over in a work dir that already holds
+                        checkpoints, deleting them (without it the run is
+                        refused; --resume continues them instead)
+  config keys: data_check = dict(images=True, skip_corrupt=False),
+               strict_pretrained = True (see docs/reliability.md)
+"""
+
+
+def build_runner(cfg):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+def use_prebuilt_dataset(runner, dataset) -> None:
+    """Hand the pre-flight dataset to the Runner, which would otherwise build
+    it again from the config (``runner.cfg`` keeps the config as written)."""
+    loader = runner._train_dataloader
+    if dataset is None or not isinstance(loader, dict):
+        return
+
+    def prebuilt_train_dataset():
+        return dataset
+
+    loader = copy.copy(loader)
+    loader['dataset'] = dict(type=prebuilt_train_dataset)
+    runner._train_dataloader = loader
+
+
+def train(cfg, overwrite: bool = False):
+    """Check ``cfg`` (merged with the command line), then train."""
+    check_custom_imports(cfg)
+    to_delete = check_work_dir(cfg, overwrite)
+    check_pretrained_files(cfg)
+    check_load_from_file(cfg)
+    dataset = preflight_dataset(cfg)
+    delete_for_overwrite(to_delete)
+    with WorkDirGuard(cfg.work_dir) as guard:
+        runner = build_runner(cfg)
+        use_prebuilt_dataset(runner, dataset)
+        if cfg.get('strict_pretrained', True):
+            check_pretrained_keys(runner.model)
+            check_load_from_keys(cfg, runner.model)
+        runner.register_hook(guard.hook())
+        runner.train()
+    return runner
+
+
+def _mmpretrain_train_module() -> dict:
+    path = mmpretrain_tool_path('train.py')
+    return runpy.run_path(path, run_name='mmpretrain_tools_train')
+
+
+def main(argv: Optional[List[str]] = None):
+    """``tools/train.py``: the same command line as mmpretrain's, plus
+    ``--overwrite``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overwrite = OVERWRITE in argv
+    argv = [a for a in argv if a != OVERWRITE]
+    if '-h' in argv or '--help' in argv:
+        print(EXTRA_HELP)
+    import mixssl_mm  # noqa: F401  (registrations and stack fixes)
+    from mmengine.config import Config
+    mm = _mmpretrain_train_module()
+    saved_argv = sys.argv
+    sys.argv = [mmpretrain_tool_path('train.py'), *argv]
+    try:
+        args = mm['parse_args']()
+    finally:
+        sys.argv = saved_argv
+    cfg = Config.fromfile(args.config)
+    cfg = mm['merge_args'](cfg, args)
+    return train(cfg, overwrite=overwrite)
+
+
+if __name__ == '__main__':
+    main()
