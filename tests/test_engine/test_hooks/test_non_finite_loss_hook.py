@@ -1,0 +1,19 @@
+"""NonFiniteLossHook in a real mmengine Runner (tests/_helpers/
+toy_runner.py): non-finite weights are never written to a checkpoint."""
+import pytest
+import torch
+
+from mixssl_mm.engine.hooks import NonFiniteLossError, NonFiniteLossHook
+from tests._helpers.toy_runner import make_runner
+
+
+def test_non_finite_weights_are_never_written(tmp_path):
+    runner = make_runner(tmp_path, hooks=[NonFiniteLossHook()],
+                         max_epochs=1)
+    runner.train()
+    with torch.no_grad():
+        runner.model.lin.weight[0, 0] = float('inf')
+    with pytest.raises(NonFiniteLossError, match=r"non-finite weights \(1 "
+                       r"tensors, e.g. \['lin.weight'\]\)(?s:.*)iter_4.pth"):
+        runner.save_checkpoint(str(tmp_path), 'bad.pth')
+    assert not (tmp_path / 'bad.pth').exists()
