@@ -42,6 +42,21 @@ def test_mixssl_configs_follow_the_paper_recipe():
     assert cfg.model.head.loss.loss_weight == 1.0  # γ
 
 
+def test_dino_config_freezes_the_last_layer_for_a_fraction_of_the_run():
+    """DINO's one frozen epoch of the 20-epoch recipe as a fraction, so that
+    shorter runs (the benchmark presets) freeze proportionally less."""
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs/benchmarks/dino_resnet50_1xb64-20e_bloodmnist.py'))
+    assert cfg.custom_hooks == [
+        dict(type='DINOLastLayerFreezeHook', freeze_ratio=0.05)
+    ]
+    assert 'freeze_last_layer_iters' not in cfg.model.neck
+    # 11,959 train images / 64 (drop_last) = 186 iterations per epoch
+    max_iters = 11959 // cfg.train_dataloader.batch_size * \
+        cfg.train_cfg.max_epochs
+    assert int(0.05 * max_iters + 0.5) == 186
+
+
 def test_bloodmnist_pretraining_dataset_yields_mixssl_inputs():
     assert osp.exists(osp.join(REPO, 'data/medmnist/bloodmnist.npz')), \
         'fetch the data first: python tools/data/fetch_bloodmnist.py'

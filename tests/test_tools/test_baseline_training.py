@@ -52,8 +52,11 @@ RUNS = {
               "[dict(type='RandomResizedCrop', scale=16, "
               "crop_ratio_range=(0.05, 0.14))]])",
         model="dict(backbone=dict(depth=18), neck=dict(in_channels=512, "
-              "out_channels=64, hid_channels=32, bottleneck_channels=16, "
-              "freeze_last_layer_iters=1), head=dict(out_channels=64))"),
+              "out_channels=64, hid_channels=32, bottleneck_channels=16), "
+              "head=dict(out_channels=64))",
+        # the first of the 2 iterations with the last layer frozen
+        extra="custom_hooks = [dict(type='DINOLastLayerFreezeHook', "
+              "freeze_epochs=0.5)]"),
 }
 
 LOSS_KEYS = {
@@ -80,7 +83,7 @@ def runs(tmp_path_factory):
         cfg = tmp / f'{name}.py'
         cfg.write_text(
             COMMON.format(base=shipped(name), data=data, views=parts['views'])
-            + f"model = {parts['model']}\n")
+            + f"model = {parts['model']}\n{parts.get('extra', '')}\n")
         work = tmp / f'work_{name}'
         procs[name] = (work, subprocess.Popen(
             [sys.executable, osp.join(REPO, 'tools/train.py'), str(cfg),
@@ -114,3 +117,4 @@ def test_dino_checkpoint_holds_the_teacher_and_the_centre(runs):
     # 2 iterations with momentum 0.004 -> the teacher is not the student
     assert not torch.equal(sd['teacher.module.0.conv1.weight'],
                            sd['backbone.conv1.weight'])
+    assert 'the last layer is frozen for the first 1 of 2 iterations' in log

@@ -1,9 +1,12 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
+from .dino_last_layer_freeze_hook import DINOLastLayerFreezeHook
+from .dino_teacher_temp_warmup_hook import DINOTeacherTempWarmupHook
 from .exact_resume_hook import ExactResumeHook
 from .mixssl_visualization_hook import MixSSLVisualizationHook
 from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 
 __all__ = [
     'MixSSLVisualizationHook', 'ExactResumeHook', 'NonFiniteLossHook',
-    'NonFiniteLossError'
+    'NonFiniteLossError', 'DINOLastLayerFreezeHook',
+    'DINOTeacherTempWarmupHook'
 ]

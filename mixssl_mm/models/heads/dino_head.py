@@ -4,7 +4,6 @@ from typing import List, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.logging import MessageHub
 from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
@@ -31,19 +30,15 @@ class DINOHead(BaseModule):
     The loss uses the centre from *before* the update. The soft cross-entropy
     is mmpretrain's ``CrossEntropyLoss(use_soft=True)``.
 
-    The teacher temperature can warm up linearly from
-    ``warmup_teacher_temp`` to ``teacher_temp`` over
-    ``warmup_teacher_temp_iters`` iterations (the iteration is read from
-    mmengine's ``MessageHub``, key ``iter``, which the runner keeps; DINO
-    warms up per epoch, this is the per-iteration version).
+    ``teacher_temp`` is a plain attribute: a warm-up of τ_t (DINO's
+    ``warmup_teacher_temp``) is :class:`DINOTeacherTempWarmupHook`, which sets
+    it before every training iteration, as mmpretrain's ``projects/dino``
+    does; the head itself reads no training state.
 
     Args:
         out_channels (int): K, the neck's number of prototypes.
         student_temp (float): τ_s. Defaults to 0.1.
-        teacher_temp (float): τ_t after the warm-up. Defaults to 0.04.
-        warmup_teacher_temp (float, optional): τ_t at iteration 0. Defaults
-            to None (no warm-up).
-        warmup_teacher_temp_iters (int): Length of the warm-up. Defaults to 0.
+        teacher_temp (float): τ_t (after any warm-up). Defaults to 0.04.
         center_momentum (float): m. Defaults to 0.9.
         loss (dict): The soft cross-entropy. Defaults to
             ``dict(type='CrossEntropyLoss', use_soft=True)``.
@@ -54,8 +49,6 @@ class DINOHead(BaseModule):
                  out_channels: int,
                  student_temp: float = 0.1,
                  teacher_temp: float = 0.04,
-                 warmup_teacher_temp: Optional[float] = None,
-                 warmup_teacher_temp_iters: int = 0,
                  center_momentum: float = 0.9,
                  loss: dict = dict(type='CrossEntropyLoss', use_soft=True),
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
@@ -70,29 +63,16 @@ class DINOHead(BaseModule):
         self.out_channels = out_channels
         self.student_temp = float(student_temp)
         self.teacher_temp = float(teacher_temp)
-        self.warmup_teacher_temp = (
-            self.teacher_temp
-            if warmup_teacher_temp is None else float(warmup_teacher_temp))
-        self.warmup_teacher_temp_iters = int(warmup_teacher_temp_iters)
         self.center_momentum = float(center_momentum)
         self.loss_module = MODELS.build(loss)
         self.register_buffer('center', torch.zeros(1, out_channels))
 
-    def current_teacher_temp(self) -> float:
-        """τ_t at the current iteration (linear warm-up, then constant)."""
-        if self.warmup_teacher_temp_iters <= 0:
-            return self.teacher_temp
-        it = MessageHub.get_current_instance().get_info('iter', 0)
-        frac = min(float(it) / self.warmup_teacher_temp_iters, 1.0)
-        return self.warmup_teacher_temp + frac * (
-            self.teacher_temp - self.warmup_teacher_temp)
-
     @torch.no_grad()
     def teacher_probs(self, teacher_logits: torch.Tensor,
                       teacher_temp: Optional[float] = None) -> torch.Tensor:
-        """``softmax((t − c) / τ_t)``, without gradient."""
-        temp = self.current_teacher_temp() if teacher_temp is None \
-            else teacher_temp
+        """``softmax((t − c) / τ_t)``, without gradient; τ_t defaults to
+        :attr:`teacher_temp`. ``teacher_logits``: (N, K)."""
+        temp = self.teacher_temp if teacher_temp is None else teacher_temp
         return F.softmax((teacher_logits - self.center) / temp, dim=-1)
 
     @torch.no_grad()

@@ -3,7 +3,6 @@ from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import MessageHub
 from mmengine.model import BaseModule
 from torch import nn
 
@@ -26,6 +25,13 @@ class DINONeck(BaseModule):
     by ``g``. With ``norm_last_layer=True`` (DINO's default) ``g`` is fixed
     to 1, so only the direction of each prototype is learnt.
 
+    DINO keeps the last layer fixed at the start of training (its
+    ``freeze_last_layer``); here that is :class:`DINOLastLayerFreezeHook`,
+    which drops the gradients of :meth:`last_layer_parameters` before each
+    optimizer step. The neck itself always uses (and differentiates through)
+    the layer, so every parameter gets a gradient in every iteration, as
+    DistributedDataParallel requires.
+
     mmpretrain 1.2 ships no DINO neck (its ``projects/dino`` is not
     installed), hence this one; ``NonLinearNeck`` has ReLU and no weight-
     normalised output layer.
@@ -41,10 +47,6 @@ class DINONeck(BaseModule):
         use_bn (bool): BatchNorm1d after each hidden linear layer (DINO's
             ``use_bn_in_head``). Defaults to False.
         norm_last_layer (bool): Fix ``g`` to 1. Defaults to True.
-        freeze_last_layer_iters (int): Iterations (read from mmengine's
-            ``MessageHub``, key ``iter``) during which the last layer gets no
-            gradient, DINO's ``freeze_last_layer`` (1 epoch by default
-            there). Defaults to 0.
         init_cfg (dict | list[dict], optional): Defaults to DINO's
             truncated-normal (std 0.02) init of the linear layers.
     """
@@ -58,7 +60,6 @@ class DINONeck(BaseModule):
                  with_avg_pool: bool = True,
                  use_bn: bool = False,
                  norm_last_layer: bool = True,
-                 freeze_last_layer_iters: int = 0,
                  init_cfg: Optional[Union[dict, List[dict]]] = dict(
                      type='TruncNormal', layer='Linear', std=0.02, bias=0.)
                  ) -> None:
@@ -69,7 +70,6 @@ class DINONeck(BaseModule):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.with_avg_pool = with_avg_pool
-        self.freeze_last_layer_iters = int(freeze_last_layer_iters)
         layers = []
         dims = [in_channels] + [hid_channels] * (num_layers - 1)
         for i, d_in in enumerate(dims):
@@ -88,17 +88,20 @@ class DINONeck(BaseModule):
         else:
             self.last_layer_g = nn.Parameter(torch.ones(out_channels, 1))
 
-    def last_layer_weight(self) -> torch.Tensor:
-        """``g ⊙ V / ‖V‖_row`` (detached while the last layer is frozen)."""
-        frozen = False
-        if self.freeze_last_layer_iters > 0:
-            it = MessageHub.get_current_instance().get_info('iter', 0)
-            frozen = it < self.freeze_last_layer_iters
-        v = self.last_layer.weight
-        w = F.normalize(v.detach() if frozen else v, dim=1)
+    def last_layer_parameters(self) -> List[nn.Parameter]:
+        """The parameters of the weight-normalised last layer: ``V`` and,
+        with ``norm_last_layer=False``, ``g`` (what DINO's
+        ``cancel_gradients_last_layer`` holds still)."""
+        params = [self.last_layer.weight]
         if self.last_layer_g is not None:
-            g = self.last_layer_g
-            w = w * (g.detach() if frozen else g)
+            params.append(self.last_layer_g)
+        return params
+
+    def last_layer_weight(self) -> torch.Tensor:
+        """``g ⊙ V / ‖V‖_row``, shape (K, bottleneck_channels)."""
+        w = F.normalize(self.last_layer.weight, dim=1)
+        if self.last_layer_g is not None:
+            w = w * self.last_layer_g
         return w
 
     def forward(self, x: Union[torch.Tensor, Tuple[torch.Tensor]]
