@@ -4,71 +4,16 @@ Top-1 accuracy and macro precision / recall / F1 are already provided by
 mmpretrain (``Accuracy`` and ``SingleLabelMetric``); this metric adds the
 one-column-per-class breakdown that those only give as an unnamed list.
 """
-import re
 import warnings
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-from mmengine.structures import BaseDataElement
 
 from mmpretrain.registry import METRICS
-
-
-def _to_tensor(value) -> torch.Tensor:
-    """Convert an array / sequence / tensor to a ``torch.Tensor``."""
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return torch.tensor(value)
-    raise TypeError(f'{type(value)} is not an available argument.')
-
-
-def _as_dict(data_sample) -> dict:
-    """Accept both the dicts the ``Evaluator`` passes (it calls ``to_dict``)
-    and raw ``DataSample`` objects, for callers that invoke ``process``
-    directly."""
-    if isinstance(data_sample, BaseDataElement):
-        return data_sample.to_dict()
-    return data_sample
-
-
-def class_metric_keys(classes: Sequence[str],
-                      reserved: Sequence[str] = ()) -> List[str]:
-    """Turn class names into metric-key-safe suffixes.
-
-    Every run of characters outside ``[A-Za-z0-9_-]`` (spaces, ``/``,
-    parentheses, commas...) becomes a single ``_`` and leading/trailing ``_``
-    are stripped, e.g. ``'immature granulocyte'`` ->
-    ``'immature_granulocyte'``.
-    ``/`` must go because loggers/visualizers treat it as a group separator.
-    Case is kept. A name that sanitizes to nothing becomes ``class_<i>``; a key
-    that collides with an earlier one or with ``reserved`` gets ``_<i>``
-    appended (``i`` = class index) so no metric silently overwrites another.
-
-    Args:
-        classes (Sequence[str]): Class names, in label order.
-        reserved (Sequence[str]): Keys already used by the metric itself
-            (e.g. ``'mean'``). Defaults to ``()``.
-
-    Returns:
-        List[str]: One key suffix per class.
-    """
-    keys: List[str] = []
-    taken = set(reserved)
-    for i, name in enumerate(classes):
-        key = re.sub(r'[^0-9A-Za-z_-]+', '_', str(name)).strip('_')
-        if not key:
-            key = f'class_{i}'
-        if key in taken:
-            key = f'{key}_{i}'
-        keys.append(key)
-        taken.add(key)
-    return keys
-
+from .utils import (as_dict, class_metric_keys, dataset_class_names,
+                    to_tensor)
 
 @METRICS.register_module()
 class PerClassAccuracy(BaseMetric):
@@ -139,7 +84,7 @@ class PerClassAccuracy(BaseMetric):
                 from the model.
         """
         for data_sample in data_samples:
-            data_sample = _as_dict(data_sample)
+            data_sample = as_dict(data_sample)
             result = dict()
             if 'pred_score' in data_sample:
                 result['pred_score'] = data_sample['pred_score'].cpu()
@@ -147,23 +92,6 @@ class PerClassAccuracy(BaseMetric):
                 result['pred_label'] = data_sample['pred_label'].cpu()
             result['gt_label'] = data_sample['gt_label'].cpu()
             self.results.append(result)
-
-    def _class_names(self, num_classes: Optional[int]) -> List[str]:
-        """Class names from ``dataset_meta``, else ``class_<i>``."""
-        classes = (self.dataset_meta or {}).get('classes')
-        if classes is not None:
-            if num_classes is not None and len(classes) != num_classes:
-                raise ValueError(
-                    f'dataset_meta has {len(classes)} classes but the '
-                    f'predictions have {num_classes}; check that the '
-                    'evaluator and the model use the same dataset.')
-            return list(classes)
-        if num_classes is None:
-            raise ValueError(
-                '`num_classes` must be given to PerClassAccuracy when the '
-                'model outputs only `pred_label` and there is no '
-                "dataset_meta['classes'].")
-        return [f'class_{i}' for i in range(num_classes)]
 
     def compute_metrics(self, results: List) -> dict:
         """Compute the per-class accuracies from the collected results.
@@ -185,7 +113,8 @@ class PerClassAccuracy(BaseMetric):
             if num_classes is None and self.dataset_meta:
                 classes = self.dataset_meta.get('classes')
                 num_classes = None if classes is None else len(classes)
-        names = self._class_names(num_classes)
+        names = dataset_class_names(self.dataset_meta, num_classes,
+                                    'PerClassAccuracy')
 
         acc = self.calculate(pred, target, num_classes=len(names))
         missing = [names[i] for i in torch.nonzero(acc.isnan()).flatten()]
@@ -222,8 +151,8 @@ class PerClassAccuracy(BaseMetric):
             torch.Tensor: ``(num_classes, )`` float64 accuracies in percent;
             NaN for classes with no sample in ``target``.
         """
-        pred = _to_tensor(pred)
-        target = _to_tensor(target).to(torch.int64).flatten()
+        pred = to_tensor(pred)
+        target = to_tensor(target).to(torch.int64).flatten()
         assert pred.size(0) == target.size(0), \
             f"The size of pred ({pred.size(0)}) doesn't match " \
             f'the target ({target.size(0)}).'

@@ -7,7 +7,8 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from mmpretrain.registry import METRICS
-from .per_class_accuracy import _as_dict, _to_tensor, class_metric_keys
+from .utils import (as_dict, class_metric_keys, dataset_class_names,
+                    to_tensor)
 
 
 def _average_ranks(scores: torch.Tensor) -> torch.Tensor:
@@ -133,7 +134,7 @@ class ROCAUC(BaseMetric):
                 from the model.
         """
         for data_sample in data_samples:
-            data_sample = _as_dict(data_sample)
+            data_sample = as_dict(data_sample)
             if 'pred_score' not in data_sample:
                 # Hard labels give a single ROC point, not a curve.
                 raise ValueError(
@@ -143,17 +144,6 @@ class ROCAUC(BaseMetric):
                 dict(
                     pred_score=data_sample['pred_score'].cpu(),
                     gt_label=data_sample['gt_label'].cpu()))
-
-    def _class_names(self, num_classes: int) -> List[str]:
-        classes = (self.dataset_meta or {}).get('classes')
-        if classes is None:
-            return [f'class_{i}' for i in range(num_classes)]
-        if len(classes) != num_classes:
-            raise ValueError(
-                f'dataset_meta has {len(classes)} classes but pred_score has '
-                f'{num_classes} columns; check that the evaluator and the '
-                'model use the same dataset.')
-        return list(classes)
 
     def compute_metrics(self, results: List) -> dict:
         """Compute ROC-AUC from the collected results.
@@ -168,7 +158,8 @@ class ROCAUC(BaseMetric):
         target = torch.cat([res['gt_label'] for res in results])
         pred = torch.stack([res['pred_score'] for res in results])
         num_classes = pred.size(1) if pred.ndim == 2 else 2
-        names = self._class_names(num_classes)
+        names = dataset_class_names(self.dataset_meta, num_classes,
+                                    'ROCAUC', 'pred_score has {n} columns')
 
         if num_classes == 2:
             auc = self.calculate(
@@ -222,8 +213,8 @@ class ROCAUC(BaseMetric):
             f"`average` must be 'macro' or None, got {average!r}."
         assert undefined in ('raise', 'nan'), \
             f"`undefined` must be 'raise' or 'nan', got {undefined!r}."
-        pred = _to_tensor(pred)
-        target = _to_tensor(target).to(torch.int64).flatten()
+        pred = to_tensor(pred)
+        target = to_tensor(target).to(torch.int64).flatten()
         assert pred.size(0) == target.size(0), \
             f"The size of pred ({pred.size(0)}) doesn't match " \
             f'the target ({target.size(0)}).'

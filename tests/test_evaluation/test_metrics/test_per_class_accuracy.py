@@ -9,7 +9,6 @@ from mmpretrain.structures import DataSample
 
 import mixssl_mm.evaluation  # noqa: F401  (registers the metrics)
 from mixssl_mm.evaluation import PerClassAccuracy
-from mixssl_mm.evaluation.metrics.per_class_accuracy import class_metric_keys
 
 CLASSES = ('basophil', 'immature granulocyte', 'platelet', 'monocyte')
 
@@ -153,12 +152,3 @@ def test_consistent_with_mmpretrain_metrics():
         res['accuracy/top1'], abs=1e-4)
     assert res['per_class_accuracy/mean'] == pytest.approx(
         res['single-label/recall'], abs=1e-4)
-
-
-def test_class_metric_keys():
-    assert class_metric_keys([
-        'immature granulocyte', 'a/b', ' x  (y, z) ', '(())', 'mean',
-        'a_b'
-    ], reserved=('mean', )) == [
-        'immature_granulocyte', 'a_b', 'x_y_z', 'class_3', 'mean_4', 'a_b_5'
-    ]
