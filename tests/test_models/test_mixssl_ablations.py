@@ -260,17 +260,3 @@ def test_extra_objectives_leave_the_default_init_unchanged():
             [torch.randn(2, 3, 32, 32)] * 2, samples(2, aux_labels=[0, 2]))
     assert set(losses) == {'loss_rec', 'loss_trans', 'loss_contrast',
                            'loss_aux', 'acc_aux'}
-
-
-def test_visualization_hook_draws_a_model_without_transparency_head():
-    from mixssl_mm.engine.hooks import MixSSLVisualizationHook
-    model = build(use_trans=False, data_preprocessor=dict(
-        type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
-    hook = MixSSLVisualizationHook(max_samples=2)
-    batch = dict(
-        inputs=[torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
-                for _ in range(2)],
-        data_samples=samples(2))
-    grid = hook.visualize_batch(model, batch)
-    assert grid.ndim == 3 and grid.dtype.name == 'uint8'
-    assert hook.last_lam_pred is None and len(hook.last_lam) == 2

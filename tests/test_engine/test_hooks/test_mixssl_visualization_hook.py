@@ -1,4 +1,5 @@
 """MixSSLVisualizationHook inside a real mmengine Runner (tiny MixSSL, CPU)."""
+import copy
 import glob
 import os
 import os.path as osp
@@ -7,12 +8,13 @@ import uuid
 import cv2
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import mixssl_mm  # noqa: F401  (registers the components)
 from mixssl_mm.engine import MixSSLVisualizationHook
-from mixssl_mm.engine.hooks.mixssl_visualization_hook import grid_layout
+from mixssl_mm.visualization import grid_layout
+from tests._helpers.models import MIXSSL_R18, build_model, mixssl_samples
 
 CROP = 32
 TILE = 128  # 32-px crops are enlarged x4 (min_tile_size=128)
@@ -51,11 +53,7 @@ def _cfg(work_dir, target_dir, aux_dir, custom_hooks, max_iters=2,
             # global instances keyed by this name
             experiment_name=f'test_vis_{uuid.uuid4().hex}',
             model=dict(
-                type='MixSSL',
-                backbone=dict(type='ResNet', depth=18),
-                neck=dict(
-                    type='ResnetGenerator', in_channels=512, n_blocks=1),
-                head=dict(type='TransparencyHead', in_channels=512),
+                copy.deepcopy(MIXSSL_R18),
                 use_rec=use_rec,
                 data_preprocessor=dict(
                     type='SelfSupDataPreprocessor',
@@ -63,28 +61,19 @@ def _cfg(work_dir, target_dir, aux_dir, custom_hooks, max_iters=2,
                     std=[58.395, 57.12, 57.375],
                     to_rgb=True)),
             train_dataloader=dict(
-                batch_size=4,
-                num_workers=0,
+                batch_size=4, num_workers=0,
                 sampler=dict(type='DefaultSampler', shuffle=True),
                 collate_fn=dict(type='default_collate'),
-                dataset=dict(
-                    type='CustomDataset',
-                    data_root=target_dir,
-                    with_label=False,
-                    pipeline=[
-                        dict(type='LoadImageFromFile'), crop,
-                        dict(
-                            type='CrossDomainMixup',
-                            aux_dataset=aux_dir,
-                            aux_pipeline=[
-                                dict(type='LoadImageFromFile'), crop
-                            ]),
-                        dict(
-                            type='PackInputs',
-                            algorithm_keys=[
-                                'mix_alpha', 'mix_lam', 'aux_label'
-                            ])
-                    ])),
+                dataset=dict(type='CustomDataset', data_root=target_dir,
+                             with_label=False, pipeline=[
+                                 dict(type='LoadImageFromFile'), crop,
+                                 dict(type='CrossDomainMixup',
+                                      aux_dataset=aux_dir, aux_pipeline=[
+                                          dict(type='LoadImageFromFile'),
+                                          crop]),
+                                 dict(type='PackInputs', algorithm_keys=[
+                                     'mix_alpha', 'mix_lam', 'aux_label'])
+                             ])),
             train_cfg=dict(by_epoch=False, max_iters=max_iters),
             optim_wrapper=dict(optimizer=dict(type='Adam', lr=1e-3)),
             default_hooks=dict(
@@ -221,6 +210,19 @@ def test_hook_does_not_change_training(tmp_path, folders):
         losses.append(runner.message_hub.get_scalar('train/loss').data[0])
     assert len(losses[0]) == 2
     np.testing.assert_array_equal(losses[0], losses[1])
+
+
+def test_hook_draws_a_model_without_transparency_head():
+    model = build_model(MIXSSL_R18, use_trans=False, data_preprocessor=dict(
+        type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
+    hook = MixSSLVisualizationHook(max_samples=2)
+    batch = dict(
+        inputs=[torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+                for _ in range(2)],
+        data_samples=mixssl_samples(2))
+    grid = hook.visualize_batch(model, batch)
+    assert grid.ndim == 3 and grid.dtype.name == 'uint8'
+    assert hook.last_lam_pred is None and len(hook.last_lam) == 2
 
 
 def test_hook_rejects_bad_args():
