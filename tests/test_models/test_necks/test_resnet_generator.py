@@ -18,30 +18,21 @@ def test_decoder_restores_input_size_from_resnet_features(size):
     assert isinstance(out, tuple) and out[0].shape == (2, 3, size, size)
 
 
+def small_decoder(**kwargs):
+    """A ResnetGenerator on 8-channel features."""
+    return MODELS.build(dict(type='ResnetGenerator', in_channels=8, **kwargs))
+
+
 @pytest.mark.parametrize('mode', ['reflect', 'replicate', 'zeros'])
 def test_padding_modes_on_1x1(mode):
-    decoder = MODELS.build(
-        dict(
-            type='ResnetGenerator',
-            in_channels=8,
-            num_upsamples=2,
-            res_channels=16,
-            ngf=4,
-            n_blocks=2,
-            padding_mode=mode))
+    decoder = small_decoder(num_upsamples=2, res_channels=16, ngf=4,
+                            n_blocks=2, padding_mode=mode)
     assert decoder(torch.randn(2, 8, 1, 1))[0].shape == (2, 3, 4, 4)
 
 
 def test_decoder_width_and_tanh():
-    decoder = MODELS.build(
-        dict(
-            type='ResnetGenerator',
-            in_channels=8,
-            num_upsamples=3,
-            res_channels=64,
-            ngf=16,
-            n_blocks=0,
-            out_act='tanh'))
+    decoder = small_decoder(num_upsamples=3, res_channels=64, ngf=16,
+                            n_blocks=0, out_act='tanh')
     convt = [m for m in decoder.modules()
              if isinstance(m, torch.nn.ConvTranspose2d)]
     # channels halve from res_channels and stop at ngf
