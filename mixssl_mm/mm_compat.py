@@ -249,13 +249,14 @@ TRUST_MODEL = 'docs/compat.md, "Trust model for checkpoints"'
 def refusal_message(filename: str, error: BaseException) -> str:
     """The two-line message for a checkpoint refused by weights-only
     loading: the file, what it asked for, and the trust model."""
+    # the parsing of torch's message lives in one place; imported here, not
+    # at module level, to keep this module standard-library only
+    from mixssl_mm.utils.checkpoint import refused_global, unpickler_reason
     text = str(error)
-    found = (re.search(r'GLOBAL (\S+) (?:was not an allowed global|whose '
-                       r'module \S+ is blocked)', text)
-             or re.search(r'(refusing getattr\([^)]*\))', text)
-             or re.search(r'WeightsUnpickler error: ([^\n]*?)(?:\. |\n|$)',
-                          text))
-    what = found.group(1) if found else ' '.join(text.split())[:200]
+    gadget = re.search(r'(refusing getattr\([^)]*\))', text)
+    what = (refused_global(text) or (gadget.group(1) if gadget else None)
+            or unpickler_reason(text, first_sentence=True)
+            or ' '.join(text.split())[:200])
     return (f'refusing to load checkpoint {filename}: it needs `{what}`, '
             'which weights-only loading does not allow. Checkpoints written '
             'by mmengine, mmpretrain or mixssl_mm never need it, so this '

@@ -27,14 +27,12 @@ import runpy
 import sys
 from typing import List, Optional
 
+from mixssl_mm.preflight import (WorkDirGuard, check_custom_imports,
+                                 check_load_from_file, check_load_from_keys,
+                                 check_pretrained_files,
+                                 check_pretrained_keys, check_work_dir,
+                                 delete_for_overwrite, preflight_dataset)
 from mixssl_mm.utils.mmpretrain_tools import mmpretrain_tool_path
-from mixssl_mm.utils.train_tool import (WorkDirGuard, check_custom_imports,
-                                        check_load_from_file,
-                                        check_load_from_keys,
-                                        check_pretrained_files,
-                                        check_pretrained_keys,
-                                        check_work_dir, delete_for_overwrite,
-                                        preflight_dataset)
 
 OVERWRITE = '--overwrite'
 EXTRA_HELP = f"""mixssl_mm additions to mmpretrain's tools/train.py:
@@ -47,6 +45,7 @@ EXTRA_HELP = f"""mixssl_mm additions to mmpretrain's tools/train.py:
 
 
 def build_runner(cfg):
+    """The Runner of ``cfg``, as mmpretrain's ``tools/train.py`` builds it."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     if 'runner_type' not in cfg:
@@ -70,7 +69,15 @@ def use_prebuilt_dataset(runner, dataset) -> None:
 
 
 def train(cfg, overwrite: bool = False):
-    """Check ``cfg`` (merged with the command line), then train."""
+    """Check ``cfg`` (merged with the command line), then train.
+
+    Returns:
+        The Runner, after ``runner.train()``.
+
+    Raises:
+        mixssl_mm.preflight.ConfigError: a pre-flight check refused an input
+            (nothing was written); any error of the run itself.
+    """
     check_custom_imports(cfg)
     to_delete = check_work_dir(cfg, overwrite)
     check_pretrained_files(cfg)
@@ -95,7 +102,7 @@ def _mmpretrain_train_module() -> dict:
 
 def main(argv: Optional[List[str]] = None):
     """``tools/train.py``: the same command line as mmpretrain's, plus
-    ``--overwrite``."""
+    ``--overwrite``; ``argv`` defaults to ``sys.argv[1:]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     overwrite = OVERWRITE in argv
     argv = [a for a in argv if a != OVERWRITE]

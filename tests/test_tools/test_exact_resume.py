@@ -1,7 +1,6 @@
 """Bit-exact resume after SIGKILL, atomic checkpoint writes and
 max_keep_ckpts, with real tools/train.py processes (docs/reliability.md)."""
 import glob
-import os
 import os.path as osp
 import signal
 import subprocess
@@ -10,54 +9,25 @@ import time
 
 import torch
 
+from tests._helpers.training import REPO, mixssl_config, subprocess_env
 from tests.conftest import write_image_folder
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-HELPERS = osp.join(REPO, 'tests', '_helpers')
 
 # 8 targets / batch 2 = 4 iterations per epoch, 2 epochs; a checkpoint after
 # every iteration (max 2 kept); random crops, flips, auxiliary pairing
 # (numpy) and per-batch λ (torch) all draw from the seeded generators.
-CONFIG = """
-_base_ = ['{repo}/configs/_base_/models/mixssl_resnet50.py',
-          'mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['mixssl_mm', 'reliability_helpers'],
-                      allow_failed_imports=False)
-model = dict(backbone=dict(depth=18, stem_channels=16, base_channels=16),
-             neck=dict(in_channels=128, n_blocks=1, res_channels=64, ngf=16),
-             head=dict(in_channels=128, hid_channels=32))
-data_preprocessor = dict(type='SelfSupDataPreprocessor',
-                         mean=[123.675, 116.28, 103.53],
-                         std=[58.395, 57.12, 57.375], to_rgb=True)
-view = [dict(type='LoadImageFromFile'),
-        dict(type='RandomResizedCrop', scale=32),
-        dict(type='RandomFlip', prob=0.5)]
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root='{target}', with_label=False,
-                 pipeline=[*view,
-                           dict(type='CrossDomainMixup', aux_dataset='{aux}',
-                                aux_pipeline=view),
-                           dict(type='PackInputs', algorithm_keys=[
-                               'mix_alpha', 'mix_lam', 'aux_label'])]))
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
-default_hooks = dict(
+OPTIONS = dict(
+    view="[dict(type='LoadImageFromFile'), "
+    "dict(type='RandomResizedCrop', scale=32), "
+    "dict(type='RandomFlip', prob=0.5)]",
+    batch_size=2, shuffle=True, optimizer="dict(type='Adam', lr=1e-3)",
+    epochs=2, default_hooks="""dict(
     logger=dict(type='LoggerHook', interval=1),
     checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False,
                     max_keep_ckpts=2),
     exact_resume=dict(type='ExactResumeHook'),
-    non_finite=dict(type='NonFiniteLossHook'))
-custom_hooks = [dict(type='SlowSaveHook')]
-randomness = dict(seed=0, deterministic=True)
-"""
-
-
-def _env(**extra):
-    return dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
-        [HELPERS, REPO, os.environ.get('PYTHONPATH', '')]), **extra)
+    non_finite=dict(type='NonFiniteLossHook'))""",
+    custom_hooks="[dict(type='SlowSaveHook')]",
+    randomness='dict(seed=0, deterministic=True)')
 
 
 def _cmd(cfg, work, *extra):
@@ -67,7 +37,8 @@ def _cmd(cfg, work, *extra):
 
 def _run(cfg, work, *extra):
     out = subprocess.run(_cmd(cfg, work, *extra), capture_output=True,
-                         text=True, timeout=300, env=_env(), cwd=REPO)
+                         text=True, timeout=300, env=subprocess_env(),
+                         cwd=REPO)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout + out.stderr
 
@@ -80,7 +51,7 @@ def test_sigkill_during_a_save_then_resume_is_bit_exact(tmp_path):
     target = write_image_folder(tmp_path / 'target', 8, seed=1)
     aux = write_image_folder(tmp_path / 'aux', 5, classes=('x', ), seed=2)
     cfg = tmp_path / 'resume_cfg.py'
-    cfg.write_text(CONFIG.format(repo=REPO, target=target, aux=aux))
+    cfg.write_text(mixssl_config(target, aux, **OPTIONS))
     cfg = str(cfg)
 
     # 1. the uninterrupted run; max_keep_ckpts=2 leaves the last two
@@ -93,8 +64,8 @@ def test_sigkill_during_a_save_then_resume_is_bit_exact(tmp_path):
     # 4 (made slow to write): iteration 4 is in the middle of epoch 1
     work = tmp_path / 'work'
     proc = subprocess.Popen(
-        _cmd(cfg, work), env=_env(MIXSSL_TEST_SLOW_SAVE_AT='4'), cwd=REPO,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _cmd(cfg, work), env=subprocess_env(MIXSSL_TEST_SLOW_SAVE_AT='4'),
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     try:
         while not glob.glob(str(work / '.iter_4.pth.part-*')):

@@ -1,7 +1,5 @@
 """tools/train.py, tools/test.py, --resume, fine-tuning, mmpretrain's own
 train.py and a 2-process torchrun, all on a small generated image folder."""
-import glob
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -10,78 +8,22 @@ import pytest
 import torch
 
 from mixssl_mm.utils import mmpretrain_tool_path
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-PRETRAIN = """
-_base_ = ['{repo}/configs/_base_/models/mixssl_resnet50.py',
-          'mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports={imports}, allow_failed_imports=False)
-model = dict(backbone=dict(depth=18), neck=dict(in_channels=512, n_blocks=1),
-             head=dict(in_channels=512))
-data_preprocessor = dict(type='SelfSupDataPreprocessor',
-                         mean=[123.675, 116.28, 103.53],
-                         std=[58.395, 57.12, 57.375], to_rgb=True)
-view = [dict(type='LoadImageFromFile'), dict(type='RandomResizedCrop', scale=32)]
-train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(type='CustomDataset', data_root='{target}', with_label=False,
-                 pipeline=[*view,
-                           dict(type='CrossDomainMixup', aux_dataset='{aux}',
-                                aux_pipeline=view),
-                           dict(type='PackInputs', algorithm_keys=[
-                               'mix_alpha', 'mix_lam', 'aux_label'])]))
-optim_wrapper = dict(type='OptimWrapper',
-                     optimizer=dict(type='Adam', lr=1e-4, weight_decay=1e-4))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs={epochs})
-default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
-                     checkpoint=dict(type='CheckpointHook', interval=1))
-custom_hooks = {hooks}
-randomness = dict(seed=0)
-"""
-
-FINETUNE = """
-_base_ = ['mmpretrain::_base_/default_runtime.py']
-custom_imports = dict(imports=['mixssl_mm'], allow_failed_imports=False)
-model = dict(
-    type='ImageClassifier',
-    backbone=dict(type='ResNet', depth=18, init_cfg=dict(
-        type='Pretrained', checkpoint='{ckpt}', prefix='backbone.')),
-    neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=2, in_channels=512,
-              loss=dict(type='CrossEntropyLoss'), topk=(1, )))
-data_preprocessor = dict(num_classes=2, mean=[123.675, 116.28, 103.53],
-                         std=[58.395, 57.12, 57.375], to_rgb=True)
-pipeline = [dict(type='LoadImageFromFile'),
-            dict(type='Resize', scale=(32, 32)), dict(type='PackInputs')]
-loader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-              sampler=dict(type='DefaultSampler', shuffle=False),
-              dataset=dict(type='CustomDataset', data_root='{target}',
-                           pipeline=pipeline))
-train_dataloader = loader
-test_dataloader = loader
-test_evaluator = [dict(type='Accuracy', topk=(1, )),
-                  dict(type='PerClassAccuracy'), dict(type='ROCAUC')]
-test_cfg = dict()
-# lr 0: the fine-tuned backbone must still equal the pretrained one
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=0.0))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
-"""
+from tests._helpers.training import (CLASSIFIER_EVAL, RANDOM_CROP_32, REPO,
+                                     RESNET18_MODEL, classifier_config,
+                                     mixssl_config, subprocess_env)
 
 
 def write_pretrain(tmp_path, folders, epochs=2, imports=('mixssl_mm', ),
-                   hooks=(), name='pretrain.py'):
-    target, aux = folders
+                   hooks='[]', name='pretrain.py'):
     path = tmp_path / name
-    path.write_text(
-        PRETRAIN.format(repo=REPO, target=target, aux=aux, epochs=epochs,
-                        imports=list(imports), hooks=list(hooks)))
+    path.write_text(mixssl_config(
+        *folders, model=RESNET18_MODEL, imports=imports, view=RANDOM_CROP_32,
+        shuffle=True, epochs=epochs, custom_hooks=hooks,
+        optimizer="dict(type='Adam', lr=1e-4, weight_decay=1e-4)"))
     return str(path)
 
 
-def run(args, cwd, env=None, timeout=240):
+def run(args, cwd, env=None, timeout=600):
     out = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
                          timeout=timeout, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -137,7 +79,9 @@ def test_finetune_from_the_pretrained_backbone_then_test(pretrained):
     tmp, (target, _), _, _ = pretrained
     ckpt = tmp / 'work' / 'epoch_2.pth'
     cfg = tmp / 'finetune.py'
-    cfg.write_text(FINETUNE.format(ckpt=ckpt, target=target))
+    # lr 0: the fine-tuned backbone must still equal the pretrained one
+    cfg.write_text(classifier_config(target, ckpt, tiny=False, lr='0.0',
+                                     extra=CLASSIFIER_EVAL))
     train(str(cfg), tmp / 'ft')
     pre = torch.load(ckpt, map_location='cpu')['state_dict']
     ft = torch.load(tmp / 'ft' / 'epoch_1.pth', map_location='cpu')
@@ -166,11 +110,8 @@ def test_torchrun_two_cpu_processes_keep_identical_parameters(
     cfg = write_pretrain(
         tmp_path, folders, epochs=1,
         imports=('mixssl_mm', 'rank_params_hook'),
-        hooks=(dict(type='RankParamsDumpHook'), ))
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join(
-                   [osp.join(REPO, 'tests', '_helpers'),
-                    os.environ.get('PYTHONPATH', '')]))
+        hooks="[dict(type='RankParamsDumpHook')]")
+    env = subprocess_env()
     work = tmp_path / 'dist'
     log = run([sys.executable, '-m', 'torch.distributed.run',
                '--nproc_per_node=2', '--master_port=29531',

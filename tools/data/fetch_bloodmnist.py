@@ -1,21 +1,12 @@
 #!/usr/bin/env python
 """Fetch the official BloodMNIST ``.npz`` into ``data/medmnist/``.
 
-Without ``--src`` the 28x28 ``bloodmnist.npz`` (MedMNIST v2/v3, md5
+Without ``--src`` the 28x28 ``bloodmnist.npz`` (md5
 ``7053d0359d879ad8a5505303e11de1dc``) is taken from the PyPI wheel
-``kosmos-core==0.6.2``, which ships the unmodified file as package data.
-Zenodo is not reachable from every machine this project runs on, PyPI is.
-The wheel is only *downloaded* with ``pip download`` (never installed; its
-metadata requires Python>=3.13, hence ``--python-version 3.13``) and only the
-one member is extracted.
-
-``--src`` copies an official MedMNIST file that you already have, any size
-variant (``bloodmnist.npz``, ``bloodmnist_64.npz``, ``_128``, ``_224``; from
-https://zenodo.org/records/10519652). Its md5 must be one of the official
-ones listed in ``BLOODMNIST_MD5``.
-
-The output is always written to a temporary file and moved into place only
-after its md5 checked out, so a failed run leaves nothing behind.
+``kosmos-core==0.6.2`` (only downloaded, never installed). ``--src`` copies
+an official MedMNIST file that you already have, any size variant; its md5
+must be one of the official ones. A failed run leaves nothing behind.
+The logic (and the md5 table): ``mixssl_mm/datasets/utils/fetch.py``.
 
 Examples::
 
@@ -24,226 +15,17 @@ Examples::
     python tools/data/fetch_bloodmnist.py --out /data/medmnist
 """
 import argparse
-import hashlib
-import os
 import os.path as osp
-import shutil
-import subprocess
 import sys
-import tempfile
-import zipfile
 
-import numpy as np
+from mixssl_mm.datasets.utils.fetch import (BLOODMNIST_MD5, FetchError,
+                                            copy_from_src, fetch, summary)
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_OUT_DIR = osp.join(REPO_ROOT, 'data', 'medmnist')
-
-# Official md5 of every BloodMNIST size variant, keyed by official file name.
-# Source: medmnist/info.py of https://github.com/MedMNIST/MedMNIST (v3.0.2,
-# commit 3bb56be69bca38e5f105b21e4d6482b91354d3a4), keys "MD5", "MD5_64",
-# "MD5_128" and "MD5_224" of INFO["bloodmnist"]. The 28x28 md5 is the same
-# in MedMNIST v2 (zenodo record 6496656) and v3 (record 10519652).
-BLOODMNIST_MD5 = {
-    'bloodmnist.npz': '7053d0359d879ad8a5505303e11de1dc',
-    'bloodmnist_64.npz': '2b94928a2ae4916078ca51e05b6b800b',
-    'bloodmnist_128.npz': 'adace1e0ed228fccda1f39692059dd4c',
-    'bloodmnist_224.npz': 'b718ff6835fcbdb22ba9eacccd7b2601',
-}
-DEFAULT_NAME = 'bloodmnist.npz'
-
-WHEEL_REQ = 'kosmos-core==0.6.2'
-WHEEL_MEMBER = 'kosmos/ml/datasets/data/bloodmnist.npz'
-ZENODO_URL = 'https://zenodo.org/records/10519652'
-
-_CHUNK = 1 << 20
-
-
-class FetchError(RuntimeError):
-    """An error whose message already says what went wrong and the fix."""
-
-
-def md5sum(path):
-    """Return the hex md5 of the file at ``path``."""
-    digest = hashlib.md5()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def variant_of_md5(md5):
-    """Return the official file name whose md5 is ``md5``, or None."""
-    for name, official in BLOODMNIST_MD5.items():
-        if official == md5:
-            return name
-    return None
-
-
-def read_npz_header(path):
-    """Read ``{key: (shape, dtype)}`` of every array in an ``.npz``.
-
-    Only the ``.npy`` headers are parsed, so this is cheap even for the
-    multi-GB 224x224 file.
-    """
-    info = {}
-    with zipfile.ZipFile(path) as zf:
-        for member in zf.namelist():
-            if not member.endswith('.npy'):
-                continue
-            with zf.open(member) as f:
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-                else:
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            info[member[:-len('.npy')]] = (shape, dtype)
-    return info
-
-
-def resolve_out(out, name):
-    """Map ``--out`` (a directory, or a path ending in .npz) to a file."""
-    if out is None:
-        return osp.join(DEFAULT_OUT_DIR, name)
-    out = osp.abspath(osp.expanduser(out))
-    if out.endswith('.npz'):
-        return out
-    return osp.join(out, name)
-
-
-def _tmp_path_next_to(path):
-    """A fresh temp file in the target's directory, so os.replace is atomic
-    (same filesystem) and a crash never leaves a half-written target."""
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix='.' + osp.basename(path) + '.',
-        suffix='.part',
-        dir=osp.dirname(path))
-    os.close(fd)
-    return tmp
-
-
-def install_verified(src_stream, dst, expected_md5):
-    """Copy ``src_stream`` to ``dst`` only if its md5 is ``expected_md5``.
-
-    Raises:
-        FetchError: on an md5 mismatch; ``dst`` is not touched then.
-    """
-    tmp = _tmp_path_next_to(dst)
-    try:
-        digest = hashlib.md5()
-        with open(tmp, 'wb') as f:
-            for chunk in iter(lambda: src_stream.read(_CHUNK), b''):
-                digest.update(chunk)
-                f.write(chunk)
-        actual = digest.hexdigest()
-        if actual != expected_md5:
-            raise FetchError(
-                f'md5 mismatch for {osp.basename(dst)}: expected '
-                f'{expected_md5}, got {actual}; nothing was written. The '
-                f'download is corrupt or not the official file: rerun, or '
-                f'download it from {ZENODO_URL} and pass it with --src.')
-        # mkstemp creates 0600 files; give the result the usual umask mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
-def _download_wheel(tmpdir):
-    """``pip download`` the wheel into ``tmpdir`` and return its path."""
-    cmd = [
-        sys.executable, '-m', 'pip', 'download', '--no-deps',
-        '--only-binary=:all:', '--python-version', '3.13', WHEEL_REQ, '-d',
-        tmpdir
-    ]
-    print('Downloading ' + WHEEL_REQ + ' (about 90 MB, not installed): ' +
-          ' '.join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = [f for f in os.listdir(tmpdir) if f.endswith('.whl')]
-    if proc.returncode != 0 or not wheels:
-        tail = '\n'.join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
-        raise FetchError(
-            f'`pip download {WHEEL_REQ}` failed (exit {proc.returncode}):\n'
-            f'{tail}\nCheck that PyPI is reachable, or download '
-            f'bloodmnist.npz from {ZENODO_URL} and rerun with '
-            f'--src path/to/bloodmnist.npz.')
-    return osp.join(tmpdir, wheels[0])
-
-
-def fetch_from_pypi(dst):
-    """Extract the official 28x28 bloodmnist.npz from the kosmos-core wheel.
-    """
-    tmpdir = tempfile.mkdtemp(prefix='fetch_bloodmnist_')
-    try:
-        wheel = _download_wheel(tmpdir)
-        with zipfile.ZipFile(wheel) as zf:
-            if WHEEL_MEMBER not in zf.namelist():
-                raise FetchError(
-                    f'{osp.basename(wheel)} has no member {WHEEL_MEMBER}. '
-                    f'Download bloodmnist.npz from {ZENODO_URL} and rerun '
-                    f'with --src path/to/bloodmnist.npz.')
-            with zf.open(WHEEL_MEMBER) as member:
-                install_verified(member, dst, BLOODMNIST_MD5[DEFAULT_NAME])
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-
-def copy_from_src(src, out):
-    """Verify a user-supplied official file and copy it; return the target.
-    """
-    src = osp.abspath(osp.expanduser(src))
-    if not osp.isfile(src):
-        raise FetchError(f'--src {src} does not exist. Pass the path of an '
-                         f'official BloodMNIST .npz from {ZENODO_URL}.')
-    actual = md5sum(src)
-    name = variant_of_md5(actual)
-    if name is None:
-        base = osp.basename(src)
-        if base in BLOODMNIST_MD5:
-            expected = f'{BLOODMNIST_MD5[base]} (official {base})'
-        else:
-            expected = 'one of ' + ', '.join(
-                f'{v} ({k})' for k, v in BLOODMNIST_MD5.items())
-        raise FetchError(
-            f'refusing {src}: its md5 is {actual}, expected {expected}. It '
-            f'is not an official BloodMNIST file; nothing was written. '
-            f'Download it again from {ZENODO_URL}, or run this tool without '
-            f'--src to fetch the 28x28 file from PyPI.')
-    dst = resolve_out(out, name)
-    if osp.abspath(dst) == src:
-        print(f'{src} is already the official {name} (md5 {actual}).')
-        return dst
-    with open(src, 'rb') as f:
-        install_verified(f, dst, actual)
-    print(f'Copied official {name} (md5 {actual}) from {src}.')
-    return dst
-
-
-def fetch(out=None):
-    """Make sure the official 28x28 bloodmnist.npz exists; return its path.
-    """
-    dst = resolve_out(out, DEFAULT_NAME)
-    expected = BLOODMNIST_MD5[DEFAULT_NAME]
-    if osp.isfile(dst):
-        actual = md5sum(dst)
-        if actual == expected:
-            print(f'{dst} already exists with the official md5 {expected}; '
-                  'nothing to do.')
-            return dst
-        print(f'{dst} exists but its md5 is {actual}, expected {expected}; '
-              'fetching it again.')
-    fetch_from_pypi(dst)
-    print(f'Fetched official {DEFAULT_NAME} (md5 {expected}).')
-    return dst
-
-
-def summary(path):
-    """One line per array: key, shape and dtype."""
-    info = read_npz_header(path)
-    return [f'  {k}: {shape} {dtype}' for k, (shape, dtype) in info.items()]
+# this checkout's data/medmnist (the package's default is ./data/medmnist,
+# relative to the working directory; the same folder when run from the root)
+CHECKOUT_DATA = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'data',
+    'medmnist')
 
 
 def parse_args(argv=None):
@@ -268,9 +50,9 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         if args.src is not None:
-            path = copy_from_src(args.src, args.out)
+            path = copy_from_src(args.src, args.out, CHECKOUT_DATA)
         else:
-            path = fetch(args.out)
+            path = fetch(args.out, CHECKOUT_DATA)
     except FetchError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

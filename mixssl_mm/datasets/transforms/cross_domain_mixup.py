@@ -10,9 +10,21 @@ from mmengine.dataset import BaseDataset
 
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
-from mixssl_mm.utils.image_check import (dataset_image_paths,
-                                         format_bad_images, image_error,
-                                         unreadable_images)
+from mixssl_mm.datasets.utils.image_check import (UnreadableMessages,
+                                                  load_error,
+                                                  readable_indices)
+
+# the skip-corrupt wording for auxiliary images (the pre-flight has its own
+# for target images; the handling itself is shared, see image_check)
+_AUX_UNREADABLE = UnreadableMessages(
+    refused='CrossDomainMixup: {n} auxiliary image file(s) cannot be read:\n'
+    '{files}\nRemove or replace them, or set CrossDomainMixup(skip_corrupt='
+    'True) to leave unreadable auxiliary images out with a warning.',
+    none_readable='CrossDomainMixup: none of the auxiliary images can be '
+    'read (e.g.\n{files}); point aux_dataset at a folder of readable '
+    'images.',
+    skipped='CrossDomainMixup: skipping {n} unreadable auxiliary image(s) '
+    '(skip_corrupt=True):\n{files}')
 
 
 @TRANSFORMS.register_module()
@@ -151,26 +163,10 @@ class CrossDomainMixup(BaseTransform):
     def _check_aux_files(self) -> np.ndarray:
         """Indices of the usable auxiliary samples: every file-backed
         sample's header is checked once, here, before training starts."""
-        indexed = dataset_image_paths(self.aux_dataset)
-        bad = unreadable_images([p for _, p in indexed])
-        if not bad:
+        keep = readable_indices(self.aux_dataset, self.skip_corrupt,
+                                _AUX_UNREADABLE, report=warnings.warn)
+        if keep is None:
             return np.arange(len(self.aux_dataset))
-        if not self.skip_corrupt:
-            raise ValueError(
-                f'CrossDomainMixup: {len(bad)} auxiliary image file(s) '
-                f'cannot be read:\n{format_bad_images(bad)}\nRemove or '
-                'replace them, or set CrossDomainMixup(skip_corrupt=True) to '
-                'leave unreadable auxiliary images out with a warning.')
-        bad_paths = {p for p, _ in bad}
-        keep = [i for i, p in indexed if p not in bad_paths]
-        if not keep:
-            raise ValueError(
-                'CrossDomainMixup: none of the auxiliary images can be read '
-                f'(e.g.\n{format_bad_images(bad)}); point aux_dataset at a '
-                'folder of readable images.')
-        warnings.warn(
-            f'CrossDomainMixup: skipping {len(bad)} unreadable auxiliary '
-            f'image(s) (skip_corrupt=True):\n{format_bad_images(bad)}')
         return np.asarray(keep)
 
     def _aux_class_count(self) -> Optional[int]:
@@ -212,11 +208,7 @@ class CrossDomainMixup(BaseTransform):
             except Exception as e:
                 info = self.aux_dataset.get_data_info(idx)
                 path = info.get('img_path') if isinstance(info, dict) else None
-                reason = image_error(path) if path else None
-                if reason is None and path is not None:
-                    import cv2
-                    if cv2.imread(path, cv2.IMREAD_UNCHANGED) is None:
-                        reason = 'cannot be decoded'
+                reason = load_error(path) if path else None
                 if reason is None:
                     raise  # not a broken file: a pipeline or config error
                 if not self.skip_corrupt:

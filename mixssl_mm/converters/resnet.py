@@ -1,6 +1,9 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """Convert torchvision and DINO ResNet weights into an mmpretrain ``ResNet``
-checkpoint; what ``tools/model_converters/resnet_to_mmpretrain.py`` runs.
+checkpoint: the logic behind ``tools/model_converters/resnet_to_mmpretrain.py``
+(which adds only the command line), and the hints the training pre-flight
+gives for an unconverted file (:func:`unconverted_source`,
+:func:`converter_command`).
 
 Accepted sources (all read with ``weights_only=True``):
 
@@ -28,12 +31,14 @@ tensors, ints and strings, loads with ``weights_only=True`` through
 through ``load_from``.
 """
 import argparse
-import hashlib
 import os.path as osp
 import pickle
 import re
-import sys
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from mixssl_mm.utils.checkpoint import (compare_keys, format_keys,
+                                        refused_global, unpickler_reason)
+from mixssl_mm.utils.hashing import file_hash
 
 CONVERTER = 'tools/model_converters/resnet_to_mmpretrain.py'
 DOC = 'docs/model_converters.md'
@@ -57,7 +62,6 @@ ARCHS = {
 # classifier, DINO's projection head (and mmpretrain's neck/head when an
 # mmpretrain checkpoint is converted again)
 DROPPED_PARTS = ('fc', 'head', 'neck', 'data_preprocessor')
-_BN_COUNT = 'num_batches_tracked'
 
 
 class ConversionError(ValueError):
@@ -85,15 +89,12 @@ def load_source(src: str):
             return torch.load(src, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         text = str(e)
-        found = re.search(r'GLOBAL (\S+) (?:was not an allowed global|whose '
-                          r'module \S+ is blocked)', text)
-        if found is None:  # not a pickle at all, or a damaged one
-            reason = re.search(r'WeightsUnpickler error: \s*([^\n]+)', text)
-            reason = reason.group(1) if reason else text.splitlines()[0]
+        what = refused_global(text)
+        if what is None:  # not a pickle at all, or a damaged one
+            reason = unpickler_reason(text) or text.splitlines()[0]
             raise ConversionError(
                 f'{src} cannot be read as a torch checkpoint: {reason}'
             ) from None
-        what = found.group(1)
         module = ('; it is a pickled module, not a state dict: save '
                   'model.state_dict() instead' if 'torch.nn.modules' in text
                   or 'models.resnet' in text else '')
@@ -237,9 +238,8 @@ def likely_cause(keys: Sequence[str]) -> str:
             '(conv1, bn1, layer1-4).')
 
 
-def _keys_line(label: str, keys: List[str], limit: int = 5) -> str:
-    more = f' ... ({len(keys)} in all)' if len(keys) > limit else ''
-    return f'\n  {label}: {", ".join(keys[:limit])}{more}'
+def _keys_line(label: str, keys: List[str]) -> str:
+    return '\n' + format_keys(label, keys)
 
 
 def mmpretrain_resnet_state(depth: int) -> dict:
@@ -280,17 +280,13 @@ def check_against_mmpretrain(state: dict, src: str,
             f'but --depth {depth} needs {ARCHS[depth][0]} blocks '
             f'{ARCHS[depth][1]}.{fix}')
     ref = mmpretrain_resnet_state(depth)
-    missing = sorted(k for k in ref if k not in state
-                     and not k.endswith(_BN_COUNT))
-    unexpected = sorted(k for k in state if k not in ref)
+    missing, unexpected, shapes = compare_keys(ref, state)
     if missing or unexpected:
         raise ConversionError(
             f'{src} does not match mmpretrain ResNet-{depth}: '
             f'{likely_cause(unexpected or missing)}' +
             (_keys_line('unexpected keys', unexpected) if unexpected else '')
             + (_keys_line('missing keys', missing) if missing else ''))
-    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(ref[k].shape)}'
-              for k in ref if k in state and state[k].shape != ref[k].shape]
     if shapes:
         raise ConversionError(
             f'{src} has the keys of ResNet-{depth} but other shapes (a Wide '
@@ -308,7 +304,7 @@ def check_against_mmpretrain(state: dict, src: str,
 
 
 # --------------------------------------------------------------------------
-# hints for tools/train.py's pre-flight checks
+# hints for the training pre-flight (mixssl_mm.preflight.checkpoints)
 # --------------------------------------------------------------------------
 def unconverted_source(checkpoint) -> Optional[str]:
     """What an unconverted torchvision/DINO file is, or None: a DINO
@@ -343,16 +339,8 @@ def converter_command(src: str, dst: Optional[str] = None) -> str:
 
 
 # --------------------------------------------------------------------------
-# the tool
+# the conversion
 # --------------------------------------------------------------------------
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_paths(src: str, dst: str, force: bool) -> None:
     if not osp.isfile(src):
         raise ConversionError(
@@ -383,7 +371,7 @@ def convert(src: str, dst: str, src_format: str = 'auto',
     meta = dict(
         converter=CONVERTER,
         source=osp.basename(src),
-        source_sha256=_sha256(src),
+        source_sha256=file_hash(src, 'sha256'),
         src_format=fmt,
         arch=f'ResNet-{depth}',
         depth=depth,
@@ -401,59 +389,3 @@ def convert(src: str, dst: str, src_format: str = 'auto',
         raise ConversionError(f'cannot write DST {dst}: {e}') from None
     meta['num_keys'] = len(state)
     return meta
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert a torchvision or DINO ResNet checkpoint into an '
-        "mmpretrain ResNet checkpoint (keys under 'backbone.'), for "
-        "init_cfg=dict(type='Pretrained', checkpoint=DST, "
-        "prefix='backbone.') or load_from. Details: " + DOC)
-    parser.add_argument('src', help='torchvision state dict, DINO '
-                        'dino_resnet50_pretrain.pth or DINO checkpoint.pth')
-    parser.add_argument('dst', help='output path, e.g. '
-                        'checkpoints/dino_resnet50_mmpretrain.pth')
-    parser.add_argument(
-        '--src-format', choices=('auto', 'torchvision', 'dino'),
-        default='auto', help='auto: a DINO training checkpoint when it has '
-        'teacher/student entries, else a torchvision-layout state dict '
-        "(which DINO's backbone release is)")
-    parser.add_argument(
-        '--dino-key', choices=('teacher', 'student'), default='teacher',
-        help='network of a DINO training checkpoint (default: teacher, the '
-        'one DINO releases)')
-    parser.add_argument(
-        '--depth', type=int, choices=sorted(ARCHS), default=None,
-        help='ResNet depth to check against (default: read off the keys)')
-    parser.add_argument('--force', action='store_true',
-                        help='replace an existing DST')
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        meta = convert(args.src, args.dst, args.src_format, args.dino_key,
-                       args.depth, args.force)
-    except ConversionError as e:
-        print(f'error: {e}\nNothing was written.', file=sys.stderr)
-        return 1
-    dropped = meta['dropped_keys']
-    print(f'Converted {args.src} ({meta["src_format"]}'
-          + (f', {meta["dino_key"]}' if 'dino_key' in meta else '')
-          + f', {meta["arch"]}) -> {args.dst}: {meta["num_keys"]} keys '
-          'under backbone.'
-          + (f'; dropped {len(dropped)} non-backbone key(s) '
-             f'({", ".join(dropped[:3])}{", ..." if len(dropped) > 3 else ""})'
-             if dropped else '')
-          + (f'; filled {meta["filled_num_batches_tracked"]} '
-             'num_batches_tracked counters with 0'
-             if meta['filled_num_batches_tracked'] else '') + '.')
-    print("Use it with init_cfg=dict(type='Pretrained', checkpoint="
-          f"'{args.dst}', prefix='backbone.') on model.backbone, or with "
-          f'load_from={args.dst!r} (see {DOC}).')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

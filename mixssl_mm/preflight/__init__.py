@@ -1,0 +1,27 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""Pre-flight checks that ``python -m mixssl_mm.apis.train`` (and so
+``tools/train.py``) runs before the Runner; each refusal is a
+:class:`ConfigError` naming the problem and the fix (docs/reliability.md).
+
+- :mod:`.config`: the config imports the plugin (``custom_imports``);
+- :mod:`.checkpoints`: ``Pretrained`` / ``load_from`` files exist and fit;
+- :mod:`.dataset`: the train dataset builds, its images read, a BloodMNIST
+  file is the official one;
+- :mod:`.work_dir`: no earlier checkpoints are overwritten; a run that fails
+  early leaves nothing behind (:class:`WorkDirGuard`).
+"""
+from .checkpoints import (check_load_from_file, check_load_from_keys,
+                          check_pretrained_files, check_pretrained_keys)
+from .config import IMPORT_LINE, check_custom_imports
+from .dataset import check_medmnist_md5, check_target_images, preflight_dataset
+from .error import ConfigError
+from .work_dir import (WorkDirGuard, check_work_dir, delete_for_overwrite,
+                       existing_checkpoints)
+
+__all__ = [
+    'ConfigError', 'IMPORT_LINE', 'check_custom_imports',
+    'check_pretrained_files', 'check_load_from_file', 'check_pretrained_keys',
+    'check_load_from_keys', 'check_medmnist_md5', 'check_target_images',
+    'preflight_dataset', 'check_work_dir', 'delete_for_overwrite',
+    'existing_checkpoints', 'WorkDirGuard'
+]

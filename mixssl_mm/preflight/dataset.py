@@ -1,0 +1,87 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""Pre-flight checks of the training data: the train dataset (and so its
+pipeline, e.g. ``CrossDomainMixup`` and its auxiliary set) is built once,
+before the Runner, and its files are checked."""
+import copy
+import os.path as osp
+import sys
+
+from mixssl_mm.datasets.utils.fetch import BLOODMNIST_MD5, FETCH_COMMAND
+from mixssl_mm.datasets.utils.image_check import (UnreadableMessages,
+                                                  readable_indices)
+from mixssl_mm.utils.hashing import file_hash
+from .error import ConfigError
+
+__all__ = ['check_medmnist_md5', 'check_target_images', 'preflight_dataset']
+
+_TARGET_UNREADABLE = UnreadableMessages(
+    refused='{n} training image file(s) cannot be read:\n{files}\nRemove or '
+    'replace them, or set data_check = dict(skip_corrupt=True) in the config '
+    '(--cfg-options data_check.skip_corrupt=True) to train without them.',
+    none_readable='none of the training images can be read, e.g.:\n{files}',
+    skipped='data_check.skip_corrupt=True: leaving out {n} unreadable '
+    'training image(s):\n{files}')
+
+
+def check_medmnist_md5(dataset) -> None:
+    """A file named like an official BloodMNIST file must be that file.
+
+    Raises:
+        ConfigError: its md5 is not the official one.
+    """
+    ann_file = getattr(dataset, 'ann_file', None)
+    if type(dataset).__name__ != 'MedMNIST' or not ann_file:
+        return
+    official = BLOODMNIST_MD5.get(osp.basename(ann_file))
+    if official is None:
+        return
+    actual = file_hash(ann_file, 'md5')
+    if actual != official:
+        raise ConfigError(
+            f'{ann_file} is not the official {osp.basename(ann_file)}: its '
+            f'md5 is {actual}, the official one is {official}. '
+            'The file is damaged or was replaced; fetch it again with '
+            f'`{FETCH_COMMAND}` (it checks the md5), or '
+            'give your own data another file name.')
+
+
+def check_target_images(dataset, cfg, logger=print):
+    """Header-check every image file of the train dataset; refuse unreadable
+    ones, or leave them out when ``data_check.skip_corrupt`` is set.
+
+    Returns:
+        ``dataset``, or its subset of readable samples.
+
+    Raises:
+        ConfigError: unreadable images without ``skip_corrupt``, or none
+            readable.
+    """
+    check = dict(images=True, skip_corrupt=False)
+    check.update(cfg.get('data_check') or {})
+    if not check['images']:
+        return dataset
+    keep = readable_indices(dataset, check['skip_corrupt'],
+                            _TARGET_UNREADABLE, error=ConfigError,
+                            report=logger)
+    return dataset if keep is None else dataset.get_subset(keep)
+
+
+def preflight_dataset(cfg):
+    """Build the train dataset of ``cfg`` (None without training or a dataset
+    config) and check its files; the result is handed to the Runner."""
+    from mmengine.registry import DefaultScope
+
+    from mmpretrain.registry import DATASETS
+    loader = cfg.get('train_dataloader')
+    if (cfg.get('train_cfg') is None or not isinstance(loader, dict)
+            or not isinstance(loader.get('dataset'), dict)):
+        return None
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmpretrain')):
+        dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
+    if hasattr(dataset, 'full_init'):
+        dataset.full_init()
+    check_medmnist_md5(dataset)
+    return check_target_images(
+        dataset, cfg, logger=lambda m: print(f'tools/train.py: {m}',
+                                             file=sys.stderr))

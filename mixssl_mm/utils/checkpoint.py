@@ -1,0 +1,101 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""Reading checkpoints and comparing their keys with a model's.
+
+The one home of: the state dict of a loaded checkpoint, the listing of
+missing / unexpected / shape-mismatched keys, and the parsing of torch's
+weights-only refusal (which global a file asked for). Used by the pre-flight
+checks (:mod:`mixssl_mm.preflight.checkpoints`), the ResNet converter
+(:mod:`mixssl_mm.converters.resnet`) and the short refusal message of
+:mod:`mixssl_mm.mm_compat`. Only the standard library is imported at module
+level, so ``mm_compat`` (loaded at interpreter start-up) may use it.
+"""
+import re
+from typing import Dict, Iterable, List, Optional, Tuple
+
+__all__ = [
+    'NotACheckpointError', 'read_checkpoint', 'state_dict_of', 'compare_keys', 'format_keys',
+    'refused_global', 'unpickler_reason'
+]
+
+_BN_COUNT = 'num_batches_tracked'
+# torch >= 2.6 words a refused global in one of these two ways
+_REFUSED_GLOBAL = re.compile(r'GLOBAL (\S+) (?:was not an allowed global|'
+                             r'whose module \S+ is blocked)')
+_UNPICKLER_REASON = re.compile(r'WeightsUnpickler error: \s*([^\n]+)')
+
+
+class NotACheckpointError(TypeError):
+    """The file loads, but holds something other than a dict."""
+
+
+def read_checkpoint(path: str) -> dict:
+    """Load a local checkpoint on the CPU through mmengine (so the plugin's
+    weights-only loading and its short refusal apply).
+
+    Raises:
+        NotACheckpointError: the file holds something other than a dict.
+        Exception: whatever mmengine/torch raise for an unreadable file
+            (``pickle.UnpicklingError``, ``RuntimeError``, ``EOFError``...).
+    """
+    from mmengine.runner.checkpoint import _load_checkpoint
+    checkpoint = _load_checkpoint(path, map_location='cpu')
+    if not isinstance(checkpoint, dict):
+        raise NotACheckpointError(f'{path} holds a {type(checkpoint).__name__}, not a '
+                        'checkpoint dict or state_dict.')
+    return checkpoint
+
+
+def state_dict_of(checkpoint: dict) -> dict:
+    """The ``state_dict`` entry (or the dict itself), without the
+    ``module.`` prefix that ``DataParallel``/DDP add to every key."""
+    state = checkpoint.get('state_dict', checkpoint)
+    return {(k[7:] if k.startswith('module.') else k): v
+            for k, v in state.items()}
+
+
+def compare_keys(expected: Dict, given: Dict
+                 ) -> Tuple[List[str], List[str], List[str]]:
+    """``(missing, unexpected, shape mismatches)`` of the state dict
+    ``given`` against ``expected`` (e.g. a module's ``state_dict()``).
+
+    ``missing`` and ``unexpected`` are sorted; BatchNorm
+    ``num_batches_tracked`` counters are never missing (torch fills them).
+    Shape mismatches read ``'<key> <given shape> vs <expected shape>'``, in
+    the order of ``expected``.
+    """
+    missing = sorted(k for k in expected
+                     if k not in given and not k.endswith(_BN_COUNT))
+    unexpected = sorted(k for k in given if k not in expected)
+    shapes = [
+        f'{k} {tuple(given[k].shape)} vs {tuple(v.shape)}'
+        for k, v in expected.items() if k in given
+        and hasattr(given[k], 'shape') and hasattr(v, 'shape')
+        and tuple(given[k].shape) != tuple(v.shape)
+    ]
+    return missing, unexpected, shapes
+
+
+def format_keys(label: str, keys: Iterable[str], limit: int = 5) -> str:
+    """``'  label: k1, k2, ... (N in all)'``: at most ``limit`` keys."""
+    keys = list(keys)
+    more = f' ... ({len(keys)} in all)' if len(keys) > limit else ''
+    return f'  {label}: {", ".join(keys[:limit])}{more}'
+
+
+def refused_global(error_text: str) -> Optional[str]:
+    """The global (e.g. ``posix.system``, ``argparse.Namespace``) that
+    weights-only loading refused, read off torch's ``UnpicklingError``
+    text; None when the text names none (not a pickle, a damaged file)."""
+    found = _REFUSED_GLOBAL.search(error_text)
+    return found.group(1) if found else None
+
+
+def unpickler_reason(error_text: str,
+                     first_sentence: bool = False) -> Optional[str]:
+    """The reason after ``WeightsUnpickler error:`` in torch's message (the
+    rest of that line, or only its first sentence), or None."""
+    found = _UNPICKLER_REASON.search(error_text)
+    if found is None:
+        return None
+    reason = found.group(1)
+    return reason.split('. ')[0] if first_sentence else reason

@@ -1,0 +1,88 @@
+"""CrossDomainMixup's refusals and options in real training runs (through
+mixssl_mm.apis.train, what tools/train.py runs): a bad auxiliary set or
+mixing parameter is refused before anything is written; skip_corrupt,
+grayscale inputs and fixed_lam train."""
+import json
+import os.path as osp
+import re
+
+import pytest
+
+from tests._helpers.training import (corrupt, iters_of,
+                                     train_in_process)  # noqa: F401
+
+
+def views(target_color='color', aux_color='color'):
+    """``view`` / ``aux_view`` options of ``mixssl_config``: load in the
+    given colour mode, resize to 32 px."""
+    return {
+        key: (f"[dict(type='LoadImageFromFile', color_type='{color}'), "
+              "dict(type='Resize', scale=(32, 32))]")
+        for key, color in (('view', target_color), ('aux_view', aux_color))
+    }
+
+
+@pytest.mark.parametrize('kind', ['missing', 'empty'])
+def test_missing_or_empty_auxiliary_folder(tmp_path, image_folders, kind,
+                                           train_in_process):
+    aux = tmp_path / f'{kind}_aux'
+    if kind == 'empty':
+        aux.mkdir()
+    cfg = train_in_process.config((image_folders[0], str(aux)))
+    work = tmp_path / 'work'
+    with pytest.raises(ValueError, match=f'auxiliary dataset.*{kind}_aux.*'
+                       r'(?s:.*)NaturalPhotoPool'):
+        train_in_process(cfg, work)
+    assert not work.exists()
+
+
+def test_unreadable_auxiliary_image_is_named_or_skipped(
+        tmp_path, image_folders, train_in_process):
+    bad = corrupt(osp.join(image_folders[1], 'x', '003.jpg'), b'')
+    work = tmp_path / 'work'
+    with pytest.raises(ValueError, match=re.escape(bad) +
+                       r'(?s:.*)skip_corrupt=True'):
+        train_in_process(train_in_process.config(image_folders), work)
+    assert not work.exists()
+    # told to skip: it trains on the readable four
+    cfg = train_in_process.config(image_folders, mixup=', skip_corrupt=True')
+    with pytest.warns(UserWarning, match=r'skipping 1 unreadable auxiliary '
+                      r'image\(s\)(?s:.*)' + re.escape(bad)):
+        train_in_process(cfg, work)
+    assert iters_of(work) == 2
+
+
+@pytest.mark.parametrize('target_color,aux_color', [('grayscale', 'color'),
+                                                    ('color', 'grayscale')])
+def test_gray_and_colour_mix_as_three_channels(tmp_path, image_folders,
+                                               target_color, aux_color,
+                                               train_in_process):
+    cfg = train_in_process.config(image_folders,
+                                  **views(target_color, aux_color))
+    train_in_process(cfg, tmp_path / 'work')
+    assert iters_of(tmp_path / 'work') == 2
+
+
+@pytest.mark.parametrize('mixup,message', [
+    (', alpha=0', 'alpha must be a finite number > 0'),
+    (", alpha='one'", 'alpha must be a finite number > 0'),
+    (', fixed_lam=1.5', r'fixed_lam must be a number in \[0, 1\]'),
+    (', fixed_lam=-0.1', r'fixed_lam must be a number in \[0, 1\]'),
+])
+def test_bad_alpha_or_fixed_lambda(tmp_path, image_folders, mixup, message,
+                                   train_in_process):
+    work = tmp_path / 'work'
+    with pytest.raises(ValueError, match=message):
+        train_in_process(train_in_process.config(image_folders, mixup=mixup),
+                         work)
+    assert not work.exists()
+
+
+def test_fixed_lambda_is_what_the_model_mixes_with(tmp_path, image_folders,
+                                                   train_in_process):
+    cfg = train_in_process.config(image_folders, mixup=', fixed_lam=0.3',
+                                  custom_hooks="[dict(type='RecordRunHook')]")
+    train_in_process(cfg, tmp_path / 'work')
+    lams = json.load(open(tmp_path / 'work' / 'record_rank0.json'))['lams']
+    assert len(lams) == 2
+    assert all(v == pytest.approx(0.3) for batch in lams for v in batch)
