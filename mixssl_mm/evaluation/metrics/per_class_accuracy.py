@@ -76,15 +76,10 @@ class PerClassAccuracy(BaseMetric):
         self.num_classes = num_classes
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Store the predictions and labels of one batch.
-
-        Args:
-            data_batch: A batch of data from the dataloader (unused).
-            data_samples (Sequence[dict | DataSample]): A batch of outputs
-                from the model.
-        """
-        for data_sample in data_samples:
-            data_sample = as_dict(data_sample)
+        """Keep each sample's ``pred_score`` (else ``pred_label``) and
+        ``gt_label`` on the CPU (``data_batch`` is unused; ``data_samples``
+        are dicts or ``DataSample`` s)."""
+        for data_sample in map(as_dict, data_samples):
             result = dict()
             if 'pred_score' in data_sample:
                 result['pred_score'] = data_sample['pred_score'].cpu()

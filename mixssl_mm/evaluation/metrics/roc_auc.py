@@ -7,7 +7,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from mmpretrain.registry import METRICS
-from .utils import (as_dict, class_metric_keys, dataset_class_names,
+from .utils import (class_metric_keys, dataset_class_names, score_records,
                     to_tensor)
 
 
@@ -126,24 +126,9 @@ class ROCAUC(BaseMetric):
         self.undefined = undefined
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Store the scores and labels of one batch.
-
-        Args:
-            data_batch: A batch of data from the dataloader (unused).
-            data_samples (Sequence[dict | DataSample]): A batch of outputs
-                from the model.
-        """
-        for data_sample in data_samples:
-            data_sample = as_dict(data_sample)
-            if 'pred_score' not in data_sample:
-                # Hard labels give a single ROC point, not a curve.
-                raise ValueError(
-                    'ROCAUC needs `pred_score` in the data samples; the '
-                    'model only gave `pred_label`.')
-            self.results.append(
-                dict(
-                    pred_score=data_sample['pred_score'].cpu(),
-                    gt_label=data_sample['gt_label'].cpu()))
+        """Keep the scores and labels of the batch's samples (``data_batch``
+        is unused); refuse samples without ``pred_score``."""
+        self.results.extend(score_records(data_samples, 'ROCAUC'))
 
     def compute_metrics(self, results: List) -> dict:
         """Compute ROC-AUC from the collected results.

@@ -34,6 +34,30 @@ def as_dict(data_sample) -> dict:
     return data_sample
 
 
+def score_records(data_samples: Sequence, owner: str) -> List[dict]:
+    """``dict(pred_score=..., gt_label=...)`` (CPU tensors) of every sample,
+    for the metrics that rank samples by score.
+
+    Args:
+        data_samples (Sequence[dict | DataSample]): Model outputs.
+        owner (str): The metric's name, for the error message.
+
+    Raises:
+        ValueError: A sample without ``pred_score`` (hard labels give a
+            single ROC point, not a curve).
+    """
+    records = []
+    for sample in map(as_dict, data_samples):
+        if 'pred_score' not in sample:
+            raise ValueError(
+                f'{owner} needs `pred_score` in the data samples (ROC-AUC '
+                'ranks by score); the model only gave `pred_label`.')
+        records.append(
+            dict(pred_score=sample['pred_score'].cpu(),
+                 gt_label=sample['gt_label'].cpu()))
+    return records
+
+
 def dataset_class_names(dataset_meta: Optional[dict],
                         num_classes: Optional[int],
                         owner: str,

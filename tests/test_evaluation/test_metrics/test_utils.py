@@ -1,8 +1,11 @@
 """The metrics' shared helpers: class names and key-safe metric keys."""
 import pytest
+import torch
 
+from mmpretrain.structures import DataSample
 from mixssl_mm.evaluation.metrics.utils import (class_metric_keys,
-                                                dataset_class_names)
+                                                dataset_class_names,
+                                                score_records)
 
 
 def test_class_metric_keys():
@@ -35,3 +38,17 @@ def test_dataset_class_names_refuses_mismatch_and_unknown_count():
     with pytest.raises(ValueError, match=r'`num_classes` must be given to '
                        r'PerClassAccuracy'):
         dataset_class_names(None, None, 'PerClassAccuracy')
+
+
+def test_score_records_from_dicts_or_data_samples():
+    scored = DataSample().set_pred_score(torch.tensor([0.2, 0.8]))
+    scored.set_gt_label(1)
+    records = score_records([scored, scored.to_dict()], 'M')
+    assert len(records) == 2
+    for r in records:
+        assert set(r) == {'pred_score', 'gt_label'}
+        assert torch.equal(r['pred_score'], torch.tensor([0.2, 0.8]))
+        assert r['gt_label'].tolist() == [1]
+    labelled = DataSample().set_pred_label(1).set_gt_label(1)
+    with pytest.raises(ValueError, match='M needs `pred_score`'):
+        score_records([labelled], 'M')
