@@ -6,6 +6,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from tests._helpers.loaders import image_folder_loader
+
 OUT = 16  # prototypes
 
 
@@ -25,20 +27,13 @@ def tiny_dino_runner(work_dir, data_root, custom_hooks=(), optimizer=None,
                 type='SelfSupDataPreprocessor', mean=[127.5] * 3,
                 std=[127.5] * 3, to_rgb=True)),
         work_dir=str(work_dir),
-        train_dataloader=dict(
-            batch_size=batch_size, num_workers=0,
-            sampler=dict(type='DefaultSampler', shuffle=True),
-            collate_fn=dict(type='default_collate'),
-            dataset=dict(
-                type='CustomDataset', data_root=str(data_root),
-                with_label=False,
-                pipeline=[
-                    dict(type='LoadImageFromFile'),
-                    dict(type='MultiView', num_views=[2, 2], transforms=[
-                        [dict(type='RandomResizedCrop', scale=32)],
-                        [dict(type='RandomResizedCrop', scale=16)]]),
-                    dict(type='PackInputs')
-                ])),
+        train_dataloader=image_folder_loader(data_root, [
+            dict(type='LoadImageFromFile'),
+            dict(type='MultiView', num_views=[2, 2], transforms=[
+                [dict(type='RandomResizedCrop', scale=32)],
+                [dict(type='RandomResizedCrop', scale=16)]]),
+            dict(type='PackInputs')
+        ], batch_size),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         optim_wrapper=dict(optimizer=optimizer or dict(
             type='Adam', lr=1e-3, weight_decay=1e-4)),

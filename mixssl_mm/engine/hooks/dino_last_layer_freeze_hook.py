@@ -2,11 +2,10 @@
 from typing import List, Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 
 from mmpretrain.registry import HOOKS
-from .schedule import check_length, length_in_iters
+from .dino_hook_utils import check_length, dino_part, length_in_iters
 
 
 @HOOKS.register_module()
@@ -66,14 +65,8 @@ class DINOLastLayerFreezeHook(Hook):
         self._handles: List = []
 
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        neck = getattr(model, 'neck', None)
-        if not hasattr(neck, 'last_layer_parameters'):
-            raise TypeError(
-                'DINOLastLayerFreezeHook needs a DINO model whose neck is a '
-                'DINONeck (with last_layer_parameters), but the neck is '
-                f'{type(neck).__name__}; remove the hook from custom_hooks.')
+        neck = dino_part(runner, 'neck', 'last_layer_parameters', 'DINONeck',
+                         'DINOLastLayerFreezeHook')
         self._params = neck.last_layer_parameters()
         self.freeze_iters = length_in_iters(runner, self.freeze_ratio,
                                             self.freeze_epochs)

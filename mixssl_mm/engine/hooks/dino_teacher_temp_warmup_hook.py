@@ -2,10 +2,9 @@
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
-from .schedule import check_length, length_in_iters
+from .dino_hook_utils import check_length, dino_part, length_in_iters
 
 
 @HOOKS.register_module()
@@ -57,14 +56,8 @@ class DINOTeacherTempWarmupHook(Hook):
         self._head = None
 
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        head = getattr(model, 'head', None)
-        if not hasattr(head, 'teacher_temp'):
-            raise TypeError(
-                'DINOTeacherTempWarmupHook needs a DINO model whose head is a'
-                f' DINOHead (with teacher_temp), but the head is '
-                f'{type(head).__name__}; remove the hook from custom_hooks.')
+        head = dino_part(runner, 'head', 'teacher_temp', 'DINOHead',
+                         'DINOTeacherTempWarmupHook')
         self._head = head
         if self.teacher_temp is None:  # the configured τ, before any change
             self.teacher_temp = float(head.teacher_temp)

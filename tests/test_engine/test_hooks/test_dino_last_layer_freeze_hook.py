@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mixssl_mm.engine.hooks import DINOLastLayerFreezeHook
-from mixssl_mm.engine.hooks.schedule import length_in_iters
+from mixssl_mm.engine.hooks.dino_hook_utils import length_in_iters
 from tests._helpers.dino_runner import RecordEachIter, tiny_dino_runner
 from tests._helpers.toy_runner import make_runner
 from tests.conftest import write_image_folder

@@ -1,22 +1,19 @@
 """MixSSLVisualizationHook inside a real mmengine Runner (tiny MixSSL, CPU)."""
-import copy
 import glob
 import os
 import os.path as osp
-import uuid
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mixssl_mm.engine import MixSSLVisualizationHook
 from mixssl_mm.visualization import grid_layout
+from tests._helpers.mixssl_runner import mixssl_runner_cfg
 from tests._helpers.models import MIXSSL_R18, build_model, mixssl_samples
 
-CROP = 32
 TILE = 128  # 32-px crops are enlarged x4 (min_tile_size=128)
 
 
@@ -44,47 +41,12 @@ def folders(tmp_path):
 
 def _cfg(work_dir, target_dir, aux_dir, custom_hooks, max_iters=2,
          use_rec=True):
-    crop = dict(type='RandomResizedCrop', scale=CROP)
-    return Config(
-        dict(
-            default_scope='mmpretrain',
-            work_dir=str(work_dir),
-            # unique per runner: the visualizer and the message hub are
-            # global instances keyed by this name
-            experiment_name=f'test_vis_{uuid.uuid4().hex}',
-            model=dict(
-                copy.deepcopy(MIXSSL_R18),
-                use_rec=use_rec,
-                data_preprocessor=dict(
-                    type='SelfSupDataPreprocessor',
-                    mean=[123.675, 116.28, 103.53],
-                    std=[58.395, 57.12, 57.375],
-                    to_rgb=True)),
-            train_dataloader=dict(
-                batch_size=4, num_workers=0,
-                sampler=dict(type='DefaultSampler', shuffle=True),
-                collate_fn=dict(type='default_collate'),
-                dataset=dict(type='CustomDataset', data_root=target_dir,
-                             with_label=False, pipeline=[
-                                 dict(type='LoadImageFromFile'), crop,
-                                 dict(type='CrossDomainMixup',
-                                      aux_dataset=aux_dir, aux_pipeline=[
-                                          dict(type='LoadImageFromFile'),
-                                          crop]),
-                                 dict(type='PackInputs', algorithm_keys=[
-                                     'mix_alpha', 'mix_lam', 'aux_label'])
-                             ])),
-            train_cfg=dict(by_epoch=False, max_iters=max_iters),
-            optim_wrapper=dict(optimizer=dict(type='Adam', lr=1e-3)),
-            default_hooks=dict(
-                checkpoint=None,
-                logger=dict(type='LoggerHook', interval=1)),
-            custom_hooks=custom_hooks,
-            visualizer=dict(
-                type='UniversalVisualizer',
-                vis_backends=[dict(type='LocalVisBackend')]),
-            randomness=dict(seed=0),
-            log_level='WARNING'))
+    return mixssl_runner_cfg(
+        work_dir, target_dir, aux_dir, custom_hooks,
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        model_overrides=dict(use_rec=use_rec),
+        default_hooks=dict(checkpoint=None,
+                           logger=dict(type='LoggerHook', interval=1)))
 
 
 def _vis_pngs(work_dir):

@@ -1,8 +1,10 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""A length of training given in epochs or as a fraction of the run, turned
-into iterations once the runner knows its length. Shared by the DINO hooks;
-registers nothing."""
+"""What the DINO hooks share: a length of training given in epochs or as a
+fraction of the run, turned into iterations once the runner knows its
+length; and finding the DINO part a hook acts on. Registers nothing."""
 from typing import Optional
+
+from mmengine.model import is_model_wrapper
 
 
 def check_length(ratio: Optional[float], epochs: Optional[float],
@@ -39,3 +41,22 @@ def length_in_iters(runner, ratio: Optional[float],
     if epochs is not None:
         return int(float(epochs) * len(runner.train_dataloader) + 0.5)
     return 0
+
+
+def dino_part(runner, part: str, needs: str, expected: str, owner: str):
+    """The ``part`` (e.g. ``'neck'``) of the runner's model, unwrapped from
+    DDP.
+
+    Raises:
+        TypeError: The part lacks the attribute ``needs`` (it is not the
+            ``expected`` class), naming ``owner``.
+    """
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    module = getattr(model, part, None)
+    if not hasattr(module, needs):
+        raise TypeError(
+            f'{owner} needs a DINO model whose {part} is a {expected} (with '
+            f'{needs}), but the {part} is {type(module).__name__}; remove '
+            'the hook from custom_hooks.')
+    return module
