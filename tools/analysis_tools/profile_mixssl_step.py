@@ -2,107 +2,16 @@
 """Where MixSSL's training step spends its time: encoder, decoder, head,
 optimizer, against the whole ``train_step``.
 
-Builds MixSSL exactly as ``benchmark_throughput.py`` does (same config,
-``--depth``, ``--batch``, ``--size``, ``--mixssl-options``, levers) and
-times, on one synthetic batch, each part's forward + backward on its own:
-
-* encoder: ``backbone(x_mix)`` and the backward of its features,
-* decoder: ``neck(feats)`` + reconstruction loss and its backward (the
-  gradient w.r.t. the features included, which training needs),
-* head: ``head.loss(feats, λ)`` and its backward,
-* optimizer: ``optim_wrapper.step()`` (Adam; ``--fused`` for the fused one),
-* train_step: the whole ``model.train_step`` (data preprocessor included).
-
-Median over ``--iters`` after ``--warmup``; plus the parts' GFLOP.
+Takes ``benchmark_throughput.py``'s arguments (same config, ``--depth``,
+``--batch``, ``--size``, ``--mixssl-options``, levers) and prints, for one
+synthetic batch, each part's median forward + backward time, its share of
+the step and its GFLOP. The code is
+:mod:`mixssl_mm.benchmark.step_profile`.
 
     python tools/analysis_tools/profile_mixssl_step.py --depth 18 --size 64 \\
         --batch 32 --iters 5 --warmup 2
 """
-import os.path as osp
-import statistics
-import sys
-import time
-
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import benchmark_throughput as bt  # noqa: E402
-
-
-def _timed(fn, args, sync):
-    times = []
-    for i in range(args.warmup + args.iters):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        if i >= args.warmup:
-            times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
-
-
-def _gflop(fn):
-    with FlopCounterMode(display=False) as counter:
-        fn()
-    return counter.get_total_flops() / 1e9
-
-
-def main(argv=None):
-    args = bt.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    bt.init_default_scope('mmpretrain')
-    cfg = bt.load_config('mixssl', args)
-    torch.manual_seed(args.seed)
-    model, optim_wrapper, _, _ = bt.build(cfg, args)
-    data = bt.synthetic_batch('mixssl', cfg, args)
-    batch = model.data_preprocessor(data, True)
-    # one step first: channels_last conversion, optimizer state
-    model.train_step(data, optim_wrapper)
-    x_t, x_a = batch['inputs']
-    if model.channels_last:
-        x_t = x_t.contiguous(memory_format=torch.channels_last)
-        x_a = x_a.contiguous(memory_format=torch.channels_last)
-    lam = model.sample_lam(batch['data_samples'], x_t.size(0), x_t.device)
-    x_mix = model.mix(x_t, x_a, lam)
-    feats = [f.detach().requires_grad_() for f in model.backbone(x_mix)]
-
-    def encoder():
-        out = model.backbone(x_mix)
-        torch.autograd.backward(out, [torch.ones_like(o) for o in out])
-
-    def decoder():
-        rec = model.neck(feats)[0]
-        model.loss_rec(rec, x_t).backward()
-
-    def head():
-        sum(model.head.loss(feats, lam).values()).backward()
-
-    def step():
-        model.train_step(data, optim_wrapper)
-
-    sync = (torch.cuda.synchronize if args.device == 'cuda' else
-            (lambda: None))
-    parts = dict(encoder=encoder, decoder=decoder, head=head)
-    rows = []
-    for name, fn in parts.items():
-        rows.append((name, _timed(fn, args, sync), _gflop(fn)))
-    optim_wrapper.optimizer.zero_grad(set_to_none=False)
-    rows.append(('optimizer', _timed(optim_wrapper.step, args, sync), 0.0))
-    rows.append(('train_step', _timed(step, args, sync), _gflop(step)))
-    total = rows[-1][1]
-    print(f"MixSSL ResNet-{args.depth}, batch {args.batch}, {args.size} px, "
-          f"{args.device}, decoder {dict(cfg.model.neck)}, fused="
-          f"{bool(cfg.optim_wrapper.optimizer.get('fused', False))}, "
-          f"channels_last={model.channels_last}\n")
-    print('| part (fwd+bwd) | median (ms) | share of train_step | GFLOP |')
-    print('|---|---:|---:|---:|')
-    for name, ms, gflop in rows:
-        print(f'| {name} | {ms:.0f} | {100 * ms / total:.0f}% | '
-              f'{gflop:.1f} |')
-    return rows
-
+from mixssl_mm.benchmark.step_profile import main
 
 if __name__ == '__main__':
     main()

@@ -1,0 +1,211 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""What the benchmark and the throughput tool run: THE methods table, the
+method groups, the downstream task configs, and the helpers that fit a
+config to the encoder (``feature_channels``) and to a resolution
+(``resolution_options``).
+
+Config paths are relative to the current working directory: the tools run
+from the repository root, as mmpretrain's do.
+"""
+from collections import OrderedDict
+from functools import partial
+from typing import Dict, List, Sequence
+
+NECK_IN = 'model.neck.in_channels'
+NECK_HID = 'model.neck.hid_channels'
+HEAD_IN = 'model.head.in_channels'
+# MixSSL's decoder neck and transparency head read the encoder's features
+_MIXSSL_KEYS = (NECK_IN, HEAD_IN)
+# SimCLR-style projectors: hidden width = feature width (as with ResNet-50)
+_PROJECTOR_KEYS = (NECK_IN, NECK_HID)
+
+_BENCH = 'configs/benchmarks/{}_resnet50_1xb64-20e_bloodmnist.py'
+_ABL = 'configs/mixssl/ablations/mixssl-{}_resnet50_1xb64-20e_bloodmnist.py'
+
+
+def channel_options(keys: Sequence[str], channels: int) -> Dict[str, int]:
+    """``{key: channels}`` for each cfg key, in order (the order is part of
+    a stage's command, hence of its fingerprint)."""
+    return {k: channels for k in keys}
+
+
+def _entry(name: str, config=None, keys: Sequence[str] = (), **extra):
+    """One METHODS entry: display ``name``, pretraining ``config`` (None:
+    no pretraining) and ``channels(c)``, the cfg-options that fit its
+    neck/head to an encoder with ``c`` output channels. ``extra``:
+    ``objective`` (a MixSSL objective of Table 3) or ``external=True``
+    (fine-tuned from ``--imagenet-ckpt``)."""
+    return dict(name=name, config=config,
+                channels=partial(channel_options, tuple(keys)), **extra)
+
+
+METHODS = OrderedDict([
+    ('mixssl', _entry('MixSSL',
+                      'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
+                      _MIXSSL_KEYS, objective='R+T')),
+    ('simclr', _entry('SimCLR', _BENCH.format('simclr'), _PROJECTOR_KEYS)),
+    ('mocov2', _entry('MoCo v2', _BENCH.format('mocov2'), _PROJECTOR_KEYS)),
+    ('byol', _entry('BYOL', _BENCH.format('byol'), (NECK_IN, ))),
+    ('rand', _entry('Rand')),
+    # the paper's other Table-1 rows (mixssl_mm's implementations)
+    ('rotation', _entry('Rotation', _BENCH.format('rotation'), (HEAD_IN, ))),
+    ('mixup_simclr', _entry('Mixup+SimCLR', _BENCH.format('mixup-simclr'),
+                            _PROJECTOR_KEYS)),
+    ('mixco', _entry('MixCo', _BENCH.format('mixco'), _PROJECTOR_KEYS)),
+    ('dino', _entry('DINO', _BENCH.format('dino'), (NECK_IN, ))),
+    # fine-tuned straight from converted ImageNet weights (--imagenet-ckpt)
+    ('imagenet_self', _entry('ImageNet-self', external=True)),
+    # Table 3: MixSSL's objectives (R+T is `mixssl`)
+    ('mixssl_r', _entry('R only', _ABL.format('r'), _MIXSSL_KEYS,
+                        objective='R')),
+    ('mixssl_t', _entry('T only', _ABL.format('t'), _MIXSSL_KEYS,
+                        objective='T')),
+    ('mixssl_rc', _entry('R+C', _ABL.format('rc'), _MIXSSL_KEYS + (
+        'model.contrast_neck.in_channels', 'model.contrast_neck.hid_channels'
+    ), objective='R+C')),
+    ('mixssl_ra', _entry('R+A', _ABL.format('ra'),
+                         _MIXSSL_KEYS + ('model.aux_head.in_channels', ),
+                         objective='R+A')),
+])
+# `--methods` accepts these names too
+METHOD_GROUPS = OrderedDict(
+    builtin=['mixssl', 'simclr', 'mocov2', 'byol', 'rand'],
+    table1=['rand', 'simclr', 'dino', 'mocov2', 'rotation', 'imagenet_self',
+            'mixup_simclr', 'mixco', 'mixssl'],
+    ablations=['mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc', 'mixssl_ra'],
+)
+METHOD_GROUPS['all'] = [m for m in METHODS if m != 'imagenet_self']
+
+# what each objective of Table 3 trains (R: reconstruction, T: transparency,
+# C: contrast between two mixes, A: auxiliary-class prediction)
+OBJECTIVE_LOSSES = {
+    'T': 'L_trans',
+    'R': 'L_rec',
+    'R+T': 'L_rec + γ·L_trans',
+    'R+C': 'L_rec + InfoNCE(two mixes of x_t)',
+    'R+A': 'L_rec + CE(auxiliary class)',
+}
+
+# Downstream configs: (fine-tune, linear probe) per task.
+_DOWN = 'resnet50_1xb64-20e_bloodmnist{}.py'
+DOWNSTREAM = {
+    '4': dict(
+        finetune='configs/mixssl/benchmarks/' + _DOWN.format('-4cls_finetune'),
+        linear='configs/mixssl/benchmarks/' +
+        _DOWN.format('-4cls_linear-probe')),
+    '8': dict(
+        finetune='configs/mixssl/benchmarks/' + _DOWN.format('_finetune'),
+        linear='configs/benchmarks/' + _DOWN.format('_linear-probe')),
+}
+# The paper's 4-class task: eosinophil, lymphocyte, monocyte, neutrophil.
+PAPER_4 = [1, 4, 5, 6]
+PROTOCOLS = OrderedDict(finetune='Fine-tune', linear='Linear probe')
+
+
+def method_cli_name(key: str) -> str:
+    """METHODS key -> its ``--methods`` spelling (``mixup_simclr`` ->
+    ``mixup-simclr``)."""
+    return key.replace('_', '-')
+
+
+def expand_methods(names: Sequence[str]) -> List[str]:
+    """CLI method names and group names -> METHODS keys, in order, once
+    each.
+
+    Raises:
+        SystemExit: a name that is neither a method nor a group.
+    """
+    out = []
+    for n in names:
+        key = n.replace('-', '_')
+        keys = METHOD_GROUPS.get(key, [key])
+        for k in keys:
+            if k not in METHODS:
+                raise SystemExit(
+                    f'unknown method {n!r}; choose from '
+                    f'{[method_cli_name(m) for m in METHODS]} or a group '
+                    f'{list(METHOD_GROUPS)}')
+            if k not in out:
+                out.append(k)
+    return out
+
+
+def feature_channels(depth: int) -> int:
+    """Output channels of mmpretrain's ResNet-<depth> last stage."""
+    return 512 if depth in (18, 34) else 2048
+
+
+# transform type -> its size argument
+_SIZE_TRANSFORMS = {
+    'RandomResizedCrop': 'scale',
+    'Resize': 'scale',
+    'CenterCrop': 'crop_size',
+    'RandomCrop': 'crop_size',
+}
+# the configs' full input size; smaller crops (DINO's 96-px local views)
+# are scaled with it
+CONFIG_SIZE = 224
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def scaled_size(old: int, size: int, full: int = CONFIG_SIZE) -> int:
+    """``size`` for a full-size crop (``old >= full``); a smaller one keeps
+    its ratio to ``full`` (DINO: 96 -> 27 at 64 px of 224)."""
+    if old >= full:
+        return size
+    return max(1, round(old * size / full))
+
+
+def _size_entries(cfg, loaders: Sequence[str]):
+    """``(cfg-option key, size)`` of every resize/crop in the pipelines of
+    ``loaders`` (absent ones are skipped), nested ones (MultiView views,
+    MixSSL's auxiliary pipeline) included, in config order."""
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            key = _SIZE_TRANSFORMS.get(node.get('type'))
+            if key in node:
+                yield f'{path}.{key}', node[key]
+            for k, v in node.items():
+                yield from walk(v, f'{path}.{k}')
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                yield from walk(v, f'{path}.{i}')
+
+    for loader in loaders:
+        if cfg.get(loader):
+            yield from walk(
+                cfg[loader].to_dict()
+                if hasattr(cfg[loader], 'to_dict') else cfg[loader], loader)
+
+
+def largest_size(cfg, loaders: Sequence[str] = LOADERS) -> int:
+    """The largest resize/crop size in the pipelines of ``loaders`` (a
+    config's full input size); 0 when there is none."""
+    sizes = [0]
+    for _, old in _size_entries(cfg, loaders):
+        sizes += list(old) if isinstance(old, (list, tuple)) else [old]
+    return max(sizes)
+
+
+def resolution_options(cfg, size: int, loaders: Sequence[str] = LOADERS,
+                       full: int = CONFIG_SIZE) -> 'OrderedDict':
+    """cfg-options that set every resize/crop of every pipeline of
+    ``loaders`` (including nested ones such as MultiView views and MixSSL's
+    auxiliary pipeline) to ``size`` px; crops smaller than ``full`` (the
+    configs' 224 px) keep their ratio to it.
+
+    Args:
+        cfg: an mmengine ``Config`` or a plain dict of the same layout.
+        size: the new full input size in px.
+        loaders: the dataloader keys to walk (absent ones are skipped).
+        full: the config's full input size.
+
+    Returns:
+        ``{'train_dataloader.dataset.pipeline.0.scale': size, ...}``; a
+        tuple-valued size (``Resize(scale=(224, 224))``) stays a tuple.
+    """
+    return OrderedDict(
+        (key, tuple(scaled_size(o, size, full) for o in old) if isinstance(
+            old, (list, tuple)) else scaled_size(old, size, full))
+        for key, old in _size_entries(cfg, loaders))

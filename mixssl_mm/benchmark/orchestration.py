@@ -1,0 +1,161 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""The benchmark run: every (method, seed) chain of the :class:`Plan`
+through the :class:`StageRunner`, the test metrics collected as records,
+and the results files rewritten after each chain (see :mod:`.report`)."""
+import json
+import os
+import os.path as osp
+import time
+from typing import List, Optional, Sequence
+
+from .methods import METHODS
+from .planning import Plan
+from .report import (header_lines, missing_runs, plot_bars,
+                     render_markdown, write_csv)
+from .scheduler import StageFailed, StageRunner, run_chains
+
+
+class Benchmark:
+    """Runs the plan for parsed ``args`` (see
+    :func:`mixssl_mm.benchmark.cli.parse_benchmark_args`).
+
+    Raises:
+        SystemExit: from :class:`Plan` when the settings cannot run.
+    """
+
+    def __init__(self, args):
+        self.args = args
+        self.plan = Plan(args)
+        self.runner = StageRunner(
+            self.plan.work_dir, self.plan.size(), self.plan.threads,
+            dry_run=args.dry_run, verbose=args.verbose,
+            ignore_changes=args.ignore_changes)
+        self.records: List[dict] = []
+        self.failed: List[str] = []
+
+    def run(self) -> int:
+        """Run (or, with ``--dry-run``, print) every stage; 0 when all
+        finished, else 1. Prints results.md at the end."""
+        plan, runner, log = self.plan, self.runner, self.runner.log
+        os.makedirs(plan.work_dir, exist_ok=True)
+        log(f'preset {plan.preset_name}: {plan.preset["description"]}')
+        log(f'methods {plan.methods}, seeds {plan.seeds}, classes '
+            f'{plan.subset or "all"}, work dir {plan.work_dir}, '
+            f'{runner.total} stages, {plan.jobs} at a time')
+        run_chains(plan.chains(), self._chain,
+                   1 if self.args.dry_run else plan.jobs)
+        log(f'finished: {runner.n_run} stages run, {runner.n_skipped} '
+            f'skipped, {len(self.failed)} failed, wall time '
+            f'{(time.time() - runner.t0) / 60:.1f} min')
+        for f in self.failed:
+            log(f'FAILED: {f}')
+        if not self.args.dry_run:
+            path = osp.join(plan.work_dir, 'results.md')
+            log(f'results: {path}')
+            with open(path) as f:
+                print(f.read())
+        return 1 if self.failed else 0
+
+    def _chain(self, method_seed) -> None:
+        method, seed = method_seed
+        try:
+            self._run_method(method, seed)
+        except StageFailed as e:
+            self._failed(f'{method} seed {seed}: {e}')
+        if not self.args.dry_run:
+            with self.runner.lock:
+                self.write_results()
+
+    def _failed(self, what: str) -> None:
+        with self.runner.lock:
+            self.failed.append(what)
+
+    def _run_method(self, method: str, seed: int) -> None:
+        m, plan = METHODS[method], self.plan
+        ckpt = None
+        if m['config']:
+            res = self.run_train(
+                f'{method} seed {seed} pretrain',
+                plan.stage_dir(method, seed, 'pretrain'), m['config'],
+                plan.pretrain_options(method, seed),
+                self.args.pretrain_cfg_options)
+            ckpt = res.get('checkpoint', '<pretrain checkpoint>')
+        elif m.get('external'):
+            ckpt = osp.abspath(self.args.imagenet_ckpt)
+        for proto in plan.protocols:
+            try:
+                self._run_protocol(method, seed, proto, ckpt)
+            except StageFailed as e:  # the other protocol may still work
+                self._failed(f'{method} seed {seed}: {e}')
+
+    def _run_protocol(self, method: str, seed: int, proto: str,
+                      ckpt: Optional[str]) -> None:
+        plan, extra = self.plan, self.args.downstream_cfg_options
+        config = plan.downstream[proto]
+        res = self.run_train(
+            f'{method} seed {seed} {proto}',
+            plan.stage_dir(method, seed, proto), config,
+            plan.downstream_train_options(proto, seed, ckpt), extra)
+        ds_ckpt = res.get('checkpoint', f'<{proto} checkpoint>')
+        res = self.run_test(
+            f'{method} seed {seed} {proto} test',
+            plan.stage_dir(method, seed, f'{proto}_test'), config, ds_ckpt,
+            plan.test_options(proto, seed), extra)
+        if res.get('metrics'):
+            with self.runner.lock:
+                self.records.append(
+                    dict(method=method, protocol=proto, seed=seed,
+                         metrics=res['metrics']))
+
+    def run_train(self, label: str, sdir: str, config: str, opts: dict,
+                  extra: Sequence[str]) -> dict:
+        """A training stage; its result is the last checkpoint's path."""
+
+        def result():
+            path = osp.join(sdir, 'last_checkpoint')
+            if not osp.isfile(path):
+                raise StageFailed(f'{sdir} has no last_checkpoint')
+            with open(path) as f:
+                return dict(checkpoint=self.runner.absolute(f.read().strip()))
+
+        cmd = self.plan.train_command(config, sdir, opts, extra)
+        return self.runner.run_stage(label, sdir, cmd, result)
+
+    def run_test(self, label: str, sdir: str, config: str, ckpt: str,
+                 opts: dict, extra: Sequence[str]) -> dict:
+        """A test stage; its result is the metrics of ``metrics.json``."""
+        out = osp.join(sdir, 'metrics.json')
+
+        def result():
+            with open(out) as f:
+                metrics = json.load(f)
+            if 'accuracy/top1' not in metrics:
+                raise StageFailed(f'{out} has no accuracy/top1: {metrics}')
+            return dict(metrics=metrics)
+
+        cmd = self.plan.test_command(config, ckpt, sdir, out, opts, extra)
+        return self.runner.run_stage(label, sdir, cmd, result)
+
+    def write_results(self) -> None:
+        """Rewrite results.md / .csv / .png from the records so far."""
+        plan, work = self.plan, self.plan.work_dir
+        missing = missing_runs(self.records, plan.methods, plan.seeds,
+                               plan.protocols)
+        md = render_markdown(
+            self.records, plan.methods,
+            header_lines(plan, self.runner.stage_seconds), missing)
+        with open(osp.join(work, 'results.md'), 'w') as f:
+            f.write(md + '\n')
+        write_csv(osp.join(work, 'results.csv'), self.records)
+        if self.records:
+            plot_bars(
+                osp.join(work, 'results.png'), self.records, plan.methods,
+                title=f'BloodMNIST, preset {plan.preset_name}, '
+                f'{plan.num_classes} classes, seeds '
+                f'{" ".join(map(str, plan.seeds))}')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``tools/benchmark.py``: parse ``argv`` and run; the exit status."""
+    from .cli import parse_benchmark_args
+    return Benchmark(parse_benchmark_args(argv)).run()

@@ -1,0 +1,74 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""The benchmark's presets: sets of ``--cfg-options`` overrides on the
+shipped configs (encoder depth, resolution, batch, train subset, epochs,
+learning rate, seeds, runs at a time), one per hardware budget.
+
+``None`` keeps the shipped config's value. ``train_subset`` is a fixed
+subset (mmengine ``indices``: the first N images of the train split, after
+the class filter; BloodMNIST's train split is in random order) used for
+pretraining and for the downstream training; the test split is always the
+full official one.
+"""
+from collections import OrderedDict
+from typing import List
+
+from .methods import METHOD_GROUPS
+
+# Keys of a preset: description; depth (ResNet-<depth>); img_size (px,
+# None: the configs' 224); batch_size; train_subset (None: all); epochs of
+# the three training stages; pretrain_lr (None: the configs' 1e-4);
+# num_workers; seeds; jobs (chains at a time); threads (per run, None:
+# torch's default); methods; method_options (extra cfg-options per method).
+
+
+def _epochs(n: int) -> dict:
+    """The same number of epochs for pretraining, fine-tune, linear probe."""
+    return dict(pretrain_epochs=n, finetune_epochs=n, linear_epochs=n)
+
+
+# the two CPU presets: ResNet-18, batch 32, a 10x pretraining lr for short
+# runs, data loaded in the training process
+_CPU = dict(depth=18, batch_size=32, pretrain_lr=1e-3, num_workers=0)
+
+PRESETS = OrderedDict(
+    tiny=dict(
+        _CPU, **_epochs(1),
+        description='CI smoke test: ResNet-18, 32 px, 128 train images, 1 '
+        'epoch per stage, 1 seed',
+        img_size=32, train_subset=128, seeds=[0], jobs=1, threads=None,
+        methods=['mixssl', 'rand'],
+        method_options=dict(mocov2={'model.queue_len': 128})),
+    cpu_small=dict(
+        _CPU, **_epochs(3),
+        description='2 CPU cores, under 40 min: ResNet-18, 64 px, batch 32, '
+        '2048 train images, 3 pretraining + 3 fine-tune + 3 linear-probe '
+        'epochs, 2 seeds, 2 runs at a time with 1 thread each',
+        img_size=64, train_subset=2048, seeds=[0, 1],
+        # two single-threaded runs use 2 cores better than one run with two
+        # threads (small convolutions scale poorly across threads)
+        jobs=2, threads=1,
+        methods=METHOD_GROUPS['builtin'],
+        method_options=dict(
+            mocov2={'model.queue_len': 1024},
+            # DINO's 65536 prototypes dominate a ResNet-18 step on a CPU
+            dino={
+                'model.neck.out_channels': 4096,
+                'model.head.out_channels': 4096
+            })),
+    gpu_paper=dict(
+        **_epochs(20),
+        description='the paper recipe: ResNet-50, 224 px, batch 64, Adam '
+        '1e-4, 20 pretraining + 20 downstream epochs, full train split',
+        depth=50, img_size=None, batch_size=64, train_subset=None,
+        pretrain_lr=None, num_workers=4, seeds=[0, 1, 2], jobs=1,
+        threads=None, methods=METHOD_GROUPS['builtin'], method_options={}),
+)
+
+def preset_key(name: str) -> str:
+    """CLI spelling -> PRESETS key (``cpu-small`` -> ``cpu_small``)."""
+    return name.replace('-', '_')
+
+
+def preset_names() -> List[str]:
+    """The ``--preset`` choices, in order."""
+    return [k.replace('_', '-') for k in PRESETS]

@@ -1,0 +1,323 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""Training-step throughput of MixSSL vs mmpretrain's SimCLR, MoCo v2 and
+BYOL (``tools/analysis_tools/benchmark_throughput.py``).
+
+Every method is built from its config (the benchmark's methods table)
+through the mm machinery (``MODELS.build``, mmengine's
+``build_optim_wrapper``, ``Runner.build_dataloader``) and timed on
+``model.train_step(data, optim_wrapper)`` -- the call mmengine's train loop
+makes -- with the same encoder depth, batch size and resolution, in one
+process:
+
+* ``synthetic``: uint8 batches in the collated format the data preprocessor
+  expects (lists of views; for MixSSL ``inputs=[x_t, x_a]`` and data samples
+  carrying ``mix_alpha``), built once, already on the device. Measures the
+  model + optimizer alone.
+* ``pipeline``: the config's own train dataloader (BloodMNIST, workers, the
+  augmentations, ``CrossDomainMixup`` with the ``NaturalPhotoPool`` for
+  MixSSL) feeds the step. The loader is also iterated alone first
+  (``loader_samples_per_s``), so it is plain whether it keeps up.
+
+Per method and mode: the per-step times of ``--iters`` steps after
+``--warmup`` steps, the first step (compilation with ``--compile``) and the
+peak memory (:mod:`.memory`); :mod:`.throughput_report` summarises them.
+"""
+import copy
+import gc
+import logging
+import os
+import os.path as osp
+import time
+from collections import OrderedDict
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from .memory import PeakMemory
+from .methods import (METHODS, feature_channels, largest_size,
+                      resolution_options)
+from .throughput_report import (environment, markdown, merge_repeats,
+                                ratios, summarise, write_outputs)
+
+# the methods of the shared table whose train_step takes two views
+THROUGHPUT_METHODS = ['mixssl', 'simclr', 'mocov2', 'byol']
+DEFAULT_METHODS = ['mixssl', 'simclr', 'mocov2']
+MODES = ('synthetic', 'pipeline')
+
+
+def load_config(method: str, args) -> Config:
+    """``method``'s config (``--mixssl-config`` for MixSSL when given) with
+    the encoder depth and the necks/heads fitted to it, the batch, the crop
+    size, the levers and the loader settings of ``args``."""
+    spec = METHODS[method]
+    path = spec['config']
+    if method == 'mixssl' and args.mixssl_config:
+        path = args.mixssl_config
+    cfg = Config.fromfile(path)
+    options = {'model.backbone.depth': args.depth,
+               **spec['channels'](feature_channels(args.depth)),
+               'train_dataloader.batch_size': args.batch}
+    if method == 'mixssl':
+        options.update(args.mixssl_options)
+        if args.channels_last:
+            options['model.channels_last'] = True
+    if args.fused:
+        options['optim_wrapper.optimizer.fused'] = True
+    if args.amp:
+        options['optim_wrapper.type'] = 'AmpOptimWrapper'
+        options['optim_wrapper.dtype'] = 'bfloat16'
+        # bf16 has float32's range: no loss scaling (and no inf checks)
+        options['optim_wrapper.loss_scale'] = dict(enabled=False)
+    cfg.merge_from_dict(options)
+    if (method == 'mocov2'
+            and cfg.model.get('queue_len', 0) % args.batch):
+        # MoCo's queue must hold a whole number of batches
+        cfg.model.queue_len = max(1, cfg.model.queue_len // args.batch) * \
+            args.batch
+    loaders = ['train_dataloader']
+    # the config's own full size (224, or 64 for a 64-px config) -> --size
+    cfg.merge_from_dict(
+        resolution_options(cfg, args.size, loaders,
+                           full=largest_size(cfg, loaders)))
+    cfg.train_dataloader.dataset.data_root = args.data_root
+    if args.num_workers is not None:
+        cfg.train_dataloader.num_workers = args.num_workers
+    if cfg.train_dataloader.get('num_workers', 0) == 0:
+        cfg.train_dataloader.persistent_workers = False
+    # pinning is for host->GPU copies; on a CPU-only run torch warns
+    cfg.train_dataloader.pin_memory = args.device == 'cuda' and \
+        cfg.train_dataloader.get('pin_memory', False)
+    return cfg
+
+
+def build(cfg: Config, args):
+    """Model + optim wrapper from the config, as the Runner builds them.
+
+    Returns:
+        ``(model, optim_wrapper, compile_cfg, notes)``: ``compile_cfg`` the
+        ``torch.compile`` kwargs (None: no compile), ``notes`` what was
+        changed to run here.
+    """
+    model_cfg = copy.deepcopy(cfg.model)
+    # the Runner merges the top-level data_preprocessor the same way
+    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    model = MODELS.build(model_cfg)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    model = model.to(args.device)
+    if args.channels_last and not hasattr(model, 'channels_last'):
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+    notes = []
+    if optim_cfg.get('type') == 'AmpOptimWrapper' and args.device != 'cuda':
+        optim_cfg.type = 'OptimWrapper'
+        optim_cfg.pop('dtype', None)
+        optim_cfg.pop('loss_scale', None)
+        notes.append('AmpOptimWrapper -> OptimWrapper (no CUDA)')
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    # mmengine's semantics: compile=True or a dict of torch.compile kwargs
+    compile_cfg = True if args.compile else cfg.get('compile', None)
+    if compile_cfg is True:
+        compile_cfg = dict()
+    elif not compile_cfg:
+        compile_cfg = None
+    else:
+        compile_cfg = dict(compile_cfg)
+    if compile_cfg is not None and args.compile_backend:
+        compile_cfg['backend'] = args.compile_backend
+    return model, optim_wrapper, compile_cfg, notes
+
+
+def count_flops(model, optim_wrapper, data) -> float:
+    """GFLOP of one eager train_step (forward + backward; convolutions and
+    matmuls, as counted by torch.utils.flop_counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        model.train_step(data, optim_wrapper)
+    return counter.get_total_flops() / 1e9
+
+
+def synthetic_batch(method: str, cfg: Config, args) -> dict:
+    """One collated batch as ``default_collate`` + ``PackInputs`` give it:
+    two uint8 views of ``(batch, 3, size, size)`` on the device."""
+    g = torch.Generator().manual_seed(args.seed)
+    shape = (args.batch, 3, args.size, args.size)
+    views = [
+        torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(
+            args.device) for _ in range(2)
+    ]
+    samples = []
+    for _ in range(args.batch):
+        s = DataSample()
+        if method == 'mixssl':
+            s.set_field(1.0, 'mix_alpha')
+        samples.append(s)
+    return dict(inputs=views, data_samples=samples)
+
+
+def _cycle(loader):
+    while True:
+        yield from loader
+
+
+def _sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def time_loader(loader, args) -> Dict:
+    """Iterate the dataloader alone: is it fast enough to feed the step?"""
+    it = iter(_cycle(loader))
+    for _ in range(args.warmup):
+        next(it)
+    times = []
+    for _ in range(args.iters):
+        t0 = time.perf_counter()
+        next(it)
+        times.append(time.perf_counter() - t0)
+    return dict(loader_batch_ms=[1e3 * t for t in times])
+
+
+def _describe(method: str, mode: str, cfg: Config, optim_wrapper,
+              compile_cfg, args) -> 'OrderedDict':
+    """The settings part of a result row."""
+    row = OrderedDict(
+        method=METHODS[method]['name'], key=method, mode=mode,
+        config=osp.relpath(cfg.filename) if cfg.filename else None,
+        depth=args.depth, batch=args.batch, size=args.size,
+        optim_wrapper=type(optim_wrapper).__name__,
+        dtype=str(getattr(optim_wrapper, 'cast_dtype', None) or 'float32'),
+        channels_last=bool(args.channels_last
+                           or cfg.model.get('channels_last', False)),
+        compile=compile_cfg,
+        fused=bool(cfg.optim_wrapper.optimizer.get('fused', False)))
+    if method == 'mixssl':
+        neck = cfg.model.neck
+        row['decoder'] = dict(
+            res_channels=neck.get('res_channels', 256),
+            ngf=neck.get('ngf', 64), n_blocks=neck.get('n_blocks', 6))
+    return row
+
+
+def run_one(method: str, mode: str, args) -> Dict:
+    """Build ``method`` and time its steps in ``mode``; one result row
+    (raw per-step lists and their summary).
+
+    Raises:
+        FloatingPointError: the last step's loss is not finite.
+    """
+    cfg = load_config(method, args)
+    torch.manual_seed(args.seed)
+    mem = PeakMemory(args.device)
+    mem.start()
+    model, optim_wrapper, compile_cfg, notes = build(cfg, args)
+    row = _describe(method, mode, cfg, optim_wrapper, compile_cfg, args)
+    if mode == 'synthetic':
+        batch = synthetic_batch(method, cfg, args)
+        next_batch = lambda: batch  # noqa: E731
+    else:
+        init_default_scope('mmpretrain')
+        loader = Runner.build_dataloader(
+            copy.deepcopy(cfg.train_dataloader), seed=args.seed)
+        row['num_workers'] = loader.num_workers
+        row.update(time_loader(loader, args))
+        if args.loader_only:
+            del model, optim_wrapper, loader
+            return summarise(row, args.batch)
+        stream = iter(_cycle(loader))
+        next_batch = lambda: next(stream)  # noqa: E731
+    if args.flops:
+        row['gflop_per_step'] = count_flops(model, optim_wrapper,
+                                            next_batch())
+    if compile_cfg is not None:
+        # what Runner._maybe_compile('train_step') does for cfg.compile
+        model.train_step = torch.compile(model.train_step, **compile_cfg)
+    step, wait = [], []
+    for i in range(args.warmup + args.iters):
+        _sync(args.device)
+        t0 = time.perf_counter()
+        data = next_batch()
+        t1 = time.perf_counter()
+        log_vars = model.train_step(data, optim_wrapper)
+        _sync(args.device)
+        t2 = time.perf_counter()
+        if i == 0:
+            row['first_step_s'] = t2 - t0
+        if i >= args.warmup:
+            step.append(t2 - t0)
+            wait.append(t1 - t0)
+    row['peak_mem_mib'] = mem.stop()
+    row['mem_kind'] = mem.kind
+    loss = float(log_vars['loss'].detach())
+    if not torch.isfinite(torch.tensor(loss)):
+        raise FloatingPointError(f'{method}/{mode}: loss is {loss}')
+    row['loss'] = loss
+    row['step_ms'] = [1e3 * t for t in step]
+    if mode == 'pipeline':
+        row['data_wait_ms'] = [1e3 * t for t in wait]
+    if notes:
+        row['notes'] = notes
+    del model, optim_wrapper
+    gc.collect()
+    return summarise(row, args.batch)
+
+
+def measure(args) -> 'OrderedDict':
+    """Every method in every mode, ``--repeat`` times; the result that
+    ``--out`` saves: environment, args, load averages, one row per (mode,
+    method) with the repeats pooled, and MixSSL's step-time ratios."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    init_default_scope('mmpretrain')
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    runs = OrderedDict()
+    # repeats run the whole method sequence again, so that a load change on
+    # a shared machine hits every method rather than one
+    for _ in range(args.repeat):
+        for mode in args.modes:
+            for method in args.methods:
+                row = run_one(method, mode, args)
+                runs.setdefault((mode, method), []).append(row)
+                _print_row(row, mode)
+    rows = [merge_repeats(r, args.batch) for r in runs.values()]
+    return OrderedDict(
+        environment=environment(args), args=vars(args),
+        load_before=load_before,
+        load_after=[round(x, 2) for x in os.getloadavg()],
+        results=rows, ratios=ratios(rows, MODES))
+
+
+def _print_row(row: Dict, mode: str) -> None:
+    if 'step_ms_median' in row:
+        print(f"{row['method']:8s} {mode:9s} "
+              f"{row['step_ms_median']:9.1f} ms/step "
+              f"{row['samples_per_s']:8.1f} samples/s "
+              f"peak {row['peak_mem_mib']:.0f} MiB", flush=True)
+    else:
+        print(f"{row['method']:8s} loader alone "
+              f"{row['loader_samples_per_s']:8.1f} samples/s", flush=True)
+
+
+def main(argv: Optional[List[str]] = None) -> 'OrderedDict':
+    """``benchmark_throughput.py``: measure, print the Markdown table, write
+    ``--out`` (JSON) and ``--md``; the result."""
+    from .cli import parse_throughput_args
+    args = parse_throughput_args(argv)
+    result = measure(args)
+    md = markdown(result)
+    print(md)
+    write_outputs(result, md, args.out, args.md)
+    return result

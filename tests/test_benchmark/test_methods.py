@@ -1,0 +1,106 @@
+"""mixssl_mm.benchmark.methods: the one methods table (groups, configs,
+channel overrides) and the resolution helpers."""
+from pathlib import Path
+
+import pytest
+
+from mixssl_mm.benchmark.methods import (DOWNSTREAM, METHOD_GROUPS, METHODS,
+                                         expand_methods, feature_channels,
+                                         largest_size, resolution_options,
+                                         scaled_size)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_method_groups_expand_in_order():
+    assert expand_methods(['mixssl', 'rand']) == ['mixssl', 'rand']
+    assert expand_methods(['ablations']) == [
+        'mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc', 'mixssl_ra'
+    ]
+    # CLI spelling with dashes; duplicates once
+    assert expand_methods(['mixup-simclr', 'builtin', 'mixssl']) == [
+        'mixup_simclr', 'mixssl', 'simclr', 'mocov2', 'byol', 'rand'
+    ]
+    table1 = expand_methods(['table1'])
+    assert len(table1) == 9 and table1[-1] == 'mixssl'
+    assert 'imagenet_self' not in METHOD_GROUPS['all']
+    with pytest.raises(SystemExit, match='unknown method .simclr2.'):
+        expand_methods(['simclr2'])
+
+
+def test_every_config_is_in_the_checkout():
+    configs = [m['config'] for m in METHODS.values() if m['config']]
+    configs += [c for task in DOWNSTREAM.values() for c in task.values()]
+    assert len(configs) == 12 + 4
+    for config in configs:
+        assert (REPO / config).is_file(), config
+
+
+def test_channel_overrides_fit_each_neck_and_head():
+    """The keys each method's neck/head needs, in command order."""
+    c = feature_channels(18)
+    assert c == 512 and feature_channels(34) == 512
+    assert feature_channels(50) == 2048
+    mixssl = ['model.neck.in_channels', 'model.head.in_channels']
+    projector = ['model.neck.in_channels', 'model.neck.hid_channels']
+    expected = dict(
+        mixssl=mixssl, simclr=projector, mocov2=projector,
+        byol=['model.neck.in_channels'], rand=[],
+        rotation=['model.head.in_channels'], mixup_simclr=projector,
+        mixco=projector, dino=['model.neck.in_channels'], imagenet_self=[],
+        mixssl_r=mixssl, mixssl_t=mixssl,
+        mixssl_rc=mixssl + ['model.contrast_neck.in_channels',
+                            'model.contrast_neck.hid_channels'],
+        mixssl_ra=mixssl + ['model.aux_head.in_channels'])
+    assert list(METHODS) == list(expected)
+    for key, keys in expected.items():
+        assert list(METHODS[key]['channels'](c).items()) == [
+            (k, c) for k in keys
+        ], key
+    objectives = {k: m['objective'] for k, m in METHODS.items()
+                  if m.get('objective')}
+    assert objectives == dict(mixssl='R+T', mixssl_r='R', mixssl_t='T',
+                              mixssl_rc='R+C', mixssl_ra='R+A')
+    assert [k for k, m in METHODS.items() if m.get('external')] == [
+        'imagenet_self'
+    ]
+
+
+def _pipelines(rrc):
+    return dict(train_dataloader=dict(dataset=dict(pipeline=[
+        dict(type='RandomResizedCrop', scale=rrc),
+        dict(type='MultiView', transforms=[[
+            dict(type='RandomResizedCrop', scale=rrc)]]),
+        dict(type='CrossDomainMixup', aux_dataset=dict(pipeline=[
+            dict(type='RandomResizedCrop', scale=rrc)])),
+        # DINO's local views keep their ratio to the full size
+        dict(type='MultiView', transforms=[[
+            dict(type='RandomResizedCrop', scale=96)]]),
+    ])), test_dataloader=dict(dataset=dict(pipeline=[
+        dict(type='Resize', scale=(rrc, rrc))])))
+
+
+def test_resolution_options_reach_nested_pipelines():
+    opts = resolution_options(_pipelines(224), 32)
+    assert opts == {
+        'train_dataloader.dataset.pipeline.0.scale': 32,
+        'train_dataloader.dataset.pipeline.1.transforms.0.0.scale': 32,
+        'train_dataloader.dataset.pipeline.2.aux_dataset.pipeline.0.scale':
+        32,
+        'train_dataloader.dataset.pipeline.3.transforms.0.0.scale': 14,
+        'test_dataloader.dataset.pipeline.0.scale': (32, 32),
+    }
+    assert scaled_size(96, 64) == 27
+    assert scaled_size(256, 64) == 64
+    only_test = resolution_options(_pipelines(224), 32, ['test_dataloader'])
+    assert list(only_test) == ['test_dataloader.dataset.pipeline.0.scale']
+
+
+def test_a_smaller_config_scales_from_its_own_full_size():
+    cfg = _pipelines(128)
+    assert largest_size(cfg) == 128
+    assert largest_size(cfg, ['val_dataloader']) == 0
+    opts = resolution_options(cfg, 64, full=largest_size(cfg))
+    assert opts['train_dataloader.dataset.pipeline.0.scale'] == 64
+    assert opts['train_dataloader.dataset.pipeline.3.transforms.0.0.scale'] \
+        == 48  # 96 of 128

@@ -1,0 +1,51 @@
+"""mixssl_mm.benchmark.orchestration: the whole plan as a dry run, and a
+real stage that fails (the benchmark goes on, reports it and exits 1). The
+successful end-to-end run is tests/test_tools/test_benchmark.py."""
+import os
+
+from mixssl_mm.benchmark.orchestration import main
+
+
+def test_dry_run_plans_every_stage(repo_cwd, tmp_path, capsys):
+    assert main(['--preset', 'cpu-small', '--dry-run', '--work-dir',
+                 str(tmp_path), '--seeds', '0', '--classes', '8']) == 0
+    log = capsys.readouterr().out
+    # 4 pretrained methods x (pretrain + 2 x (train + test)) + Rand x 4
+    assert '24 stages, 2 at a time' in log
+    assert log.count('would run') == 24
+    assert log.count('-m mixssl_mm.apis.train') == 14
+    assert log.count('-m mixssl_mm.apis.test') == 10
+    for cfg in ('simclr_resnet50_1xb64-20e_bloodmnist.py',
+                'mocov2_resnet50_1xb64-20e_bloodmnist.py',
+                'byol_resnet50_1xb64-20e_bloodmnist.py',
+                'mixssl_resnet50_1xb64-20e_bloodmnist.py',
+                'resnet50_1xb64-20e_bloodmnist_linear-probe.py',
+                'resnet50_1xb64-20e_bloodmnist_finetune.py'):
+        assert cfg in log, cfg
+    assert 'randomness.seed=0' in log
+    assert "'model.backbone.init_cfg.checkpoint=<pretrain checkpoint>'" \
+        in log
+    assert 'model.backbone.init_cfg=None' in log  # Rand
+    assert 'classes_subset' not in log  # --classes 8
+    assert not os.listdir(tmp_path)  # nothing run, nothing written
+
+
+def test_a_failing_stage_is_reported_and_the_rest_goes_on(
+        repo_cwd, tmp_path, capsys):
+    work = tmp_path / 'bench'
+    rc = main(['--preset', 'tiny', '--methods', 'rand', '--protocols',
+               'linear', 'finetune', '--threads', '1', '--data-root',
+               str(tmp_path / 'no_data'), '--work-dir', str(work)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    # both protocols were tried although the first one failed
+    assert 'FAILED: rand seed 0: rand seed 0 linear' in out
+    assert 'FAILED: rand seed 0: rand seed 0 finetune' in out
+    assert '0 stages run, 0 skipped, 2 failed' in out
+    log = (work / 'rand' / 'seed0' / 'linear' / 'stage.log').read_text()
+    assert log.startswith('$ ') and 'No module named' not in log
+    md = (work / 'results.md').read_text()
+    assert md.endswith('## Not finished\n\n- Rand linear probe, seed 0\n'
+                       '- Rand fine-tune, seed 0\n\n')
+    assert (work / 'results.csv').read_text().strip() == 'method'
+    assert not (work / 'results.png').exists()

@@ -1,0 +1,130 @@
+"""mixssl_mm.benchmark.planning: the stages, their commands and the
+cfg-options they get (checked against the real configs)."""
+import argparse
+import os
+import sys
+
+import pytest
+from mmengine.config import DictAction
+
+from mixssl_mm.benchmark.cli import parse_benchmark_args
+from mixssl_mm.benchmark.methods import METHODS
+from mixssl_mm.benchmark.planning import Plan, load_config, to_cfg_options
+
+
+def _plan(*argv):
+    return Plan(parse_benchmark_args(list(argv)))
+
+
+def test_cfg_option_values_round_trip_through_mmengine():
+    opts = {'a': None, 'b': [1, 4, 5, 6], 'c': (32, 32), 'd': 1e-3,
+            'e': 'x/y.pth', 'f': False}
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    assert parser.parse_args(['--o'] + to_cfg_options(opts)).o == opts
+
+
+def test_plan_of_the_preset(repo_cwd, tmp_path):
+    plan = _plan('--preset', 'cpu-small', '--seeds', '0', '--work-dir',
+                 str(tmp_path))
+    assert plan.methods == ['mixssl', 'simclr', 'mocov2', 'byol', 'rand']
+    assert plan.chains() == [(m, 0) for m in plan.methods]
+    # 4 pretrained methods x (pretrain + 2 x (train + test)) + Rand x 4
+    assert plan.size() == 24
+    assert (plan.jobs, plan.threads, plan.channels) == (2, 1, 512)
+    assert plan.stage_dir('rand', 0, 'linear_test') == str(
+        tmp_path / 'rand' / 'seed0' / 'linear_test')
+    # no --threads and no preset threads: the cores shared by the jobs
+    tiny = _plan('--preset', 'tiny', '--jobs', '2')
+    assert tiny.threads == max(1, (os.cpu_count() or 1) // 2)
+    assert _plan('--preset', 'tiny').threads is None
+    assert tiny.work_dir == str(repo_cwd / 'work_dirs' / 'benchmark' / 'tiny')
+    ablations = _plan('--methods', 'rand', 'mixssl', '--ablations')
+    assert ablations.methods == ['rand', 'mixssl', 'mixssl_t', 'mixssl_r',
+                                 'mixssl_rc', 'mixssl_ra']
+
+
+def test_pretraining_options(repo_cwd):
+    plan = _plan('--preset', 'tiny', '--classes', '8', '--data-root', '/d')
+    o = plan.pretrain_options('mixssl', 3)
+    assert o['randomness.seed'] == 3 and o['model.backbone.depth'] == 18
+    assert o['model.neck.in_channels'] == o['model.head.in_channels'] == 512
+    assert o['train_dataloader.dataset.indices'] == 128
+    assert o['optim_wrapper.optimizer.lr'] == 1e-3
+    assert o['train_dataloader.dataset.data_root'] == '/d'
+    assert 'train_dataloader.dataset.classes_subset' not in o  # 8 classes
+    # every crop of both pipelines (target and auxiliary) at 32 px
+    scales = {k: v for k, v in o.items() if k.endswith('.scale')}
+    assert len(scales) == 2 and set(scales.values()) == {32}
+    assert plan.pretrain_options('mocov2', 0)['model.queue_len'] == 128
+    four = _plan('--preset', 'tiny').pretrain_options('byol', 0)
+    assert four['train_dataloader.dataset.classes_subset'] == [1, 4, 5, 6]
+
+
+def test_linear_probe_normalises_features_and_gets_channels(repo_cwd):
+    plan = _plan('--preset', 'cpu-small', '--methods', 'rand')
+    opts = plan.downstream_train_options('linear', 0, None)
+    assert opts['model.neck.1.input_features'] == 512
+    assert opts['model.head.in_channels'] == 512
+    assert opts['model.backbone.init_cfg'] is None  # Rand
+    assert opts['val_dataloader'] is None
+    assert not any(k.startswith('val_dataloader.') for k in opts)
+    cfg = load_config(plan.downstream['linear'])
+    assert [n['type'] for n in cfg.model.neck] == [
+        'GlobalAveragePooling', 'ClsBatchNormNeck'
+    ]
+    ft = plan.downstream_train_options('finetune', 0, '/w/ckpt.pth')
+    assert 'model.neck.1.input_features' not in ft
+    assert ft['model.backbone.init_cfg.checkpoint'] == '/w/ckpt.pth'
+
+
+def test_other_files_and_class_subsets(repo_cwd):
+    plan = _plan('--classes-subset', '0', '2', '--ann-file', 'x.npz')
+    assert (plan.subset, plan.num_classes) == ([0, 2], 2)
+    assert plan.downstream['linear'].startswith('configs/benchmarks/')
+    t = plan.test_options('linear', 1)
+    assert t['model.head.num_classes'] == t[
+        'data_preprocessor.num_classes'] == 2
+    assert t['test_dataloader.dataset.classes_subset'] == [0, 2]
+    assert t['test_dataloader.dataset.ann_file'] == 'x.npz'
+    assert t['test_dataloader.dataset.pipeline.0.scale'] == (64, 64)
+    assert not any(k.startswith('train_dataloader') for k in t)
+    whole = _plan('--num-classes', '5')
+    assert (whole.subset, whole.num_classes) == (None, 5)
+
+
+def test_commands_run_the_package_modules(repo_cwd, tmp_path):
+    cmd = Plan.train_command('c.py', str(tmp_path), {'a': 1}, ['b=2'])
+    assert cmd == [sys.executable, '-m', 'mixssl_mm.apis.train', 'c.py',
+                   '--work-dir', str(tmp_path), '--cfg-options', 'a=1', 'b=2']
+    (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
+    assert '--resume' in Plan.train_command('c.py', str(tmp_path), {}, [])
+    test = Plan.test_command('c.py', 'k.pth', 'd', 'd/m.json', {}, [])
+    assert test[1:6] == ['-m', 'mixssl_mm.apis.test', 'c.py', 'k.pth',
+                         '--work-dir']
+    assert test[-5:] == ['--out', 'd/m.json', '--out-item', 'metrics',
+                         '--cfg-options']
+
+
+def test_imagenet_self_needs_a_converted_checkpoint(repo_cwd, tmp_path):
+    with pytest.raises(SystemExit, match='--imagenet-ckpt'):
+        _plan('--methods', 'imagenet-self')
+    with pytest.raises(SystemExit, match='no such file'):
+        _plan('--methods', 'imagenet-self', '--imagenet-ckpt',
+              str(tmp_path / 'missing.pth'))
+
+
+def test_bad_jobs_and_missing_configs_are_refused(repo_cwd, monkeypatch):
+    with pytest.raises(SystemExit, match='--jobs must be >= 1, got 0'):
+        _plan('--methods', 'rand', '--jobs', '0')
+    entry = dict(METHODS['mixssl'], config='configs/nowhere.py')
+    monkeypatch.setitem(METHODS, 'mixssl', entry)
+    with pytest.raises(SystemExit, match='configs/nowhere.py is missing'):
+        _plan('--methods', 'mixssl')
+
+
+def test_configs_are_relative_to_the_working_directory(tmp_path,
+                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match='run from the repository root'):
+        _plan('--methods', 'mixssl')

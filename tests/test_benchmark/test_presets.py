@@ -1,0 +1,21 @@
+"""mixssl_mm.benchmark.presets: every preset runs with the methods table."""
+from mixssl_mm.benchmark.methods import METHODS
+from mixssl_mm.benchmark.presets import PRESETS, preset_key, preset_names
+
+
+def test_presets_are_consistent():
+    assert preset_names() == ['tiny', 'cpu-small', 'gpu-paper']
+    assert [preset_key(n) for n in preset_names()] == list(PRESETS)
+    for name, p in PRESETS.items():
+        assert set(p['methods']) <= set(METHODS), name
+        assert set(p['method_options']) <= set(METHODS), name
+        if p['img_size']:
+            assert p['img_size'] % 32 == 0, name  # MixSSL needs it
+        q = p['method_options'].get('mocov2', {}).get('model.queue_len')
+        if q:
+            assert q % p['batch_size'] == 0, name
+    gpu = PRESETS['gpu_paper']
+    assert (gpu['depth'], gpu['pretrain_epochs'], gpu['finetune_epochs'],
+            gpu['batch_size']) == (50, 20, 20, 64)
+    assert {'mixssl', 'rand'} <= set(PRESETS['tiny']['methods'])
+    assert len(PRESETS['cpu_small']['seeds']) >= 2

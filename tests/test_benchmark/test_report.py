@@ -1,0 +1,155 @@
+"""mixssl_mm.benchmark.report on hand-made records: Tables 1-3, results.md,
+results.csv, results.png and the header."""
+import csv
+
+from mixssl_mm.benchmark.cli import parse_benchmark_args
+from mixssl_mm.benchmark.planning import Plan
+from mixssl_mm.benchmark.report import (build_table3, build_tables,
+                                        header_lines, missing_runs,
+                                        plot_bars, render_markdown,
+                                        write_csv)
+
+CLASSES = ['eosinophil', 'lymphocyte', 'monocyte', 'neutrophil']
+
+
+def _metrics(acc, per_class=None):
+    """A test stage's metrics.json: macro metrics 1-3 points under the
+    top-1 ``acc``, ROC-AUC 90, per-class accuracies (default all ``acc``)."""
+    per_class = per_class or [acc] * len(CLASSES)
+    m = {
+        'accuracy/top1': acc,
+        'single-label/precision': acc - 1,
+        'single-label/recall': acc - 2,
+        'single-label/f1-score': acc - 3,
+    }
+    m.update({f'per_class_accuracy/{c}': v
+              for c, v in zip(CLASSES, per_class)})
+    m['per_class_accuracy/mean'] = sum(per_class) / len(per_class)
+    m['roc_auc'] = 90.0
+    return m
+
+
+def _record(method, protocol, seed, acc, per_class=None):
+    return dict(method=method, protocol=protocol, seed=seed,
+                metrics=_metrics(acc, per_class))
+
+
+def _records():
+    recs = []
+    for seed, (a, b) in enumerate([(80.0, 60.0), (82.0, 64.0)]):
+        recs += [_record('mixssl', 'finetune', seed, a,
+                         [a, a - 10, a + 10, a]),
+                 _record('rand', 'finetune', seed, b),
+                 _record('mixssl', 'linear', seed, b)]
+    return recs
+
+
+def test_tables_have_table1_and_table2_layout():
+    tables = build_tables(_records(), ['mixssl', 'rand'])
+    assert set(tables) == {
+        'table1_finetune', 'table2_finetune', 'table1_linear',
+        'table2_linear'
+    }
+    t1 = tables['table1_finetune']
+    assert t1[0] == ('| Method | eosinophil | lymphocyte | monocyte | '
+                     'neutrophil | Average |')
+    assert t1[1] == '|---|:-:|:-:|:-:|:-:|:-:|'
+    # MixSSL: seeds 80 / 82 -> per class [a, a-10, a+10, a]
+    assert t1[2] == ('| MixSSL (n=2) | 81.00 ± 1.41 | 71.00 ± 1.41 | '
+                     '91.00 ± 1.41 | 81.00 ± 1.41 | 81.00 ± 1.41 |')
+    assert t1[3].startswith('| Rand (n=2) | 62.00 ± 2.83 |')
+    t2 = tables['table2_finetune']
+    assert t2[0] == ('| Method | Precision | Recall | F1 | ROC-AUC | '
+                     'Accuracy |')
+    assert t2[2] == ('| MixSSL (n=2) | 80.00 ± 1.41 | 79.00 ± 1.41 | '
+                     '78.00 ± 1.41 | 90.00 ± 0.00 | 81.00 ± 1.41 |')
+    # Rand has no linear-probe record: no row there
+    assert len(tables['table1_linear']) == 3
+    assert 'Rand' not in '\n'.join(tables['table2_linear'])
+
+
+def test_render_markdown_orders_sections_and_lists_unfinished():
+    md = render_markdown(_records(), ['mixssl', 'rand'], ['# T'],
+                         missing=['Rand linear probe, seed 0'])
+    assert md.startswith('# T\n\nAll values are percentages')
+    order = [md.index(s) for s in (
+        '## Table 1', '### Fine-tune', '### Linear probe', '## Table 2',
+        '## Not finished')]
+    assert order == sorted(order)
+    assert md.count('### Fine-tune') == 2 and '## Table 3' not in md
+    assert md.endswith('- Rand linear probe, seed 0\n')
+
+
+def test_missing_runs_in_plan_order():
+    recs = [_record('mixssl', 'finetune', 0, 80.0)]
+    assert missing_runs(recs, ['mixssl', 'rand'], [0, 1],
+                        ['finetune', 'linear']) == [
+        'MixSSL linear probe, seed 0', 'Rand fine-tune, seed 0',
+        'Rand linear probe, seed 0', 'MixSSL fine-tune, seed 1',
+        'MixSSL linear probe, seed 1', 'Rand fine-tune, seed 1',
+        'Rand linear probe, seed 1'
+    ]
+
+
+def test_csv_one_row_per_method_protocol_seed(tmp_path):
+    path = tmp_path / 'r.csv'
+    write_csv(str(path), _records())
+    rows = list(csv.DictReader(open(path)))
+    assert len(rows) == 6
+    assert list(rows[0])[:9] == [
+        'method', 'protocol', 'seed', 'precision', 'recall', 'f1', 'roc_auc',
+        'accuracy', 'mean_class_accuracy'
+    ]
+    assert rows[0]['method'] == 'MixSSL' and rows[0]['protocol'] == 'finetune'
+    assert rows[0]['accuracy'] == '80.0000'
+    assert float(rows[0]['acc_lymphocyte']) == 70.0
+    write_csv(str(path), [])
+    assert path.read_text().strip() == 'method'
+
+
+def test_plot_writes_png(tmp_path):
+    path = tmp_path / 'r.png'
+    plot_bars(str(path), _records(), ['mixssl', 'rand'], title='t')
+    assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_table3_rows_follow_objectives():
+    recs = []
+    for seed, (t, r, rt) in enumerate([(70.0, 80.0, 90.0),
+                                        (72.0, 84.0, 92.0)]):
+        recs += [_record(m, 'finetune', seed, v)
+                 for m, v in (('mixssl_t', t), ('mixssl_r', r),
+                              ('mixssl', rt))]
+    recs.append(_record('rand', 'finetune', 0, 50.0))
+    t3 = build_table3(recs, ['rand', 'mixssl_t', 'mixssl_r', 'mixssl',
+                             'mixssl_rc'])
+    assert t3[0] == ('| Objective | Loss | Fine-tune top-1 | '
+                     'Linear probe top-1 |')
+    assert t3[2] == '| T | L_trans | 71.00 ± 1.41 (n=2) | – |'
+    assert t3[3] == '| R | L_rec | 82.00 ± 2.83 (n=2) | – |'
+    assert t3[4].startswith('| R+T (MixSSL) | L_rec + γ·L_trans | '
+                            '91.00 ± 1.41 (n=2) |')
+    assert len(t3) == 5  # Rand is no objective; R+C has no results
+    assert '## Table 3' in render_markdown(
+        recs, ['mixssl_t', 'mixssl_r', 'mixssl'])
+    # a single objective is nothing to compare: no Table 3
+    assert build_table3(recs, ['mixssl', 'rand']) == []
+    assert '## Table 3' not in render_markdown(recs, ['mixssl'])
+
+
+def test_header_describes_the_plan(repo_cwd):
+    argv = ['--preset', 'tiny', '--methods', 'rand', '--jobs', '2',
+            '--threads', '3', '--downstream-cfg-options', 'a=1']
+    lines = header_lines(Plan(parse_benchmark_args(argv)), 90.0)
+    assert lines[0] == '# Benchmark results — preset `tiny`'
+    assert ('- Task: 4 classes (BloodMNIST labels 1, 4, 5, 6: the paper '
+            'task); data `bloodmnist.npz`.') in lines
+    assert ('- CPU threads per run (OMP_NUM_THREADS): 3; runs at a time: '
+            '2.') in lines
+    assert '- Extra downstream cfg-options (override the above): `a=1`' \
+        in lines
+    assert not any('Extra pretraining' in line for line in lines)
+    assert lines[-2].startswith('- Time: the finished stages took 1.5 min')
+    assert lines[-1] == ('- Command: `python tools/benchmark.py --preset '
+                         'tiny --methods rand --jobs 2 --threads 3 '
+                         '--downstream-cfg-options a=1`')
