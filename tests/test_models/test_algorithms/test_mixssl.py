@@ -93,6 +93,18 @@ def test_per_batch_lambda_is_shared_and_beta_distributed():
         assert stats.kstest(draws, 'beta', args=(1.0, 1.0)).pvalue < 1e-3
 
 
+def test_pipeline_lambda_is_used_and_checked():
+    """A per-sample or fixed λ from CrossDomainMixup (``mix_lam``) is the λ
+    mixed with; one outside [0, 1] is refused."""
+    model = build()
+    lam = model.sample_lam(samples(3, lams=[0.25] * 3), 3,
+                           torch.device('cpu'))
+    assert lam.tolist() == [0.25] * 3
+    with pytest.raises(ValueError, match=r'mix_lam must lie in \[0, 1\]'):
+        model.sample_lam(samples(3, lams=[0.25, 1.5, 0.25]), 3,
+                         torch.device('cpu'))
+
+
 def test_gradients_reach_encoder_decoder_and_head():
     model = build()
     losses = model.loss([torch.randn(2, 3, 32, 32)] * 2, samples(2))
