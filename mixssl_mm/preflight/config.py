@@ -66,6 +66,7 @@ def check_custom_imports(cfg) -> None:
     raise ConfigError(
         f'{cfg.filename} uses mixssl_mm components ({", ".join(used)}) but '
         'does not import the plugin. Add this line to the config:\n  '
-        f'{IMPORT_LINE}\n(tools/train.py would find them anyway, but '
+        f'{IMPORT_LINE}\n(tools/train.py, i.e. python -m '
+        'mixssl_mm.apis.train, would find them anyway, but '
         "mmpretrain's own tools, dist/slurm launchers and inference APIs "
         'build them only through custom_imports.)')
