@@ -30,6 +30,9 @@ reasoning behind each fix: ``docs/compat.md``.
    a run killed while saving never leaves a truncated ``epoch_N.pth``; and
    ``--resume`` falls back to the newest ``epoch_N``/``iter_N.pth`` when the
    ``last_checkpoint`` pointer is missing, empty or names a deleted file.
+7. On a CPU-only machine ``AmpOptimWrapper`` (bfloat16) and
+   ``sync_bn='torch'`` run instead of being refused (:mod:`.mm_compat_cpu`;
+   docs/distributed.md).
 """
 import importlib.metadata
 import importlib.util
@@ -403,4 +406,6 @@ def apply_all() -> None:
     _numpy2_fixes()
     _refusal_fixes()
     _save_fixes()
+    from .mm_compat_cpu import apply_cpu_fixes
+    apply_cpu_fixes()
 
