@@ -10,6 +10,7 @@ stack fixes of :mod:`mixssl_mm.mm_compat`).
 import sys
 from typing import List, Optional
 
+from mixssl_mm.apis.teardown import finish_run
 from mixssl_mm.utils.mmpretrain_tools import (mmpretrain_tool_path,
                                               run_mmpretrain_tool)
 
@@ -25,6 +26,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if argv is not None:
         sys.argv = [mmpretrain_tool_path('test.py'), *argv]
     run_mmpretrain_tool('test.py')
+    finish_run()  # workers and process group end before the interpreter
 
 
 if __name__ == '__main__':

@@ -20,13 +20,16 @@ in :mod:`mixssl_mm.preflight`; docs/reliability.md has the full list):
   created in the work dir (the Runner creates ``<work_dir>/<timestamp>/``
   and dumps the config when it is constructed);
 - ``--overwrite`` starts over in a work dir that holds checkpoints (they are
-  deleted first).
+  deleted first);
+- a completed run ends its data-loader workers and its process group before
+  the interpreter exits (:mod:`mixssl_mm.apis.teardown`), so it exits 0.
 """
 import copy
 import runpy
 import sys
 from typing import List, Optional
 
+from mixssl_mm.apis.teardown import finish_run
 from mixssl_mm.preflight import (WorkDirGuard, check_custom_imports,
                                  check_load_from_file, check_load_from_keys,
                                  check_pretrained_files,
@@ -119,7 +122,9 @@ def main(argv: Optional[List[str]] = None):
         sys.argv = saved_argv
     cfg = Config.fromfile(args.config)
     cfg = mm['merge_args'](cfg, args)
-    return train(cfg, overwrite=overwrite)
+    runner = train(cfg, overwrite=overwrite)
+    finish_run()  # workers and process group end before the interpreter
+    return runner
 
 
 if __name__ == '__main__':
