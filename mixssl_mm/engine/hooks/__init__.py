@@ -1,6 +1,7 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 from .dino_last_layer_freeze_hook import DINOLastLayerFreezeHook
 from .dino_teacher_temp_warmup_hook import DINOTeacherTempWarmupHook
+from .dump_predictions_hook import DumpPredictionsHook
 from .exact_resume_hook import ExactResumeHook
 from .knn_eval_hook import KNNEvalHook
 from .mixssl_visualization_hook import MixSSLVisualizationHook
@@ -9,5 +10,5 @@ from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 __all__ = [
     'MixSSLVisualizationHook', 'ExactResumeHook', 'NonFiniteLossHook',
     'NonFiniteLossError', 'DINOLastLayerFreezeHook',
-    'DINOTeacherTempWarmupHook', 'KNNEvalHook'
+    'DINOTeacherTempWarmupHook', 'KNNEvalHook', 'DumpPredictionsHook'
 ]
