@@ -1,6 +1,6 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
