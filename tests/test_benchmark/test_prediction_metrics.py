@@ -4,39 +4,13 @@ PerClassAccuracy / ROCAUC / PositiveClassMetric through an mmengine
 Evaluator), on predictions dumped by mmengine's DumpResults."""
 import numpy as np
 import pytest
-import torch
-from mmengine.evaluator import DumpResults, Evaluator
-from mmpretrain.structures import DataSample
 
-import mixssl_mm  # noqa: F401  (registers the metrics)
 from mixssl_mm.benchmark.prediction_metrics import (load_predictions,
                                                     weighted_auc,
                                                     weighted_metrics)
 from mixssl_mm.evaluation.metrics.utils import class_metric_keys
-
-METRICS = [dict(type='Accuracy', topk=(1, )),
-           dict(type='SingleLabelMetric', average='macro'),
-           dict(type='PerClassAccuracy'), dict(type='ROCAUC')]
-
-
-def _predictions(n, c, seed):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, c, n)
-    logits = rng.normal(size=(n, c)) + 1.5 * np.eye(c)[labels]
-    scores = torch.softmax(torch.tensor(logits), 1).numpy()
-    return np.round(scores, 2), labels  # rounded: tied scores included
-
-
-def _reported(scores, labels, classes, metrics, dump=None):
-    evaluator = Evaluator([*metrics] + ([DumpResults(dump)] if dump else []))
-    evaluator.dataset_meta = {'classes': classes}
-    samples = [
-        DataSample(metainfo=dict(sample_idx=i)).set_pred_score(
-            torch.tensor(s)).set_gt_label(int(y))
-        for i, (s, y) in enumerate(zip(scores, labels))
-    ]
-    evaluator.process(samples)
-    return evaluator.evaluate(len(samples))
+from tests._helpers.predictions import (STAGE_METRICS, evaluate,
+                                        random_predictions)
 
 
 def _ours(scores, labels, classes, weights=None, pos_label=1):
@@ -47,9 +21,9 @@ def _ours(scores, labels, classes, weights=None, pos_label=1):
 
 def test_equal_to_the_reported_metrics_from_the_dumped_file(tmp_path):
     classes = ('eosinophil', 'immature granulocyte', 'monocyte', 'other')
-    scores, labels = _predictions(300, 4, 0)
+    scores, labels = random_predictions(300, 4, 0)
     dump = str(tmp_path / 'predictions.pkl')
-    reported = _reported(scores, labels, classes, METRICS, dump)
+    reported = evaluate(scores, labels, classes, STAGE_METRICS, dump)
     loaded_scores, loaded_labels = load_predictions(dump)
     assert np.array_equal(loaded_labels, labels)
     assert np.allclose(loaded_scores, scores)
@@ -61,11 +35,11 @@ def test_equal_to_the_reported_metrics_from_the_dumped_file(tmp_path):
 
 def test_weights_count_images_that_many_times():
     classes = ('a', 'b', 'c')
-    scores, labels = _predictions(120, 3, 1)
+    scores, labels = random_predictions(120, 3, 1)
     counts = np.random.default_rng(5).integers(0, 4, 120)
     counts[labels == 0] = np.maximum(counts[labels == 0], 1)
     repeated = np.repeat(np.arange(120), counts)
-    reported = _reported(scores[repeated], labels[repeated], classes, METRICS)
+    reported = evaluate(scores[repeated], labels[repeated], classes)
     ours = _ours(scores, labels, classes, counts.astype(float))
     for key, value in reported.items():
         assert ours[key] == pytest.approx(value, abs=1e-4), key
@@ -76,9 +50,10 @@ def test_weights_count_images_that_many_times():
 
 def test_binary_tasks_match_the_positive_class_metric():
     classes = ('negative', 'CIN2+')
-    scores, labels = _predictions(200, 2, 2)
-    metrics = METRICS + [dict(type='PositiveClassMetric', pos_label=0)]
-    reported = _reported(scores, labels, classes, metrics)
+    scores, labels = random_predictions(200, 2, 2)
+    metrics = STAGE_METRICS + [
+        dict(type='PositiveClassMetric', pos_label=0)]
+    reported = evaluate(scores, labels, classes, metrics)
     ours = _ours(scores, labels, classes, pos_label=0)
     for key, value in reported.items():
         assert ours[key] == pytest.approx(value, abs=1e-4), key
