@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Sequence
 
 # Stages finished before the tools became package modules recorded the
 # script they ran; it is the same program as the module run now.
@@ -101,9 +101,13 @@ class StageRunner:
             return json.load(f)
 
     def run_stage(self, label: str, sdir: str, cmd: List[str],
-                  result_fn: Callable[[], dict]) -> dict:
+                  result_fn: Callable[[], dict],
+                  outputs: Sequence[str] = ()) -> dict:
         """Run ``cmd`` unless ``sdir/done.json`` says it already ran with the
-        same command; ``result_fn()`` returns what to record when done.
+        same command; ``result_fn()`` returns what to record when done. A
+        done stage that lacks one of the files ``outputs`` (one an earlier
+        version did not write, such as a test stage's predictions) runs
+        again.
 
         Returns:
             The recorded result (``{}`` on a dry run).
@@ -118,7 +122,11 @@ class StageRunner:
             tag = f'[{self.n_started:2d}/{self.total}] {label}'
         fp = self.fingerprint(cmd)
         done = self.read_done(sdir)
-        if done is not None:
+        missing = [o for o in outputs if not osp.isfile(o)]
+        if done is not None and missing:
+            self.log(f'{tag}: done before without '
+                     f'{osp.relpath(missing[0], sdir)}; running it again')
+        elif done is not None:
             return self._skip(tag, sdir, fp, done)
         if self.dry_run:
             self.log(f'{tag}: would run\n    {shlex.join(cmd)}')

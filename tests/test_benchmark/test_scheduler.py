@@ -51,6 +51,19 @@ def test_changed_settings_are_refused_unless_ignored(tmp_path):
         's', sdir, _py('pass;'), dict) == {}
 
 
+def test_a_done_stage_without_a_needed_output_runs_again(tmp_path):
+    sdir, out = tmp_path / 't', tmp_path / 't' / 'predictions.pkl'
+    _runner(tmp_path).run_stage('t', str(sdir), _py('pass'), dict)  # older
+    write = _py(f'open({str(out)!r}, "w").write("p")')
+    runner = _runner(tmp_path)
+    assert runner.run_stage('t', str(sdir), write, lambda: dict(y=2),
+                            outputs=[str(out)]) == dict(y=2)
+    assert runner.n_run == 1 and out.read_text() == 'p'
+    again = _runner(tmp_path)  # now complete: skipped
+    again.run_stage('t', str(sdir), write, dict, outputs=[str(out)])
+    assert (again.n_run, again.n_skipped) == (0, 1)
+
+
 def test_stages_done_by_the_former_script_tools_count_as_done(tmp_path):
     runner = _runner(tmp_path)
     cmd = [sys.executable, '-m', 'mixssl_mm.apis.train', 'c.py',
