@@ -18,7 +18,10 @@ from .methods import METHOD_GROUPS
 # None: the configs' 224); batch_size; train_subset (None: all); epochs of
 # the three training stages; pretrain_lr (None: the configs' 1e-4);
 # num_workers; seeds; jobs (chains at a time); threads (per run, None:
-# torch's default); methods; method_options (extra cfg-options per method).
+# torch's default); methods; method_options (extra cfg-options per method);
+# optional label_fractions (the fine-tune's label fractions, e.g. [0.01,
+# 0.1, 1.0]; absent or None: the full fine-tune only, see
+# label_fractions.py).
 
 
 def _epochs(n: int) -> dict:
@@ -26,9 +29,11 @@ def _epochs(n: int) -> dict:
     return dict(pretrain_epochs=n, finetune_epochs=n, linear_epochs=n)
 
 
-# the two CPU presets: ResNet-18, batch 32, a 10x pretraining lr for short
+# the CPU presets: ResNet-18, batch 32, a 10x pretraining lr for short
 # runs, data loaded in the training process
 _CPU = dict(depth=18, batch_size=32, pretrain_lr=1e-3, num_workers=0)
+# DINO's 65536 prototypes dominate a ResNet-18 step on a CPU
+_CPU_DINO = {'model.neck.out_channels': 4096, 'model.head.out_channels': 4096}
 
 PRESETS = OrderedDict(
     tiny=dict(
@@ -49,19 +54,28 @@ PRESETS = OrderedDict(
         jobs=2, threads=1,
         methods=METHOD_GROUPS['builtin'],
         method_options=dict(
-            mocov2={'model.queue_len': 1024},
-            # DINO's 65536 prototypes dominate a ResNet-18 step on a CPU
-            dino={
-                'model.neck.out_channels': 4096,
-                'model.head.out_channels': 4096
-            })),
+            mocov2={'model.queue_len': 1024}, dino=_CPU_DINO)),
+    cpu_medium=dict(
+        _CPU, pretrain_epochs=6, finetune_epochs=3, linear_epochs=3,
+        description='2 CPU cores, about 1.5 h (an estimate, not a '
+        'measurement): ResNet-18, 64 px, batch 32, the full train split, 6 '
+        'pretraining epochs (6.2x cpu-small\'s samples on the 4-class task), '
+        'fine-tune on 1 / 10 / 100 % of the labels (the steps of 3 epochs '
+        'each) + a 3-epoch linear probe, 1 seed (bootstrap intervals)',
+        img_size=64, train_subset=None, seeds=[0], jobs=2, threads=1,
+        label_fractions=[0.01, 0.1, 1.0],
+        methods=METHOD_GROUPS['builtin'],
+        # MoCo keeps the config's 4096 keys (6,353 images)
+        method_options=dict(dino=_CPU_DINO)),
     gpu_paper=dict(
         **_epochs(20),
         description='the paper recipe: ResNet-50, 224 px, batch 64, Adam '
-        '1e-4, 20 pretraining + 20 downstream epochs, full train split',
+        '1e-4, 20 pretraining + 20 downstream epochs, full train split, '
+        'fine-tune on 1 / 10 / 100 % of the labels',
         depth=50, img_size=None, batch_size=64, train_subset=None,
         pretrain_lr=None, num_workers=4, seeds=[0, 1, 2], jobs=1,
-        threads=None, methods=METHOD_GROUPS['builtin'], method_options={}),
+        threads=None, label_fractions=[0.01, 0.1, 1.0],
+        methods=METHOD_GROUPS['builtin'], method_options={}),
 )
 
 def preset_key(name: str) -> str:

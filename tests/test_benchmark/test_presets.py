@@ -4,7 +4,7 @@ from mixssl_mm.benchmark.presets import PRESETS, preset_key, preset_names
 
 
 def test_presets_are_consistent():
-    assert preset_names() == ['tiny', 'cpu-small', 'gpu-paper']
+    assert preset_names() == ['tiny', 'cpu-small', 'cpu-medium', 'gpu-paper']
     assert [preset_key(n) for n in preset_names()] == list(PRESETS)
     for name, p in PRESETS.items():
         assert set(p['methods']) <= set(METHODS), name
@@ -19,3 +19,12 @@ def test_presets_are_consistent():
             gpu['batch_size']) == (50, 20, 20, 64)
     assert {'mixssl', 'rand'} <= set(PRESETS['tiny']['methods'])
     assert len(PRESETS['cpu_small']['seeds']) >= 2
+    # issue 14: >= 5x cpu-small's pretraining samples (6,353 images of the
+    # 4-class task x 6 epochs against 192 x 32), the label fractions
+    small, medium = PRESETS['cpu_small'], PRESETS['cpu_medium']
+    small_samples = 192 * small['batch_size']
+    assert medium['train_subset'] is None
+    assert 6353 * medium['pretrain_epochs'] >= 5 * small_samples
+    for name in ('cpu_medium', 'gpu_paper'):
+        assert PRESETS[name]['label_fractions'] == [0.01, 0.1, 1.0], name
+    assert PRESETS['tiny'].get('label_fractions') is None  # full only
