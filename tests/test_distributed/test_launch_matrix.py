@@ -1,0 +1,130 @@
+"""Every shipped config under the shipped launchers: ``bash
+tools/dist_train.sh CONFIG 2`` (torchrun, 2 processes, gloo on the CPU), and
+for fine-tune / linear-probe configs then ``bash tools/dist_test.sh CONFIG
+CHECKPOINT 2``.
+
+The matrix is every ``configs/**/*.py`` outside ``_base_``, classified by
+what its model builds (:func:`mixssl_mm.benchmark.shrink.config_kind`), so a
+config added later is launched too (or fails collection if it is neither
+kind). Each is shrunk with --cfg-options only (ResNet-18 of width 16, 32 px,
+16 samples of generated data, batch 4 per process, 1 epoch = 2 iterations;
+:func:`mixssl_mm.benchmark.shrink.shrink_options`) and trained with
+``--auto-scale-lr``. Checked per config: the launcher exits 0 with no crash
+in its output, both ranks end with identical parameters, the checkpoint
+holds the 2 iterations, the logged lr is the config's lr scaled to the total
+batch of 8 from its ``auto_scale_lr.base_batch_size``, and the test launcher
+reports accuracy.
+
+The launches run JOBS at a time (each is mostly interpreter start-up and
+imports, so two cores stay busy); only the configs selected for this
+session are launched.
+"""
+import math
+import os.path as osp
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import torch
+
+from mixssl_mm.benchmark.planning import to_cfg_options
+from mixssl_mm.benchmark.shrink import config_kind, shrink_options
+from tests._helpers.dist_launch import (CRASH_MARKERS, RANK_HOOK_OPTIONS,
+                                        REPO, launch, logged_lrs,
+                                        parsed_config, rank_params,
+                                        shipped_configs)
+
+NPROC, BATCH, SAMPLES = 2, 4, 16
+JOBS = 3
+CONFIGS = shipped_configs()
+parsed = parsed_config
+
+
+def _options(config: str, data) -> list:
+    opts = shrink_options(parsed(config), samples=SAMPLES, batch_size=BATCH,
+                          medmnist=data.medmnist, folder=data.folder,
+                          pretrained=data.backbone)
+    return to_cfg_options(opts) + RANK_HOOK_OPTIONS
+
+
+def _run(config: str, data, root) -> dict:
+    """Train (and, for a classifier, test) one config; returns the
+    launchers' exit codes, outputs and seconds."""
+    work = root / osp.splitext(config)[0].replace('/', '__')
+    opts = _options(config, data)
+    out = dict(work=work)
+    t0 = time.time()
+    train = launch('dist_train.sh', [
+        osp.join(REPO, config), str(NPROC), '--work-dir', str(work),
+        '--auto-scale-lr', '--cfg-options', *opts
+    ], cwd=root)
+    out.update(train_rc=train.returncode, train_log=train.stdout,
+               train_s=time.time() - t0)
+    if config_kind(parsed(config)) == 'downstream' and train.returncode == 0:
+        t0 = time.time()
+        test = launch('dist_test.sh', [
+            osp.join(REPO, config), str(work / 'epoch_1.pth'), str(NPROC),
+            '--work-dir', str(work / 'test'), '--cfg-options', *opts
+        ], cwd=root)
+        out.update(test_rc=test.returncode, test_log=test.stdout,
+                   test_s=time.time() - t0)
+    return out
+
+
+@pytest.fixture(scope='module')
+def matrix(request, tiny_data, tmp_path_factory):
+    """Launch every config selected in this session, JOBS at a time."""
+    selected = [
+        item.callspec.params['config'] for item in request.session.items
+        if item.path == request.path and hasattr(item, 'callspec')
+        and 'config' in item.callspec.params
+    ]
+    root = tmp_path_factory.mktemp('matrix')
+    with ThreadPoolExecutor(JOBS) as pool:
+        futures = {c: pool.submit(_run, c, tiny_data, root)
+                   for c in dict.fromkeys(selected)}
+        return {c: f.result() for c, f in futures.items()}
+
+
+def _tail(log: str) -> str:
+    return log[-4000:]
+
+
+def _assert_clean(rc: int, log: str) -> None:
+    assert rc == 0, _tail(log)
+    for marker in CRASH_MARKERS:
+        assert marker not in log, _tail(log)
+
+
+def test_every_config_is_classified():
+    kinds = {c: config_kind(parsed(c)) for c in CONFIGS}
+    assert set(kinds.values()) == {'pretrain', 'downstream'}
+    assert sum(k == 'pretrain' for k in kinds.values()) >= 16
+
+
+@pytest.mark.parametrize('config', CONFIGS)
+def test_config_trains_under_dist_train_and_tests_under_dist_test(
+        matrix, config):
+    run = matrix[config]
+    _assert_clean(run['train_rc'], run['train_log'])
+
+    # DDP kept the ranks in step: identical parameters at the end
+    p0, p1 = rank_params(run['work'], NPROC)
+    assert p0.keys() == p1.keys() and p0
+    different = [k for k in p0 if not torch.equal(p0[k], p1[k])]
+    assert not different, different[:5]
+
+    ckpt = torch.load(run['work'] / 'epoch_1.pth', map_location='cpu')
+    assert ckpt['meta']['iter'] == SAMPLES // (NPROC * BATCH)
+
+    # --auto-scale-lr: lr x total batch / auto_scale_lr.base_batch_size
+    cfg = parsed(config)
+    want = (cfg.optim_wrapper.optimizer.lr * NPROC * BATCH /
+            cfg.auto_scale_lr.base_batch_size)
+    lrs = logged_lrs(run['train_log'])
+    assert lrs and all(math.isclose(lr, want, rel_tol=1e-3) for lr in lrs), \
+        (lrs, want)
+
+    if config_kind(cfg) == 'downstream':
+        _assert_clean(run['test_rc'], run['test_log'])
+        assert 'accuracy/top1' in run['test_log'], _tail(run['test_log'])
