@@ -67,6 +67,19 @@ PRESETS = OrderedDict(
         methods=METHOD_GROUPS['builtin'],
         # MoCo keeps the config's 4096 keys (6,353 images)
         method_options=dict(dino=_CPU_DINO)),
+    # what the GPU acceptance run (tools/analysis_tools/gpu_acceptance.py)
+    # gives the time it has left; the setting of docs' minimal prototype
+    # (../shared/device.md), which an mmpretrain implementation should match
+    gpu_quick=dict(
+        pretrain_epochs=20, finetune_epochs=10, linear_epochs=10,
+        description='one GPU, minutes: ResNet-18, 64 px, batch 256, the full '
+        'train split, 20 pretraining (Adam 1e-3) + 10 fine-tune + 10 '
+        'linear-probe epochs, 1 seed; with --classes 8 (as the acceptance '
+        'run passes) all 8 classes',
+        depth=18, img_size=64, batch_size=256, train_subset=None,
+        pretrain_lr=1e-3, num_workers=8, seeds=[0], jobs=1, threads=None,
+        # MoCo's 4096 keys are 16 batches of 256
+        methods=METHOD_GROUPS['builtin'], method_options={}),
     gpu_paper=dict(
         **_epochs(20),
         description='the paper recipe: ResNet-50, 224 px, batch 64, Adam '
