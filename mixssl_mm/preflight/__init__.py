@@ -13,7 +13,8 @@
 from .checkpoints import (check_load_from_file, check_load_from_keys,
                           check_pretrained_files, check_pretrained_keys)
 from .config import IMPORT_LINE, check_custom_imports
-from .dataset import check_medmnist_md5, check_target_images, preflight_dataset
+from .dataset import (check_first_sample, check_medmnist_md5,
+                      check_target_images, preflight_dataset)
 from .error import ConfigError
 from .work_dir import (WorkDirGuard, check_work_dir, delete_for_overwrite,
                        existing_checkpoints)
@@ -21,7 +22,7 @@ from .work_dir import (WorkDirGuard, check_work_dir, delete_for_overwrite,
 __all__ = [
     'ConfigError', 'IMPORT_LINE', 'check_custom_imports',
     'check_pretrained_files', 'check_load_from_file', 'check_pretrained_keys',
-    'check_load_from_keys', 'check_medmnist_md5', 'check_target_images',
-    'preflight_dataset', 'check_work_dir', 'delete_for_overwrite',
+    'check_load_from_keys', 'check_first_sample', 'check_medmnist_md5',
+    'check_target_images', 'preflight_dataset', 'check_work_dir', 'delete_for_overwrite',
     'existing_checkpoints', 'WorkDirGuard'
 ]

@@ -7,12 +7,16 @@ import os.path as osp
 import sys
 
 from mixssl_mm.datasets.utils.fetch import BLOODMNIST_MD5, FETCH_COMMAND
+from mixssl_mm.datasets.utils.image_contract import ImageContractError
 from mixssl_mm.datasets.utils.image_check import (UnreadableMessages,
                                                   readable_indices)
 from mixssl_mm.utils.hashing import file_hash
 from .error import ConfigError
 
-__all__ = ['check_medmnist_md5', 'check_target_images', 'preflight_dataset']
+__all__ = [
+    'check_medmnist_md5', 'check_target_images', 'check_first_sample',
+    'preflight_dataset'
+]
 
 _TARGET_UNREADABLE = UnreadableMessages(
     refused='{n} training image file(s) cannot be read:\n{files}\nRemove or '
@@ -66,6 +70,30 @@ def check_target_images(dataset, cfg, logger=print):
     return dataset if keep is None else dataset.get_subset(keep)
 
 
+def check_first_sample(dataset) -> None:
+    """Run the pipeline on the first training sample, so that an image
+    ``CrossDomainMixup`` will not mix (16-bit, 0–1 float, 4 channels; see
+    :mod:`mixssl_mm.datasets.utils.image_contract`) is refused before the
+    Runner exists. Every pair is checked again when it is mixed.
+
+    Only that refusal is raised here: any other error of the sample is left
+    to the run, which reports it in its own context (and cleans up). The
+    random draws of this sample do not change the run: the Runner seeds the
+    generators after the pre-flight.
+
+    Raises:
+        ConfigError: the pipeline's ``ImageContractError``, with its fix.
+    """
+    if len(dataset) == 0:
+        return
+    try:
+        dataset[0]
+    except ImageContractError as e:
+        raise ConfigError(f'the first training sample: {e}') from e
+    except Exception:  # noqa: B902  reported by the run itself
+        pass
+
+
 def preflight_dataset(cfg):
     """Build the train dataset of ``cfg`` (None without training or a dataset
     config) and check its files; the result is handed to the Runner."""
@@ -82,6 +110,8 @@ def preflight_dataset(cfg):
     if hasattr(dataset, 'full_init'):
         dataset.full_init()
     check_medmnist_md5(dataset)
-    return check_target_images(
+    dataset = check_target_images(
         dataset, cfg, logger=lambda m: print(f'tools/train.py: {m}',
                                              file=sys.stderr))
+    check_first_sample(dataset)
+    return dataset

@@ -13,6 +13,7 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 from mixssl_mm.datasets.utils.image_check import (UnreadableMessages,
                                                   load_error,
                                                   readable_indices)
+from mixssl_mm.datasets.utils.image_contract import check_mixable
 
 # the skip-corrupt wording for auxiliary images (the pre-flight has its own
 # for target images; the handling itself is shared, see image_check)
@@ -52,8 +53,9 @@ class CrossDomainMixup(BaseTransform):
     - ``aux_num_classes`` (int): the pool's class count, with ``aux_label``,
       so that MixSSL can check its ``aux_head.num_classes`` against it.
 
-    Required keys: ``img`` (H x W x C uint8, or H x W gray). Modified keys:
-    ``img`` becomes a list ``[x_t, x_a]`` of equal-size H x W x 3 arrays.
+    Required keys: ``img`` (H x W x 3 or H x W gray, on the 8-bit scale).
+    Modified keys: ``img`` becomes a list ``[x_t, x_a]`` of equal-size
+    H x W x 3 arrays.
 
     Args:
         aux_dataset (dict | str | BaseDataset): The auxiliary pool: an
@@ -90,6 +92,15 @@ class CrossDomainMixup(BaseTransform):
     ``LoadImageFromFile(color_type='grayscale')``) are repeated into three
     identical channels, on either side, so a gray target can be mixed with a
     colour photo and the reverse; colour is never dropped.
+
+    Value range and channels: both images must be on the 8-bit scale
+    (``uint8``, or float values in 0–255) with 1 or 3 channels, checked on
+    every pair at the moment of mixing
+    (:func:`~mixssl_mm.datasets.utils.image_contract.check_mixable`). A
+    16-bit, 0–1 float or 4-channel image raises ``ImageContractError``
+    naming the transform to add, e.g. ``ScaleToUint8(bit_depth=16)`` after
+    ``LoadImageFromFile(color_type='unchanged')``; two value ranges are never
+    mixed.
     """
 
     PACK_KEYS = ('mix_alpha', 'mix_lam', 'aux_label', 'aux_num_classes')
@@ -236,6 +247,7 @@ class CrossDomainMixup(BaseTransform):
                 'before PackInputs, not inside MultiView.')
         aux = self._load_aux()
         x_a = aux['img']
+        check_mixable(x_t, x_a)
         x_t, x_a = _to_rgb3(x_t), _to_rgb3(x_a)
         if x_t.shape[:2] != x_a.shape[:2]:
             raise ValueError(

@@ -1,15 +1,22 @@
 """CrossDomainMixup's refusals and options in real training runs (through
 mixssl_mm.apis.train, what tools/train.py runs): a bad auxiliary set or
 mixing parameter is refused before anything is written; skip_corrupt,
-grayscale inputs and fixed_lam train."""
+grayscale inputs and fixed_lam train; a 16-bit target is refused, or trains
+once scaled with ScaleToUint8."""
 import json
 import os.path as osp
 import re
 
+import cv2
+import numpy as np
 import pytest
 
-from tests._helpers.training import (corrupt, iters_of,
+from mixssl_mm.datasets.utils.image_contract import ImageContractError
+from mixssl_mm.preflight import ConfigError
+from tests._helpers.bit_depth_images import write_16bit_folder
+from tests._helpers.training import (RANDOM_CROP_32, corrupt, iters_of,
                                      train_in_process)  # noqa: F401
+from tests.conftest import write_image_folder
 
 
 def views(target_color='color', aux_color='color'):
@@ -86,3 +93,58 @@ def test_fixed_lambda_is_what_the_model_mixes_with(tmp_path, image_folders,
     lams = json.load(open(tmp_path / 'work' / 'record_rank0.json'))['lams']
     assert len(lams) == 2
     assert all(v == pytest.approx(0.3) for batch in lams for v in batch)
+
+
+# the reported case: LoadImageFromFile(color_type='unchanged') and the
+# default (cv2) RandomResizedCrop hand CrossDomainMixup 16-bit targets
+UNCHANGED_16BIT_VIEW = ("[dict(type='LoadImageFromFile', "
+                        "color_type='unchanged'), {scale}"
+                        "dict(type='RandomResizedCrop', scale=32)]")
+PHOTO_VIEW = RANDOM_CROP_32
+
+
+@pytest.mark.parametrize('ext', ['.png', '.tif'])
+def test_16bit_target_with_8bit_photos_is_refused_before_training(
+        tmp_path, image_folders, ext, train_in_process):
+    target = write_16bit_folder(tmp_path / 'cells16', 4, ext=ext)
+    cfg = train_in_process.config(
+        (target, image_folders[1]),
+        view=UNCHANGED_16BIT_VIEW.format(scale=''), aux_view=PHOTO_VIEW)
+    work = tmp_path / 'work'
+    with pytest.raises(ConfigError, match=(
+            r'the first training sample: CrossDomainMixup: the target image '
+            r'is uint16 \(values up to \d{5}\)(?s:.*)' + re.escape(
+                "Add dict(type='ScaleToUint8', bit_depth=16) right after "
+                'LoadImageFromFile in the target pipeline'))):
+        train_in_process(cfg, work)
+    assert not work.exists()  # refused by the pre-flight: nothing written
+
+
+def test_16bit_targets_scaled_to_8bit_train_with_a_normal_loss(
+        tmp_path, image_folders, train_in_process):
+    target = write_16bit_folder(tmp_path / 'cells16', 4)
+    scaled = "dict(type='ScaleToUint8', bit_depth=16), "
+    cfg = train_in_process.config(
+        (target, image_folders[1]),
+        view=UNCHANGED_16BIT_VIEW.format(scale=scaled), aux_view=PHOTO_VIEW)
+    runner = train_in_process(cfg, tmp_path / 'work')
+    assert iters_of(tmp_path / 'work') == 1
+    loss_rec = runner.message_hub.get_scalar('train/loss_rec').current()
+    # unscaled, the reported run logged 367,803; 8-bit runs log about 1
+    assert 0 < loss_rec < 10
+
+
+def test_a_16bit_image_among_8bit_ones_is_refused_when_mixed(
+        tmp_path, train_in_process):
+    # the first sample (the pre-flight's) is 8-bit; a later one is not
+    target = write_16bit_folder(tmp_path / 'mixed', 4)
+    cv2.imwrite(str(tmp_path / 'mixed' / '000.png'),
+                np.zeros((40, 48, 3), np.uint8))
+    aux = write_image_folder(tmp_path / 'aux', 2, classes=('x', ))
+    cfg = train_in_process.config(
+        (target, aux), view=UNCHANGED_16BIT_VIEW.format(scale=''),
+        aux_view=PHOTO_VIEW)
+    work = tmp_path / 'work'
+    with pytest.raises(ImageContractError, match='target image is uint16'):
+        train_in_process(cfg, work)
+    assert not work.exists()  # failed in iteration 1: cleaned up
