@@ -4,7 +4,8 @@ from mixssl_mm.benchmark.presets import PRESETS, preset_key, preset_names
 
 
 def test_presets_are_consistent():
-    assert preset_names() == ['tiny', 'cpu-small', 'cpu-medium', 'gpu-paper']
+    assert preset_names() == ['tiny', 'cpu-small', 'cpu-medium', 'gpu-quick',
+                              'gpu-paper']
     assert [preset_key(n) for n in preset_names()] == list(PRESETS)
     for name, p in PRESETS.items():
         assert set(p['methods']) <= set(METHODS), name
@@ -17,6 +18,13 @@ def test_presets_are_consistent():
     gpu = PRESETS['gpu_paper']
     assert (gpu['depth'], gpu['pretrain_epochs'], gpu['finetune_epochs'],
             gpu['batch_size']) == (50, 20, 20, 64)
+    # issue 11: the acceptance run's short GPU preset
+    quick = PRESETS['gpu_quick']
+    assert (quick['depth'], quick['img_size'], quick['batch_size'],
+            quick['train_subset'], quick['pretrain_epochs'],
+            quick['finetune_epochs'], quick['seeds']) == (
+                18, 64, 256, None, 20, 10, [0])
+    assert 4096 % quick['batch_size'] == 0  # MoCo's queue, as configured
     assert {'mixssl', 'rand'} <= set(PRESETS['tiny']['methods'])
     assert len(PRESETS['cpu_small']['seeds']) >= 2
     # issue 14: >= 5x cpu-small's pretraining samples (6,353 images of the
