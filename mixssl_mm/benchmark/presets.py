@@ -74,10 +74,12 @@ PRESETS = OrderedDict(
         pretrain_epochs=20, finetune_epochs=10, linear_epochs=10,
         description='one GPU, minutes: ResNet-18, 64 px, batch 256, the full '
         'train split, 20 pretraining (Adam 1e-3) + 10 fine-tune + 10 '
-        'linear-probe epochs, 1 seed; with --classes 8 (as the acceptance '
-        'run passes) all 8 classes',
+        'linear-probe epochs, fine-tune also on 1 / 10 % of the labels, 1 '
+        'seed; with --classes 8 (as the acceptance run passes) all 8 '
+        'classes',
         depth=18, img_size=64, batch_size=256, train_subset=None,
         pretrain_lr=1e-3, num_workers=8, seeds=[0], jobs=1, threads=None,
+        label_fractions=[0.01, 0.1, 1.0],
         # MoCo's 4096 keys are 16 batches of 256
         methods=METHOD_GROUPS['builtin'], method_options={}),
     gpu_paper=dict(

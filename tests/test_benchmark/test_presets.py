@@ -33,6 +33,6 @@ def test_presets_are_consistent():
     small_samples = 192 * small['batch_size']
     assert medium['train_subset'] is None
     assert 6353 * medium['pretrain_epochs'] >= 5 * small_samples
-    for name in ('cpu_medium', 'gpu_paper'):
+    for name in ('cpu_medium', 'gpu_quick', 'gpu_paper'):
         assert PRESETS[name]['label_fractions'] == [0.01, 0.1, 1.0], name
     assert PRESETS['tiny'].get('label_fractions') is None  # full only
