@@ -59,7 +59,8 @@ def test_another_mixssl_config_gets_the_size_too(repo_cwd):
 
 def test_levers_run_through_the_tool(repo_cwd, tmp_path):
     """MixSSL alone with channels_last, fused Adam, the FLOP count and
-    mmengine-style compile (eager backend: see test_mixssl_speed_levers)."""
+    mmengine-style compile (eager backend: see tests/test_configs.py::
+    test_mmengine_compile_runs_mixssl_with_the_fast_levers)."""
     result = main([
         *TINY, '--modes', 'synthetic', '--methods', 'mixssl',
         '--channels-last', '--fused', '--flops', '--compile',
