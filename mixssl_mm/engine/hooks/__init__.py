@@ -1,4 +1,5 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
+from .bn_recalibration_hook import BNRecalibrationHook
 from .dino_last_layer_freeze_hook import DINOLastLayerFreezeHook
 from .dino_teacher_temp_warmup_hook import DINOTeacherTempWarmupHook
 from .dump_predictions_hook import DumpPredictionsHook
@@ -10,5 +11,6 @@ from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 __all__ = [
     'MixSSLVisualizationHook', 'ExactResumeHook', 'NonFiniteLossHook',
     'NonFiniteLossError', 'DINOLastLayerFreezeHook',
-    'DINOTeacherTempWarmupHook', 'KNNEvalHook', 'DumpPredictionsHook'
+    'DINOTeacherTempWarmupHook', 'KNNEvalHook', 'DumpPredictionsHook',
+    'BNRecalibrationHook'
 ]
