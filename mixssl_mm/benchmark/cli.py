@@ -14,7 +14,8 @@ from .presets import PRESETS, preset_names
 from .throughput import DEFAULT_METHODS, MODES, THROUGHPUT_METHODS
 
 BENCHMARK_DESCRIPTION = ("Benchmark MixSSL against mmpretrain's built-in SSL "
-                         'methods on BloodMNIST.')
+                         'methods on BloodMNIST, another MedMNIST file or '
+                         'your own image folders.')
 
 
 def parse_benchmark_args(argv=None) -> argparse.Namespace:
@@ -39,9 +40,20 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         help='run MixSSL\'s objectives (T, R, R+T, R+C, R+A; after the '
         '--methods, when given) and add the paper\'s Table 3 to results.md')
     parser.add_argument(
+        '--init-ckpt', metavar='PATH',
+        help='the paper\'s start: a converted ImageNet ResNet '
+        '(tools/model_converters/) that every method\'s pretraining encoder '
+        'starts from and that imagenet-self fine-tunes (Rand stays random)')
+    parser.add_argument(
         '--imagenet-ckpt', metavar='PATH',
         help='converted ImageNet ResNet weights for method imagenet-self '
-        '(tools/model_converters/)')
+        'only (the other methods start from random weights); --init-ckpt '
+        'gives the same file to every method')
+    parser.add_argument(
+        '--aux-root', metavar='DIR',
+        help='auxiliary images for MixSSL and its Table-3 objectives from a '
+        'folder (e.g. Imagenette\'s train/; labelled by its class '
+        'sub-folders, which R+A needs); default: the offline photo pool')
     parser.add_argument(
         '--jobs', type=int,
         help='runs at a time (independent method/seed chains; default: the '
@@ -51,22 +63,42 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir',
                         help='default: work_dirs/benchmark/<preset>')
     parser.add_argument(
-        '--classes', choices=['4', '8'], default='4',
-        help='4: the paper task (BloodMNIST labels 1, 4, 5, 6); 8: all')
+        '--classes', choices=['4', '8'],
+        help='BloodMNIST only: 4 = the paper task (labels 1, 4, 5, 6; the '
+        'default for BloodMNIST), 8 = all. Other data: every class, unless '
+        '--classes-subset')
     parser.add_argument(
-        '--classes-subset', nargs='+', type=int,
-        help='original label ids to keep (any MedMNIST file); overrides '
-        '--classes')
+        '--classes-subset', nargs='+', metavar='CLASS',
+        help='classes to keep, by name or id (a MedMNIST file\'s label ids, '
+        'a folder\'s class folders in sorted order); they become 0..k-1 in '
+        'this order')
     parser.add_argument(
         '--num-classes', type=int,
-        help='number of classes of a non-BloodMNIST file used whole')
-    parser.add_argument('--data-root',
-                        help='folder of the .npz (default data/medmnist/)')
+        help='a check: the task\'s class count, refused when the data '
+        'holds another (the classes are read off the data)')
+    parser.add_argument(
+        '--positive-class', metavar='NAME|INDEX',
+        help='binary tasks: the positive class whose precision, recall and '
+        'F1 results.md reports (the paper\'s Table 2; default index 1)')
+    parser.add_argument(
+        '--data-root',
+        help='folder of the .npz (default data/medmnist/), or an image-folder '
+        'dataset: train/<class>/… and test/<class>/… (val/ optional) or '
+        'TRAIN/<CLASS>/…, TEST/<CLASS>/…')
     parser.add_argument(
         '--ann-file', help='MedMNIST .npz, relative to --data-root or '
         'absolute (default bloodmnist.npz)')
-    parser.add_argument('--protocols', nargs='+', choices=list(PROTOCOLS),
-                        default=list(PROTOCOLS))
+    parser.add_argument(
+        '--protocols', nargs='+', choices=list(PROTOCOLS),
+        default=list(PROTOCOLS),
+        help='fine-tune, linear probe, k-NN (weighted k-NN top-1 of the '
+        'frozen encoder, k=20, T=0.07; a 0-epoch run with KNNEvalHook)')
+    parser.add_argument(
+        '--recalibrate-bn', action='store_true',
+        help='re-estimate the encoder\'s BatchNorm statistics on clean target '
+        'train images before the linear probe and the k-NN evaluation, for '
+        'every method (precise BN; the pretraining statistics of mix-trained '
+        'encoders come from mixed images)')
     parser.add_argument('--pretrain-cfg-options', nargs='+', default=[],
                         metavar='KEY=VALUE',
                         help='extra --cfg-options for pretraining stages')

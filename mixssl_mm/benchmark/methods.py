@@ -99,7 +99,11 @@ DOWNSTREAM = {
 }
 # The paper's 4-class task: eosinophil, lymphocyte, monocyte, neutrophil.
 PAPER_4 = [1, 4, 5, 6]
-PROTOCOLS = OrderedDict(finetune='Fine-tune', linear='Linear probe')
+# knn: weighted k-NN top-1 of the frozen encoder (one 0-epoch stage with
+# KNNEvalHook), next to the two trained protocols
+PROTOCOLS = OrderedDict(finetune='Fine-tune', linear='Linear probe',
+                        knn='k-NN')
+TRAINED_PROTOCOLS = ('finetune', 'linear')
 
 
 def method_cli_name(key: str) -> str:

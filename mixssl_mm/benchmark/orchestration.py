@@ -2,6 +2,7 @@
 """The benchmark run: every (method, seed) chain of the :class:`Plan`
 through the :class:`StageRunner`, the test metrics collected as records,
 and the results files rewritten after each chain (see :mod:`.report`)."""
+import glob
 import json
 import os
 import os.path as osp
@@ -13,6 +14,23 @@ from .planning import Plan
 from .report import (header_lines, missing_runs, plot_bars,
                      render_markdown, write_csv)
 from .scheduler import StageFailed, StageRunner, run_chains
+
+
+KNN_KEY = 'knn/top1'
+
+
+def read_knn_top1(work_dir: str) -> Optional[float]:
+    """The last ``knn/top1`` that KNNEvalHook logged in ``work_dir`` (its
+    ``<timestamp>/vis_data/scalars.json``, newest run first); None when
+    there is none."""
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json')), reverse=True):
+        with open(path) as f:
+            values = [json.loads(line)[KNN_KEY] for line in f
+                      if f'"{KNN_KEY}"' in line]
+        if values:
+            return float(values[-1])
+    return None
 
 
 class Benchmark:
@@ -37,11 +55,16 @@ class Benchmark:
         """Run (or, with ``--dry-run``, print) every stage; 0 when all
         finished, else 1. Prints results.md at the end."""
         plan, runner, log = self.plan, self.runner, self.runner.log
-        os.makedirs(plan.work_dir, exist_ok=True)
         log(f'preset {plan.preset_name}: {plan.preset["description"]}')
-        log(f'methods {plan.methods}, seeds {plan.seeds}, classes '
-            f'{plan.subset or "all"}, work dir {plan.work_dir}, '
+        log(f'data {plan.target.name} ({plan.target.layout}, '
+            f'{plan.target.path}): task classes {plan.task.classes}')
+        log(f'methods {plan.methods}, seeds {plan.seeds}, protocols '
+            f'{plan.protocols}, work dir {plan.work_dir}, '
             f'{runner.total} stages, {plan.jobs} at a time')
+        if not self.args.dry_run:
+            os.makedirs(plan.work_dir, exist_ok=True)
+            for path in plan.write_files():
+                log(f'wrote {osp.relpath(path)}')
         run_chains(plan.chains(), self._chain,
                    1 if self.args.dry_run else plan.jobs)
         log(f'finished: {runner.n_run} stages run, {runner.n_skipped} '
@@ -76,22 +99,26 @@ class Benchmark:
         if m['config']:
             res = self.run_train(
                 f'{method} seed {seed} pretrain',
-                plan.stage_dir(method, seed, 'pretrain'), m['config'],
+                plan.stage_dir(method, seed, 'pretrain'),
+                plan.pretrain_config(method),
                 plan.pretrain_options(method, seed),
                 self.args.pretrain_cfg_options)
             ckpt = res.get('checkpoint', '<pretrain checkpoint>')
         elif m.get('external'):
-            ckpt = osp.abspath(self.args.imagenet_ckpt)
+            ckpt = plan.imagenet_ckpt
         for proto in plan.protocols:
             try:
-                self._run_protocol(method, seed, proto, ckpt)
-            except StageFailed as e:  # the other protocol may still work
+                if proto == 'knn':
+                    self._run_knn(method, seed, ckpt)
+                else:
+                    self._run_protocol(method, seed, proto, ckpt)
+            except StageFailed as e:  # the other protocols may still work
                 self._failed(f'{method} seed {seed}: {e}')
 
     def _run_protocol(self, method: str, seed: int, proto: str,
                       ckpt: Optional[str]) -> None:
         plan, extra = self.plan, self.args.downstream_cfg_options
-        config = plan.downstream[proto]
+        config = plan.protocol_config(proto)
         res = self.run_train(
             f'{method} seed {seed} {proto}',
             plan.stage_dir(method, seed, proto), config,
@@ -101,11 +128,32 @@ class Benchmark:
             f'{method} seed {seed} {proto} test',
             plan.stage_dir(method, seed, f'{proto}_test'), config, ds_ckpt,
             plan.test_options(proto, seed), extra)
+        self._record(method, proto, seed, res)
+
+    def _record(self, method: str, proto: str, seed: int, res: dict):
         if res.get('metrics'):
             with self.runner.lock:
                 self.records.append(
                     dict(method=method, protocol=proto, seed=seed,
                          metrics=res['metrics']))
+
+    def _run_knn(self, method: str, seed: int, ckpt: Optional[str]) -> None:
+        """The k-NN stage: the encoder of ``ckpt`` (None: random, Rand)
+        in a 0-epoch fine-tune run whose KNNEvalHook logs ``knn/top1``."""
+        plan, sdir = self.plan, self.plan.stage_dir(method, seed, 'knn')
+
+        def result():
+            top1 = read_knn_top1(sdir)
+            if top1 is None:
+                raise StageFailed(f'{sdir} logged no knn/top1')
+            return dict(metrics={KNN_KEY: top1})
+
+        cmd = plan.train_command(plan.knn_config(), sdir,
+                                 plan.knn_options(seed, ckpt),
+                                 self.args.downstream_cfg_options)
+        res = self.runner.run_stage(f'{method} seed {seed} knn', sdir, cmd,
+                                    result)
+        self._record(method, 'knn', seed, res)
 
     def run_train(self, label: str, sdir: str, config: str, opts: dict,
                   extra: Sequence[str]) -> dict:
@@ -141,16 +189,19 @@ class Benchmark:
         plan, work = self.plan, self.plan.work_dir
         missing = missing_runs(self.records, plan.methods, plan.seeds,
                                plan.protocols)
+        positive = (f'the positive class {plan.task.classes[plan.positive]}'
+                    if plan.positive is not None else 'the positive class')
         md = render_markdown(
             self.records, plan.methods,
-            header_lines(plan, self.runner.stage_seconds), missing)
+            header_lines(plan, self.runner.stage_seconds), missing,
+            positive_class=positive)
         with open(osp.join(work, 'results.md'), 'w') as f:
             f.write(md + '\n')
         write_csv(osp.join(work, 'results.csv'), self.records)
         if self.records:
             plot_bars(
                 osp.join(work, 'results.png'), self.records, plan.methods,
-                title=f'BloodMNIST, preset {plan.preset_name}, '
+                title=f'{plan.target.name}, preset {plan.preset_name}, '
                 f'{plan.num_classes} classes, seeds '
                 f'{" ".join(map(str, plan.seeds))}')
 

@@ -3,27 +3,31 @@
 
     pretrain -> fine-tune -> test        (Rand: no pretraining)
              -> linear probe -> test
+             -> k-NN                     (a 0-epoch run with KNNEvalHook)
 
 where each runs (``stage_dir``), and the ``--cfg-options`` each stage gets
 from the preset and the command-line arguments. Every stage is a normal mm
 run: ``python -m mixssl_mm.apis.train`` / ``mixssl_mm.apis.test`` on a
 shipped config (paths relative to the current working directory, the
-repository root).
+repository root) or on a generated wrapper of one (:mod:`.stage_configs`).
+The target data, the task's classes (:mod:`.data`) and the shared start
+checkpoint (:mod:`.start_checkpoint`) are read and checked when the plan is
+made, before any stage.
 """
 import copy
 import os
 import os.path as osp
 import sys
-import threading
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
-from mmengine.config import Config
-
-from .methods import (DOWNSTREAM, METHOD_GROUPS, METHODS, PAPER_4,
-                      expand_methods, feature_channels, method_cli_name,
-                      resolution_options)
+from .data import choose_task, find_target, positive_index, read_aux
+from .methods import (DOWNSTREAM, METHOD_GROUPS, METHODS, expand_methods,
+                      feature_channels, method_cli_name, resolution_options)
 from .presets import PRESETS, preset_key
+from .stage_configs import StageConfigs
+from .start_checkpoint import check_start, resolve_start, start_options
+from .wrappers import load_config  # noqa: F401 (the stages' config parser)
 
 TRAIN_MODULE = 'mixssl_mm.apis.train'
 TEST_MODULE = 'mixssl_mm.apis.test'
@@ -45,19 +49,6 @@ def to_cfg_options(opts: dict) -> List[str]:
     ``DictAction`` parses back to the same values (lists, tuples, None,
     floats and bools included)."""
     return [f'{k}={_fmt_value(v)}' for k, v in opts.items()]
-
-
-_CONFIG_CACHE: dict = {}
-_CONFIG_LOCK = threading.Lock()  # mmengine's Config parsing is not reentrant
-
-
-def load_config(path: str) -> Config:
-    """The parsed config at ``path`` (relative to the working directory),
-    parsed once per process; callers must not modify it."""
-    with _CONFIG_LOCK:
-        if path not in _CONFIG_CACHE:
-            _CONFIG_CACHE[path] = Config.fromfile(path)
-        return _CONFIG_CACHE[path]
 
 
 class Plan:
@@ -89,20 +80,35 @@ class Plan:
         self.seeds = args.seeds if args.seeds is not None else p['seeds']
         self.work_dir = osp.abspath(
             args.work_dir or osp.join('work_dirs', 'benchmark', args.preset))
-        if args.classes_subset is not None:  # any file, some classes
-            self.subset, task = list(args.classes_subset), '8'
-        elif args.num_classes:  # any file, all its classes
-            self.subset, task = None, '8'
-        elif args.classes == '4':  # BloodMNIST, the paper task
-            self.subset, task = PAPER_4, '4'
-        else:  # BloodMNIST, all 8 classes
-            self.subset, task = None, '8'
-        self.num_classes = (
-            len(self.subset) if self.subset is not None else
-            args.num_classes or (4 if task == '4' else 8))
-        self.downstream = DOWNSTREAM[task]
         self.channels = feature_channels(p['depth'])
+        self._check_methods()
+        # the data, the task and the start, read before any stage
+        self.target = t = find_target(args.data_root, args.ann_file)
+        self.task = choose_task(t, args.classes, args.classes_subset,
+                                args.num_classes)
+        self.positive = positive_index(self.task, args.positive_class)
+        # MedMNIST's classes_subset (original label ids) when the task is
+        # not the whole file; folders list the task's images themselves
+        whole = self.task.ids == list(range(len(t.classes)))
+        self.subset = (list(self.task.ids) if t.kind == 'npz' and
+                       (self.task.paper == '4' or not whole) else None)
+        self.num_classes = self.task.num_classes
+        self.downstream = DOWNSTREAM['4' if self.task.paper == '4' else '8']
+        self.aux = read_aux(args.aux_root) if args.aux_root else None
+        self.init_ckpt = resolve_start(args.init_ckpt, args.imagenet_ckpt)
+        self.init_sha256 = None
         self._check()
+        self.configs = StageConfigs(
+            self.work_dir, t, self.task, self.downstream, self.positive,
+            self.aux, args.recalibrate_bn, p['num_workers'])
+
+    def _check_methods(self):
+        for m in self.methods:
+            cfg = METHODS[m]['config']
+            if cfg and not osp.isfile(cfg):
+                raise SystemExit(f'method {method_cli_name(m)}: config {cfg} '
+                                 'is missing from this checkout (run from the '
+                                 'repository root).')
 
     def _check(self):
         p, a = self.preset, self.args
@@ -112,22 +118,26 @@ class Plan:
                 f"preset {self.preset_name}: img_size={p['img_size']} is not "
                 'a multiple of 32, which MixSSL needs (ResNet stride 32).')
         if 'imagenet_self' in self.methods:
-            if not a.imagenet_ckpt:
+            if not (a.imagenet_ckpt or self.init_ckpt):
                 raise SystemExit(
                     'method imagenet-self fine-tunes from ImageNet weights: '
-                    'pass --imagenet-ckpt PATH, a checkpoint converted with '
+                    'pass --init-ckpt PATH (every method\'s start) or '
+                    '--imagenet-ckpt PATH, a checkpoint converted with '
                     'tools/model_converters/ (see docs/model_converters.md).')
-            if not osp.isfile(a.imagenet_ckpt):
+            if not osp.isfile(self.imagenet_ckpt):
                 raise SystemExit(
                     f'--imagenet-ckpt {a.imagenet_ckpt}: no such file. '
                     'Convert torchvision or DINO ResNet weights with '
                     'tools/model_converters/ first.')
-        for m in self.methods:
-            cfg = METHODS[m]['config']
-            if cfg and not osp.isfile(cfg):
-                raise SystemExit(f'method {method_cli_name(m)}: config {cfg} '
-                                 'is missing from this checkout (run from the '
-                                 'repository root).')
+        if self.init_ckpt:
+            self.init_sha256 = check_start(self.init_ckpt, p['depth'])
+        if 'mixssl_ra' in self.methods and self.aux is not None and \
+                self.aux.classes is None:
+            raise SystemExit(
+                f'R+A predicts the auxiliary image\'s class, but --aux-root '
+                f'{self.aux.root} has its images at its top level, without '
+                'class sub-folders; give a folder of class folders (e.g. '
+                "Imagenette's train/) or leave mixssl-ra out.")
         if self.jobs < 1:
             raise SystemExit(f'--jobs must be >= 1, got {self.jobs}.')
         q = p['method_options'].get('mocov2', {}).get('model.queue_len')
@@ -136,6 +146,13 @@ class Plan:
                 f'MoCo queue_len {q} is not a multiple of the batch size '
                 f"{p['batch_size']}.")
 
+    @property
+    def imagenet_ckpt(self) -> Optional[str]:
+        """ImageNet-self's checkpoint: the shared start, else
+        ``--imagenet-ckpt`` (absolute)."""
+        ckpt = self.init_ckpt or self.args.imagenet_ckpt
+        return osp.abspath(ckpt) if ckpt else None
+
     # -- the stages ------------------------------------------------------
     def chains(self) -> List[Tuple[str, int]]:
         """The independent (method, seed) chains, seed-major."""
@@ -143,10 +160,38 @@ class Plan:
 
     def size(self) -> int:
         """Number of stages: per chain, a pretraining (methods with a
-        config) and a train + test per protocol."""
+        config), a train + test per trained protocol and one k-NN stage."""
+        per_chain = sum(1 if p == 'knn' else 2 for p in self.protocols)
         return sum(
-            len(self.seeds) * ((1 if METHODS[m]['config'] else 0) +
-                               2 * len(self.protocols)) for m in self.methods)
+            len(self.seeds) * ((1 if METHODS[m]['config'] else 0) + per_chain)
+            for m in self.methods)
+
+    # -- configs ---------------------------------------------------------
+    def pretrain_config(self, method: str) -> str:
+        """The config ``method``'s pretraining stage runs."""
+        return self.configs.pretrain(method, METHODS[method]['config'])
+
+    def protocol_config(self, protocol: str) -> str:
+        """The config of a fine-tune / linear-probe stage and its test."""
+        return self.configs.protocol(protocol)
+
+    def knn_config(self) -> str:
+        """The k-NN stage's config (the same for every method and seed)."""
+        return self.configs.knn(self.knn_options(0, None),
+                                self.args.downstream_cfg_options)
+
+    def write_files(self) -> List[str]:
+        """Write the generated image lists and wrapper configs the stages
+        read; the paths written."""
+        if 'knn' in self.protocols:
+            self.knn_config()
+        for m in self.methods:
+            if METHODS[m]['config']:
+                self.pretrain_config(m)
+        for proto in self.protocols:
+            if proto != 'knn':
+                self.protocol_config(proto)
+        return self.configs.files.write()
 
     def stage_dir(self, method: str, seed: int, stage: str) -> str:
         """``<work_dir>/<method>/seed<seed>/<stage>``."""
@@ -174,6 +219,8 @@ class Plan:
     # -- cfg-options -----------------------------------------------------
     def _data_options(self, loaders: Sequence[str]) -> dict:
         a, o = self.args, OrderedDict()
+        if self.target.kind == 'folder':  # in the wrapper's datasets
+            return o
         for ld in loaders:
             if a.data_root is not None:
                 o[f'{ld}.dataset.data_root'] = a.data_root
@@ -206,7 +253,7 @@ class Plan:
     def pretrain_options(self, method: str, seed: int) -> dict:
         """cfg-options of ``method``'s pretraining stage."""
         p, m = self.preset, METHODS[method]
-        cfg = load_config(m['config'])
+        cfg = self.configs.config(self.pretrain_config(method))
         o = self._common_train_options(cfg, p['pretrain_epochs'], seed)
         o.update(m['channels'](self.channels))
         if p['pretrain_lr'] is not None:
@@ -214,6 +261,10 @@ class Plan:
         if self.subset is not None:
             o['train_dataloader.dataset.classes_subset'] = self.subset
         o.update(self._data_options(['train_dataloader']))
+        if self.init_ckpt:  # the paper's start, the same for every method
+            o.update(start_options(self.init_ckpt))
+        if m.get('objective') == 'R+A' and self.aux is not None:
+            o['model.aux_head.num_classes'] = len(self.aux.classes)
         o.update(p['method_options'].get(method, {}))
         return o
 
@@ -225,10 +276,11 @@ class Plan:
             for i, n in enumerate(necks):
                 if 'input_features' in n:
                     o[f'model.neck.{i}.input_features'] = self.channels
-        if self.args.classes_subset is not None or self.args.num_classes:
+        if self.task.paper is None:  # not a shipped BloodMNIST task config
             o['model.head.num_classes'] = self.num_classes
             o['data_preprocessor.num_classes'] = self.num_classes
-            o[f'{loader}.dataset.classes_subset'] = self.subset
+            if self.target.kind == 'npz':
+                o[f'{loader}.dataset.classes_subset'] = self.subset
         return o
 
     def downstream_train_options(self, protocol: str, seed: int,
@@ -236,7 +288,7 @@ class Plan:
         """cfg-options of a fine-tune / linear-probe training stage that
         starts from the encoder in ``ckpt`` (None: random init, Rand)."""
         p = self.preset
-        cfg = load_config(self.downstream[protocol])
+        cfg = self.configs.config(self.protocol_config(protocol))
         epochs = p['finetune_epochs' if protocol == 'finetune' else
                    'linear_epochs']
         o = self._common_train_options(cfg, epochs, seed)
@@ -258,7 +310,7 @@ class Plan:
     def test_options(self, protocol: str, seed: int) -> dict:
         """cfg-options of a test stage (weights come from its checkpoint)."""
         p, o = self.preset, OrderedDict()
-        cfg = load_config(self.downstream[protocol])
+        cfg = self.configs.config(self.protocol_config(protocol))
         o['randomness.seed'] = seed
         o['model.backbone.depth'] = p['depth']
         o['model.backbone.init_cfg'] = None  # weights come from the ckpt
@@ -268,4 +320,11 @@ class Plan:
             o.update(
                 resolution_options(cfg, p['img_size'], ['test_dataloader']))
         o.update(self._data_options(['test_dataloader']))
+        return o
+
+    def knn_options(self, seed: int, ckpt: Optional[str]) -> dict:
+        """cfg-options of the k-NN stage: the fine-tune stage's, 0 epochs
+        (its ``KNNEvalHook`` evaluates the initial weights, ``ckpt``)."""
+        o = self.downstream_train_options('finetune', seed, ckpt)
+        o['train_cfg.max_epochs'] = 0
         return o

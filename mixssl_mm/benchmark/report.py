@@ -1,18 +1,23 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark's outputs: ``results.md`` (Table 1: per-class test
-accuracy; Table 2: macro precision / recall / F1 / ROC-AUC / accuracy;
-Table 3: MixSSL's objectives; mean ± std over seeds), ``results.csv`` (one
-row per method x protocol x seed) and ``results.png`` (top-1 per method).
+"""The benchmark's outputs: ``results.md`` (top-1 by protocol: fine-tune,
+linear probe, k-NN; Table 1: per-class test accuracy; Table 2: macro
+precision / recall / F1 / ROC-AUC / accuracy, or for a binary task those of
+the positive class, the paper's Table 2 layout; Table 3: MixSSL's
+objectives; mean ± std over seeds), ``results.csv`` (one row per method x
+protocol x seed) and ``results.png`` (top-1 per method and protocol).
 
-A *record* is ``dict(method=<METHODS key>, protocol='finetune'|'linear',
-seed=int, metrics=<the test stage's metrics.json>)``.
+A *record* is ``dict(method=<METHODS key>, protocol='finetune'|'linear'|
+'knn', seed=int, metrics=<the test stage's metrics.json>)``; a k-NN record's
+metrics are ``{'knn/top1': value}``.
 """
 import csv
 import shlex
 from collections import OrderedDict
 from typing import Dict, List, Sequence
 
-from .methods import METHODS, OBJECTIVE_LOSSES, PAPER_4, PROTOCOLS
+from .methods import (METHODS, OBJECTIVE_LOSSES, PROTOCOLS,
+                      TRAINED_PROTOCOLS)
+from .setup_notes import data_lines, start_lines
 from .stats import finite, fmt_mean_std, mean_std
 
 # metric key in mmpretrain/mixssl_mm output -> (csv column, table header)
@@ -23,8 +28,36 @@ MACRO_METRICS = OrderedDict([
     ('roc_auc', ('roc_auc', 'ROC-AUC')),
     ('accuracy/top1', ('accuracy', 'Accuracy')),
 ])
+# a binary task's Table 2: PositiveClassMetric (the positive class's P, R,
+# F1; ROC-AUC of its score; accuracy)
+BINARY_METRICS = OrderedDict([
+    ('binary/precision', ('pos_precision', 'Precision')),
+    ('binary/recall', ('pos_recall', 'Recall')),
+    ('binary/f1-score', ('pos_f1', 'F1')),
+    ('binary/roc_auc', ('pos_roc_auc', 'ROC-AUC')),
+    ('binary/accuracy', ('pos_accuracy', 'Accuracy')),
+])
 PER_CLASS_PREFIX = 'per_class_accuracy/'
 PER_CLASS_MEAN = 'per_class_accuracy/mean'
+# each protocol's top-1 key
+TOP1 = dict(finetune='accuracy/top1', linear='accuracy/top1', knn='knn/top1')
+
+
+def top1(record: dict):
+    """The record's top-1 accuracy (k-NN's for a k-NN record)."""
+    return record['metrics'].get(TOP1[record['protocol']])
+
+
+def is_binary(records: List[dict]) -> bool:
+    """Whether the test stages reported PositiveClassMetric's values."""
+    return any('binary/f1-score' in r['metrics'] for r in records)
+
+
+def present_protocols(records: List[dict]) -> List[str]:
+    """The protocols to show: fine-tune and linear probe, and k-NN when a
+    record has it."""
+    knn = any(r['protocol'] == 'knn' for r in records)
+    return list(TRAINED_PROTOCOLS) + (['knn'] if knn else [])
 
 
 def method_name(key: str) -> str:
@@ -47,6 +80,11 @@ def flatten_record(method: str, protocol: str, seed: int,
                       seed=seed)
     for key, (col, _) in MACRO_METRICS.items():
         row[col] = metrics.get(key)
+    if protocol == 'knn':
+        row['accuracy'] = metrics.get(TOP1['knn'])
+    for key in list(BINARY_METRICS)[:3]:  # ROC-AUC, accuracy: as above
+        if key in metrics:
+            row[BINARY_METRICS[key][0]] = metrics[key]
     row['mean_class_accuracy'] = metrics.get(PER_CLASS_MEAN)
     for name in class_keys(metrics):
         row[f'acc_{name}'] = metrics.get(PER_CLASS_PREFIX + name)
@@ -64,8 +102,10 @@ def md_table(header: List[str], rows: List[List[str]]) -> List[str]:
 def build_tables(records: List[dict], methods: Sequence[str],
                  digits: int = 2) -> Dict[str, List[str]]:
     """Markdown tables from ``records``: Table 1 (a column per class + their
-    average) and Table 2 (macro metrics), one of each per protocol, mean ±
-    std over seeds; keys ``table1_<protocol>``, ``table2_<protocol>``."""
+    average) and Table 2 (macro metrics, or the positive class's for a
+    binary task), one of each per trained protocol, mean ± std over seeds;
+    keys ``table1_<protocol>``, ``table2_<protocol>``."""
+    table2 = BINARY_METRICS if is_binary(records) else MACRO_METRICS
     by = OrderedDict()
     for r in records:
         by.setdefault((r['protocol'], r['method']), []).append(r)
@@ -75,7 +115,7 @@ def build_tables(records: List[dict], methods: Sequence[str],
             if c not in classes:
                 classes.append(c)
     tables = OrderedDict()
-    for proto in PROTOCOLS:
+    for proto in TRAINED_PROTOCOLS:
         t1, t2 = [], []
         for m in methods:
             recs = sorted(by.get((proto, m), []), key=lambda r: r['seed'])
@@ -88,14 +128,32 @@ def build_tables(records: List[dict], methods: Sequence[str],
                 for c in classes
             ] + [fmt_mean_std(vals(PER_CLASS_MEAN), digits)])
             t2.append([name] +
-                      [fmt_mean_std(vals(k), digits) for k in MACRO_METRICS])
+                      [fmt_mean_std(vals(k), digits) for k in table2])
         if t1:
             tables[f'table1_{proto}'] = md_table(
                 ['Method'] + [c.replace('_', ' ') for c in classes] +
                 ['Average'], t1)
             tables[f'table2_{proto}'] = md_table(
-                ['Method'] + [h for _, h in MACRO_METRICS.values()], t2)
+                ['Method'] + [h for _, h in table2.values()], t2)
     return tables
+
+
+def build_top1_table(records: List[dict], methods: Sequence[str],
+                     digits: int = 2) -> List[str]:
+    """One row per method, a top-1 column per protocol run (fine-tune,
+    linear probe, k-NN), mean ± std over seeds with the seed count."""
+    protos, rows = present_protocols(records), []
+    for m in methods:
+        recs = [r for r in records if r['method'] == m]
+        if not recs:
+            continue
+        row = [method_name(m)]
+        for proto in protos:
+            vals = [top1(r) for r in recs if r['protocol'] == proto]
+            n = len(finite(vals))
+            row.append(fmt_mean_std(vals, digits) + (f' (n={n})' if n else ''))
+        rows.append(row)
+    return md_table(['Method'] + [PROTOCOLS[p] for p in protos], rows)
 
 
 def build_table3(records: List[dict], methods: Sequence[str],
@@ -111,25 +169,25 @@ def build_table3(records: List[dict], methods: Sequence[str],
             continue
         row = [f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj,
                OBJECTIVE_LOSSES[obj]]
-        for proto in PROTOCOLS:
-            vals = [
-                r['metrics'].get('accuracy/top1') for r in recs
-                if r['protocol'] == proto
-            ]
+        for proto in present_protocols(records):
+            vals = [top1(r) for r in recs if r['protocol'] == proto]
             n = len(finite(vals))
             row.append(fmt_mean_std(vals, digits) + (f' (n={n})' if n else ''))
         rows.append(row)
     if len(rows) < 2:
         return []
-    return md_table(['Objective', 'Loss'] +
-                    [f'{t} top-1' for t in PROTOCOLS.values()], rows)
+    return md_table(['Objective', 'Loss'] + [
+        f'{PROTOCOLS[p]} top-1' for p in present_protocols(records)
+    ], rows)
 
 
 def render_markdown(records: List[dict], methods: Sequence[str],
                     header_lines: Sequence[str] = (),
-                    missing: Sequence[str] = (), digits: int = 2) -> str:
-    """The whole results.md: ``header_lines``, Tables 1-3 and the list of
-    ``missing`` (unfinished) runs."""
+                    missing: Sequence[str] = (), digits: int = 2,
+                    positive_class: str = 'the positive class') -> str:
+    """The whole results.md: ``header_lines``, top-1 by protocol, Tables 1-3
+    and the list of ``missing`` (unfinished) runs; ``positive_class`` names
+    a binary task's positive class in Table 2's title."""
     tables = build_tables(records, methods, digits)
     seeds = sorted({r['seed'] for r in records})
     out = list(header_lines)
@@ -140,18 +198,32 @@ def render_markdown(records: List[dict], methods: Sequence[str],
         f'{" ".join(map(str, seeds)) or "–"} (n = number of seeds '
         'finished; a single seed shows no std).', ''
     ]
+    if records:
+        out += [
+            '## Top-1 accuracy by protocol (%)', '',
+            'k-NN: weighted k-NN (k = 20, T = 0.07) of the frozen encoder\'s '
+            'pooled features, train subset as memory bank, test split as '
+            'queries (no training).', '', *build_top1_table(
+                records, methods, digits), ''
+        ]
     out += [
         '## Table 1 — per-class test accuracy (%)', '',
         '"Average" is the unweighted mean of the class accuracies '
         '(balanced accuracy).', ''
     ]
     for table in ('table1', 'table2'):
-        if table == 'table2':
+        if table == 'table2' and is_binary(records):
+            out += [
+                f'## Table 2 — precision / recall / F1 of {positive_class}, '
+                'ROC-AUC of its score and accuracy (%)', ''
+            ]
+        elif table == 'table2':
             out += [
                 '## Table 2 — macro precision / recall / F1, ROC-AUC '
                 '(one-vs-rest, macro) and top-1 accuracy (%)', ''
             ]
-        for proto, title in PROTOCOLS.items():
+        for proto in TRAINED_PROTOCOLS:
+            title = PROTOCOLS[proto]
             if f'{table}_{proto}' in tables:
                 out += [f'### {title}', '', *tables[f'{table}_{proto}'], '']
     table3 = build_table3(records, methods, digits)
@@ -186,12 +258,9 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
     size = p['img_size'] or 'config (224)'
     subset = (f'first {p["train_subset"]} train images'
               if p['train_subset'] else 'the full train split')
-    classes = ('4 classes (BloodMNIST labels 1, 4, 5, 6: the paper task)'
-               if plan.subset == PAPER_4 else
-               f'classes {plan.subset}' if plan.subset else 'all classes')
     lines = [
-        f'# Benchmark results — preset `{plan.preset_name}`', '',
-        f'- Task: {classes}; data `{args.ann_file or "bloodmnist.npz"}`.',
+        f'# Benchmark results — {plan.target.name}, preset '
+        f'`{plan.preset_name}`', '', *data_lines(plan),
         f'- Encoder: ResNet-{p["depth"]}, {size} px, batch '
         f'{p["batch_size"]}; pretraining and downstream training on '
         f'{subset}.',
@@ -199,7 +268,7 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
         f'{p["pretrain_lr"] or "1e-4 (config)"}, same for every method.',
         f'- Fine-tune: {p["finetune_epochs"]} epochs, Adam 1e-4; linear '
         f'probe: {p["linear_epochs"]} epochs, Adam 1e-3, frozen encoder. '
-        'The final checkpoint is tested.',
+        'The final checkpoint is tested.', *start_lines(plan),
         f'- CPU threads per run (OMP_NUM_THREADS): '
         f'{plan.threads or "torch default"}; runs at a time: {plan.jobs}.',
     ]
@@ -238,25 +307,30 @@ def write_csv(path: str, records: List[dict]) -> None:
 
 def plot_bars(path: str, records: List[dict], methods: Sequence[str],
               title: str = '') -> None:
-    """Top-1 per method, fine-tune and linear probe side by side, error bars
-    = sample std over seeds; a PNG at ``path``."""
+    """Top-1 per method, the protocols run (fine-tune, linear probe, k-NN)
+    side by side, error bars = sample std over seeds; a PNG at ``path``."""
     import matplotlib
     matplotlib.use('Agg')  # no display: only files are written
     import matplotlib.pyplot as plt
 
     present = [m for m in methods if any(r['method'] == m for r in records)]
+    protos = present_protocols(records)
     fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(present) + 2), 4))
-    width = 0.38
-    for i, (proto, label) in enumerate(PROTOCOLS.items()):
+    width = 0.76 / len(protos)
+    for i, proto in enumerate(protos):
+        label = PROTOCOLS[proto]
         means, stds = [], []
         for m in present:
             mean, std = mean_std([
-                r['metrics'].get('accuracy/top1') for r in records
+                top1(r) for r in records
                 if r['method'] == m and r['protocol'] == proto
             ])
             means.append(mean if mean is not None else 0.0)
             stds.append(std or 0.0)
-        xs = [j + (i - 0.5) * width for j in range(len(present))]
+        xs = [
+            j + (i - (len(protos) - 1) / 2) * width
+            for j in range(len(present))
+        ]
         bars = ax.bar(xs, means, width, yerr=stds, capsize=3, label=label)
         for b, v, s in zip(bars, means, stds):
             if v:
@@ -268,7 +342,7 @@ def plot_bars(path: str, records: List[dict], methods: Sequence[str],
     ax.set_xticklabels([method_name(m) for m in present])
     ax.set_ylabel('test top-1 accuracy (%)')
     ax.set_ylim(0, 105)
-    ax.legend(ncol=2, loc='upper center', bbox_to_anchor=(0.5, -0.1),
+    ax.legend(ncol=len(protos), loc='upper center', bbox_to_anchor=(0.5, -0.1),
               frameon=False)
     if title:
         ax.set_title(title, fontsize=9)

@@ -3,18 +3,24 @@ real stage that fails (the benchmark goes on, reports it and exits 1). The
 successful end-to-end run is tests/test_tools/test_benchmark.py."""
 import os
 
+import numpy as np
+
 from mixssl_mm.benchmark.orchestration import main
+from tests._helpers.image_folders import write_npz
 
 
 def test_dry_run_plans_every_stage(repo_cwd, tmp_path, capsys):
     assert main(['--preset', 'cpu-small', '--dry-run', '--work-dir',
                  str(tmp_path), '--seeds', '0', '--classes', '8']) == 0
     log = capsys.readouterr().out
-    # 4 pretrained methods x (pretrain + 2 x (train + test)) + Rand x 4
-    assert '24 stages, 2 at a time' in log
-    assert log.count('would run') == 24
-    assert log.count('-m mixssl_mm.apis.train') == 14
+    # 4 pretrained methods x (pretrain + 2 x (train + test) + k-NN) + Rand x 5
+    assert '29 stages, 2 at a time' in log
+    assert log.count('would run') == 29
+    assert log.count('-m mixssl_mm.apis.train') == 19
     assert log.count('-m mixssl_mm.apis.test') == 10
+    # k-NN: a 0-epoch run of a generated config (not written on a dry run)
+    assert log.count('train_cfg.max_epochs=0') == 5
+    assert log.count('/generated/configs/knn-') == 5
     for cfg in ('simclr_resnet50_1xb64-20e_bloodmnist.py',
                 'mocov2_resnet50_1xb64-20e_bloodmnist.py',
                 'byol_resnet50_1xb64-20e_bloodmnist.py',
@@ -33,9 +39,16 @@ def test_dry_run_plans_every_stage(repo_cwd, tmp_path, capsys):
 def test_a_failing_stage_is_reported_and_the_rest_goes_on(
         repo_cwd, tmp_path, capsys):
     work = tmp_path / 'bench'
+    # labels the benchmark reads, images the MedMNIST dataset refuses
+    npz = write_npz(tmp_path / 'bad.npz', dict(train=[0, 1] * 4,
+                                              test=[0, 1] * 2))
+    with np.load(npz) as f:
+        arrays = dict(f)
+    arrays['train_images'] = arrays['train_images'].astype(np.float32)
+    np.savez(npz, **arrays)
     rc = main(['--preset', 'tiny', '--methods', 'rand', '--protocols',
-               'linear', 'finetune', '--threads', '1', '--data-root',
-               str(tmp_path / 'no_data'), '--work-dir', str(work)])
+               'linear', 'finetune', '--threads', '1', '--ann-file', npz,
+               '--work-dir', str(work)])
     out = capsys.readouterr().out
     assert rc == 1
     # both protocols were tried although the first one failed

@@ -10,6 +10,7 @@ from mmengine.config import DictAction
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.methods import METHODS
 from mixssl_mm.benchmark.planning import Plan, load_config, to_cfg_options
+from tests._helpers.image_folders import write_npz
 
 
 def _plan(*argv):
@@ -29,8 +30,9 @@ def test_plan_of_the_preset(repo_cwd, tmp_path):
                  str(tmp_path))
     assert plan.methods == ['mixssl', 'simclr', 'mocov2', 'byol', 'rand']
     assert plan.chains() == [(m, 0) for m in plan.methods]
-    # 4 pretrained methods x (pretrain + 2 x (train + test)) + Rand x 4
-    assert plan.size() == 24
+    # 4 pretrained methods x (pretrain + 2 x (train + test) + k-NN) + Rand x 5
+    assert plan.size() == 29
+    assert _plan('--protocols', 'finetune', 'linear').size() == 2 * 24
     assert (plan.jobs, plan.threads, plan.channels) == (2, 1, 512)
     assert plan.stage_dir('rand', 0, 'linear_test') == str(
         tmp_path / 'rand' / 'seed0' / 'linear_test')
@@ -45,13 +47,15 @@ def test_plan_of_the_preset(repo_cwd, tmp_path):
 
 
 def test_pretraining_options(repo_cwd):
-    plan = _plan('--preset', 'tiny', '--classes', '8', '--data-root', '/d')
+    plan = _plan('--preset', 'tiny', '--classes', '8', '--data-root',
+                 str(repo_cwd / 'data' / 'medmnist'))
     o = plan.pretrain_options('mixssl', 3)
     assert o['randomness.seed'] == 3 and o['model.backbone.depth'] == 18
     assert o['model.neck.in_channels'] == o['model.head.in_channels'] == 512
     assert o['train_dataloader.dataset.indices'] == 128
     assert o['optim_wrapper.optimizer.lr'] == 1e-3
-    assert o['train_dataloader.dataset.data_root'] == '/d'
+    assert o['train_dataloader.dataset.data_root'] == str(
+        repo_cwd / 'data' / 'medmnist')
     assert 'train_dataloader.dataset.classes_subset' not in o  # 8 classes
     # every crop of both pipelines (target and auxiliary) at 32 px
     scales = {k: v for k, v in o.items() if k.endswith('.scale')}
@@ -78,19 +82,26 @@ def test_linear_probe_normalises_features_and_gets_channels(repo_cwd):
     assert ft['model.backbone.init_cfg.checkpoint'] == '/w/ckpt.pth'
 
 
-def test_other_files_and_class_subsets(repo_cwd):
-    plan = _plan('--classes-subset', '0', '2', '--ann-file', 'x.npz')
+def test_other_files_and_class_subsets(repo_cwd, tmp_path):
+    npz = write_npz(tmp_path / 'x.npz', dict(
+        train=[0, 1, 2, 3, 4] * 4, val=[0, 1], test=[0, 1, 2, 3, 4] * 2))
+    plan = _plan('--classes-subset', '0', '2', '--ann-file', npz)
     assert (plan.subset, plan.num_classes) == ([0, 2], 2)
     assert plan.downstream['linear'].startswith('configs/benchmarks/')
     t = plan.test_options('linear', 1)
     assert t['model.head.num_classes'] == t[
         'data_preprocessor.num_classes'] == 2
     assert t['test_dataloader.dataset.classes_subset'] == [0, 2]
-    assert t['test_dataloader.dataset.ann_file'] == 'x.npz'
+    assert t['test_dataloader.dataset.ann_file'] == npz
     assert t['test_dataloader.dataset.pipeline.0.scale'] == (64, 64)
     assert not any(k.startswith('train_dataloader') for k in t)
-    whole = _plan('--num-classes', '5')
+    # the whole file: its 5 classes, not BloodMNIST's 4-class task
+    whole = _plan('--ann-file', npz)
     assert (whole.subset, whole.num_classes) == (None, 5)
+    assert whole.downstream['finetune'].endswith('bloodmnist_finetune.py')
+    t = whole.test_options('finetune', 0)
+    assert t['model.head.num_classes'] == 5
+    assert t['test_dataloader.dataset.classes_subset'] is None
 
 
 def test_commands_run_the_package_modules(repo_cwd, tmp_path):

@@ -141,9 +141,11 @@ def test_header_describes_the_plan(repo_cwd):
     argv = ['--preset', 'tiny', '--methods', 'rand', '--jobs', '2',
             '--threads', '3', '--downstream-cfg-options', 'a=1']
     lines = header_lines(Plan(parse_benchmark_args(argv)), 90.0)
-    assert lines[0] == '# Benchmark results — preset `tiny`'
+    assert lines[0] == '# Benchmark results — BloodMNIST, preset `tiny`'
     assert ('- Task: 4 classes (BloodMNIST labels 1, 4, 5, 6: the paper '
-            'task); data `bloodmnist.npz`.') in lines
+            'task): eosinophil, lymphocyte, monocyte, neutrophil; data '
+            'BloodMNIST (`bloodmnist.npz`, MedMNIST .npz).') in lines
+    assert '- Start: every method from random weights.' in lines
     assert ('- CPU threads per run (OMP_NUM_THREADS): 3; runs at a time: '
             '2.') in lines
     assert '- Extra downstream cfg-options (override the above): `a=1`' \
@@ -153,3 +155,53 @@ def test_header_describes_the_plan(repo_cwd):
     assert lines[-1] == ('- Command: `python tools/benchmark.py --preset '
                          'tiny --methods rand --jobs 2 --threads 3 '
                          '--downstream-cfg-options a=1`')
+
+
+def _binary(acc, p, r):
+    m = _metrics(acc)
+    m.update({'binary/precision': p, 'binary/recall': r,
+              'binary/f1-score': 2 * p * r / (p + r),
+              'binary/roc_auc': 91.0, 'binary/accuracy': acc})
+    return m
+
+
+def test_binary_task_table2_is_the_positive_class(tmp_path):
+    recs = [dict(method='mixssl', protocol=proto, seed=0,
+                 metrics=_binary(80.0, 60.0, 90.0))
+            for proto in ('finetune', 'linear')]
+    t2 = build_tables(recs, ['mixssl'])['table2_linear']
+    assert t2[0] == '| Method | Precision | Recall | F1 | ROC-AUC | Accuracy |'
+    assert t2[2] == '| MixSSL (n=1) | 60.00 | 90.00 | 72.00 | 91.00 | 80.00 |'
+    md = render_markdown(recs, ['mixssl'],
+                         positive_class='the positive class CIN2+')
+    assert ('## Table 2 — precision / recall / F1 of the positive class '
+            'CIN2+, ROC-AUC of its score and accuracy (%)') in md
+    write_csv(str(tmp_path / 'r.csv'), recs)
+    row = next(csv.DictReader(open(tmp_path / 'r.csv')))
+    assert (row['pos_precision'], row['pos_recall'], row['pos_f1']) == (
+        '60.0000', '90.0000', '72.0000')
+
+
+def test_knn_is_a_third_top1_column(tmp_path):
+    recs = _records() + [
+        dict(method=m, protocol='knn', seed=s, metrics={'knn/top1': v})
+        for m, s, v in (('mixssl', 0, 70.0), ('mixssl', 1, 72.0),
+                        ('rand', 0, 50.0))
+    ]
+    md = render_markdown(recs, ['mixssl', 'rand'])
+    top1 = md[md.index('## Top-1 accuracy by protocol'):md.index('## Table 1')]
+    assert '| Method | Fine-tune | Linear probe | k-NN |' in top1
+    assert ('| MixSSL | 81.00 ± 1.41 (n=2) | 62.00 ± 2.83 (n=2) | '
+            '71.00 ± 1.41 (n=2) |') in top1
+    assert '| Rand | 62.00 ± 2.83 (n=2) | – | 50.00 (n=1) |' in top1
+    # the per-class and macro tables stay per trained protocol
+    assert set(build_tables(recs, ['mixssl', 'rand'])) == {
+        'table1_finetune', 'table2_finetune', 'table1_linear',
+        'table2_linear'
+    }
+    write_csv(str(tmp_path / 'r.csv'), recs)
+    knn = [r for r in csv.DictReader(open(tmp_path / 'r.csv'))
+           if r['protocol'] == 'knn']
+    assert [r['accuracy'] for r in knn] == ['70.0000', '72.0000', '50.0000']
+    plot_bars(str(tmp_path / 'r.png'), recs, ['mixssl', 'rand'])
+    assert (tmp_path / 'r.png').read_bytes()[:4] == b'\x89PNG'

@@ -1,0 +1,393 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""The benchmark's target data and task, read off the data before any
+stage runs.
+
+Two kinds of target data:
+
+- a MedMNIST ``.npz`` (``{train,val,test}_images`` / ``_labels``): its
+  classes are the label ids ``0..max`` found in the file's label arrays,
+  named as the ``MedMNIST`` dataset names them (BloodMNIST's cell types,
+  ``class_<i>`` otherwise);
+- an image folder with split sub-folders of class sub-folders: the
+  ImageNet layout ``train/<class>/…``, ``test/<class>/…`` (``val/``
+  optional, unused: the benchmark does no model selection) or the Kaggle
+  blood-cell layout ``TRAIN/<CLASS>/…``, ``TEST/<CLASS>/…``. Classes are the
+  train split's class folders, sorted (mmpretrain's ``find_folders``, as
+  ``CustomDataset`` / ``ImageNet`` number them); files are found by
+  mmpretrain's ``get_samples`` with ``CustomDataset``'s extensions.
+
+:func:`find_target` reads the data; :func:`choose_task` picks the task's
+classes from the command line (all, a subset, BloodMNIST's paper task) and
+refuses, with what the data holds, a class count or subset that does not
+match it, or a task class without a train or test image (mmpretrain's
+metrics would fail after the training stages).
+"""
+import inspect
+import os
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from mixssl_mm.datasets.medmnist import (BLOODMNIST_CATEGORIES,
+                                         BLOODMNIST_PAPER_4, FETCH_HINT,
+                                         SPLITS)
+
+DEFAULT_DATA_ROOT = 'data/medmnist/'
+DEFAULT_ANN_FILE = 'bloodmnist.npz'
+# display names of the official MedMNIST 2D files, by file-name prefix
+MEDMNIST_NAMES = {
+    n.lower(): n
+    for n in ('PathMNIST', 'ChestMNIST', 'DermaMNIST', 'OCTMNIST',
+              'PneumoniaMNIST', 'RetinaMNIST', 'BreastMNIST', 'BloodMNIST',
+              'TissueMNIST', 'OrganAMNIST', 'OrganCMNIST', 'OrganSMNIST')
+}
+# split sub-folders of an image-folder dataset (any case: train/ or TRAIN/)
+FOLDER_SPLITS = ('train', 'val', 'test')
+# folder names too generic to name a dataset (Kaggle: .../dataset2-master/
+# images/TRAIN): the parent names it then
+_GENERIC_NAMES = {'images', 'image', 'imgs', 'data', 'dataset'}
+
+
+def image_extensions() -> tuple:
+    """The image extensions ``CustomDataset`` reads by default."""
+    from mmpretrain.datasets import CustomDataset
+    return inspect.signature(
+        CustomDataset.__init__).parameters['extensions'].default
+
+
+@dataclass
+class Target:
+    """What the target data holds.
+
+    Attributes:
+        kind: ``'npz'`` or ``'folder'``.
+        name: display name (``'BloodMNIST'``, ``'DermaMNIST'``, the
+            folder's name).
+        path: the ``.npz`` file or the folder (absolute for folders).
+        classes: every class of the data, index = label id.
+        counts: split -> images per class id.
+        splits: folders only: split -> its sub-folder (``'TRAIN'``).
+        files: folders only: split -> ``[(path in split folder, id)]``.
+        layout: how the data is laid out, for results.md.
+    """
+    kind: str
+    name: str
+    path: str
+    classes: List[str]
+    counts: Dict[str, List[int]]
+    splits: Dict[str, str] = field(default_factory=dict)
+    files: Dict[str, list] = field(default_factory=dict)
+    layout: str = ''
+
+    @property
+    def is_bloodmnist(self) -> bool:
+        """BloodMNIST: the file name the ``MedMNIST`` dataset names as such,
+        and its 8 classes."""
+        return (self.kind == 'npz'
+                and osp.basename(self.path).startswith('bloodmnist')
+                and len(self.classes) == len(BLOODMNIST_CATEGORIES))
+
+    def describe(self, ids: Optional[Sequence[int]] = None) -> str:
+        """``'eosinophil (id 1; 1085 train, 624 test), …'`` for ``ids``
+        (default: every class)."""
+        ids = range(len(self.classes)) if ids is None else ids
+        return ', '.join(
+            f'{self.classes[i]} (id {i}; {self.counts["train"][i]} train, '
+            f'{self.counts["test"][i]} test)' for i in ids)
+
+
+@dataclass
+class Task:
+    """The classes a benchmark run classifies.
+
+    Attributes:
+        ids: label ids of the target's classes, in task order (label
+            ``j`` of the task is ``target.classes[ids[j]]``).
+        classes: their names.
+        paper: BloodMNIST's paper task (4 classes) or BloodMNIST whole, run
+            with the shipped task configs unchanged (no class overrides).
+    """
+    ids: List[int]
+    classes: List[str]
+    paper: Optional[str] = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.ids)
+
+
+def _npz_name(path: str) -> str:
+    stem = osp.splitext(osp.basename(path))[0]
+    for prefix, name in MEDMNIST_NAMES.items():
+        if stem.lower().startswith(prefix):
+            rest = stem[len(prefix):].strip('_-')
+            return f'{name} ({rest} px)' if rest.isdigit() else \
+                f'{name} {rest}'.strip()
+    return stem
+
+
+def _folder_name(root: str) -> str:
+    parts = [p for p in osp.normpath(root).split(os.sep) if p]
+    for part in reversed(parts):
+        if part.lower() not in _GENERIC_NAMES:
+            return part
+    return parts[-1] if parts else root
+
+
+def read_npz(path: str) -> Target:
+    """The classes and per-split class counts of a MedMNIST ``.npz``.
+
+    Raises:
+        SystemExit: no such file, a file without train/test images and
+            labels, multi-label labels.
+    """
+    if not osp.isfile(path):
+        raise SystemExit(
+            f'target data {path}: no such file. For BloodMNIST run '
+            f'`{FETCH_HINT}`; give another MedMNIST file with --data-root / '
+            '--ann-file, or an image folder with --data-root DIR (holding '
+            'train/ and test/ class folders).')
+    labels = {}
+    with np.load(path) as npz:
+        need = ['train_images', 'train_labels', 'test_images', 'test_labels']
+        missing = [k for k in need if k not in npz.files]
+        if missing:
+            raise SystemExit(
+                f'{path} lacks {missing} (found {sorted(npz.files)}); the '
+                'benchmark needs a MedMNIST-format file with train and test '
+                'images and labels.')
+        for split in SPLITS:
+            if f'{split}_labels' in npz.files:
+                lab = np.asarray(npz[f'{split}_labels'])
+                if lab.ndim == 2 and lab.shape[1] != 1:
+                    raise SystemExit(
+                        f'{path}: {split}_labels has shape {lab.shape}, a '
+                        'multi-label task; the benchmark needs one class per '
+                        'image.')
+                labels[split] = lab.reshape(-1).astype(np.int64)
+    num = int(max(int(v.max()) for v in labels.values() if v.size)) + 1
+    name = _npz_name(path)
+    classes = list(BLOODMNIST_CATEGORIES) if osp.basename(path).startswith(
+        'bloodmnist') and num == len(BLOODMNIST_CATEGORIES) else [
+            f'class_{i}' for i in range(num)
+        ]
+    counts = {
+        s: np.bincount(v, minlength=num).tolist()
+        for s, v in labels.items()
+    }
+    return Target('npz', name, path, classes, counts,
+                  layout='MedMNIST .npz')
+
+
+def folder_splits(root: str) -> Dict[str, str]:
+    """split -> sub-folder of ``root`` (``train`` / ``TRAIN``, any case)."""
+    if not osp.isdir(root):
+        return {}
+    found = {}
+    for entry in sorted(os.listdir(root)):
+        if entry.lower() in FOLDER_SPLITS and osp.isdir(osp.join(root, entry)):
+            found.setdefault(entry.lower(), entry)
+    return found
+
+
+def read_folder(root: str) -> Target:
+    """Classes and images of an image-folder dataset (split folders of class
+    folders).
+
+    Raises:
+        SystemExit: no train/ or test/ split folder, a split whose class
+            folders differ from train's, a class folder without images.
+    """
+    from mmpretrain.datasets.custom import find_folders, get_samples
+    root = osp.abspath(root)
+    splits = folder_splits(root)
+    if 'train' not in splits or 'test' not in splits:
+        raise SystemExit(
+            f'{root} is no image-folder dataset the benchmark can read: it '
+            'needs split folders of class folders, train/<class>/<images> and '
+            'test/<class>/<images> (val/ optional), or the Kaggle layout '
+            f'TRAIN/<CLASS>/, TEST/<CLASS>/; found {sorted(os.listdir(root))}'
+            '. For a MedMNIST .npz give --ann-file.')
+    ext = image_extensions()
+    valid = lambda f: f.lower().endswith(ext)  # noqa: E731
+    classes = None
+    files, counts = {}, {}
+    for split in [s for s in FOLDER_SPLITS if s in splits]:
+        sdir = osp.join(root, splits[split])
+        names = [c for c in find_folders(sdir)[0] if not c.startswith('.')]
+        if classes is None:
+            classes = names
+            if len(classes) < 2:
+                raise SystemExit(
+                    f'{sdir} holds {len(classes)} class folder(s) '
+                    f'{classes}; a classification task needs at least 2.')
+        elif names != classes:
+            raise SystemExit(
+                f'{sdir} holds the class folders {names}, {splits["train"]}/ '
+                f'holds {classes}; every split needs the same class folders '
+                f'(missing: {sorted(set(classes) - set(names))}, extra: '
+                f'{sorted(set(names) - set(classes))}).')
+        samples, _ = get_samples(sdir, {c: i for i, c in enumerate(names)},
+                                 is_valid_file=valid)
+        files[split] = samples
+        counts[split] = np.bincount([i for _, i in samples],
+                                    minlength=len(classes)).tolist()
+    layout = ('Kaggle blood-cell layout (TRAIN/<CLASS>/, TEST/<CLASS>/)'
+              if splits['train'] == 'TRAIN' else
+              'ImageNet-style folders (train/<class>/, test/<class>/)')
+    return Target('folder', _folder_name(root), root, classes, counts,
+                  splits=splits, files=files, layout=layout)
+
+
+def find_target(data_root: Optional[str], ann_file: Optional[str]) -> Target:
+    """The target data of ``--data-root`` / ``--ann-file``: an image folder
+    when no ``ann_file`` is given and ``data_root`` holds split folders (or
+    sub-folders and no ``bloodmnist.npz``: refused, naming the layout), else
+    a MedMNIST ``.npz`` (default ``data/medmnist/bloodmnist.npz``)."""
+    if data_root and not ann_file and osp.isdir(data_root) and (
+            folder_splits(data_root)
+            or not osp.isfile(osp.join(data_root, DEFAULT_ANN_FILE)) and any(
+                e.is_dir() for e in os.scandir(data_root))):
+        return read_folder(data_root)  # refuses folders without splits
+    ann = ann_file or DEFAULT_ANN_FILE
+    path = ann if osp.isabs(ann) else osp.join(
+        data_root if data_root is not None else DEFAULT_DATA_ROOT, ann)
+    return read_npz(path)
+
+
+def _class_id(target: Target, token: str) -> int:
+    if token in target.classes:
+        return target.classes.index(token)
+    try:
+        cid = int(token)
+    except ValueError:
+        cid = -1
+    if not 0 <= cid < len(target.classes):
+        raise SystemExit(
+            f'--classes-subset {token}: no such class in {target.name}, '
+            f'which holds {len(target.classes)} classes: '
+            f'{target.describe()}. Give class names or ids.')
+    return cid
+
+
+def choose_task(target: Target, classes: Optional[str] = None,
+                subset: Optional[Sequence[str]] = None,
+                num_classes: Optional[int] = None) -> Task:
+    """The task's classes from ``--classes`` (BloodMNIST's 4 or 8),
+    ``--classes-subset`` (names or ids) and ``--num-classes`` (a check: it
+    must equal the task's class count).
+
+    Without options: BloodMNIST's paper task (4 classes) for BloodMNIST,
+    every class of the data otherwise.
+
+    Raises:
+        SystemExit: a class count or subset the data does not hold,
+            ``--classes`` on data other than BloodMNIST, fewer than 2 task
+            classes, or a task class without a train or test image.
+    """
+    if classes is not None and not target.is_bloodmnist:
+        raise SystemExit(
+            f'--classes {classes} picks a BloodMNIST task, but the data is '
+            f'{target.name} with {len(target.classes)} classes: '
+            f'{target.describe()}. Leave --classes out to use every class, '
+            'or choose some with --classes-subset.')
+    paper = None
+    if subset is not None:
+        ids = [_class_id(target, str(t)) for t in subset]
+        if len(set(ids)) != len(ids):
+            raise SystemExit(f'--classes-subset {" ".join(subset)} names a '
+                             'class twice.')
+    elif target.is_bloodmnist and num_classes is None and classes != '8':
+        ids, paper = list(BLOODMNIST_PAPER_4), '4'
+    else:
+        ids = list(range(len(target.classes)))
+        paper = '8' if target.is_bloodmnist and classes == '8' else None
+    if num_classes is not None and num_classes != len(ids):
+        what = ('the subset you chose' if subset is not None else
+                f'{target.name}')
+        raise SystemExit(
+            f'--num-classes {num_classes} does not match the data: '
+            f'{what} has {len(ids)} classes: {target.describe(ids)}. Drop '
+            '--num-classes (the classes are read off the data) or choose '
+            'classes with --classes-subset.')
+    if len(ids) < 2:
+        raise SystemExit(f'the task needs at least 2 classes, got '
+                         f'{target.describe(ids)}.')
+    empty = [i for i in ids if not (target.counts['train'][i]
+                                    and target.counts['test'][i])]
+    if empty:
+        raise SystemExit(
+            f'class(es) {[target.classes[i] for i in empty]} of {target.name} '
+            'have no train or no test image, so they can be neither learnt '
+            f'nor scored: {target.describe(empty)}. Leave them out with '
+            '--classes-subset (the data holds: '
+            f'{target.describe()}).')
+    return Task(ids, [target.classes[i] for i in ids], paper)
+
+
+def positive_index(task: Task, positive: Optional[str]) -> Optional[int]:
+    """The task label of ``--positive-class`` (a name or a task index;
+    default 1, scikit-learn's ``pos_label``); None for tasks that are not
+    binary.
+
+    Raises:
+        SystemExit: ``--positive-class`` on a task that is not binary, or a
+            class the task does not have.
+    """
+    if task.num_classes != 2:
+        if positive is not None:
+            raise SystemExit(
+                f'--positive-class {positive}: the task has '
+                f'{task.num_classes} classes {task.classes}; a positive class '
+                'belongs to a binary task (2 classes).')
+        return None
+    if positive is None:
+        return 1
+    if positive in task.classes:
+        return task.classes.index(positive)
+    if positive in ('0', '1'):
+        return int(positive)
+    raise SystemExit(f'--positive-class {positive}: the task\'s classes are '
+                     f'0 = {task.classes[0]}, 1 = {task.classes[1]}; give a '
+                     'name or an index.')
+
+
+@dataclass
+class AuxFolder:
+    """An ``--aux-root`` folder of auxiliary images.
+
+    Attributes:
+        root: the folder (absolute).
+        num_images: images found (any depth, ``CustomDataset``'s
+            extensions).
+        classes: its class sub-folders (sorted, as ``CustomDataset`` numbers
+            them) when CrossDomainMixup labels it by them, else None.
+    """
+    root: str
+    num_images: int
+    classes: Optional[List[str]]
+
+
+def read_aux(root: str) -> AuxFolder:
+    """The auxiliary folder: labelled by sub-folder exactly when
+    ``CrossDomainMixup`` labels it (all images in sub-folders).
+
+    Raises:
+        SystemExit: no such folder, or no image in it.
+    """
+    from mmpretrain.datasets.custom import find_folders
+    from mixssl_mm.datasets.transforms.cross_domain_mixup import \
+        _has_class_folders
+    root = osp.abspath(root)
+    if not osp.isdir(root):
+        raise SystemExit(f'--aux-root {root}: no such folder.')
+    ext = image_extensions()
+    n = sum(f.lower().endswith(ext) for _, _, fs in os.walk(root) for f in fs)
+    if not n:
+        raise SystemExit(
+            f'--aux-root {root} holds no image ({", ".join(ext)}); give a '
+            "folder of natural images, e.g. Imagenette's train/.")
+    classes = find_folders(root)[0] if _has_class_folders(root) else None
+    return AuxFolder(root, n, classes)

@@ -1,0 +1,68 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""results.md's header lines about the data, the task and how the encoders
+start and are evaluated (used by :func:`.report.header_lines`)."""
+import os.path as osp
+from typing import List
+
+from .methods import METHODS
+
+
+def data_lines(plan) -> List[str]:
+    """The data (name, layout, where), the task's classes (with BloodMNIST's
+    paper task named as such) and a binary task's positive class."""
+    t, task = plan.target, plan.task
+    where = t.path if t.kind == 'folder' else osp.basename(t.path)
+    if task.paper == '4':
+        classes = ('4 classes (BloodMNIST labels 1, 4, 5, 6: the paper task)'
+                   f': {", ".join(task.classes)}')
+    elif task.num_classes == len(t.classes):
+        classes = f'all {task.num_classes} classes: {", ".join(task.classes)}'
+    else:
+        classes = (f'{task.num_classes} of its {len(t.classes)} classes '
+                   f'(ids {task.ids}): {", ".join(task.classes)}')
+    lines = [f'- Task: {classes}; data {t.name} (`{where}`, {t.layout}).']
+    if plan.positive is not None:
+        lines.append(
+            f'- Binary task, positive class: {task.classes[plan.positive]} '
+            f'(index {plan.positive}; `--positive-class`). Table 2 reports '
+            'its precision, recall and F1, the ROC-AUC of its score and the '
+            'accuracy.')
+    return lines
+
+
+def start_lines(plan) -> List[str]:
+    """Where the encoders start, the auxiliary images, the k-NN protocol
+    and the BatchNorm re-estimation."""
+    lines = []
+    if plan.init_ckpt:
+        lines.append(
+            f'- Start: every method\'s pretraining encoder starts from '
+            f'`{plan.init_ckpt}` (sha256 {plan.init_sha256[:16]}…, '
+            '`--init-ckpt`); ImageNet-self fine-tunes it directly; Rand '
+            'starts from random weights.')
+    elif 'imagenet_self' in plan.methods:
+        lines.append(f'- ImageNet-self fine-tunes `{plan.imagenet_ckpt}`; '
+                     'every other method starts from random weights.')
+    else:
+        lines.append('- Start: every method from random weights.')
+    mixing = [
+        METHODS[m]['name'] for m in plan.methods if METHODS[m].get('objective')
+    ]
+    if mixing:
+        aux = (f'`{plan.aux.root}` ({plan.aux.num_images} images, '
+               + (f'{len(plan.aux.classes)} classes' if plan.aux.classes
+                  else 'unlabelled') + ', `--aux-root`)' if plan.aux else
+               'the offline photo pool (NaturalPhotoPool, 16 photos)')
+        lines.append(f'- Auxiliary images of {", ".join(mixing)}: {aux}.')
+    if 'knn' in plan.protocols:
+        lines.append(
+            '- k-NN: KNNEvalHook (k = 20, T = 0.07) on the encoder as it '
+            'enters the downstream stages; memory bank = the train subset, '
+            'queries = the test split, both with the test pipeline.')
+    if plan.args.recalibrate_bn:
+        lines.append(
+            '- BatchNorm statistics re-estimated on clean target train '
+            'images before the linear probe and k-NN, for every method '
+            '(`--recalibrate-bn`, BNRecalibrationHook).')
+    return lines
+

@@ -1,0 +1,167 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""The config each benchmark stage runs: the shipped config when the run
+needs nothing ``--cfg-options`` cannot say (BloodMNIST or another MedMNIST
+file, the offline photo pool, no extra hook or metric: the commands of
+earlier versions), else a generated wrapper config
+(:mod:`.wrappers`) that changes:
+
+- the datasets, for an image-folder target: ``CustomDataset`` over
+  generated image lists, ``LoadImageFromFile`` in front of each pipeline;
+- MixSSL's auxiliary images, for ``--aux-root``: every ``CrossDomainMixup``
+  draws from the folder (labelled by sub-folder when it has them);
+- the test metrics of a binary task: ``PositiveClassMetric`` added;
+- the hooks: ``BNRecalibrationHook`` in the linear probe with
+  ``--recalibrate-bn``; ``KNNEvalHook`` in the k-NN stage, a 0-epoch run of
+  the fine-tune config whose hook embeds the train subset (bank) and the
+  test split (queries) with the test pipeline.
+"""
+import argparse
+from typing import Dict, Optional, Sequence
+
+from mmengine.config import Config, DictAction
+
+from .wrappers import (GeneratedFiles, folder_dataset, has_cross_domain_mixup,
+                       image_lists, knn_hook, load_config, merged,
+                       replace_aux, wrapper_text)
+
+RECALIBRATE_BN = dict(type='BNRecalibrationHook')
+
+
+def parse_cfg_options(options: Sequence[str]) -> dict:
+    """``['a.b=1', ...]`` -> ``{'a.b': 1}`` as mmengine's ``DictAction``
+    reads ``--cfg-options``."""
+    if not options:
+        return {}
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--o', nargs='+', action=DictAction)
+    return parser.parse_args(['--o', *options]).o
+
+
+class StageConfigs:
+    """Config paths of the stages and the configs they load.
+
+    Args:
+        work_dir: where generated files go (``<work_dir>/generated``).
+        target, task: see :mod:`.data`.
+        downstream: protocol -> shipped fine-tune / linear-probe config.
+        positive: the positive class of a binary task (None: not binary).
+        aux: the ``--aux-root`` folder (:class:`.data.AuxFolder`) or None.
+        recalibrate_bn: add ``BNRecalibrationHook`` to the linear probe and
+            the k-NN stage.
+        workers: data-loading workers of the k-NN hook.
+    """
+
+    def __init__(self, work_dir: str, target, task, downstream: Dict[str, str],
+                 positive: Optional[int] = None, aux=None,
+                 recalibrate_bn: bool = False, workers: int = 0):
+        self.files = GeneratedFiles(work_dir)
+        self.target, self.task, self.downstream = target, task, downstream
+        self.positive, self.aux = positive, aux
+        self.recalibrate_bn, self.workers = recalibrate_bn, workers
+        self._merged: Dict[str, Config] = {}
+        self._paths: Dict[tuple, str] = {}
+        self.lists = {}
+        if target.kind == 'folder':
+            for split, texts in image_lists(target, task).items():
+                self.lists[split] = {
+                    kind: self.files.add('data', f'{split}-{kind}', '.txt',
+                                         text)
+                    for kind, text in texts.items()
+                }
+
+    # ------------------------------------------------------------ paths
+    def config(self, path: str) -> Config:
+        """The config a stage with config ``path`` loads (before its
+        ``--cfg-options``)."""
+        return self._merged.get(path) or load_config(path)
+
+    def _stage(self, stem: str, base: str, overrides: dict) -> str:
+        """``base`` itself without overrides, else the wrapper's path."""
+        if not overrides:
+            return base
+        path = self.files.add('configs', stem, '.py',
+                              wrapper_text(base, overrides, self.files.root))
+        self._merged.setdefault(path, merged(load_config(base), overrides))
+        return path
+
+    def _cached(self, key: tuple, build) -> str:
+        if key not in self._paths:
+            self._paths[key] = build()
+        return self._paths[key]
+
+    def pretrain(self, method: str, config: str) -> str:
+        """The pretraining config of ``method`` (shipped: ``config``)."""
+        return self._cached(('pretrain', method), lambda: self._stage(
+            f'{method}_pretrain', config, self.pretrain_overrides(config)))
+
+    def protocol(self, protocol: str) -> str:
+        """The config of a fine-tune / linear-probe stage and its test."""
+        base = self.downstream[protocol]
+        return self._cached(('downstream', protocol), lambda: self._stage(
+            protocol, base, self.downstream_overrides(protocol)))
+
+    def knn(self, options: dict, extra: Sequence[str]) -> str:
+        """The k-NN stage's config: the fine-tune config and a
+        ``KNNEvalHook`` whose datasets are its train and test datasets as
+        the stage's ``options`` and the user's ``extra`` cfg-options leave
+        them (bank: train with the test pipeline)."""
+
+        def build():
+            base = self.downstream['finetune']
+            overrides = self.downstream_overrides('finetune')
+            cfg = merged(load_config(base), overrides)
+            cfg.merge_from_dict(dict(options), allow_list_keys=True)
+            cfg.merge_from_dict(parse_cfg_options(extra),
+                                allow_list_keys=True)
+            query = cfg.test_dataloader.dataset.to_dict()
+            bank = dict(cfg.train_dataloader.dataset.to_dict(),
+                        pipeline=query['pipeline'])
+            hooks = list(load_config(base).get('custom_hooks') or [])
+            if self.recalibrate_bn:
+                hooks.append(dict(RECALIBRATE_BN))
+            hooks.append(knn_hook(bank, query, self.workers))
+            return self._stage('knn', base,
+                               dict(overrides, custom_hooks=hooks))
+
+        return self._cached(('knn', ), build)
+
+    # ------------------------------------------------------------ overrides
+    def pretrain_overrides(self, config: str) -> dict:
+        """Top-level keys a pretraining wrapper sets ({} for none)."""
+        cfg = load_config(config)
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        changed = False
+        if self.aux is not None and has_cross_domain_mixup(cfg):
+            pipeline, changed = replace_aux(pipeline, self.aux.root), True
+        if self.target.kind == 'folder':
+            return dict(train_dataloader=dict(dataset=folder_dataset(
+                self.target, 'train', self.lists['train']['images'],
+                pipeline)))
+        if changed:
+            return dict(train_dataloader=dict(dataset=dict(
+                pipeline=pipeline)))
+        return {}
+
+    def downstream_overrides(self, protocol: str) -> dict:
+        """Top-level keys of a fine-tune / linear-probe (and test) wrapper."""
+        cfg, o = load_config(self.downstream[protocol]), {}
+        if self.target.kind == 'folder':
+            for loader, split in (('train_dataloader', 'train'),
+                                  ('test_dataloader', 'test')):
+                o[loader] = dict(dataset=folder_dataset(
+                    self.target, split, self.lists[split]['labelled'],
+                    cfg[loader].dataset.pipeline, self.task.classes))
+            # the shipped MedMNIST val set would be left in the config
+            o.update(val_dataloader=None, val_cfg=None, val_evaluator=None)
+        if self.positive is not None:
+            metrics = cfg.test_evaluator
+            metrics = list(metrics) if isinstance(metrics, (list, tuple)) \
+                else [metrics]
+            o['test_evaluator'] = metrics + [
+                dict(type='PositiveClassMetric', pos_label=self.positive)
+            ]
+        if self.recalibrate_bn and protocol == 'linear':
+            o['custom_hooks'] = list(cfg.get('custom_hooks') or []) + [
+                dict(RECALIBRATE_BN)
+            ]
+        return o
