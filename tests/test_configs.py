@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmpretrain.registry import DATASETS, MODELS
+from mixssl_mm.preflight.channels import check_feature_channels
 from tests._helpers.config_walk import find_transforms
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -24,6 +25,7 @@ CONFIGS = sorted(
 def test_config_builds_its_model(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports['imports'] == ['mixssl_mm']
+    check_feature_channels(cfg)  # the pre-flight passes every shipped config
     model_cfg = cfg.model.copy()
     # the data preprocessor is a top-level key in mmpretrain configs
     if 'data_preprocessor' in cfg and 'data_preprocessor' not in model_cfg:

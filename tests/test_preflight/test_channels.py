@@ -1,0 +1,137 @@
+"""mixssl_mm.preflight.channels: a depth change (or any channel setting) that
+leaves a neck/head expecting another channel count than the ResNet encoder
+gives is refused before anything is built, with every key to set."""
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmpretrain.registry import MODELS
+from mixssl_mm.preflight import ConfigError
+from mixssl_mm.preflight.channels import (RESNET_TYPES, check_feature_channels,
+                                          feature_channel_mismatches,
+                                          resnet_out_channels)
+
+FINETUNE_50 = ('configs/mixssl/benchmarks/'
+               'resnet50_1xb64-20e_bloodmnist-4cls_finetune.py')
+PROBE_50 = ('configs/mixssl/benchmarks/'
+            'resnet50_1xb64-20e_bloodmnist-4cls_linear-probe.py')
+
+
+def mm_config(name):
+    """Path of one of mmpretrain's own configs."""
+    import mmpretrain
+    return osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs',
+                    name)
+
+
+def with_depth(path, depth):
+    cfg = Config.fromfile(path)
+    cfg.merge_from_dict({'model.backbone.depth': depth})
+    return cfg
+
+
+@pytest.mark.parametrize('type_name', RESNET_TYPES)
+def test_computed_channels_equal_the_built_backbone(type_name):
+    # narrow (base_channels=8) so that building them is cheap; the default
+    # widths in one case
+    cls = MODELS.get(type_name)
+    depth = min(cls.arch_settings)
+    cases = [dict(base_channels=8, out_indices=(1, 2))]
+    if type_name == 'ResNet':
+        cases += [dict(base_channels=8), dict()]
+    for extra in cases:
+        cfg = dict(type=type_name, depth=depth, **extra)
+        backbone = MODELS.build(cfg)
+        backbone.eval()  # mmpretrain's ResNet.train returns None
+        with torch.no_grad():
+            feats = backbone(torch.zeros(1, 3, 32, 32))
+        assert resnet_out_channels(cfg) == feats[-1].shape[1], cfg
+
+
+def test_other_backbones_are_not_judged():
+    assert resnet_out_channels(dict(type='RegNet', arch='regnetx_400mf')) \
+        is None
+    assert resnet_out_channels(dict(type='ResNet', depth=19)) is None
+    check_feature_channels(Config(dict(model=dict(
+        type='ImageClassifier', backbone=dict(type='VisionTransformer'),
+        head=dict(type='LinearClsHead', in_channels=1)))))
+
+
+def test_reported_case_finetune_config_with_depth_18():
+    with pytest.raises(ConfigError) as e:
+        check_feature_channels(with_depth(FINETUNE_50, 18))
+    msg = str(e.value)
+    assert msg.startswith('model.backbone (ResNet, depth=18) outputs 512 '
+                          'channels, but these settings expect another '
+                          'number:\n  model.head.in_channels=2048\n')
+    assert '--cfg-options model.head.in_channels=512\n' in msg
+    assert 'resnet18_1xb64-1e_bloodmnist-4cls-64px_finetune.py' in msg
+
+
+def test_linear_probe_lists_every_key():
+    with pytest.raises(ConfigError, match=re.escape(
+            '--cfg-options model.neck.1.input_features=512 '
+            'model.head.in_channels=512')):
+        check_feature_channels(with_depth(PROBE_50, 34))
+
+
+@pytest.mark.parametrize('config,keys', [
+    ('configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
+     ['model.neck.in_channels', 'model.head.in_channels']),
+    ('configs/mixssl/ablations/mixssl-ra_resnet50_1xb64-20e_bloodmnist.py',
+     ['model.neck.in_channels', 'model.head.in_channels',
+      'model.aux_head.in_channels']),
+    ('configs/mixssl/ablations/mixssl-rc_resnet50_1xb64-20e_bloodmnist.py',
+     ['model.neck.in_channels', 'model.head.in_channels',
+      'model.contrast_neck.in_channels']),
+    ('configs/benchmarks/simclr_resnet50_1xb64-20e_bloodmnist.py',
+     ['model.neck.in_channels']),
+    ('configs/benchmarks/byol_resnet50_1xb64-20e_bloodmnist.py',
+     ['model.neck.in_channels']),
+    ('configs/benchmarks/rotation_resnet50_1xb64-20e_bloodmnist.py',
+     ['model.head.in_channels']),
+    ('configs/benchmarks/dino_resnet50_1xb64-20e_bloodmnist.py',
+     ['model.neck.in_channels']),
+    (mm_config('mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'),
+     ['model.neck.in_channels']),
+])
+def test_ssl_and_mixssl_parts_that_read_the_encoder(config, keys):
+    cfg = with_depth(config, 18)
+    assert [k for k, _ in feature_channel_mismatches(
+        cfg.model, 512)] == keys
+    with pytest.raises(ConfigError, match='outputs 512 channels'):
+        check_feature_channels(cfg)
+
+
+def test_a_left_out_channel_setting_counts_with_its_default():
+    # TransparencyHead(in_channels=2048) by default
+    model = dict(type='MixSSL', backbone=dict(type='ResNet', depth=18),
+                 neck=dict(type='ResnetGenerator', in_channels=512),
+                 head=dict(type='TransparencyHead'))
+    assert feature_channel_mismatches(model, 512) == [
+        ('model.head.in_channels', 2048)]
+
+
+def test_a_neck_with_out_channels_sets_what_the_head_reads():
+    model = dict(type='ImageClassifier', backbone=dict(type='ResNet',
+                                                       depth=18),
+                 neck=[dict(type='GlobalAveragePooling'),
+                       dict(type='LinearNeck', in_channels=512,
+                            out_channels=256)],
+                 head=dict(type='LinearClsHead', num_classes=2,
+                           in_channels=256))
+    assert feature_channel_mismatches(model, 512) == []
+    model['head']['in_channels'] = 512
+    assert feature_channel_mismatches(model, 512) == [
+        ('model.head.in_channels', 512)]
+
+
+def test_mmpretrain_resnet_configs_pass():
+    # the shipped configs: tests/test_configs.py::test_config_builds_its_model
+    for name in ('resnet/resnet18_8xb16_cifar10.py',
+                 'byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
+                 'mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py'):
+        check_feature_channels(Config.fromfile(mm_config(name)))
