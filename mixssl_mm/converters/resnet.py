@@ -37,7 +37,8 @@ import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mixssl_mm.utils.checkpoint import (compare_keys, format_keys,
-                                        refused_global, unpickler_reason)
+                                        mismatch_lines, refused_global,
+                                        unpickler_reason)
 from mixssl_mm.utils.hashing import file_hash
 
 CONVERTER = 'tools/model_converters/resnet_to_mmpretrain.py'
@@ -281,17 +282,18 @@ def check_against_mmpretrain(state: dict, src: str,
             f'{ARCHS[depth][1]}.{fix}')
     ref = mmpretrain_resnet_state(depth)
     missing, unexpected, shapes = compare_keys(ref, state)
+    sides = dict(checkpoint='SRC', model=f'mmpretrain ResNet-{depth}')
     if missing or unexpected:
         raise ConversionError(
             f'{src} does not match mmpretrain ResNet-{depth}: '
-            f'{likely_cause(unexpected or missing)}' +
-            (_keys_line('unexpected keys', unexpected) if unexpected else '')
-            + (_keys_line('missing keys', missing) if missing else ''))
+            f'{likely_cause(unexpected or missing)}\n' +
+            mismatch_lines(missing, unexpected, [], **sides).rstrip('\n'))
     if shapes:
         raise ConversionError(
             f'{src} has the keys of ResNet-{depth} but other shapes (a Wide '
             'ResNet or ResNeXt, or a different width? only plain ResNets '
-            'are supported):' + _keys_line('shape mismatches', shapes))
+            'are supported):\n' +
+            mismatch_lines([], [], shapes, **sides).rstrip('\n'))
     import torch
     out, filled = {}, 0
     for k, v in ref.items():  # mmpretrain's key order

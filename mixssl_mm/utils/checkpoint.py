@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 __all__ = [
     'NotACheckpointError', 'read_checkpoint', 'state_dict_of', 'compare_keys', 'format_keys',
-    'refused_global', 'unpickler_reason'
+    'mismatch_lines', 'refused_global', 'unpickler_reason'
 ]
 
 _BN_COUNT = 'num_batches_tracked'
@@ -80,6 +80,30 @@ def format_keys(label: str, keys: Iterable[str], limit: int = 5) -> str:
     keys = list(keys)
     more = f' ... ({len(keys)} in all)' if len(keys) > limit else ''
     return f'  {label}: {", ".join(keys[:limit])}{more}'
+
+
+def mismatch_lines(missing: Iterable[str], unexpected: Iterable[str],
+                   shapes: Iterable[str], checkpoint: str = 'the checkpoint',
+                   model: str = 'the model') -> str:
+    """The result of :func:`compare_keys` as lines that say which side is
+    which (``''`` when nothing differs), e.g.::
+
+          missing keys (in the model, not in the checkpoint): head.fc.bias
+          shape mismatches (checkpoint vs model): conv1.weight (64, 3, 7, 7) vs (16, 3, 7, 7)
+
+    ``checkpoint`` and ``model`` name the two sides (e.g. ``'the file'``,
+    ``'mmpretrain ResNet-50'``); every line ends with a newline.
+    """
+    lines = []
+    for label, keys in (
+            (f'missing keys (in {model}, not in {checkpoint})', missing),
+            (f'unexpected keys (in {checkpoint}, not in {model})',
+             unexpected),
+            (f'shape mismatches ({checkpoint} vs {model})', shapes)):
+        keys = list(keys)
+        if keys:
+            lines.append(format_keys(label, keys) + '\n')
+    return ''.join(lines)
 
 
 def refused_global(error_text: str) -> Optional[str]:

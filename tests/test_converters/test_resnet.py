@@ -218,14 +218,18 @@ def test_wrong_depth_extra_keys_and_shapes(tmp_path, resnet18_file):
     torch.save(state, tmp_path / 'extra.pth')
     msg = refused(tmp_path / 'extra.pth', dst)
     assert 'does not match mmpretrain ResNet-18' in msg
-    assert 'unexpected keys: layer4.1.se.fc.weight' in msg
-    assert 'missing keys: layer2.0.downsample.1.running_var' in msg
+    # which side is the file and which the model
+    assert 'unexpected keys (in SRC, not in mmpretrain ResNet-18): ' \
+        'layer4.1.se.fc.weight' in msg
+    assert 'missing keys (in mmpretrain ResNet-18, not in SRC): ' \
+        'layer2.0.downsample.1.running_var' in msg
 
     state = torch.load(resnet18_file)
     state['conv1.weight'] = torch.zeros(64, 3, 3, 3)
     torch.save(state, tmp_path / 'shape.pth')
     msg = refused(tmp_path / 'shape.pth', dst)
-    assert 'conv1.weight (64, 3, 3, 3) vs (64, 3, 7, 7)' in msg
+    assert 'shape mismatches (SRC vs mmpretrain ResNet-18): conv1.weight ' \
+        '(64, 3, 3, 3) vs (64, 3, 7, 7)' in msg
     assert 'Wide ResNet or ResNeXt' in msg
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mixssl_mm.utils.checkpoint import (NotACheckpointError, compare_keys,
-                                        format_keys, read_checkpoint,
+                                        format_keys, mismatch_lines,
+                                        read_checkpoint,
                                         refused_global, state_dict_of,
                                         unpickler_reason)
 
@@ -36,6 +37,16 @@ def test_compare_keys_and_format_keys():
     assert format_keys('missing keys', keys) == \
         '  missing keys: k0, k1, k2, k3, k4 ... (7 in all)'
     assert format_keys('its keys', ['a']) == '  its keys: a'
+    # the same result, saying which side is which
+    assert mismatch_lines(missing, unexpected, shapes) == (
+        '  missing keys (in the model, not in the checkpoint): c\n'
+        '  unexpected keys (in the checkpoint, not in the model): z\n'
+        '  shape mismatches (the checkpoint vs the model): a (3, 2) vs '
+        '(2, 3)\n')
+    assert mismatch_lines([], [], shapes, checkpoint='SRC',
+                          model='ResNet-18') == \
+        '  shape mismatches (SRC vs ResNet-18): a (3, 2) vs (2, 3)\n'
+    assert mismatch_lines([], [], []) == ''
 
 
 def test_refusal_parsing_on_torch_own_messages(tmp_path):
