@@ -6,13 +6,30 @@ them through ``pkg_resources``, which setuptools >= 81 no longer ships. This
 hook waits until ``mmengine.utils.package_utils`` is imported and then swaps
 in the ``importlib.metadata`` versions from ``mixssl_mm.mm_compat``. It costs
 one entry in ``sys.meta_path`` and imports nothing until mmengine is used.
+It also filters mmcv-lite's ``MultiScaleDeformableAttention`` warning
+(:func:`ignore_mmcv_lite_warning`), which is printed at import time, so the
+filter must be in place before anything imports mmpretrain's models.
 """
 import importlib.abc
 import importlib.util
 import os.path as osp
 import sys
+import warnings
 
 _TARGET = 'mmengine.utils.package_utils'
+
+
+def ignore_mmcv_lite_warning() -> None:
+    """Hide the one warning mmcv-lite prints whenever mmpretrain's models are
+    imported: ``Fail to import MultiScaleDeformableAttention ... install mmcv
+    rather than mmcv-lite``. That op is a compiled CUDA kernel of mmcv-full
+    that neither mmpretrain's classifiers/SSL algorithms nor this plugin use,
+    so on every start the warning only asks users to install something they
+    do not need. Exactly that message from that module is filtered; every
+    other warning of mmcv stays."""
+    warnings.filterwarnings(
+        'ignore', message=r'Fail to import ``MultiScaleDeformableAttention``',
+        category=UserWarning, module=r'mmcv\.cnn\.bricks\.transformer')
 
 
 def _load_compat():
@@ -57,6 +74,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 def install():
+    ignore_mmcv_lite_warning()
     if _TARGET in sys.modules:
         compat = _load_compat()
         if compat is not None:

@@ -218,3 +218,27 @@ def test_startup_pth_installs_the_hook_when_present(tmp_path):
     proc = _run_pth_line(tmp_path, [REPO])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == 'True'
+
+
+def test_mmcv_lite_attention_warning_is_filtered_and_only_it(tmp_path):
+    """Every start printed mmcv-lite's 'Fail to import
+    MultiScaleDeformableAttention' warning (an op nothing here uses). The
+    start-up hook filters it before mmpretrain's models are imported, and
+    so does importing the plugin (a checkout without the hook); any other
+    warning still shows (-W always)."""
+    code = '\n'.join([
+        'import warnings',
+        # the start-up hook's filter is in place before anything is imported
+        'assert any("MultiScaleDeformableAttention" in f[1].pattern',
+        '           for f in warnings.filters if f[1] is not None)',
+        'warnings.resetwarnings()',  # as if no start-up hook had run
+        'warnings.simplefilter("always")',
+        'import mixssl_mm',  # imports mmcv's transformer module: it warns
+        'warnings.warn("other warnings still show")',
+    ])
+    proc = subprocess.run([sys.executable, '-W', 'always', '-c', code],
+                          cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'MultiScaleDeformableAttention' not in proc.stderr
+    assert 'other warnings still show' in proc.stderr

@@ -72,8 +72,10 @@ class NonFiniteLossHook(Hook):
         bad = {k: v for k, v in outputs.items()
                if 'loss' in k and not _is_finite(v)}
         if bad:
+            # detached: the losses still carry their graph, and converting a
+            # tensor that requires grad makes torch warn on every failure
             values = ', '.join(
-                f'{k}={float(torch.as_tensor(v).float().mean())}'
+                f'{k}={torch.as_tensor(v).detach().float().mean().item()}'
                 for k, v in bad.items())
             self._fail(runner, f'non-finite loss ({values})', runner.iter + 1)
 
