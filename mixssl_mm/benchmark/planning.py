@@ -30,6 +30,7 @@ from .start_checkpoint import check_start, resolve_start, start_options
 from .wrappers import load_config  # noqa: F401 (the stages' config parser)
 
 TRAIN_MODULE = 'mixssl_mm.apis.train'
+KNN_K = 20  # KNNEvalHook's k, which the memory bank must hold
 TEST_MODULE = 'mixssl_mm.apis.test'
 
 
@@ -131,6 +132,13 @@ class Plan:
                     'tools/model_converters/ first.')
         if self.init_ckpt:
             self.init_sha256 = check_start(self.init_ckpt, p['depth'])
+        bank = sum(self.target.counts['train'][i] for i in self.task.ids)
+        bank = min(bank, p['train_subset'] or bank)
+        if 'knn' in self.protocols and bank < KNN_K:
+            raise SystemExit(
+                f'k-NN classifies by the {KNN_K} nearest train images, but '
+                f'the task has {bank} train images to search; add images or '
+                'leave k-NN out: --protocols finetune linear.')
         if 'mixssl_ra' in self.methods and self.aux is not None and \
                 self.aux.classes is None:
             raise SystemExit(

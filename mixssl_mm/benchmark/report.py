@@ -244,7 +244,8 @@ def missing_runs(records: List[dict], methods: Sequence[str],
     protocol) without a record, in plan order."""
     done = {(r['method'], r['protocol'], r['seed']) for r in records}
     return [
-        f'{METHODS[m]["name"]} {PROTOCOLS[p].lower()}, seed {s}'
+        f'{METHODS[m]["name"]} '
+        f'{PROTOCOLS[p] if p == "knn" else PROTOCOLS[p].lower()}, seed {s}'
         for s in seeds for m in methods for p in protocols
         if (m, p, s) not in done
     ]

@@ -49,12 +49,15 @@ class GeneratedFiles:
     written before :meth:`write`.
 
     Args:
-        work_dir: the benchmark's work dir.
+        work_dir: the benchmark's work dir, written as ``<work_dir>`` when
+            hashing (as in the stages' fingerprints).
         root: the working directory (the repository root), written as
-            ``<repo>`` when hashing, so moving the checkout changes no name.
+            ``<repo>`` when hashing, so moving the checkout or the work dir
+            changes no name.
     """
 
     def __init__(self, work_dir: str, root: Optional[str] = None):
+        self.work_dir = work_dir
         self.dir = osp.join(work_dir, GENERATED)
         self.root = root or os.getcwd()
         self.files: 'OrderedDict[str, str]' = OrderedDict()
@@ -62,8 +65,9 @@ class GeneratedFiles:
     def add(self, sub: str, stem: str, ext: str, content: str) -> str:
         """The absolute path ``<dir>/<sub>/<stem>-<hash><ext>`` that
         :meth:`write` will fill with ``content``."""
-        digest = hashlib.sha1(
-            content.replace(self.root, '<repo>').encode()).hexdigest()[:8]
+        stable = content.replace(self.work_dir, '<work_dir>').replace(
+            self.root, '<repo>')
+        digest = hashlib.sha1(stable.encode()).hexdigest()[:8]
         path = osp.join(self.dir, sub, f'{stem}-{digest}{ext}')
         self.files[path] = content
         return path

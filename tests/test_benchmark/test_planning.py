@@ -84,7 +84,7 @@ def test_linear_probe_normalises_features_and_gets_channels(repo_cwd):
 
 def test_other_files_and_class_subsets(repo_cwd, tmp_path):
     npz = write_npz(tmp_path / 'x.npz', dict(
-        train=[0, 1, 2, 3, 4] * 4, val=[0, 1], test=[0, 1, 2, 3, 4] * 2))
+        train=[0, 1, 2, 3, 4] * 12, val=[0, 1], test=[0, 1, 2, 3, 4] * 2))
     plan = _plan('--classes-subset', '0', '2', '--ann-file', npz)
     assert (plan.subset, plan.num_classes) == ([0, 2], 2)
     assert plan.downstream['linear'].startswith('configs/benchmarks/')
@@ -139,3 +139,13 @@ def test_configs_are_relative_to_the_working_directory(tmp_path,
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match='run from the repository root'):
         _plan('--methods', 'mixssl')
+
+
+def test_knn_needs_a_bank_of_k_images(repo_cwd, tmp_path):
+    small = write_npz(tmp_path / 'small.npz', dict(train=[0, 1] * 9,
+                                                  test=[0, 1]))
+    with pytest.raises(SystemExit, match='18 train images to search'):
+        _plan('--ann-file', small)
+    assert _plan('--ann-file', small, '--protocols', 'linear').protocols == [
+        'linear'
+    ]

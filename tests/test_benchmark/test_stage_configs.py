@@ -148,7 +148,7 @@ def test_default_run_keeps_the_shipped_configs(repo_cwd, tmp_path):
 
 def test_binary_task_adds_the_positive_class_metric(repo_cwd, tmp_path):
     root = write_split_folders(tmp_path / 'cin', ['CIN1', 'CIN2+'],
-                               dict(train=6, test=5))
+                               dict(train=10, test=5))
     plan = _plan('--data-root', root, '--positive-class', 'CIN1',
                  '--work-dir', str(tmp_path / 'w'))
     assert plan.positive == 0
