@@ -132,6 +132,8 @@ class MixSSLVisualizationHook(Hook):
                 if samples is not None:
                     samples = samples[:self.max_samples]
                 out = model.forward_mix(inputs, samples)
+                if 'rec' in out:  # drawn like the inputs (rec_space)
+                    out['rec'] = model.from_rec_space(out['rec'])
                 # without objective T there is no head (it is not built)
                 use_trans = getattr(model, 'use_trans', True)
                 lam_pred = model.head(out['feats']) if use_trans else None

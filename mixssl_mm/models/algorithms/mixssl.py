@@ -91,7 +91,23 @@ class MixSSL(BaseSelfSupervisor):
             converted on every call. A speed lever for convolutions on
             GPUs (tensor cores, bf16) and oneDNN CPUs; the loss is the same
             up to float rounding. Defaults to False.
+        rec_space (str): The pixel space of objective R, which sets what
+            γ = 1 weighs (the paper leaves it open). ``'normalized'``: the
+            decoder reconstructs ``x_t`` as the encoder's inputs are made
+            of it, normalised by the data preprocessor. ``'unit'``: it
+            reconstructs ``x_t`` in [0, 1], the normalised view
+            de-normalised with the data preprocessor's ``mean``/``std``
+            (8-bit units) and divided by 255; an equally good
+            reconstruction then scores ``std² / 255²`` (≈ 0.05) times the
+            normalised ``loss_rec``. The encoder sees the normalised mix
+            either way, and the decoder output stays linear. See
+            configs/mixssl/README.md, "Design choices". Defaults to
+            ``'normalized'``.
     """
+
+    REC_SPACES = ('normalized', 'unit')
+    # the data preprocessor's mean/std are in 8-bit pixel units
+    PIXEL_MAX = 255.0
 
     def __init__(self,
                  backbone: dict,
@@ -108,7 +124,11 @@ class MixSSL(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[Union[dict, nn.Module]] = None,
                  init_cfg: Optional[Union[dict, List[dict]]] = None,
-                 channels_last: bool = False):
+                 channels_last: bool = False,
+                 rec_space: str = 'normalized'):
+        if rec_space not in self.REC_SPACES:
+            raise ValueError(f'MixSSL: rec_space must be one of '
+                             f'{self.REC_SPACES}, got {rec_space!r}.')
         if not (use_rec or use_trans or use_contrast or use_aux):
             raise ValueError('MixSSL: at least one of use_rec / use_trans / '
                              'use_contrast / use_aux must be True.')
@@ -147,6 +167,7 @@ class MixSSL(BaseSelfSupervisor):
         self.stride = self._check_encoder_decoder()
         self.channels_last = bool(channels_last)
         self._channels_last_done = False
+        self.rec_space = rec_space
 
     def _check_encoder_decoder(self) -> Optional[int]:
         """Probe the encoder once so misconfigured channels or strides fail
@@ -235,6 +256,30 @@ class MixSSL(BaseSelfSupervisor):
             lam = lam.expand(batch_size)
         return lam.to(device=device, dtype=torch.float32)
 
+    def _pixel_stats(self, x: torch.Tensor):
+        """The data preprocessor's (mean, std), shaped (C, 1, 1) as
+        ``x``; (0, 1) when it does not normalise."""
+        pre = self.data_preprocessor
+        if getattr(pre, '_enable_normalize', False):
+            return pre.mean.to(x), pre.std.to(x)
+        return x.new_zeros(()), x.new_ones(())
+
+    def to_rec_space(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised model inputs -> the reconstruction space of
+        ``rec_space`` (``x`` itself for ``'normalized'``)."""
+        if self.rec_space == 'normalized':
+            return x
+        mean, std = self._pixel_stats(x)
+        return (x * std + mean) / self.PIXEL_MAX
+
+    def from_rec_space(self, x: torch.Tensor) -> torch.Tensor:
+        """A reconstruction -> the normalised input space (to draw it as
+        the inputs are drawn); the inverse of :meth:`to_rec_space`."""
+        if self.rec_space == 'normalized':
+            return x
+        mean, std = self._pixel_stats(x)
+        return (x * self.PIXEL_MAX - mean) / std
+
     @staticmethod
     def mix(x_t: torch.Tensor, x_a: torch.Tensor,
             lam: torch.Tensor) -> torch.Tensor:
@@ -244,7 +289,9 @@ class MixSSL(BaseSelfSupervisor):
     def forward_mix(self, inputs: List[torch.Tensor],
                     data_samples: Optional[List[DataSample]]) -> dict:
         """Run the pretext task; returns every intermediate (also used by the
-        visualisation hook)."""
+        visualisation hook): ``target``, ``aux``, ``mixed`` (normalised),
+        ``lam``, ``feats`` and with R ``rec`` and ``rec_target`` (in the
+        ``rec_space``)."""
         self._check_inputs(inputs)
         x_t, x_a = inputs
         if self.channels_last:
@@ -260,6 +307,7 @@ class MixSSL(BaseSelfSupervisor):
         out = dict(target=x_t, aux=x_a, mixed=x_mix, lam=lam, feats=feats)
         if self.use_rec:
             out['rec'] = self.neck(feats)[0]
+            out['rec_target'] = self.to_rec_space(x_t)
         return out
 
     def sample_contrast_lam(self, data_samples: List[DataSample],
@@ -342,7 +390,8 @@ class MixSSL(BaseSelfSupervisor):
         out = self.forward_mix(inputs, data_samples)
         losses = dict()
         if self.use_rec:
-            losses['loss_rec'] = self.loss_rec(out['rec'], out['target'])
+            losses['loss_rec'] = self.loss_rec(out['rec'],
+                                              out['rec_target'])
         if self.use_trans:
             losses.update(self.head.loss(out['feats'], out['lam']))
         if self.use_contrast:
