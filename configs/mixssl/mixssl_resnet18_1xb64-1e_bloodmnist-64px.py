@@ -44,3 +44,6 @@ optim_wrapper = dict(optimizer=dict(lr=1e-3))
 train_cfg = dict(max_epochs=1)
 # reconstruction grids under <work_dir>/<timestamp>/vis_data/vis_image/
 custom_hooks = [dict(type='MixSSLVisualizationHook', interval=25)]
+# console without mmengine's environment, config and hook-order dumps
+# (they stay in the log file; mixssl_mm/apis/console.py)
+quiet_startup = True

@@ -1,32 +1,82 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""Test a model: mmpretrain's ``tools/test.py`` with mixssl_mm imported.
+"""Test a model: mmpretrain's ``tools/test.py`` (its own ``parse_args`` and
+``merge_args``, so every flag behaves the same) with the pre-flight checks
+of :mod:`mixssl_mm.preflight` before any test work.
 
 ``python -m mixssl_mm.apis.test CONFIG CHECKPOINT [--work-dir --out
---cfg-options --launcher ...]`` (what ``tools/test.py`` runs). mmpretrain's
-own script parses the flags and runs the test, so every flag behaves exactly
-as there; this module only imports the plugin first (registrations and the
-stack fixes of :mod:`mixssl_mm.mm_compat`).
+--out-item --cfg-options --amp --tta --launcher ...]`` is what
+``tools/test.py`` (and so ``tools/dist_test.sh``) runs. Refused before the
+Runner is built, naming the fix: a config without ``custom_imports``, a
+model with no predict mode (a self-supervised algorithm) or a config without
+``test_*`` parts, a flag whose config part is missing (``--amp``, ``--tta``,
+``--show``, ``--launcher``), a CHECKPOINT that is no file; contradicting
+dataloader options are resolved or refused. After the Runner is built and
+before the test starts, a CHECKPOINT that does not fit the model is refused
+(mmengine would log the mismatches and score partly random weights); what
+the Runner created in the work dir is then removed.
 """
 import sys
 from typing import List, Optional
 
+from mixssl_mm.apis.cli import build_runner, parse_and_read
 from mixssl_mm.apis.teardown import finish_run
-from mixssl_mm.utils.mmpretrain_tools import (mmpretrain_tool_path,
-                                              run_mmpretrain_tool)
+from mixssl_mm.preflight import (WorkDirGuard, check_custom_imports,
+                                 check_load_from_file, check_load_from_keys)
+from mixssl_mm.preflight.dataloaders import check_dataloaders
+from mixssl_mm.preflight.evaluation import check_evaluation_parts
+from mixssl_mm.preflight.flags import check_launcher, check_test_flags
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """Run mmpretrain's ``tools/test.py`` with ``argv`` (default:
-    ``sys.argv[1:]``) in this process.
+def test(cfg, out: Optional[str] = None, out_item: Optional[str] = None):
+    """Check ``cfg`` (merged with the command line; ``cfg.load_from`` is the
+    checkpoint), then test it as mmpretrain's ``tools/test.py`` does.
+
+    Args:
+        out: ``--out``: the predictions (``out_item`` None or ``'pred'``,
+            mmengine's ``DumpResults`` pickle) or the metrics
+            (``'metrics'``) are written there.
+
+    Returns:
+        The metrics of ``runner.test()``.
+
+    Raises:
+        mixssl_mm.preflight.ConfigError: a pre-flight check refused an input
+            (nothing is left in the work dir); any error of the test itself.
+    """
+    check_custom_imports(cfg)
+    check_launcher(cfg.get('launcher', 'none'), 'test')
+    check_evaluation_parts(cfg, 'test')
+    check_dataloaders(cfg)
+    check_load_from_file(cfg, tool='test')
+    with WorkDirGuard(cfg.work_dir, tool='tools/test.py',
+                      when='before testing'):
+        runner = build_runner(cfg)
+        check_load_from_keys(cfg, runner.model, tool='test')
+    if out and out_item in ('pred', None):
+        from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
+    metrics = runner.test()
+    if out and out_item == 'metrics':
+        import mmengine
+        mmengine.dump(metrics, out)
+    return metrics
+
+
+def main(argv: Optional[List[str]] = None):
+    """``tools/test.py``: the same command line as mmpretrain's; ``argv``
+    defaults to ``sys.argv[1:]``.
 
     Raises:
         SystemExit: from mmpretrain's argument parser (``-h``, bad flags).
-        FileNotFoundError: mmpretrain's ``tools/test.py`` is not installed.
+        mixssl_mm.preflight.ConfigError: see :func:`test`.
     """
-    if argv is not None:
-        sys.argv = [mmpretrain_tool_path('test.py'), *argv]
-    run_mmpretrain_tool('test.py')
+    argv = list(sys.argv[1:] if argv is None else argv)
+    mm, args, cfg = parse_and_read('test.py', argv)
+    check_test_flags(cfg, args)  # before merge_args, which needs the parts
+    cfg = mm['merge_args'](cfg, args)
+    metrics = test(cfg, args.out, args.out_item)
     finish_run()  # workers and process group end before the interpreter
+    return metrics
 
 
 if __name__ == '__main__':

@@ -15,6 +15,12 @@ in :mod:`mixssl_mm.preflight`; docs/reliability.md has the full list):
   docs/model_converters.md), unreadable target images (or skipped
   with ``data_check = dict(skip_corrupt=True)``), a BloodMNIST file whose md5
   is not the official one, a work dir that already holds checkpoints;
+  config parts the model cannot honour (``val_*``/``test_*`` on a
+  self-supervised algorithm, ``save_best`` without validation), dataloader
+  options that contradict each other (resolved when lossless, e.g.
+  ``persistent_workers`` with ``num_workers=0``), a flag whose config part
+  is missing (``--auto-scale-lr``, ``--amp``, ``--launcher``), a
+  ``load_from`` or ``--resume`` checkpoint that does not fit the model;
 - the train dataset is built once, before the Runner, and handed to it;
 - a run that fails before its first iteration completes removes what it
   created in the work dir (the Runner creates ``<work_dir>/<timestamp>/``
@@ -25,17 +31,20 @@ in :mod:`mixssl_mm.preflight`; docs/reliability.md has the full list):
   the interpreter exits (:mod:`mixssl_mm.apis.teardown`), so it exits 0.
 """
 import copy
-import runpy
 import sys
 from typing import List, Optional
 
+from mixssl_mm.apis.cli import build_runner, parse_and_read
 from mixssl_mm.apis.teardown import finish_run
 from mixssl_mm.preflight import (WorkDirGuard, check_custom_imports,
                                  check_load_from_file, check_load_from_keys,
                                  check_pretrained_files,
                                  check_pretrained_keys, check_work_dir,
                                  delete_for_overwrite, preflight_dataset)
-from mixssl_mm.utils.mmpretrain_tools import mmpretrain_tool_path
+from mixssl_mm.preflight.dataloaders import check_dataloaders
+from mixssl_mm.preflight.evaluation import check_evaluation_parts
+from mixssl_mm.preflight.flags import (check_auto_scale_lr, check_launcher,
+                                       check_train_flags)
 
 OVERWRITE = '--overwrite'
 EXTRA_HELP = f"""mixssl_mm additions to mmpretrain's tools/train.py:
@@ -43,17 +52,9 @@ EXTRA_HELP = f"""mixssl_mm additions to mmpretrain's tools/train.py:
                         checkpoints, deleting them (without it the run is
                         refused; --resume continues them instead)
   config keys: data_check = dict(images=True, skip_corrupt=False),
-               strict_pretrained = True (see docs/reliability.md)
+               strict_pretrained = True, quiet_startup = False
+               (see docs/reliability.md)
 """
-
-
-def build_runner(cfg):
-    """The Runner of ``cfg``, as mmpretrain's ``tools/train.py`` builds it."""
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
 
 
 def use_prebuilt_dataset(runner, dataset) -> None:
@@ -82,6 +83,10 @@ def train(cfg, overwrite: bool = False):
             (nothing was written); any error of the run itself.
     """
     check_custom_imports(cfg)
+    check_launcher(cfg.get('launcher', 'none'), 'train')
+    check_evaluation_parts(cfg, 'train')
+    check_dataloaders(cfg)
+    check_auto_scale_lr(cfg)
     to_delete = check_work_dir(cfg, overwrite)
     check_pretrained_files(cfg)
     check_load_from_file(cfg)
@@ -92,15 +97,10 @@ def train(cfg, overwrite: bool = False):
         use_prebuilt_dataset(runner, dataset)
         if cfg.get('strict_pretrained', True):
             check_pretrained_keys(runner.model)
-            check_load_from_keys(cfg, runner.model)
+        check_load_from_keys(cfg, runner.model)  # and the --resume file
         runner.register_hook(guard.hook())
         runner.train()
     return runner
-
-
-def _mmpretrain_train_module() -> dict:
-    path = mmpretrain_tool_path('train.py')
-    return runpy.run_path(path, run_name='mmpretrain_tools_train')
 
 
 def main(argv: Optional[List[str]] = None):
@@ -111,16 +111,8 @@ def main(argv: Optional[List[str]] = None):
     argv = [a for a in argv if a != OVERWRITE]
     if '-h' in argv or '--help' in argv:
         print(EXTRA_HELP)
-    import mixssl_mm  # noqa: F401  (registrations and stack fixes)
-    from mmengine.config import Config
-    mm = _mmpretrain_train_module()
-    saved_argv = sys.argv
-    sys.argv = [mmpretrain_tool_path('train.py'), *argv]
-    try:
-        args = mm['parse_args']()
-    finally:
-        sys.argv = saved_argv
-    cfg = Config.fromfile(args.config)
+    mm, args, cfg = parse_and_read('train.py', argv)
+    check_train_flags(cfg, args)  # before merge_args, which needs the parts
     cfg = mm['merge_args'](cfg, args)
     runner = train(cfg, overwrite=overwrite)
     finish_run()  # workers and process group end before the interpreter

@@ -1,10 +1,16 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""Pre-flight checks that ``python -m mixssl_mm.apis.train`` (and so
-``tools/train.py``) runs before the Runner; each refusal is a
-:class:`ConfigError` naming the problem and the fix (docs/reliability.md).
+"""Pre-flight checks that ``python -m mixssl_mm.apis.train`` and
+``mixssl_mm.apis.test`` (and so ``tools/train.py``, ``tools/test.py``) run
+before the Runner; each refusal is a :class:`ConfigError` naming the problem
+and the fix (docs/reliability.md).
 
 - :mod:`.config`: the config imports the plugin (``custom_imports``);
-- :mod:`.checkpoints`: ``Pretrained`` / ``load_from`` files exist and fit;
+- :mod:`.flags`: command-line flags have the config parts they need;
+- :mod:`.evaluation`: val/test parts the model can run (none for a
+  self-supervised algorithm);
+- :mod:`.dataloaders`: contradicting dataloader options resolved or refused;
+- :mod:`.checkpoints`: ``Pretrained`` / ``load_from`` / ``--resume`` / test
+  CHECKPOINT files exist and fit the model;
 - :mod:`.dataset`: the train dataset builds, its images read, a BloodMNIST
   file is the official one;
 - :mod:`.work_dir`: no earlier checkpoints are overwritten; a run that fails

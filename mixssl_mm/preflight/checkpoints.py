@@ -1,22 +1,29 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""Pre-flight checks of the checkpoints a config loads: every ``Pretrained``
-``init_cfg`` and ``load_from`` must name an existing file (checked before
-the Runner is built) whose keys and shapes fit the built model (checked
-after, before any weight is initialised). mmengine would only log a warning
-and train from partly random weights. An unconverted torchvision/DINO file is
-named with the converter command (docs/model_converters.md)."""
+"""Pre-flight checks of the checkpoints an entry point loads: every
+``Pretrained`` ``init_cfg``, ``load_from``, the ``--resume`` checkpoint and
+the checkpoint given to ``tools/test.py`` must name an existing file
+(checked before the Runner is built) whose keys and shapes fit the built
+model (checked after, before any weight is initialised or loaded). mmengine
+would only log the mismatches and go on from partly random weights. An
+unconverted torchvision/DINO file is named with the converter command
+(docs/model_converters.md). ``strict_pretrained = False`` in the config turns
+the fit checks off (stock mmengine loading)."""
 import os.path as osp
 
 from mixssl_mm.converters.resnet import DOC as CONVERTER_DOC
 from mixssl_mm.converters.resnet import converter_command, unconverted_source
 from mixssl_mm.utils.checkpoint import (NotACheckpointError, compare_keys,
-                                        format_keys, read_checkpoint,
-                                        state_dict_of)
+                                        format_keys, mismatch_lines,
+                                        read_checkpoint, state_dict_of)
 from .config import config_dicts, is_local
 from .error import ConfigError
 
 __all__ = ['check_pretrained_files', 'check_load_from_file',
            'check_pretrained_keys', 'check_load_from_keys']
+
+OPT_OUT = ('set strict_pretrained=False in the config (--cfg-options '
+           'strict_pretrained=False) to load what fits and keep the rest '
+           'as it is')
 
 
 def _converter_fix(ckpt: str) -> str:
@@ -49,8 +56,9 @@ def check_pretrained_files(cfg) -> None:
                 _converter_fix(ckpt))
 
 
-def check_load_from_file(cfg) -> None:
-    """A local ``load_from`` (also what ``--resume PATH`` sets) must name an
+def check_load_from_file(cfg, tool: str = 'train') -> None:
+    """A local ``load_from`` (also what ``--resume PATH`` sets, and the
+    CHECKPOINT argument of ``tools/test.py``, ``tool='test'``) must name an
     existing file: mmengine would fail only after building everything, with
     a generic error.
 
@@ -60,6 +68,12 @@ def check_load_from_file(cfg) -> None:
     ckpt = cfg.get('load_from')
     if not ckpt or not is_local(ckpt) or osp.isfile(osp.expanduser(ckpt)):
         return
+    if tool == 'test':
+        raise ConfigError(
+            f'CHECKPOINT {ckpt!r} (the checkpoint to test): no such file. '
+            'Give a checkpoint of a training run of this config, e.g. '
+            'work_dirs/RUN/epoch_N.pth (the last one is named in '
+            'work_dirs/RUN/last_checkpoint).')
     if cfg.get('resume'):
         raise ConfigError(
             f'load_from={ckpt!r} (set by --resume PATH): no such file. Give '
@@ -88,6 +102,8 @@ def _load(key: str, ckpt: str) -> dict:
                 'mmpretrain keys first:'
                 f'\n  {converter_command(ckpt)}\nand point {key} at the '
                 f'output (see {CONVERTER_DOC}).') from None
+        if str(e).startswith('refusing to load checkpoint'):
+            raise  # mm_compat's short weights-only refusal, as it is
         raise ConfigError(f'{key}={ckpt!r} cannot be read as a checkpoint: '
                           f'{type(e).__name__}: {e}') from None
 
@@ -108,8 +124,13 @@ def _keys_line(label: str, keys) -> str:
 
 
 def _unwrap(model):
-    from mmengine.model import is_model_wrapper
-    return model.module if is_model_wrapper(model) else model
+    """The module a checkpoint is loaded into: without DDP-style wrappers
+    and test-time-augmentation wrappers, as mmengine's ``load_state_dict``
+    unwraps them."""
+    from mmengine.model import BaseTTAModel, is_model_wrapper
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
 
 
 def check_pretrained_keys(model) -> None:
@@ -119,7 +140,7 @@ def check_pretrained_keys(model) -> None:
 
     Raises:
         ConfigError: unreadable, no key with the ``prefix``, or missing /
-            unexpected / shape-mismatched keys (listed).
+            unexpected / shape-mismatched keys (listed, checkpoint vs model).
     """
     for name, module in _unwrap(model).named_modules():
         init_cfg = getattr(module, 'init_cfg', None)
@@ -148,45 +169,121 @@ def check_pretrained_keys(model) -> None:
                                                        state)
             if missing or unexpected or shapes:
                 raise ConfigError(
-                    f'{key}: {ckpt} does not fit model.{name or ""} '
-                    f'({type(module).__name__}):\n' +
-                    (_keys_line('missing keys', missing) if missing else '')
-                    + (_keys_line('unexpected keys', unexpected)
-                       if unexpected else '') +
-                    (_keys_line('shape mismatches', sorted(shapes))
-                     if shapes else '')
-                    + _unconverted_hint(checkpoint, ckpt) +
+                    f'{key}: the checkpoint {ckpt} does not fit the model\'s '
+                    f'{name or "model"} ({type(module).__name__}):\n' +
+                    mismatch_lines(missing, unexpected, sorted(shapes)) +
+                    _unconverted_hint(checkpoint, ckpt) +
                     'Use a checkpoint of the same architecture (e.g. the '
-                    'same ResNet depth) and the right prefix, or set '
-                    'strict_pretrained=False in the config (--cfg-options '
-                    'strict_pretrained=False) to load what matches and keep '
-                    'the rest random.')
+                    f'same ResNet depth) and the right prefix, or {OPT_OUT}.')
 
 
-def check_load_from_keys(cfg, model) -> None:
-    """Refuse a ``load_from`` (not ``--resume``) that shares no key with the
-    model: mmengine loads it non-strictly, logs the missing keys and trains
-    from random weights (e.g. an unconverted torchvision file, whose
-    ``conv1.weight`` is not the model's ``backbone.conv1.weight``).
+def _part(key: str) -> str:
+    return key.split('.', 1)[0]
+
+
+def _carried_parts(own: dict, state: dict):
+    """``own`` and ``state`` restricted to the model's top-level parts
+    (``backbone``, ``neck``, ``head``, ...) that ``state`` has a key of."""
+    parts = {_part(k) for k in state} & {_part(k) for k in own}
+    return ({k: v for k, v in own.items() if _part(k) in parts},
+            {k: v for k, v in state.items() if _part(k) in parts})
+
+
+def _resume_file(cfg):
+    """What ``--resume`` will load: the path given, else the work dir's
+    latest checkpoint (None: mmengine starts a new run, as it documents for
+    ``--resume`` in an empty work dir)."""
+    if cfg.get('load_from'):
+        return cfg.load_from
+    import mmengine.runner  # find_latest_checkpoint: mm_compat fix 6
+    return mmengine.runner.find_latest_checkpoint(osp.abspath(cfg.work_dir))
+
+
+def check_load_from_keys(cfg, model, tool: str = 'train') -> None:
+    """The checkpoint mmengine is about to load into the built ``model``
+    must fit it (mmengine loads non-strictly: it logs the mismatches and goes
+    on from partly random weights):
+
+    - ``tool='test'``: the CHECKPOINT of ``tools/test.py`` must hold every
+      key of the model with the model's shape (keys the model lacks are
+      ignored, as mmengine ignores them);
+    - ``--resume`` (``cfg.resume``): the checkpoint (the path given, else
+      the work dir's latest) must be one of a training run (``meta`` with
+      epoch and iteration; always checked) with exactly the model's keys
+      and shapes;
+    - ``load_from``: at least one key in common, and every part of the model
+      it carries (``backbone``, ``neck``, ``head``, ...) whole, with the
+      model's shapes; parts it does not carry keep their initialisation
+      (e.g. a converted backbone-only file into a classifier).
+
+    ``strict_pretrained=False`` turns off all but the ``meta`` check.
 
     Raises:
-        ConfigError: unreadable, or not one key in common.
+        ConfigError: unreadable, or not fitting (keys listed, checkpoint vs
+            model).
     """
-    ckpt = cfg.get('load_from')
-    if cfg.get('resume') or not ckpt or not is_local(ckpt):
+    resume = tool == 'train' and bool(cfg.get('resume'))
+    ckpt = _resume_file(cfg) if resume else cfg.get('load_from')
+    if not ckpt or not is_local(ckpt):
         return
     ckpt = osp.expanduser(ckpt)
-    checkpoint = _load('load_from', ckpt)
+    key = 'CHECKPOINT' if tool == 'test' else (
+        '--resume' if resume else 'load_from')
+    checkpoint = _load(key, ckpt)
+    if resume and not {'epoch', 'iter'} <= set(checkpoint.get('meta') or {}):
+        raise ConfigError(
+            f'--resume: {ckpt} holds weights only (no meta with the epoch '
+            'and iteration), not a checkpoint of a training run, so there '
+            'is nothing to resume. To start a new run from its weights, '
+            f'drop --resume and pass --cfg-options load_from={ckpt}')
+    if not cfg.get('strict_pretrained', True):
+        return
     state = state_dict_of(checkpoint)
     model = _unwrap(model)
     own = model.state_dict()
-    if any(k in own for k in state):
+    what = f'the model ({type(model).__name__})'
+    if tool == 'test':
+        missing, _, shapes = compare_keys(own, state)
+        if missing or shapes:
+            raise ConfigError(
+                f'tools/test.py: the checkpoint {ckpt} does not fit {what} '
+                'of the config; testing it would score partly random '
+                'weights:\n' + mismatch_lines(missing, [], shapes) +
+                _unconverted_hint(checkpoint, ckpt) +
+                'Test it with the config it was trained with (the same '
+                'model.backbone.depth, model.head.num_classes, ...), or '
+                f'{OPT_OUT}.')
         return
-    raise ConfigError(
-        f'load_from={ckpt!r}: none of its keys is a key of the model '
-        f'({type(model).__name__}), so nothing would be loaded:\n' +
-        _keys_line('its keys', sorted(state)) +
-        _keys_line("the model's keys", sorted(own)) +
-        _unconverted_hint(checkpoint, ckpt) +
-        'Use a checkpoint of this model, or set strict_pretrained=False '
-        '(--cfg-options strict_pretrained=False) to go on anyway.')
+    if resume:
+        lines = mismatch_lines(*compare_keys(own, state))
+        if lines:
+            raise ConfigError(
+                f'--resume: the checkpoint {ckpt} is not one of {what}; '
+                'resuming would go on with partly random weights:\n' +
+                lines + 'Resume with the config that run was trained with, '
+                'or start a new run (--work-dir DIR, or --overwrite), or '
+                f'{OPT_OUT}.')
+        return
+    if not any(k in own for k in state):
+        raise ConfigError(
+            f'load_from={ckpt!r}: none of its keys is a key of the model '
+            f'({type(model).__name__}), so nothing would be loaded:\n' +
+            _keys_line('its keys', sorted(state)) +
+            _keys_line("the model's keys", sorted(own)) +
+            _unconverted_hint(checkpoint, ckpt) +
+            'Use a checkpoint of this model, or set strict_pretrained=False '
+            '(--cfg-options strict_pretrained=False) to go on anyway.')
+    own, state = _carried_parts(own, state)
+    lines = mismatch_lines(*compare_keys(own, state))
+    if lines:
+        parts = ', '.join(sorted({_part(k) for k in state}))
+        raise ConfigError(
+            f'load_from={ckpt!r}: the checkpoint does not fit {what} in the '
+            f'parts it carries ({parts}); mmengine would load what fits and '
+            'keep the rest as initialised:\n' + lines +
+            _unconverted_hint(checkpoint, ckpt) +
+            'Use a checkpoint of the same architecture (e.g. the same '
+            'model.backbone.depth). To start only the encoder from a '
+            "pretraining checkpoint, use model.backbone.init_cfg=dict(type="
+            "'Pretrained', checkpoint=PATH, prefix='backbone.') instead of "
+            f'load_from. Or {OPT_OUT}.')

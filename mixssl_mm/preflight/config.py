@@ -5,7 +5,7 @@ from typing import Iterator, Tuple
 from .error import ConfigError
 
 __all__ = ['PLUGIN', 'IMPORT_LINE', 'config_dicts', 'plugin_component_names',
-           'check_custom_imports', 'is_local']
+           'check_custom_imports', 'is_local', 'config_name']
 
 PLUGIN = 'mixssl_mm'
 IMPORT_LINE = ("custom_imports = dict(imports=['mixssl_mm'], "
@@ -22,6 +22,12 @@ def config_dicts(obj, path: str = '') -> Iterator[Tuple[str, dict]]:
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
             yield from config_dicts(v, f'{path}[{i}]')
+
+
+def config_name(cfg) -> str:
+    """The config's file name for messages (``'the config'`` when it was
+    made in code)."""
+    return cfg.filename or 'the config'
 
 
 def is_local(path) -> bool:

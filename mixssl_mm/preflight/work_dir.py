@@ -75,8 +75,11 @@ class WorkDirGuard:
     :meth:`hook` registered on it (it counts completed iterations).
     """
 
-    def __init__(self, work_dir: str) -> None:
+    def __init__(self, work_dir: str, tool: str = 'tools/train.py',
+                 when: str = 'before its first iteration') -> None:
         self.work_dir = osp.abspath(work_dir)
+        # the clean-up message: '<tool>: the run failed <when>; removed ...'
+        self.tool, self.when = tool, when
         self.existed = osp.isdir(self.work_dir)
         self.before = set(os.listdir(self.work_dir)) if self.existed else set()
         self.iters_done = 0
@@ -125,8 +128,8 @@ class WorkDirGuard:
         if exc_type is not None and self.iters_done == 0:
             removed = self.cleanup()
             if removed:
-                print('tools/train.py: the run failed before its first '
-                      f'iteration; removed what it had created in '
+                print(f'{self.tool}: the run failed {self.when}; removed '
+                      f'what it had created in '
                       f'{self.work_dir}: {", ".join(removed)}',
                       file=sys.stderr)
         return False

@@ -172,7 +172,8 @@ def iters_of(work) -> int:
 
 class InProcessTrainer:
     """Writes configs under ``tmp_path`` with names unique to the test and
-    trains them with ``mixssl_mm.apis.train.main``."""
+    trains them with ``mixssl_mm.apis.train.main`` (tests them with
+    ``mixssl_mm.apis.test.main``)."""
 
     def __init__(self, tmp_path, request) -> None:
         self.tmp_path = tmp_path
@@ -193,12 +194,38 @@ class InProcessTrainer:
 
     def __call__(self, cfg: str, work, *extra):
         from mixssl_mm.apis.train import main
+        return _one_runner_per_second(main, [cfg, '--work-dir', str(work),
+                                             *extra])
 
-        # mmengine names a run (and its global Visualizer instance) by the
-        # second it starts: in-process runs within one second would share
-        # the log dir that a failed run's clean-up removed
-        time.sleep(1.1)
-        return main([cfg, '--work-dir', str(work), *extra])
+    def test(self, cfg: str, ckpt, work, *extra):
+        """``mixssl_mm.apis.test.main`` (what ``tools/test.py`` runs) on
+        ``cfg`` and the checkpoint ``ckpt``; returns the metrics."""
+        from mixssl_mm.apis.test import main
+        return _one_runner_per_second(
+            main, [cfg, str(ckpt), '--work-dir', str(work), *extra])
+
+
+# when the last in-process call built a Runner (time.time())
+_LAST_RUNNER = [0.0]
+
+
+def _one_runner_per_second(main, argv):
+    """``main(argv)``, started at least 1.1 s after the last call that built
+    a Runner: mmengine names a run (and its global logger and Visualizer
+    instances) by the second it starts, so in-process runs within one
+    second would share the log dir that a failed run's clean-up removed.
+    A call refused before its Runner (no new logger instance) costs no
+    wait."""
+    from mmengine.logging import MMLogger
+    wait = 1.1 - (time.time() - _LAST_RUNNER[0])
+    if wait > 0:
+        time.sleep(wait)
+    loggers = len(MMLogger._instance_dict)
+    try:
+        return main(argv)
+    finally:
+        if len(MMLogger._instance_dict) != loggers:
+            _LAST_RUNNER[0] = time.time()
 
 
 @pytest.fixture

@@ -72,7 +72,10 @@ def test_pretrained_checkpoint_that_does_not_fit(
     with pytest.raises(ConfigError) as info:
         train_in_process(cfg, work)
     msg = str(info.value)
-    assert 'model.backbone.init_cfg' in msg and 'missing keys: ' in msg
+    assert msg.startswith('model.backbone.init_cfg: the checkpoint '
+                          f"{resnet18_checkpoint} does not fit the model's "
+                          'backbone (ResNet)')
+    assert 'missing keys (in the model, not in the checkpoint): ' in msg
     assert 'layer1.2.' in msg  # ResNet-34 has 3 blocks there
     assert 'strict_pretrained=False' in msg
     assert not work.exists()
@@ -112,7 +115,8 @@ def test_unconverted_imagenet_weights_name_the_converter(
         train_in_process(cfg, work, '--cfg-options',
                          'model.backbone.init_cfg.prefix=None')
     msg = str(info.value)
-    assert 'unexpected keys: fc.bias, fc.weight' in msg and command in msg
+    assert 'unexpected keys (in the checkpoint, not in the model): fc.bias, ' \
+        'fc.weight' in msg and command in msg
     # as load_from: not one key is the model's, nothing would be loaded
     with pytest.raises(ConfigError) as info:
         train_in_process(cfg, work, '--cfg-options',
@@ -186,3 +190,66 @@ def test_converted_weights_load_through_init_cfg_and_load_from(
         for key in ('backbone.conv1.weight',
                     'backbone.layer4.1.conv2.weight'):
             torch.testing.assert_close(ft[key], pre[key], atol=3e-4, rtol=0)
+
+
+def test_load_from_must_fit_in_the_parts_it_carries(
+        tmp_path, image_folders, resnet18_checkpoint, train_in_process):
+    """A ResNet-18 checkpoint as load_from of a ResNet-34 classifier: every
+    key it has fits, but its backbone lacks the ResNet-34 blocks, which
+    mmengine would leave random."""
+    cfg = finetune(train_in_process, image_folders, resnet18_checkpoint,
+                   depth=34)
+    work = tmp_path / 'work'
+    with pytest.raises(ConfigError) as info:
+        train_in_process(cfg, work, '--cfg-options',
+                         'model.backbone.init_cfg=None',
+                         f'load_from={resnet18_checkpoint}')
+    msg = str(info.value)
+    assert msg.startswith(f"load_from='{resnet18_checkpoint}': the "
+                          'checkpoint does not fit the model '
+                          '(ImageClassifier) in the parts it carries '
+                          '(backbone)')
+    assert 'missing keys (in the model, not in the checkpoint): ' \
+        'backbone.layer1.2.' in msg
+    assert "init_cfg=dict(type='Pretrained'" in msg
+    assert not work.exists()
+
+
+def test_resume_needs_a_training_checkpoint_of_this_model(
+        tmp_path, image_folders, train_in_process):
+    work = tmp_path / 'work'
+    cfg = train_in_process.config(image_folders)
+    train_in_process(cfg, work)
+    before = sorted(p.name for p in work.iterdir())
+    # the work dir's checkpoint (found by --resume alone) is of another
+    # decoder than the config now builds
+    with pytest.raises(ConfigError) as info:
+        train_in_process(cfg, work, '--resume', '--cfg-options',
+                         'model.neck.n_blocks=2')
+    msg = str(info.value)
+    assert msg.startswith(f'--resume: the checkpoint {work}/epoch_1.pth is '
+                          'not one of the model (MixSSL)')
+    assert 'missing keys (in the model, not in the checkpoint): ' \
+        'neck.' in msg
+    assert 'Resume with the config that run was trained with' in msg
+    # a weights-only file has no epoch/iteration to resume from
+    weights = tmp_path / 'weights.pth'
+    torch.save({'state_dict': torch.load(work / 'epoch_1.pth')['state_dict']},
+               weights)
+    with pytest.raises(ConfigError) as info:
+        train_in_process(cfg, work, '--resume', str(weights))
+    msg = str(info.value)
+    assert 'holds weights only (no meta with the epoch and iteration)' in msg
+    assert f'drop --resume and pass --cfg-options load_from={weights}' in msg
+    # a pretraining checkpoint as load_from of a classifier: the backbone
+    # fits, the head is MixSSL's
+    ft = finetune(train_in_process, image_folders, 'unused.pth')
+    with pytest.raises(ConfigError) as info:
+        train_in_process(ft, tmp_path / 'ft', '--cfg-options',
+                         'model.backbone.init_cfg=None',
+                         f'load_from={work}/epoch_1.pth')
+    msg = str(info.value)
+    assert 'in the parts it carries (backbone, head)' in msg
+    assert "prefix='backbone.') instead of load_from" in msg
+    assert sorted(p.name for p in work.iterdir()) == before
+    assert not (tmp_path / 'ft').exists()

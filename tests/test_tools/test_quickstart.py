@@ -39,6 +39,10 @@ def test_quickstart_pretrains_finetunes_tests_and_names_real_files(
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
     assert '<timestamp>' not in out
+    # quiet_startup: mmengine's environment/config/hook-order dumps stay in
+    # the log files, off the console; each run says where they are
+    assert 'Hooks will be executed' not in out and ' - Config:' not in out
+    assert out.count('quiet_startup=True: the environment') == 3
     closing = out[out.index('Done. Fine-tuned ResNet-18: test top-1 '):]
     files = [line.split()[0] for line in closing.splitlines()[1:]]
     pretrained, log, grids, finetuned, metrics = files

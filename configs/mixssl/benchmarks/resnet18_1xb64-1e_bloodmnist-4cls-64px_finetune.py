@@ -33,3 +33,6 @@ val_dataloader = None
 val_evaluator = None
 val_cfg = None
 default_hooks = dict(checkpoint=dict(save_best=None))
+# console without mmengine's environment, config and hook-order dumps
+# (they stay in the log file; mixssl_mm/apis/console.py)
+quiet_startup = True
