@@ -20,8 +20,9 @@ its head. Which keys read what:
   walked; ``GlobalAveragePooling``, ``GeneralizedMeanPooling`` and
   ``ClsBatchNormNeck`` keep the channels, a neck with ``out_channels`` sets
   them, any other neck ends the walk);
-- ``MixSSL``: ``neck`` (decoder), ``head`` (λ), ``contrast_neck`` and
-  ``aux_head`` all read the encoder.
+- a model class with ``ENCODER_READERS`` (``MixSSL``: ``neck`` (decoder),
+  ``head`` (λ), ``contrast_neck``, ``aux_head``): each listed part reads
+  the encoder.
 
 Other backbones (ViT, RegNet, ...) are not checked here; their models fail
 as before.
@@ -44,10 +45,6 @@ RESNET_TYPES = ('ResNet', 'ResNetV1c', 'ResNetV1d', 'ResNet_CIFAR', 'ResNeXt',
 # necks that pass the channel count through
 CHANNEL_KEEPING_NECKS = ('GlobalAveragePooling', 'GeneralizedMeanPooling',
                          'ClsBatchNormNeck')
-# models whose listed parts all read the encoder's features (not a chain)
-ENCODER_READERS = {
-    'MixSSL': ('neck', 'head', 'contrast_neck', 'aux_head'),
-}
 CHANNEL_KEYS = ('in_channels', 'input_features')
 
 
@@ -117,18 +114,15 @@ def feature_channel_mismatches(model, channels: int
                                ) -> List[Tuple[str, int]]:
     """``[(cfg key, its value), ...]`` of the settings of ``model`` that
     should equal the encoder's ``channels`` but do not."""
-    readers: List[Tuple[str, dict]] = []
     cls = _registered(_type_name(model))
-    for name, parts in ENCODER_READERS.items():
-        if cls is not None and any(c.__name__ == name for c in cls.__mro__):
-            readers = [(f'model.{p}', model[p]) for p in parts
-                       if isinstance(model.get(p), dict)]
-            break
+    readers = getattr(cls, 'ENCODER_READERS', None)
     bad = []
     if readers:
-        for key, part in readers:
-            bad += [(f'{key}.{k}', v) for k, v in _expected_channels(part)
-                    if v != channels]
+        for name in readers:
+            part = model.get(name)
+            if isinstance(part, dict):
+                bad += [(f'model.{name}.{k}', v)
+                        for k, v in _expected_channels(part) if v != channels]
         return bad
     current: Optional[int] = channels
     for key, neck in _necks(model):

@@ -13,11 +13,12 @@ from mixssl_mm.preflight import ConfigError
 from mixssl_mm.preflight.channels import (RESNET_TYPES, check_feature_channels,
                                           feature_channel_mismatches,
                                           resnet_out_channels)
+from tests._helpers.training import REPO
 
-FINETUNE_50 = ('configs/mixssl/benchmarks/'
-               'resnet50_1xb64-20e_bloodmnist-4cls_finetune.py')
-PROBE_50 = ('configs/mixssl/benchmarks/'
-            'resnet50_1xb64-20e_bloodmnist-4cls_linear-probe.py')
+FINETUNE_50 = osp.join(REPO, 'configs/mixssl/benchmarks/'
+                       'resnet50_1xb64-20e_bloodmnist-4cls_finetune.py')
+PROBE_50 = osp.join(REPO, 'configs/mixssl/benchmarks/'
+                    'resnet50_1xb64-20e_bloodmnist-4cls_linear-probe.py')
 
 
 def mm_config(name):
@@ -28,7 +29,7 @@ def mm_config(name):
 
 
 def with_depth(path, depth):
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(path if osp.isabs(path) else osp.join(REPO, path))
     cfg.merge_from_dict({'model.backbone.depth': depth})
     return cfg
 

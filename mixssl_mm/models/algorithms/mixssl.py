@@ -106,6 +106,10 @@ class MixSSL(BaseSelfSupervisor):
     """
 
     REC_SPACES = ('normalized', 'unit')
+    # the parts that read the encoder's features directly (their
+    # in_channels must be its output channels; the training pre-flight,
+    # mixssl_mm.preflight.channels, reads this too)
+    ENCODER_READERS = ('neck', 'head', 'contrast_neck', 'aux_head')
     # the data preprocessor's mean/std are in 8-bit pixel units
     PIXEL_MAX = 255.0
 
@@ -182,7 +186,7 @@ class MixSSL(BaseSelfSupervisor):
         self.backbone.train(was_training)
         feat = feat[-1] if isinstance(feat, (list, tuple)) else feat
         channels, enc_stride = feat.size(1), size // feat.size(-1)
-        for name in ('neck', 'head', 'contrast_neck', 'aux_head'):
+        for name in self.ENCODER_READERS:
             module = getattr(self, name, None)
             if module is None:  # objective off: not built
                 continue
