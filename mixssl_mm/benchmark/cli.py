@@ -94,6 +94,11 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         help='fine-tune, linear probe, k-NN (weighted k-NN top-1 of the '
         'frozen encoder, k=20, T=0.07; a 0-epoch run with KNNEvalHook)')
     parser.add_argument(
+        '--label-fractions', nargs='+', type=float, metavar='F',
+        help='fine-tune on each fraction of the training labels, stratified '
+        'by class, fixed per seed, the same for every method, e.g. 0.01 0.1 '
+        '1.0 (1.0: the full fine-tune; default: the preset\'s, else 1.0)')
+    parser.add_argument(
         '--recalibrate-bn', action='store_true',
         help='re-estimate the encoder\'s BatchNorm statistics on clean target '
         'train images before the linear probe and the k-NN evaluation, for '

@@ -63,11 +63,19 @@ def _t_intervals(mine: List[dict], ref: List[dict],
     return out
 
 
+def _load(path: str) -> tuple:
+    """:func:`load_predictions`, once per file version."""
+    key = ('file', path, osp.getmtime(path))
+    if key not in _CACHE:
+        _CACHE[key] = load_predictions(path)
+    return _CACHE[key]
+
+
 def _predictions(record: dict) -> Optional[tuple]:
     path = record.get('predictions')
     if not path or not osp.isfile(path):
         return None
-    scores, labels = load_predictions(path)
+    scores, labels = _load(path)
     keys = class_keys(record['metrics'])
     if keys and len(keys) != scores.shape[1]:
         return None
@@ -187,10 +195,14 @@ def delta_section(comparison: 'OrderedDict', name_fn,
         'test images, the same resample for both methods, fixed seed). '
         '**≈ marks an interval that contains 0: within noise.**', ''
     ]
-    shown = has_fractions(comparison)
+    shown, none = has_fractions(comparison), []
     for proto, all_rows in comparison.items():
         rows = OrderedDict((m, r) for m, r in all_rows.items()
                            if _intervals(r))
+        none += [f'{name_fn(m)} ({protocol_title(proto, shown)})'
+                 for m in all_rows if m not in rows]
+        if not rows:
+            continue
         keys = []
         for row in rows.values():
             keys += [k for k in _intervals(row) if k not in keys]
@@ -207,11 +219,10 @@ def delta_section(comparison: 'OrderedDict', name_fn,
                 fmt_interval(row.get(k), digits) for k in cols) + ' |'
                 for m, row in rows.items()]
             out.append('')
-        none = [name_fn(m) for m, r in all_rows.items() if not _intervals(r)]
-        if none:
-            out += [f'No interval for {", ".join(none)}: one common seed and '
-                    'no per-image predictions (`predictions.pkl`) of both '
-                    'test stages.', '']
+    if none:
+        out += [f'No interval for {", ".join(none)}: one common seed and no '
+                'per-image predictions (`predictions.pkl`) of both test '
+                'stages (k-NN has none).', '']
     return out
 
 
@@ -228,34 +239,3 @@ def delta_rows(comparison: 'OrderedDict', name_fn) -> List[dict]:
                     n=iv.n, within_noise=within_noise(iv)))
     return rows
 
-
-def draw_deltas(ax, comparison: 'OrderedDict', name_fn,
-                key: str = 'accuracy/top1',
-                reference_name: str = 'MixSSL') -> None:
-    """The plot's second panel: ``key``'s difference to the reference per
-    method and protocol, with its interval as an error bar; a hollow marker
-    when the interval contains 0 (within noise)."""
-    protos = list(comparison)
-    methods = []
-    for rows in comparison.values():
-        methods += [m for m in rows if m not in methods]
-    width = 0.8 / max(len(protos), 1)
-    for i, proto in enumerate(protos):
-        color = f'C{i}'
-        for j, m in enumerate(methods):
-            iv = comparison[proto].get(m, {}).get(key)
-            if iv is None or np.isnan(iv.low):
-                continue
-            x = j + (i - (len(protos) - 1) / 2) * width
-            ax.errorbar([x], [iv.delta],
-                        yerr=[[iv.delta - iv.low], [iv.high - iv.delta]],
-                        fmt='o', color=color, capsize=3,
-                        mfc='white' if within_noise(iv) else color,
-                        label=protocol_title(proto, has_fractions(protos))
-                        if j == 0 or m == methods[0] else None)
-    ax.axhline(0.0, color='0.4', lw=0.8)
-    ax.set_xticks(range(len(methods)))
-    ax.set_xticklabels([name_fn(m) for m in methods])
-    ax.set_ylabel(f'Δ top-1 vs {reference_name} (points)')
-    ax.set_title(f'difference to {reference_name}, 95 % CI; hollow: '
-                 'within noise', fontsize=8)

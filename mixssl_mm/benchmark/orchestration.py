@@ -7,16 +7,21 @@ import json
 import os
 import os.path as osp
 import time
+from collections import OrderedDict
 from typing import List, Optional, Sequence
 
+from .comparison import compare, delta_rows, delta_section
+from .label_fractions import subsets_section
 from .methods import METHODS
 from .planning import Plan
-from .report import (header_lines, missing_runs, plot_bars,
-                     render_markdown, write_csv)
+from .report import (header_lines, method_name, missing_runs,
+                     render_markdown, write_csv, write_rows)
+from .results_plot import plot_bars
 from .scheduler import StageFailed, StageRunner, run_chains
 
-
 KNN_KEY = 'knn/top1'
+# a test stage's per-image predictions (the paired bootstrap reads them)
+PREDICTIONS = 'predictions.pkl'
 
 
 def read_knn_top1(work_dir: str) -> Optional[float]:
@@ -118,24 +123,30 @@ class Benchmark:
     def _run_protocol(self, method: str, seed: int, proto: str,
                       ckpt: Optional[str]) -> None:
         plan, extra = self.plan, self.args.downstream_cfg_options
-        config = plan.protocol_config(proto)
         res = self.run_train(
             f'{method} seed {seed} {proto}',
-            plan.stage_dir(method, seed, proto), config,
-            plan.downstream_train_options(proto, seed, ckpt), extra)
+            plan.stage_dir(method, seed, proto),
+            plan.train_config(proto, seed),
+            plan.downstream_train_options(proto, seed, ckpt),
+            plan.train_extra(proto))
         ds_ckpt = res.get('checkpoint', f'<{proto} checkpoint>')
+        sdir = plan.stage_dir(method, seed, f'{proto}_test')
         res = self.run_test(
-            f'{method} seed {seed} {proto} test',
-            plan.stage_dir(method, seed, f'{proto}_test'), config, ds_ckpt,
+            f'{method} seed {seed} {proto} test', sdir,
+            plan.protocol_config(proto), ds_ckpt,
             plan.test_options(proto, seed), extra)
-        self._record(method, proto, seed, res)
+        self._record(method, proto, seed, res,
+                     predictions=osp.join(sdir, PREDICTIONS))
 
-    def _record(self, method: str, proto: str, seed: int, res: dict):
+    def _record(self, method: str, proto: str, seed: int, res: dict,
+                **extra):
         if res.get('metrics'):
+            rec = dict(method=method, protocol=proto, seed=seed,
+                       metrics=res['metrics'], **extra)
+            if self.plan.positive is not None:
+                rec['pos_label'] = self.plan.positive
             with self.runner.lock:
-                self.records.append(
-                    dict(method=method, protocol=proto, seed=seed,
-                         metrics=res['metrics']))
+                self.records.append(rec)
 
     def _run_knn(self, method: str, seed: int, ckpt: Optional[str]) -> None:
         """The k-NN stage: the encoder of ``ckpt`` (None: random, Rand)
@@ -171,8 +182,12 @@ class Benchmark:
 
     def run_test(self, label: str, sdir: str, config: str, ckpt: str,
                  opts: dict, extra: Sequence[str]) -> dict:
-        """A test stage; its result is the metrics of ``metrics.json``."""
+        """A test stage; its result is the metrics of ``metrics.json``; it
+        also writes the per-image predictions (``predictions.pkl``, for the
+        paired bootstrap)."""
         out = osp.join(sdir, 'metrics.json')
+        preds = osp.join(sdir, PREDICTIONS)
+        opts = OrderedDict(opts, **self.plan.prediction_options(preds))
 
         def result():
             with open(out) as f:
@@ -182,7 +197,7 @@ class Benchmark:
             return dict(metrics=metrics)
 
         cmd = self.plan.test_command(config, ckpt, sdir, out, opts, extra)
-        return self.runner.run_stage(label, sdir, cmd, result)
+        return self.runner.run_stage(label, sdir, cmd, result, [preds])
 
     def write_results(self) -> None:
         """Rewrite results.md / .csv / .png from the records so far."""
@@ -191,19 +206,25 @@ class Benchmark:
                                plan.protocols)
         positive = (f'the positive class {plan.task.classes[plan.positive]}'
                     if plan.positive is not None else 'the positive class')
+        deltas = compare(self.records, plan.methods)
         md = render_markdown(
             self.records, plan.methods,
             header_lines(plan, self.runner.stage_seconds), missing,
-            positive_class=positive)
+            positive_class=positive,
+            sections=delta_section(deltas, method_name) + subsets_section(
+                plan.fraction_stages.subsets(), work))
         with open(osp.join(work, 'results.md'), 'w') as f:
             f.write(md + '\n')
         write_csv(osp.join(work, 'results.csv'), self.records)
+        write_rows(osp.join(work, 'deltas.csv'),
+                   delta_rows(deltas, method_name))
         if self.records:
             plot_bars(
                 osp.join(work, 'results.png'), self.records, plan.methods,
                 title=f'{plan.target.name}, preset {plan.preset_name}, '
                 f'{plan.num_classes} classes, seeds '
-                f'{" ".join(map(str, plan.seeds))}')
+                f'{" ".join(map(str, plan.seeds))}',
+                deltas=deltas)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

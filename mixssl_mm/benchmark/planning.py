@@ -2,6 +2,7 @@
 """The benchmark's plan: which stages run (per method and seed)::
 
     pretrain -> fine-tune -> test        (Rand: no pretraining)
+             -> fine-tune on a label fraction -> test    (--label-fractions)
              -> linear probe -> test
              -> k-NN                     (a 0-epoch run with KNNEvalHook)
 
@@ -22,9 +23,11 @@ from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
 from .data import choose_task, find_target, positive_index, read_aux
+from .fraction_stages import FractionStages, expand_protocols
 from .methods import (DOWNSTREAM, METHOD_GROUPS, METHODS, expand_methods,
                       feature_channels, method_cli_name, resolution_options)
 from .presets import PRESETS, preset_key
+from .protocols import base_protocol
 from .stage_configs import StageConfigs
 from .start_checkpoint import check_start, resolve_start, start_options
 from .wrappers import load_config  # noqa: F401 (the stages' config parser)
@@ -73,7 +76,11 @@ class Plan:
             self.methods += [
                 m for m in METHOD_GROUPS['ablations'] if m not in self.methods
             ]
-        self.protocols = list(args.protocols)
+        # the fine-tune on each label fraction (default: the full one)
+        self.fraction_stages = FractionStages(
+            self, args.label_fractions or p.get('label_fractions') or [1.0])
+        self.protocols = expand_protocols(args.protocols,
+                                          self.fraction_stages.fractions)
         self.jobs = p['jobs'] if args.jobs is None else args.jobs
         self.threads = args.threads or p['threads']
         if self.threads is None and self.jobs > 1:
@@ -180,8 +187,23 @@ class Plan:
         return self.configs.pretrain(method, METHODS[method]['config'])
 
     def protocol_config(self, protocol: str) -> str:
-        """The config of a fine-tune / linear-probe stage and its test."""
-        return self.configs.protocol(protocol)
+        """The config of a fine-tune / linear-probe stage and its test (a
+        label-fraction protocol: the fine-tune's test)."""
+        return self.configs.protocol(base_protocol(protocol))
+
+    def train_config(self, protocol: str, seed: int) -> str:
+        """The config of a downstream training stage: a label-fraction
+        protocol's trains on its subset for ``seed``."""
+        if base_protocol(protocol) != protocol:
+            return self.fraction_stages.config(protocol, seed)
+        return self.protocol_config(protocol)
+
+    def train_extra(self, protocol: str) -> List[str]:
+        """The user's ``--downstream-cfg-options`` of a training stage."""
+        extra = list(self.args.downstream_cfg_options)
+        if base_protocol(protocol) != protocol:
+            return self.fraction_stages.extra(extra)
+        return extra
 
     def knn_config(self) -> str:
         """The k-NN stage's config (the same for every method and seed)."""
@@ -198,8 +220,11 @@ class Plan:
                 self.pretrain_config(m)
         for proto in self.protocols:
             if proto != 'knn':
-                self.protocol_config(proto)
-        return self.configs.files.write()
+                for seed in self.seeds:
+                    self.train_config(proto, seed)
+        subsets = [s.write(self.work_dir)
+                   for s in self.fraction_stages.subsets()]
+        return self.configs.files.write() + subsets
 
     def stage_dir(self, method: str, seed: int, stage: str) -> str:
         """``<work_dir>/<method>/seed<seed>/<stage>``."""
@@ -214,6 +239,14 @@ class Plan:
         if osp.isfile(osp.join(sdir, 'last_checkpoint')):
             cmd.append('--resume')
         return cmd + ['--cfg-options'] + to_cfg_options(opts) + list(extra)
+
+    @staticmethod
+    def prediction_options(path: str) -> dict:
+        """cfg-options that make a test run write its per-image
+        predictions to ``path`` (a ``.pkl``; :class:`DumpPredictionsHook`)."""
+        return OrderedDict([
+            ('default_hooks.dump_predictions.type', 'DumpPredictionsHook'),
+            ('default_hooks.dump_predictions.out_file', path)])
 
     @staticmethod
     def test_command(config: str, ckpt: str, sdir: str, out: str, opts: dict,
@@ -295,9 +328,9 @@ class Plan:
                                  ckpt: Optional[str]) -> dict:
         """cfg-options of a fine-tune / linear-probe training stage that
         starts from the encoder in ``ckpt`` (None: random init, Rand)."""
-        p = self.preset
+        p, base = self.preset, base_protocol(protocol)
         cfg = self.configs.config(self.protocol_config(protocol))
-        epochs = p['finetune_epochs' if protocol == 'finetune' else
+        epochs = p['finetune_epochs' if base == 'finetune' else
                    'linear_epochs']
         o = self._common_train_options(cfg, epochs, seed)
         for k in [k for k in o if k.startswith('val_dataloader.')]:
@@ -313,6 +346,8 @@ class Plan:
         else:
             o['model.backbone.init_cfg.checkpoint'] = ckpt
         o.update(self._data_options(['train_dataloader']))
+        if base != protocol:  # a label fraction
+            self.fraction_stages.adjust_options(o, protocol, seed, epochs)
         return o
 
     def test_options(self, protocol: str, seed: int) -> dict:

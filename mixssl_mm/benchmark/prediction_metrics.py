@@ -32,7 +32,8 @@ PER_CLASS = 'per_class_accuracy/'
 
 def load_predictions(path: str) -> Tuple[np.ndarray, np.ndarray]:
     """``(scores (N, C) float64, labels (N, ) int64)`` of a ``DumpResults``
-    pickle, in ``sample_idx`` order (the test split's order)."""
+    pickle (tensors or numpy arrays), in ``sample_idx`` order (the test
+    split's order)."""
     import mmengine
     items = mmengine.load(path)
     items = sorted(items, key=lambda r: int(r.get('sample_idx', 0)))

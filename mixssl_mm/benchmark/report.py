@@ -15,10 +15,11 @@ import shlex
 from collections import OrderedDict
 from typing import Dict, List, Sequence
 
-from .methods import (METHODS, OBJECTIVE_LOSSES, PROTOCOLS,
-                      TRAINED_PROTOCOLS)
+from .methods import METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS
+from .protocols import (base_protocol, has_fractions, ordered_protocols,
+                        percent, protocol_title)
 from .setup_notes import data_lines, start_lines
-from .stats import finite, fmt_mean_std, mean_std
+from .stats import finite, fmt_mean_std
 
 # metric key in mmpretrain/mixssl_mm output -> (csv column, table header)
 MACRO_METRICS = OrderedDict([
@@ -45,7 +46,7 @@ TOP1 = dict(finetune='accuracy/top1', linear='accuracy/top1', knn='knn/top1')
 
 def top1(record: dict):
     """The record's top-1 accuracy (k-NN's for a k-NN record)."""
-    return record['metrics'].get(TOP1[record['protocol']])
+    return record['metrics'].get(TOP1[base_protocol(record['protocol'])])
 
 
 def is_binary(records: List[dict]) -> bool:
@@ -54,10 +55,16 @@ def is_binary(records: List[dict]) -> bool:
 
 
 def present_protocols(records: List[dict]) -> List[str]:
-    """The protocols to show: fine-tune and linear probe, and k-NN when a
-    record has it."""
-    knn = any(r['protocol'] == 'knn' for r in records)
-    return list(TRAINED_PROTOCOLS) + (['knn'] if knn else [])
+    """The protocols to show: fine-tune and linear probe, the label
+    fractions and k-NN when a record has them, in report order."""
+    return ordered_protocols(list(TRAINED_PROTOCOLS) +
+                             [r['protocol'] for r in records])
+
+
+def trained_protocols(records: List[dict]) -> List[str]:
+    """:func:`present_protocols` that train a head (Tables 1 and 2)."""
+    return [p for p in present_protocols(records)
+            if base_protocol(p) in TRAINED_PROTOCOLS]
 
 
 def method_name(key: str) -> str:
@@ -115,7 +122,7 @@ def build_tables(records: List[dict], methods: Sequence[str],
             if c not in classes:
                 classes.append(c)
     tables = OrderedDict()
-    for proto in TRAINED_PROTOCOLS:
+    for proto in trained_protocols(records):
         t1, t2 = [], []
         for m in methods:
             recs = sorted(by.get((proto, m), []), key=lambda r: r['seed'])
@@ -153,7 +160,9 @@ def build_top1_table(records: List[dict], methods: Sequence[str],
             n = len(finite(vals))
             row.append(fmt_mean_std(vals, digits) + (f' (n={n})' if n else ''))
         rows.append(row)
-    return md_table(['Method'] + [PROTOCOLS[p] for p in protos], rows)
+    shown = has_fractions(protos)
+    return md_table(['Method'] + [protocol_title(p, shown) for p in protos],
+                    rows)
 
 
 def build_table3(records: List[dict], methods: Sequence[str],
@@ -176,18 +185,22 @@ def build_table3(records: List[dict], methods: Sequence[str],
         rows.append(row)
     if len(rows) < 2:
         return []
+    protos = present_protocols(records)
     return md_table(['Objective', 'Loss'] + [
-        f'{PROTOCOLS[p]} top-1' for p in present_protocols(records)
+        f'{protocol_title(p, has_fractions(protos))} top-1' for p in protos
     ], rows)
 
 
 def render_markdown(records: List[dict], methods: Sequence[str],
                     header_lines: Sequence[str] = (),
                     missing: Sequence[str] = (), digits: int = 2,
-                    positive_class: str = 'the positive class') -> str:
-    """The whole results.md: ``header_lines``, top-1 by protocol, Tables 1-3
-    and the list of ``missing`` (unfinished) runs; ``positive_class`` names
-    a binary task's positive class in Table 2's title."""
+                    positive_class: str = 'the positive class',
+                    sections: Sequence[str] = ()) -> str:
+    """The whole results.md: ``header_lines``, top-1 by protocol, Tables 1-3,
+    the lines of further ``sections`` (the differences to MixSSL, the label
+    subsets) and the list of ``missing`` (unfinished) runs;
+    ``positive_class`` names a binary task's positive class in Table 2's
+    title."""
     tables = build_tables(records, methods, digits)
     seeds = sorted({r['seed'] for r in records})
     out = list(header_lines)
@@ -222,8 +235,9 @@ def render_markdown(records: List[dict], methods: Sequence[str],
                 '## Table 2 — macro precision / recall / F1, ROC-AUC '
                 '(one-vs-rest, macro) and top-1 accuracy (%)', ''
             ]
-        for proto in TRAINED_PROTOCOLS:
-            title = PROTOCOLS[proto]
+        shown = has_fractions(trained_protocols(records))
+        for proto in trained_protocols(records):
+            title = protocol_title(proto, shown)
             if f'{table}_{proto}' in tables:
                 out += [f'### {title}', '', *tables[f'{table}_{proto}'], '']
     table3 = build_table3(records, methods, digits)
@@ -233,6 +247,7 @@ def render_markdown(records: List[dict], methods: Sequence[str],
             'Same pretraining budget for every row; the paper reports the '
             'fine-tune column.', '', *table3, ''
         ]
+    out += list(sections)
     if missing:
         out += ['## Not finished', ''] + [f'- {m}' for m in missing] + ['']
     return '\n'.join(out)
@@ -245,9 +260,22 @@ def missing_runs(records: List[dict], methods: Sequence[str],
     done = {(r['method'], r['protocol'], r['seed']) for r in records}
     return [
         f'{METHODS[m]["name"]} '
-        f'{PROTOCOLS[p] if p == "knn" else PROTOCOLS[p].lower()}, seed {s}'
-        for s in seeds for m in methods for p in protocols
+        f'{protocol_title(p) if p == "knn" else protocol_title(p).lower()}, '
+        f'seed {s}' for s in seeds for m in methods for p in protocols
         if (m, p, s) not in done
+    ]
+
+
+def fraction_lines(plan) -> List[str]:
+    """The header line of the label fractions below 100 %, if any."""
+    below = [f for f in plan.fraction_stages.fractions if f < 1.0]
+    if not below:
+        return []
+    return [
+        '- Label fractions: fine-tune also on ' + ', '.join(
+            f'{percent(f)} %' for f in below) + ' of the training labels '
+        '(stratified, fixed per seed, the same for every method; the full '
+        'fine-tune\'s optimizer steps; see "Label fractions").'
     ]
 
 
@@ -270,6 +298,7 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
         f'- Fine-tune: {p["finetune_epochs"]} epochs, Adam 1e-4; linear '
         f'probe: {p["linear_epochs"]} epochs, Adam 1e-3, frozen encoder. '
         'The final checkpoint is tested.', *start_lines(plan),
+        *fraction_lines(plan),
         f'- CPU threads per run (OMP_NUM_THREADS): '
         f'{plan.threads or "torch default"}; runs at a time: {plan.jobs}.',
     ]
@@ -287,12 +316,16 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
 
 
 def write_csv(path: str, records: List[dict]) -> None:
-    """results.csv: one row per record; floats with 4 decimals; the columns
-    are the union over rows, in first-seen order."""
-    rows = [
+    """results.csv: one row per record (see :func:`write_rows`)."""
+    write_rows(path, [
         flatten_record(r['method'], r['protocol'], r['seed'], r['metrics'])
         for r in records
-    ]
+    ])
+
+
+def write_rows(path: str, rows: List[dict]) -> None:
+    """A CSV of dict rows; floats with 4 decimals; the columns are the
+    union over rows, in first-seen order."""
     fields = []
     for row in rows:
         fields += [k for k in row if k not in fields]
@@ -305,48 +338,3 @@ def write_csv(path: str, records: List[dict]) -> None:
                 for k, v in row.items()
             })
 
-
-def plot_bars(path: str, records: List[dict], methods: Sequence[str],
-              title: str = '') -> None:
-    """Top-1 per method, the protocols run (fine-tune, linear probe, k-NN)
-    side by side, error bars = sample std over seeds; a PNG at ``path``."""
-    import matplotlib
-    matplotlib.use('Agg')  # no display: only files are written
-    import matplotlib.pyplot as plt
-
-    present = [m for m in methods if any(r['method'] == m for r in records)]
-    protos = present_protocols(records)
-    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(present) + 2), 4))
-    width = 0.76 / len(protos)
-    for i, proto in enumerate(protos):
-        label = PROTOCOLS[proto]
-        means, stds = [], []
-        for m in present:
-            mean, std = mean_std([
-                top1(r) for r in records
-                if r['method'] == m and r['protocol'] == proto
-            ])
-            means.append(mean if mean is not None else 0.0)
-            stds.append(std or 0.0)
-        xs = [
-            j + (i - (len(protos) - 1) / 2) * width
-            for j in range(len(present))
-        ]
-        bars = ax.bar(xs, means, width, yerr=stds, capsize=3, label=label)
-        for b, v, s in zip(bars, means, stds):
-            if v:
-                ax.annotate(f'{v:.1f}',
-                            (b.get_x() + b.get_width() / 2, v + s),
-                            ha='center', va='bottom', fontsize=7,
-                            xytext=(0, 2), textcoords='offset points')
-    ax.set_xticks(range(len(present)))
-    ax.set_xticklabels([method_name(m) for m in present])
-    ax.set_ylabel('test top-1 accuracy (%)')
-    ax.set_ylim(0, 105)
-    ax.legend(ncol=len(protos), loc='upper center', bbox_to_anchor=(0.5, -0.1),
-              frameon=False)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

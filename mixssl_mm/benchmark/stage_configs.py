@@ -16,6 +16,7 @@ earlier versions), else a generated wrapper config
   test split (queries) with the test pipeline.
 """
 import argparse
+import copy
 from typing import Dict, Optional, Sequence
 
 from mmengine.config import Config, DictAction
@@ -99,6 +100,21 @@ class StageConfigs:
         base = self.downstream[protocol]
         return self._cached(('downstream', protocol), lambda: self._stage(
             protocol, base, self.downstream_overrides(protocol)))
+
+    def label_subset(self, protocol: str, seed: int,
+                     indices: Sequence[int]) -> str:
+        """The config of a label-fraction fine-tune (``protocol``, e.g.
+        ``finetune_10pct``) with ``seed``: the fine-tune's, training on the
+        ``data_list`` positions ``indices`` (mmengine ``indices``)."""
+
+        def build():
+            overrides = copy.deepcopy(self.downstream_overrides('finetune'))
+            loader = overrides.setdefault('train_dataloader', {})
+            loader.setdefault('dataset', {})['indices'] = list(indices)
+            return self._stage(f'{protocol}_seed{seed}',
+                               self.downstream['finetune'], overrides)
+
+        return self._cached(('subset', protocol, seed), build)
 
     def knn(self, options: dict, extra: Sequence[str]) -> str:
         """The k-NN stage's config: the fine-tune config and a

@@ -73,7 +73,9 @@ def test_no_reference_or_no_predictions(tmp_path):
     assert res['finetune']['rand'] == {'_seed': 0}
     md = delta_section(res, method_name)
     assert not any(line.startswith('| Rand') for line in md)
-    assert md[-2].startswith('No interval for Rand: one common seed and no')
+    assert md[-2].startswith('No interval for Rand (Fine-tune): one common '
+                             'seed and no')
+    assert not any(line.startswith('###') for line in md)
     assert delta_section({}, method_name) == []
 
 

@@ -1,13 +1,13 @@
-"""mixssl_mm.benchmark.report on hand-made records: Tables 1-3, results.md,
-results.csv, results.png and the header."""
+"""mixssl_mm.benchmark.report on hand-made records: Tables 1-3 (per label
+fraction too), results.md, results.csv and the header."""
 import csv
 
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.planning import Plan
 from mixssl_mm.benchmark.report import (build_table3, build_tables,
                                         header_lines, missing_runs,
-                                        plot_bars, render_markdown,
-                                        write_csv)
+                                        render_markdown, write_csv)
+from mixssl_mm.benchmark.results_plot import plot_bars
 
 CLASSES = ['eosinophil', 'lymphocyte', 'monocyte', 'neutrophil']
 
@@ -107,12 +107,6 @@ def test_csv_one_row_per_method_protocol_seed(tmp_path):
     assert path.read_text().strip() == 'method'
 
 
-def test_plot_writes_png(tmp_path):
-    path = tmp_path / 'r.png'
-    plot_bars(str(path), _records(), ['mixssl', 'rand'], title='t')
-    assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-
-
 def test_table3_rows_follow_objectives():
     recs = []
     for seed, (t, r, rt) in enumerate([(70.0, 80.0, 90.0),
@@ -205,3 +199,25 @@ def test_knn_is_a_third_top1_column(tmp_path):
     assert [r['accuracy'] for r in knn] == ['70.0000', '72.0000', '50.0000']
     plot_bars(str(tmp_path / 'r.png'), recs, ['mixssl', 'rand'])
     assert (tmp_path / 'r.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_label_fractions_get_their_tables_in_order():
+    recs = _records() + [_record('mixssl', 'finetune_10pct', 0, 50.0),
+                         _record('rand', 'finetune_1pct', 0, 40.0)]
+    tables = build_tables(recs, ['mixssl', 'rand'])
+    assert list(tables)[:4] == ['table1_finetune_1pct', 'table2_finetune_1pct',
+                                'table1_finetune_10pct',
+                                'table2_finetune_10pct']
+    md = render_markdown(recs, ['mixssl', 'rand'], ['# T'],
+                         missing=['x'], sections=['## Extra', ''])
+    titles = [line for line in md.splitlines() if line.startswith('### ')]
+    assert titles[:4] == ['### Fine-tune, 1 % of the labels',
+                          '### Fine-tune, 10 % of the labels',
+                          '### Fine-tune, 100 % of the labels',
+                          '### Linear probe']
+    assert md.index('## Extra') < md.index('## Not finished')
+    assert '| Method | Fine-tune, 1 % of the labels | Fine-tune, 10 % of ' \
+        'the labels | Fine-tune, 100 % of the labels | Linear probe |' in md
+    assert missing_runs(recs, ['rand'], [0], ['finetune_10pct']) == [
+        'Rand fine-tune, 10 % of the labels, seed 0']
+

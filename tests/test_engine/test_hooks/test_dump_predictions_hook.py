@@ -1,5 +1,6 @@
 """DumpPredictionsHook in a real mmengine test run: the metrics as usual
 plus the per-image predictions of tools/test.py --out FILE.pkl."""
+import mmengine
 import numpy as np
 import pytest
 from mmengine.runner import Runner
@@ -38,6 +39,8 @@ def test_a_test_run_writes_metrics_and_predictions(tmp_path):
     out = str(tmp_path / 'predictions.pkl')
     metrics = _test_runner(tmp_path / 'work', data, out).test()
     assert set(metrics) >= {'accuracy/top1', 'per_class_accuracy/mean'}
+    records = mmengine.load(out)
+    assert isinstance(records[0]['pred_score'], np.ndarray)  # not tensors
     scores, labels = load_predictions(out)
     assert scores.shape == (13, 8)
     assert np.array_equal(labels, np.arange(13) % 8)  # the test split order

@@ -1,0 +1,101 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""The benchmark's plot, ``results.png``: top-1 per method and protocol
+and, when MixSSL ran, every method's top-1 difference to it with its paired
+95 % interval (:mod:`.comparison`)."""
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from .intervals import within_noise
+from .protocols import has_fractions, protocol_title
+from .report import method_name, present_protocols, top1
+from .stats import mean_std
+
+
+def plot_bars(path: str, records: List[dict], methods: Sequence[str],
+              title: str = '', deltas: Optional[dict] = None) -> None:
+    """Top-1 per method, the protocols run (fine-tune per label fraction,
+    linear probe, k-NN) side by side, error bars = sample std over seeds;
+    with ``deltas`` (:func:`~.comparison.compare`) a second panel of each
+    method's top-1 difference to MixSSL with its 95 % interval. A PNG at
+    ``path``."""
+    import matplotlib
+    matplotlib.use('Agg')  # no display: only files are written
+    import matplotlib.pyplot as plt
+
+    present = [m for m in methods if any(r['method'] == m for r in records)]
+    protos = present_protocols(records)
+    shown = has_fractions(protos)
+    width_in = max(5, 1.4 * len(present) + 2)
+    if deltas:
+        fig, (ax, ax_delta) = plt.subplots(
+            2, 1, figsize=(width_in, 7.5), height_ratios=[4, 3])
+    else:
+        fig, ax = plt.subplots(figsize=(width_in, 4))
+    width = 0.76 / len(protos)
+    for i, proto in enumerate(protos):
+        label = protocol_title(proto, shown)
+        means, stds = [], []
+        for m in present:
+            mean, std = mean_std([
+                top1(r) for r in records
+                if r['method'] == m and r['protocol'] == proto
+            ])
+            means.append(mean if mean is not None else 0.0)
+            stds.append(std or 0.0)
+        xs = [
+            j + (i - (len(protos) - 1) / 2) * width
+            for j in range(len(present))
+        ]
+        bars = ax.bar(xs, means, width, yerr=stds, capsize=3, label=label)
+        for b, v, s in zip(bars, means, stds):
+            if v:
+                ax.annotate(f'{v:.1f}',
+                            (b.get_x() + b.get_width() / 2, v + s),
+                            ha='center', va='bottom', fontsize=7,
+                            xytext=(0, 2), textcoords='offset points')
+    ax.set_xticks(range(len(present)))
+    ax.set_xticklabels([method_name(m) for m in present])
+    ax.set_ylabel('test top-1 accuracy (%)')
+    ax.set_ylim(0, 105)
+    ax.legend(ncol=len(protos), loc='upper center', bbox_to_anchor=(0.5, -0.1),
+              frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if deltas:
+        draw_deltas(ax_delta, deltas, method_name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def draw_deltas(ax, comparison: dict, name_fn,
+                key: str = 'accuracy/top1',
+                reference_name: str = 'MixSSL') -> None:
+    """The plot's second panel: ``key``'s difference to the reference per
+    method and protocol, with its interval as an error bar; a hollow marker
+    when the interval contains 0 (within noise)."""
+    protos = list(comparison)
+    methods = []
+    for rows in comparison.values():
+        methods += [m for m in rows if m not in methods]
+    width = 0.8 / max(len(protos), 1)
+    for i, proto in enumerate(protos):
+        color = f'C{i}'
+        for j, m in enumerate(methods):
+            iv = comparison[proto].get(m, {}).get(key)
+            if iv is None or np.isnan(iv.low):
+                continue
+            x = j + (i - (len(protos) - 1) / 2) * width
+            ax.errorbar([x], [iv.delta],
+                        yerr=[[iv.delta - iv.low], [iv.high - iv.delta]],
+                        fmt='o', color=color, capsize=3,
+                        mfc='white' if within_noise(iv) else color,
+                        label=protocol_title(proto, has_fractions(protos))
+                        if m == methods[0] else None)
+    ax.axhline(0.0, color='0.4', lw=0.8)
+    ax.set_xticks(range(len(methods)))
+    ax.set_xticklabels([name_fn(m) for m in methods])
+    ax.set_ylabel(f'Δ top-1 vs {reference_name} (points)')
+    ax.set_title(f'difference to {reference_name}, 95 % CI; hollow: '
+                 'within noise', fontsize=8)

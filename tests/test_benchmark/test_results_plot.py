@@ -1,0 +1,33 @@
+"""mixssl_mm.benchmark.results_plot: results.png with and without the
+panel of differences to MixSSL."""
+from mixssl_mm.benchmark.intervals import Interval
+from mixssl_mm.benchmark.results_plot import plot_bars
+
+PNG = b'\x89PNG\r\n\x1a\n'
+
+
+def _records():
+    return [dict(method=m, protocol=p, seed=s,
+                 metrics={'accuracy/top1': 80.0 + s - (m == 'rand') * 9})
+            for m in ('mixssl', 'rand') for s in (0, 1)
+            for p in ('finetune_10pct', 'finetune', 'linear')]
+
+
+def test_plot_writes_png(tmp_path):
+    path = tmp_path / 'r.png'
+    plot_bars(str(path), _records(), ['mixssl', 'rand'], title='t')
+    assert path.read_bytes()[:8] == PNG
+
+
+def test_plot_with_the_differences_to_mixssl(tmp_path):
+    deltas = {
+        'finetune_10pct': {'rand': {'accuracy/top1': Interval(
+            -9.0, -12.0, -6.0, 2, 't')}},
+        'linear': {'rand': {'accuracy/top1': Interval(
+            -1.0, -3.0, 1.0, 400, 'bootstrap'), '_seed': 0}},
+    }
+    path, plain = tmp_path / 'd.png', tmp_path / 'p.png'
+    plot_bars(str(path), _records(), ['mixssl', 'rand'], deltas=deltas)
+    plot_bars(str(plain), _records(), ['mixssl', 'rand'])
+    assert path.read_bytes()[:8] == PNG
+    assert path.stat().st_size > plain.stat().st_size  # the second panel
