@@ -99,6 +99,9 @@ setup(
     extras_require={
         'tests': ['pytest', 'scipy', 'scikit-image', 'scikit-learn', 'matplotlib'],
         'data': ['scikit-image', 'scikit-learn', 'matplotlib'],
+        # tools/benchmark.py: paired t intervals (scipy), stratified label
+        # fractions (scikit-learn), results.png (matplotlib)
+        'benchmark': ['scipy', 'scikit-learn', 'matplotlib'],
     },
     zip_safe=False,
 )
