@@ -42,9 +42,18 @@ MATCH_TOLERANCE = 0.01
 _CACHE: Dict[tuple, dict] = {}
 
 
+# a binary task's Table 2 reports the positive class, not these
+_MACRO = ('single-label/precision', 'single-label/recall',
+          'single-label/f1-score', 'roc_auc')
+
+
 def compared_keys(metrics: dict) -> List[str]:
-    """The metric keys of ``metrics`` to compare, summary first."""
-    keys = [k for k in SUMMARY if k in metrics]
+    """The metric keys of ``metrics`` to compare, as results.md reports
+    them: summary first (for a binary task the positive class's instead of
+    the macro ones), then per class."""
+    binary = 'binary/f1-score' in metrics
+    keys = [k for k in SUMMARY
+            if k in metrics and not (binary and k in _MACRO)]
     return keys + [PER_CLASS + c for c in class_keys(metrics)]
 
 

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from mixssl_mm.benchmark import comparison
-from mixssl_mm.benchmark.comparison import (compare, delta_rows,
-                                            delta_section, fmt_interval)
+from mixssl_mm.benchmark.comparison import (compare, compared_keys,
+                                            delta_rows, delta_section,
+                                            fmt_interval)
 from mixssl_mm.benchmark.intervals import Interval, paired_t_interval
 from mixssl_mm.benchmark.report import method_name
 from tests._helpers.predictions import evaluate, random_predictions
@@ -96,3 +97,16 @@ def test_section_and_csv_rows(tmp_path):
     assert [(r['method'], r['metric'], r['within_noise']) for r in rows] == [
         ('Rand', 'accuracy/top1', True),
         ('Rand', 'per_class_accuracy/monocyte', False)]
+
+
+def test_binary_tasks_compare_the_positive_class():
+    m = {'accuracy/top1': 90.0, 'single-label/f1-score': 80.0,
+         'roc_auc': 95.0, 'binary/f1-score': 70.0, 'binary/roc_auc': 95.0,
+         'per_class_accuracy/a': 1.0, 'per_class_accuracy/mean': 1.0}
+    assert compared_keys(m) == [
+        'accuracy/top1', 'per_class_accuracy/mean', 'binary/f1-score',
+        'binary/roc_auc', 'per_class_accuracy/a']
+    del m['binary/f1-score'], m['binary/roc_auc']
+    assert compared_keys(m)[:4] == ['accuracy/top1', 'per_class_accuracy/mean',
+                                    'single-label/f1-score', 'roc_auc']
+
