@@ -42,7 +42,7 @@ echo "== 3/3 testing $FINETUNED"
 # shellcheck disable=SC2086
 python tools/test.py "$FINETUNE_CFG" "$FINETUNED" --work-dir "$FINETUNE_DIR" \
     --out "$METRICS" --out-item metrics ${TEST_ARGS:-}
-TOP1=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['accuracy/top1'])" "$METRICS")
+TOP1=$(python -c "import json, sys; print(f\"{json.load(open(sys.argv[1]))['accuracy/top1']:.2f}\")" "$METRICS")
 
 echo
 echo "Done. Fine-tuned ResNet-18: test top-1 $TOP1 % (4 classes). Outputs:"

@@ -7,6 +7,7 @@ of :mod:`mixssl_mm.preflight` before any test work.
 --out-item --cfg-options --amp --tta --launcher ...]`` is what
 ``tools/test.py`` (and so ``tools/dist_test.sh``) runs. Refused before the
 Runner is built, naming the fix: a config without ``custom_imports``, a
+neck/head whose channels are not the ResNet encoder's (a depth change), a
 model with no predict mode (a self-supervised algorithm) or a config without
 ``test_*`` parts, a flag whose config part is missing (``--amp``, ``--tta``,
 ``--show``, ``--launcher``), a CHECKPOINT that is no file; contradicting
@@ -22,6 +23,7 @@ from mixssl_mm.apis.cli import build_runner, parse_and_read
 from mixssl_mm.apis.teardown import finish_run
 from mixssl_mm.preflight import (WorkDirGuard, check_custom_imports,
                                  check_load_from_file, check_load_from_keys)
+from mixssl_mm.preflight.channels import check_feature_channels
 from mixssl_mm.preflight.dataloaders import check_dataloaders
 from mixssl_mm.preflight.evaluation import check_evaluation_parts
 from mixssl_mm.preflight.flags import check_launcher, check_test_flags
@@ -44,6 +46,7 @@ def test(cfg, out: Optional[str] = None, out_item: Optional[str] = None):
             (nothing is left in the work dir); any error of the test itself.
     """
     check_custom_imports(cfg)
+    check_feature_channels(cfg)  # e.g. a depth change without the head
     check_launcher(cfg.get('launcher', 'none'), 'test')
     check_evaluation_parts(cfg, 'test')
     check_dataloaders(cfg)

@@ -20,7 +20,9 @@ in :mod:`mixssl_mm.preflight`; docs/reliability.md has the full list):
   options that contradict each other (resolved when lossless, e.g.
   ``persistent_workers`` with ``num_workers=0``), a flag whose config part
   is missing (``--auto-scale-lr``, ``--amp``, ``--launcher``), a
-  ``load_from`` or ``--resume`` checkpoint that does not fit the model;
+  ``load_from`` or ``--resume`` checkpoint that does not fit the model, a
+  neck/head whose channels are not the ResNet encoder's (a depth change),
+  an image that ``CrossDomainMixup`` will not mix (the first sample);
 - the train dataset is built once, before the Runner, and handed to it;
 - a run that fails before its first iteration completes removes what it
   created in the work dir (the Runner creates ``<work_dir>/<timestamp>/``
@@ -41,6 +43,7 @@ from mixssl_mm.preflight import (WorkDirGuard, check_custom_imports,
                                  check_pretrained_files,
                                  check_pretrained_keys, check_work_dir,
                                  delete_for_overwrite, preflight_dataset)
+from mixssl_mm.preflight.channels import check_feature_channels
 from mixssl_mm.preflight.dataloaders import check_dataloaders
 from mixssl_mm.preflight.evaluation import check_evaluation_parts
 from mixssl_mm.preflight.flags import (check_auto_scale_lr, check_launcher,
@@ -83,6 +86,7 @@ def train(cfg, overwrite: bool = False):
             (nothing was written); any error of the run itself.
     """
     check_custom_imports(cfg)
+    check_feature_channels(cfg)  # e.g. a depth change without the head
     check_launcher(cfg.get('launcher', 'none'), 'train')
     check_evaluation_parts(cfg, 'train')
     check_dataloaders(cfg)

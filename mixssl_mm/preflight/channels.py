@@ -162,12 +162,15 @@ def check_feature_channels(cfg) -> None:
         return
     listing = '\n'.join(f'  {k}={v}' for k, v in bad)
     options = ' '.join(f'{k}={channels}' for k, _ in bad)
+    hint = ''
+    if _type_name(model) == 'ImageClassifier' and channels == 512:
+        hint = (' For the quick start\'s ResNet-18 encoder, configs/mixssl/'
+                'benchmarks/resnet18_1xb64-1e_bloodmnist-4cls-64px_'
+                '{finetune,linear-probe}.py have them set (and 64-px '
+                'pipelines).')
     raise ConfigError(
         f'model.backbone ({_type_name(backbone)}, depth='
         f"{backbone.get('depth')}) outputs {channels} channels, but these "
         f'settings expect another number:\n{listing}\nSet them to '
-        f'{channels}, e.g. --cfg-options {options}\n(the values are the '
-        "config's own, so they are not changed for you; for the quick "
-        "start's ResNet-18 at 64 px, configs/mixssl/benchmarks/"
-        'resnet18_1xb64-1e_bloodmnist-4cls-64px_finetune.py and '
-        '..._linear-probe.py set them.)')
+        f'{channels}, e.g. --cfg-options {options}\n(They are the '
+        "config's own values, so they are not changed for you." + hint + ')')

@@ -69,7 +69,8 @@ def test_reported_case_finetune_config_with_depth_18():
                           'channels, but these settings expect another '
                           'number:\n  model.head.in_channels=2048\n')
     assert '--cfg-options model.head.in_channels=512\n' in msg
-    assert 'resnet18_1xb64-1e_bloodmnist-4cls-64px_finetune.py' in msg
+    assert ('resnet18_1xb64-1e_bloodmnist-4cls-64px_'
+            '{finetune,linear-probe}.py') in msg
 
 
 def test_linear_probe_lists_every_key():
@@ -136,3 +137,24 @@ def test_mmpretrain_resnet_configs_pass():
                  'byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
                  'mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py'):
         check_feature_channels(Config.fromfile(mm_config(name)))
+
+
+def test_train_and_test_refuse_a_depth_change_before_anything_is_written(
+        tmp_path, monkeypatch):
+    """The reported case through the entry points (tools/train.py and
+    tools/test.py run these mains): refused before the Runner, nothing
+    written; it used to fail at the first step with torch's ``mat1 and
+    mat2 shapes cannot be multiplied (64x512 and 2048x4)``."""
+    from mixssl_mm.apis.test import main as test_main
+    from mixssl_mm.apis.train import main as train_main
+    monkeypatch.chdir(REPO)
+    work = tmp_path / 'work'
+    depth = ['--cfg-options', 'model.backbone.depth=18']
+    expected = re.escape('outputs 512 channels, but these settings expect '
+                         'another number:\n  model.head.in_channels=2048\n')
+    with pytest.raises(ConfigError, match=expected):
+        train_main([FINETUNE_50, '--work-dir', str(work), *depth])
+    with pytest.raises(ConfigError, match=expected):
+        test_main([FINETUNE_50, str(tmp_path / 'epoch_1.pth'), '--work-dir',
+                   str(work), *depth])
+    assert not work.exists()

@@ -53,7 +53,7 @@ def test_quickstart_pretrains_finetunes_tests_and_names_real_files(
     assert osp.dirname(log) == osp.dirname(osp.dirname(grids.rstrip('/')))
     assert any(f.endswith('.png') for f in os.listdir(grids))
     top1 = json.load(open(metrics))['accuracy/top1']
-    assert f'test top-1 {top1} %' in closing
+    assert f'test top-1 {top1:.2f} %' in closing
     # the fine-tuning started from the pretrained encoder
     finetune_log = open(osp.join(osp.dirname(finetuned), 'last_checkpoint'))
     assert finetune_log.read().strip() == finetuned

@@ -1,20 +1,32 @@
 """MixSSL's own checks in real training runs (through mixssl_mm.apis.train,
-what tools/train.py runs): a decoder that does not fit the encoder and an
-input size the decoder cannot restore are refused with the fix, and the
-failed run leaves no work dir behind."""
+what tools/train.py runs): a decoder that does not fit the encoder (refused
+by the pre-flight, and by MixSSL itself when built) and an input size the
+decoder cannot restore are refused with the fix, and the failed run leaves
+no work dir behind."""
+import re
+
 import pytest
 
+from mixssl_mm.preflight import ConfigError
+from tests._helpers.models import MIXSSL_R18, build_model
 from tests._helpers.training import train_in_process  # noqa: F401
 
 
 def test_decoder_channels_not_matching_the_encoder(tmp_path, image_folders,
                                                    train_in_process):
+    # tools/train.py: the pre-flight (mixssl_mm.preflight.channels) refuses
+    # it before the Runner exists
     work = tmp_path / 'work'
-    with pytest.raises(ValueError, match='encoder outputs 128 channels but '
-                       'neck.in_channels=2048; set model.neck.in_channels'):
+    with pytest.raises(ConfigError, match=re.escape(
+            'outputs 128 channels, but these settings expect another '
+            'number:\n  model.neck.in_channels=2048\nSet them to 128')):
         train_in_process(train_in_process.config(image_folders), work,
                          '--cfg-options', 'model.neck.in_channels=2048')
     assert not work.exists()
+    # mmpretrain's own tools have no pre-flight: MixSSL refuses when built
+    with pytest.raises(ValueError, match='encoder outputs 512 channels but '
+                       'neck.in_channels=2048; set model.neck.in_channels'):
+        build_model(MIXSSL_R18, neck=dict(in_channels=2048))
 
 
 def test_input_size_the_decoder_cannot_restore(tmp_path, image_folders,
