@@ -1,0 +1,59 @@
+"""tools/analysis_tools/gpu_acceptance.py (mixssl_mm.benchmark.acceptance)
+end to end in its tiny CPU mode, and the refused arguments. The hard stop:
+tests/test_benchmark/test_acceptance.py; the report and goals:
+tests/test_benchmark/test_acceptance_report.py."""
+import os.path as osp
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOOL = 'tools/analysis_tools/gpu_acceptance.py'
+DATA = 'data/medmnist/bloodmnist.npz'
+
+
+@pytest.fixture
+def repo_cwd(monkeypatch):
+    """The tool runs from the repository root (config paths)."""
+    monkeypatch.chdir(REPO)
+    return REPO
+
+
+def _run(args, cwd, timeout):
+    return subprocess.run([sys.executable, TOOL, '--tiny', *args], cwd=cwd,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)
+
+
+def test_tiny_mode_runs_every_part_end_to_end(repo_cwd, tmp_path):
+    assert osp.isfile(DATA), 'python tools/data/fetch_bloodmnist.py first'
+    # a budget no loaded CI machine reaches (the hard stop is tested in
+    # tests/test_benchmark/test_acceptance.py)
+    out = _run(['--budget', '5400', '--out', str(tmp_path)], repo_cwd, 5600)
+    report = (tmp_path / 'report.md').read_text()
+    assert out.returncode == 0, report + out.stdout[-3000:]
+    assert 'finished' in report.splitlines()[4]
+    from mixssl_mm.benchmark.planning import load_config
+    from mixssl_mm.benchmark.shrink import config_kind, shipped_configs
+    n = sum(config_kind(load_config(c)) == 'pretrain'
+            for c in shipped_configs())
+    assert f'{n} of {n} ok' in report
+    part_b = report.split('## (b)')[1].split('## (c)')[0]
+    assert part_b.count('| gloo | ok |') == 4
+    assert re.search(r'accuracy/top1: \d', part_b)  # dist_test's metric
+    part_c = report.split('## (c)')[1].split('## (d)')[0]
+    for method in ('mixssl', 'simclr', 'mocov2'):
+        for mode in ('synthetic', 'pipeline'):
+            assert f'| {method} | {mode} | ok |' in part_c
+    assert 'Preset `tiny`: ok' in report
+    assert 'Fine-tune' in report.split('## (d)')[1]  # results.md inside
+
+
+@pytest.mark.parametrize('argv', [['--parts', 'e'], ['--budget', '1']])
+def test_bad_arguments_are_refused(argv):
+    from mixssl_mm.benchmark.acceptance import parse_args
+    with pytest.raises(SystemExit):
+        parse_args(['--tiny', *argv])
