@@ -108,7 +108,9 @@ class Plan:
         self._check()
         self.configs = StageConfigs(
             self.work_dir, t, self.task, self.downstream, self.positive,
-            self.aux, args.recalibrate_bn, p['num_workers'])
+            self.aux, args.recalibrate_bn, p['num_workers'],
+            eval_options=lambda: (self.knn_options(0, None),
+                                  args.downstream_cfg_options))
 
     def _check_methods(self):
         for m in self.methods:
@@ -207,8 +209,7 @@ class Plan:
 
     def knn_config(self) -> str:
         """The k-NN stage's config (the same for every method and seed)."""
-        return self.configs.knn(self.knn_options(0, None),
-                                self.args.downstream_cfg_options)
+        return self.configs.knn()
 
     def write_files(self) -> List[str]:
         """Write the generated image lists and wrapper configs the stages

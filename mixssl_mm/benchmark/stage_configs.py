@@ -10,14 +10,16 @@ earlier versions), else a generated wrapper config
 - MixSSL's auxiliary images, for ``--aux-root``: every ``CrossDomainMixup``
   draws from the folder (labelled by sub-folder when it has them);
 - the test metrics of a binary task: ``PositiveClassMetric`` added;
-- the hooks: ``BNRecalibrationHook`` in the linear probe with
-  ``--recalibrate-bn``; ``KNNEvalHook`` in the k-NN stage, a 0-epoch run of
-  the fine-tune config whose hook embeds the train subset (bank) and the
-  test split (queries) with the test pipeline.
+- the hooks: ``KNNEvalHook`` in the k-NN stage, a 0-epoch run of the
+  fine-tune config whose hook embeds the train subset (bank) and the test
+  split (queries) with the test pipeline; with ``--recalibrate-bn``,
+  ``BNRecalibrationHook`` in the linear probe and the k-NN stage, averaging
+  the BatchNorm statistics over that same bank: the clean train images as
+  the test pipeline shows them.
 """
 import argparse
 import copy
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
@@ -49,16 +51,23 @@ class StageConfigs:
         aux: the ``--aux-root`` folder (:class:`.data.AuxFolder`) or None.
         recalibrate_bn: add ``BNRecalibrationHook`` to the linear probe and
             the k-NN stage.
-        workers: data-loading workers of the k-NN hook.
+        workers: data-loading workers of the k-NN and recalibration hooks.
+        eval_options: ``() -> (options, extra)``: the cfg-options of a
+            fine-tune stage and the user's ``--downstream-cfg-options``, which
+            decide the train subset and the test pipeline of the clean
+            datasets (:meth:`clean_datasets`).
     """
 
     def __init__(self, work_dir: str, target, task, downstream: Dict[str, str],
                  positive: Optional[int] = None, aux=None,
-                 recalibrate_bn: bool = False, workers: int = 0):
+                 recalibrate_bn: bool = False, workers: int = 0,
+                 eval_options: Optional[Callable[[], tuple]] = None):
         self.files = GeneratedFiles(work_dir)
         self.target, self.task, self.downstream = target, task, downstream
         self.positive, self.aux = positive, aux
         self.recalibrate_bn, self.workers = recalibrate_bn, workers
+        self.eval_options = eval_options or (lambda: ({}, []))
+        self._clean = None
         self._merged: Dict[str, Config] = {}
         self._paths: Dict[tuple, str] = {}
         self.lists = {}
@@ -116,28 +125,41 @@ class StageConfigs:
 
         return self._cached(('subset', protocol, seed), build)
 
-    def knn(self, options: dict, extra: Sequence[str]) -> str:
-        """The k-NN stage's config: the fine-tune config and a
-        ``KNNEvalHook`` whose datasets are its train and test datasets as
-        the stage's ``options`` and the user's ``extra`` cfg-options leave
-        them (bank: train with the test pipeline)."""
-
-        def build():
-            base = self.downstream['finetune']
-            overrides = self.downstream_overrides('finetune')
-            cfg = merged(load_config(base), overrides)
+    def clean_datasets(self) -> Tuple[dict, dict]:
+        """``(train, test)`` dataset configs of the downstream stages as
+        their cfg-options (:attr:`eval_options`) leave them, both with the
+        test pipeline: k-NN's bank and queries, and the images the
+        BatchNorm re-estimation averages over (the train subset)."""
+        if self._clean is None:
+            options, extra = self.eval_options()
+            cfg = merged(load_config(self.downstream['finetune']),
+                         self.downstream_overrides('finetune'))
             cfg.merge_from_dict(dict(options), allow_list_keys=True)
             cfg.merge_from_dict(parse_cfg_options(extra),
                                 allow_list_keys=True)
-            query = cfg.test_dataloader.dataset.to_dict()
-            bank = dict(cfg.train_dataloader.dataset.to_dict(),
-                        pipeline=query['pipeline'])
+            test = cfg.test_dataloader.dataset.to_dict()
+            train = dict(cfg.train_dataloader.dataset.to_dict(),
+                         pipeline=test['pipeline'])
+            self._clean = (train, test)
+        return self._clean
+
+    def _recalibrate_bn(self) -> dict:
+        return dict(RECALIBRATE_BN, dataset=self.clean_datasets()[0],
+                    num_workers=self.workers)
+
+    def knn(self) -> str:
+        """The k-NN stage's config: the fine-tune config and a
+        ``KNNEvalHook`` over :meth:`clean_datasets` (bank: train subset,
+        queries: test split)."""
+
+        def build():
+            base = self.downstream['finetune']
             hooks = list(load_config(base).get('custom_hooks') or [])
             if self.recalibrate_bn:
-                hooks.append(dict(RECALIBRATE_BN))
-            hooks.append(knn_hook(bank, query, self.workers))
-            return self._stage('knn', base,
-                               dict(overrides, custom_hooks=hooks))
+                hooks.append(self._recalibrate_bn())
+            hooks.append(knn_hook(*self.clean_datasets(), self.workers))
+            return self._stage('knn', base, dict(
+                self.downstream_overrides('finetune'), custom_hooks=hooks))
 
         return self._cached(('knn', ), build)
 
@@ -178,6 +200,6 @@ class StageConfigs:
             ]
         if self.recalibrate_bn and protocol == 'linear':
             o['custom_hooks'] = list(cfg.get('custom_hooks') or []) + [
-                dict(RECALIBRATE_BN)
+                self._recalibrate_bn()
             ]
         return o

@@ -188,6 +188,11 @@ def test_recalibrate_bn_reaches_linear_probe_and_knn_only(repo_cwd,
     assert [h['type'] for h in knn.custom_hooks] == [
         'BNRecalibrationHook', 'KNNEvalHook'
     ]
+    # the statistics of the clean train subset: k-NN's bank, test pipeline
+    bank = knn.custom_hooks[1].bank_dataset
+    for hook in (linear.custom_hooks[0], knn.custom_hooks[0]):
+        assert hook.dataset == bank
+    assert (bank.indices, bank.pipeline[0]['type']) == (128, 'Resize')
 
 
 def test_generated_names_follow_the_content(repo_cwd, tmp_path, cells):

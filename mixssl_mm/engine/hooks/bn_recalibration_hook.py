@@ -1,15 +1,17 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """Re-estimate a frozen encoder's BatchNorm statistics on the training data
 before training (precise BN)."""
-from typing import Optional
+from typing import Optional, Union
 
 import torch
+from mmengine.dataset import DefaultSampler, default_collate
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import DataLoader, Dataset
 
-from mmpretrain.registry import HOOKS
+from mmpretrain.registry import DATASETS, HOOKS
 
 
 @HOOKS.register_module()
@@ -32,8 +34,12 @@ class BNRecalibrationHook(Hook):
     the module runs in eval mode except its BatchNorm layers, whose running
     statistics are reset and accumulated with ``momentum=None`` (the plain
     average of the per-batch mean and unbiased variance) over
-    ``num_samples`` training images, under ``torch.no_grad``; images pass
-    ``model.data_preprocessor`` (training=False: no batch augments). Then
+    ``num_samples`` images of ``dataset`` (default: the training
+    dataloader), under ``torch.no_grad``; images pass
+    ``model.data_preprocessor`` (training=False: no batch augments). Give
+    ``dataset`` the training images with the *test* pipeline (what the
+    benchmark does) to estimate the statistics of the images the model is
+    evaluated on, not of random crops. Then
     every layer's mode and momentum are restored, and under distributed
     training the statistics are averaged over the ranks. Weights are not
     touched; ``num_batches_tracked`` counts the batches seen.
@@ -41,11 +47,19 @@ class BNRecalibrationHook(Hook):
     Skipped when resuming (the checkpoint holds the re-estimated values).
 
     Args:
-        num_samples (int, optional): Training images to average over
-            (whole batches, at least one). Defaults to None: one pass over
-            the training dataloader.
+        num_samples (int, optional): Images to average over (whole batches,
+            at least one). Defaults to None: one pass.
         module (str): The model attribute whose BatchNorms are re-estimated.
             Defaults to ``'backbone'``.
+        dataset (dict | Dataset, optional): The images (an mmpretrain dataset
+            config or object whose pipeline ends in ``PackInputs`` with
+            fixed-size images), read in order, sharded over ranks by
+            mmengine's ``DefaultSampler``. Defaults to None: the training
+            dataloader.
+        batch_size (int, optional): Batch size with ``dataset``. Defaults
+            to None: the training dataloader's.
+        num_workers (int): Data-loading workers with ``dataset``.
+            Defaults to 0.
 
     Raises:
         ValueError: ``num_samples`` < 1, or (``before_train``) a model
@@ -55,12 +69,19 @@ class BNRecalibrationHook(Hook):
     priority = 'ABOVE_NORMAL'
 
     def __init__(self, num_samples: Optional[int] = None,
-                 module: str = 'backbone') -> None:
-        if num_samples is not None and (not isinstance(num_samples, int)
-                                        or num_samples < 1):
-            raise ValueError('BNRecalibrationHook: num_samples must be None '
-                             f'or >= 1, got {num_samples!r}.')
+                 module: str = 'backbone',
+                 dataset: Optional[Union[dict, Dataset]] = None,
+                 batch_size: Optional[int] = None,
+                 num_workers: int = 0) -> None:
+        for name, value in (('num_samples', num_samples),
+                            ('batch_size', batch_size)):
+            if value is not None and (not isinstance(value, int)
+                                      or value < 1):
+                raise ValueError(f'BNRecalibrationHook: {name} must be None '
+                                 f'or >= 1, got {value!r}.')
         self.num_samples, self.module = num_samples, module
+        self.dataset, self.batch_size = dataset, batch_size
+        self.num_workers = num_workers
         self.images_seen = 0
 
     def before_train(self, runner) -> None:
@@ -87,7 +108,7 @@ class BNRecalibrationHook(Hook):
             bn.momentum = None  # cumulative average over the batches
             bn.train()
         try:
-            self.images_seen = self._run(model, net, runner.train_dataloader)
+            self.images_seen = self._run(model, net, self._loader(runner))
         finally:
             for m, training in modes:
                 m.training = training
@@ -99,8 +120,22 @@ class BNRecalibrationHook(Hook):
                 all_reduce(bn.running_var, op='mean')
         runner.logger.info(
             f'BNRecalibrationHook: {len(bns)} BatchNorm layers of '
-            f'{self.module} re-estimated on {self.images_seen} training '
-            'images (per rank).')
+            f'{self.module} re-estimated on {self.images_seen} '
+            f'{"" if self.dataset is None else "clean "}training images '
+            '(per rank).')
+
+    def _loader(self, runner):
+        """The training dataloader, or one over ``dataset`` in order."""
+        if self.dataset is None:
+            return runner.train_dataloader
+        dataset = DATASETS.build(self.dataset) if isinstance(
+            self.dataset, dict) else self.dataset
+        return DataLoader(
+            dataset, batch_size=self.batch_size
+            or runner.train_dataloader.batch_size,
+            num_workers=self.num_workers,
+            sampler=DefaultSampler(dataset, shuffle=False),
+            collate_fn=default_collate)
 
     @torch.no_grad()
     def _run(self, model, net, loader) -> int:
@@ -115,6 +150,6 @@ class BNRecalibrationHook(Hook):
             if self.num_samples is not None and seen >= self.num_samples:
                 break
         if not seen:
-            raise ValueError('BNRecalibrationHook: the training dataloader '
-                             'gave no image.')
+            raise ValueError('BNRecalibrationHook: the dataloader gave no '
+                             'image.')
         return seen

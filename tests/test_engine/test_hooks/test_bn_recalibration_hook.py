@@ -7,21 +7,30 @@ import copy
 
 import pytest
 import torch
+from mmengine.dataset import default_collate
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.data import DataLoader
 
 import mixssl_mm  # noqa: F401 (registers the hook)
 from mixssl_mm.engine.hooks import BNRecalibrationHook
 from mmpretrain.engine.hooks.precise_bn_hook import update_bn_stats
+from mmpretrain.registry import DATASETS
 from tests._helpers.image_folders import write_split_folders
 
 
-def _runner(tmp_path, hooks):
+CLEAN = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(32, 32)),
+         dict(type='PackInputs')]
+
+
+def _clean_set(tmp_path):
+    return dict(type='CustomDataset', data_root=str(tmp_path / 'data'),
+                pipeline=CLEAN)
+
+
+def _runner(tmp_path, hooks, pipeline=CLEAN):
     root = write_split_folders(tmp_path / 'data', ['a', 'b'], {'.': 6})
-    pipeline = [dict(type='LoadImageFromFile'),
-                dict(type='Resize', scale=(32, 32)),
-                dict(type='PackInputs')]
     return Runner(
         model=dict(
             type='ImageClassifier',
@@ -59,10 +68,23 @@ class StaleStatistics(Hook):
         self.modes = {n: m.training for n, m in runner.model.named_modules()}
 
 
-@pytest.mark.parametrize('num_samples', [None, 8])
-def test_statistics_equal_mmpretrain_precise_bn(tmp_path, num_samples):
+@pytest.mark.parametrize('num_samples,clean', [(None, False), (8, False),
+                                               (None, True)])
+def test_statistics_equal_mmpretrain_precise_bn(tmp_path, num_samples,
+                                                clean):
     stale = StaleStatistics()
-    runner = _runner(tmp_path, [stale, BNRecalibrationHook(num_samples)])
+    if clean:  # random crops to train on, clean images for the statistics
+        hook = BNRecalibrationHook(num_samples, dataset=_clean_set(tmp_path))
+        runner = _runner(tmp_path, [stale, hook], pipeline=[
+            dict(type='LoadImageFromFile'),
+            dict(type='RandomResizedCrop', scale=32),
+            dict(type='PackInputs')
+        ])
+        loader = DataLoader(DATASETS.build(_clean_set(tmp_path)),
+                            batch_size=4, collate_fn=default_collate)
+    else:
+        runner = _runner(tmp_path, [stale, BNRecalibrationHook(num_samples)])
+        loader = None
     runner.train()  # 0 epochs: only before_train runs
     hook, = [h for h in runner.hooks if isinstance(h, BNRecalibrationHook)]
     assert hook.images_seen == (num_samples or 12)
@@ -74,8 +96,9 @@ def test_statistics_equal_mmpretrain_precise_bn(tmp_path, num_samples):
         if isinstance(bn, _BatchNorm):
             bn.reset_running_stats()
             bn.train()
-    update_bn_stats(ref, runner.build_dataloader(runner._train_dataloader),
-                    num_samples or 12, logger='silent')
+    update_bn_stats(
+        ref, loader or runner.build_dataloader(runner._train_dataloader),
+        num_samples or 12, logger='silent')
 
     model, refs = runner.model, dict(ref.backbone.named_modules())
     n = 0
@@ -97,3 +120,5 @@ def test_statistics_equal_mmpretrain_precise_bn(tmp_path, num_samples):
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match='num_samples'):
         BNRecalibrationHook(num_samples=0)
+    with pytest.raises(ValueError, match='batch_size'):
+        BNRecalibrationHook(batch_size=0)
