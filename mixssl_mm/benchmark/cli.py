@@ -51,8 +51,8 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         'gives the same file to every method')
     parser.add_argument(
         '--aux-root', metavar='DIR',
-        help='auxiliary images for MixSSL and its Table-3 objectives from a '
-        'folder (e.g. Imagenette\'s train/; labelled by its class '
+        help='auxiliary images for MixSSL, its Table-3 objectives and its '
+        'design variants from a folder (e.g. Imagenette\'s train/; labelled by its class '
         'sub-folders, which R+A needs); default: the offline photo pool')
     parser.add_argument(
         '--jobs', type=int,

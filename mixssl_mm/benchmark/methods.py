@@ -21,6 +21,7 @@ _PROJECTOR_KEYS = (NECK_IN, NECK_HID)
 
 _BENCH = 'configs/benchmarks/{}_resnet50_1xb64-20e_bloodmnist.py'
 _ABL = 'configs/mixssl/ablations/mixssl-{}_resnet50_1xb64-20e_bloodmnist.py'
+_DESIGN = 'configs/mixssl/design_choices/{}_resnet50_1xb64-{}20e_bloodmnist.py'
 
 
 def channel_options(keys: Sequence[str], channels: int) -> Dict[str, int]:
@@ -33,7 +34,9 @@ def _entry(name: str, config=None, keys: Sequence[str] = (), **extra):
     """One METHODS entry: display ``name``, pretraining ``config`` (None:
     no pretraining) and ``channels(c)``, the cfg-options that fit its
     neck/head to an encoder with ``c`` output channels. ``extra``:
-    ``objective`` (a MixSSL objective of Table 3) or ``external=True``
+    ``objective`` (a MixSSL objective of Table 3), ``design`` (the open
+    choice of the paper that a MixSSL variant changes, see
+    configs/mixssl/design_choices/README.md) or ``external=True``
     (fine-tuned from ``--imagenet-ckpt``)."""
     return dict(name=name, config=config,
                 channels=partial(channel_options, tuple(keys)), **extra)
@@ -66,6 +69,23 @@ METHODS = OrderedDict([
     ('mixssl_ra', _entry('R+A', _ABL.format('ra'),
                          _MIXSSL_KEYS + ('model.aux_head.in_channels', ),
                          objective='R+A')),
+    # the paper's open choices: MixSSL (R+T) with one key changed; the
+    # `mixssl` row is the paper's reading of each
+    ('mixssl_pix01', _entry(
+        'MixSSL, rec. in [0, 1]', _DESIGN.format('mixssl-pix01', ''),
+        _MIXSSL_KEYS, design='pixel space of reconstruction')),
+    ('mixssl_cycleganinit', _entry(
+        'MixSSL, CycleGAN init', _DESIGN.format('mixssl-cycleganinit', ''),
+        _MIXSSL_KEYS, design='decoder initialisation')),
+    ('mixssl_lamsample', _entry(
+        'MixSSL, λ per sample', _DESIGN.format('mixssl-lamsample', ''),
+        _MIXSSL_KEYS, design='λ per batch or per sample')),
+    ('mixssl_auxzoom', _entry(
+        'MixSSL, zoomed aux crops', _DESIGN.format('mixssl-auxzoom', ''),
+        _MIXSSL_KEYS, design='auxiliary crops')),
+    ('mixssl_coslr', _entry(
+        'MixSSL, warm-up + cosine lr', _DESIGN.format('mixssl', 'coslr-'),
+        _MIXSSL_KEYS, design='learning-rate schedule')),
 ])
 # `--methods` accepts these names too
 METHOD_GROUPS = OrderedDict(
@@ -73,8 +93,22 @@ METHOD_GROUPS = OrderedDict(
     table1=['rand', 'simclr', 'dino', 'mocov2', 'rotation', 'imagenet_self',
             'mixup_simclr', 'mixco', 'mixssl'],
     ablations=['mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc', 'mixssl_ra'],
+    # the paper's reading (mixssl) and one row per open choice
+    design=['mixssl'] + [m for m in METHODS if METHODS[m].get('design')],
 )
-METHOD_GROUPS['all'] = [m for m in METHODS if m != 'imagenet_self']
+# Table 1 and Table 3 (the design variants are asked for by `design`)
+METHOD_GROUPS['all'] = [
+    m for m in METHODS
+    if m != 'imagenet_self' and not METHODS[m].get('design')
+]
+
+
+def mixes_images(method: str) -> bool:
+    """Whether ``method`` is MixSSL or one of its objectives / design
+    variants (trains on mixed images, so it takes auxiliary images and
+    needs an input size divisible by the ResNet's stride)."""
+    m = METHODS[method]
+    return bool(m.get('objective') or m.get('design'))
 
 # what each objective of Table 3 trains (R: reconstruction, T: transparency,
 # C: contrast between two mixes, A: auxiliary-class prediction)

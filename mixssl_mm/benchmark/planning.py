@@ -25,6 +25,7 @@ from typing import List, Optional, Sequence, Tuple
 from .data import choose_task, find_target, positive_index, read_aux
 from .fraction_stages import FractionStages, expand_protocols
 from .methods import (DOWNSTREAM, METHOD_GROUPS, METHODS, expand_methods,
+                      mixes_images,
                       feature_channels, method_cli_name, resolution_options)
 from .presets import PRESETS, preset_key
 from .protocols import base_protocol
@@ -122,7 +123,7 @@ class Plan:
 
     def _check(self):
         p, a = self.preset, self.args
-        mixssl_like = [m for m in self.methods if METHODS[m].get('objective')]
+        mixssl_like = [m for m in self.methods if mixes_images(m)]
         if mixssl_like and p['img_size'] and p['img_size'] % 32:
             raise SystemExit(
                 f"preset {self.preset_name}: img_size={p['img_size']} is not "

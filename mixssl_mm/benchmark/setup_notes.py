@@ -4,7 +4,7 @@ start and are evaluated (used by :func:`.report.header_lines`)."""
 import os.path as osp
 from typing import List
 
-from .methods import METHODS
+from .methods import METHODS, mixes_images
 
 
 def data_lines(plan) -> List[str]:
@@ -45,9 +45,7 @@ def start_lines(plan) -> List[str]:
                      'every other method starts from random weights.')
     else:
         lines.append('- Start: every method from random weights.')
-    mixing = [
-        METHODS[m]['name'] for m in plan.methods if METHODS[m].get('objective')
-    ]
+    mixing = [METHODS[m]['name'] for m in plan.methods if mixes_images(m)]
     if mixing:
         aux = (f'`{plan.aux.root}` ({plan.aux.num_images} images, '
                + (f'{len(plan.aux.classes)} classes' if plan.aux.classes

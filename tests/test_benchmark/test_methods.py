@@ -6,8 +6,8 @@ import pytest
 
 from mixssl_mm.benchmark.methods import (DOWNSTREAM, METHOD_GROUPS, METHODS,
                                          expand_methods, feature_channels,
-                                         largest_size, resolution_options,
-                                         scaled_size)
+                                         largest_size, mixes_images,
+                                         resolution_options, scaled_size)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def test_method_groups_expand_in_order():
 def test_every_config_is_in_the_checkout():
     configs = [m['config'] for m in METHODS.values() if m['config']]
     configs += [c for task in DOWNSTREAM.values() for c in task.values()]
-    assert len(configs) == 12 + 4
+    assert len(configs) == 17 + 4
     for config in configs:
         assert (REPO / config).is_file(), config
 
@@ -51,7 +51,9 @@ def test_channel_overrides_fit_each_neck_and_head():
         mixssl_r=mixssl, mixssl_t=mixssl,
         mixssl_rc=mixssl + ['model.contrast_neck.in_channels',
                             'model.contrast_neck.hid_channels'],
-        mixssl_ra=mixssl + ['model.aux_head.in_channels'])
+        mixssl_ra=mixssl + ['model.aux_head.in_channels'],
+        mixssl_pix01=mixssl, mixssl_cycleganinit=mixssl,
+        mixssl_lamsample=mixssl, mixssl_auxzoom=mixssl, mixssl_coslr=mixssl)
     assert list(METHODS) == list(expected)
     for key, keys in expected.items():
         assert list(METHODS[key]['channels'](c).items()) == [
@@ -64,6 +66,27 @@ def test_channel_overrides_fit_each_neck_and_head():
     assert [k for k, m in METHODS.items() if m.get('external')] == [
         'imagenet_self'
     ]
+
+
+def test_design_group_is_the_paper_reading_and_one_variant_per_choice():
+    """`--methods design`: MixSSL first (the reference of the paired
+    differences), then each configs/mixssl/design_choices/ config once;
+    `all` stays Tables 1 and 3."""
+    design = expand_methods(['design'])
+    assert design[0] == 'mixssl'
+    configs = sorted(METHODS[m]['config'] for m in design[1:])
+    on_disk = sorted(
+        str(p.relative_to(REPO)) for p in
+        (REPO / 'configs/mixssl/design_choices').glob('*.py'))
+    assert configs == on_disk and len(on_disk) == 5
+    assert {METHODS[m]['design'] for m in design[1:]} == {
+        'pixel space of reconstruction', 'decoder initialisation',
+        'λ per batch or per sample', 'auxiliary crops',
+        'learning-rate schedule'
+    }
+    assert all(mixes_images(m) for m in design)
+    assert not mixes_images('simclr') and not mixes_images('rand')
+    assert not set(design[1:]) & set(METHOD_GROUPS['all'])
 
 
 def _pipelines(rrc):

@@ -31,7 +31,8 @@ def _converted(path, depth=18, prefix='backbone.'):
 def test_every_pretraining_and_imagenet_self_start_from_it(
         repo_cwd, tmp_path, capsys):
     ckpt = _converted(tmp_path / 'dino_r18.pth')
-    assert main(['--preset', 'tiny', '--methods', 'all', 'imagenet-self',
+    assert main(['--preset', 'tiny', '--methods', 'all', 'design',
+                 'imagenet-self',
                  '--protocols', 'finetune', '--init-ckpt', ckpt,
                  '--dry-run', '--work-dir', str(tmp_path / 'w')]) == 0
     log = capsys.readouterr().out
@@ -40,7 +41,7 @@ def test_every_pretraining_and_imagenet_self_start_from_it(
     pretrain = [c for c in commands if c[c.index('--work-dir') + 1]
                 .endswith('/pretrain')]
     pretrained = [m for m in METHODS if METHODS[m]['config']]
-    assert len(pretrain) == len(pretrained) == 12
+    assert len(pretrain) == len(pretrained) == 17
     for cmd in pretrain:
         assert {'model.backbone.init_cfg.type=Pretrained',
                 f'model.backbone.init_cfg.checkpoint={ckpt}',
