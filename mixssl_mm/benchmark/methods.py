@@ -72,19 +72,19 @@ METHODS = OrderedDict([
     # the paper's open choices: MixSSL (R+T) with one key changed; the
     # `mixssl` row is the paper's reading of each
     ('mixssl_pix01', _entry(
-        'MixSSL, rec. in [0, 1]', _DESIGN.format('mixssl-pix01', ''),
+        'MixSSL (rec. in 0–1)', _DESIGN.format('mixssl-pix01', ''),
         _MIXSSL_KEYS, design='pixel space of reconstruction')),
     ('mixssl_cycleganinit', _entry(
-        'MixSSL, CycleGAN init', _DESIGN.format('mixssl-cycleganinit', ''),
+        'MixSSL (CycleGAN init)', _DESIGN.format('mixssl-cycleganinit', ''),
         _MIXSSL_KEYS, design='decoder initialisation')),
     ('mixssl_lamsample', _entry(
-        'MixSSL, λ per sample', _DESIGN.format('mixssl-lamsample', ''),
+        'MixSSL (λ per sample)', _DESIGN.format('mixssl-lamsample', ''),
         _MIXSSL_KEYS, design='λ per batch or per sample')),
     ('mixssl_auxzoom', _entry(
-        'MixSSL, zoomed aux crops', _DESIGN.format('mixssl-auxzoom', ''),
+        'MixSSL (zoomed aux crops)', _DESIGN.format('mixssl-auxzoom', ''),
         _MIXSSL_KEYS, design='auxiliary crops')),
     ('mixssl_coslr', _entry(
-        'MixSSL, warm-up + cosine lr', _DESIGN.format('mixssl', 'coslr-'),
+        'MixSSL (cosine lr)', _DESIGN.format('mixssl', 'coslr-'),
         _MIXSSL_KEYS, design='learning-rate schedule')),
 ])
 # `--methods` accepts these names too

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import List, Optional, Sequence
 
 from .comparison import compare, delta_rows, delta_section
+from .design_table import design_section
 from .label_fractions import subsets_section
 from .methods import METHODS
 from .planning import Plan
@@ -211,7 +212,8 @@ class Benchmark:
             self.records, plan.methods,
             header_lines(plan, self.runner.stage_seconds), missing,
             positive_class=positive,
-            sections=delta_section(deltas, method_name) + subsets_section(
+            sections=design_section(self.records, plan.methods, deltas) +
+            delta_section(deltas, method_name) + subsets_section(
                 plan.fraction_stages.subsets(), work))
         with open(osp.join(work, 'results.md'), 'w') as f:
             f.write(md + '\n')
