@@ -29,9 +29,12 @@ group) when its share of the budget is spent; the report
 
 Shares of the budget: (a) 30 %, (b) 20 %, (c) 35 %, (d) what is left; a
 part that ends early leaves its time to the next. ``--tiny`` (CPU, CI) runs
-the same code at test size: configs shrunk as in the launch matrix, 3
-iterations, ResNet-18 / 32 px throughput, the ``tiny`` preset's fine-tune of
-Rand only.
+the same code at test size, each part on as little as still takes it
+through its code path (the tool's logic is under test there, not every
+config, see ``TINY_CONFIGS``): (a) two configs (MixSSL's main one and
+SimCLR) shrunk as in the launch matrix, 3 iterations; (b) unchanged but
+shrunk; (c) MixSSL (fast) and SimCLR at ResNet-18 / 32 px, one timed step
+each; (d) the ``tiny`` preset's fine-tune of Rand only (2 stages).
 Exit status 0 when (a) to (c) ran completely and passed and no benchmark
 stage failed (a benchmark cut by the budget is not a failure).
 """
@@ -61,12 +64,25 @@ FINETUNE = ('configs/mixssl/benchmarks/'
             'resnet50_1xb64-20e_bloodmnist_finetune.py')
 FAST = 'configs/mixssl/mixssl_resnet50_1xb256-20e_bloodmnist-fast.py'
 THROUGHPUT_METHODS = ('mixssl', 'simclr', 'mocov2')
+# Part (a) in --tiny mode. CI launches every shipped config under
+# dist_train.sh already (tests/test_distributed/test_launch_matrix.py), so
+# the tiny run trains two that between them take part (a) through
+# everything it does to a config (shrink, bf16 AMP, the step timer, the
+# image folder option, the JSON rows): MixSSL's main config, the plugin's
+# own algorithm, neck, head and CrossDomainMixup (the config part (b)
+# launches too), and SimCLR, a method built wholly from mmpretrain's
+# registry with its two-view pipeline. On a GPU (a) runs every pretraining
+# config (``a_configs``).
+TINY_CONFIGS = (PRETRAIN,
+                'configs/benchmarks/simclr_resnet50_1xb64-20e_bloodmnist.py')
 TINY_EVAL = 256
 # part (b) tests the fine-tune's checkpoint with dist_test.sh instead
 NO_VALIDATION = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
                  'default_hooks.checkpoint.save_best=None']
 SETTINGS = dict(
     gpu=dict(iters=20, launch_iters=10, preset='gpu-quick',
+             configs=None,  # every pretraining config under configs/
+             throughput_methods=THROUGHPUT_METHODS,
              bench_args=['--classes', '8'], throughput=[
                  '--device', 'cuda', '--depth', '50', '--size', '224',
                  '--batch', '256', '--amp', '--channels-last', '--compile',
@@ -74,11 +90,16 @@ SETTINGS = dict(
                  # the GPU machine's 16 cores: the pipeline's whole CPU
                  '--num-workers', '14']),
     tiny=dict(iters=3, launch_iters=2, preset='tiny',
+              configs=TINY_CONFIGS,
+              # the fast config's own path (--mixssl-config, its options)
+              # and one method of mmpretrain's (MoCo v2 takes SimCLR's path)
+              throughput_methods=('mixssl', 'simclr'),
               bench_args=['--methods', 'rand', '--protocols', 'finetune'],
+              # one step, no warm-up: the fewest that give every number
               throughput=[
                   '--device', 'cpu', '--depth', '18', '--size', '32',
                   '--batch', '8', '--channels-last', '--fused', '--iters',
-                  '2', '--warmup', '1', '--num-workers', '0', '--threads',
+                  '1', '--warmup', '0', '--num-workers', '0', '--threads',
                   '1']))
 
 
@@ -181,12 +202,30 @@ class Acceptance:
             self.settings['iters'] * (TINY_BATCH if self.args.tiny else 64))
 
     # -- the parts --------------------------------------------------------
-    def part_a(self, until: float) -> None:
+    def a_configs(self) -> List[str]:
+        """Part (a)'s configs: every pretraining config under configs/
+        (classified by content), or the mode's fixed list (--tiny)."""
+        if self.settings['configs'] is not None:
+            return list(self.settings['configs'])
         import mixssl_mm  # noqa: F401  (the algorithms config_kind looks up)
         from .planning import load_config
         from .shrink import config_kind, shipped_configs
-        configs = [c for c in shipped_configs('configs')
-                   if config_kind(load_config(c)) == 'pretrain']
+        return [c for c in shipped_configs('configs')
+                if config_kind(load_config(c)) == 'pretrain']
+
+    def a_command(self, todo: List[str]) -> List[str]:
+        """The worker that trains the configs ``todo`` in turn."""
+        cmd = _py('acceptance_configs') + [
+            '--out', osp.join(self.out, 'a', 'configs.jsonl'), '--work-dir',
+            osp.join(self.out, 'a'), '--iters', str(self.settings['iters']),
+            '--data-root', self.args.data_root, '--folder', self.folder,
+            *todo]
+        if self.args.tiny:
+            cmd.append('--tiny')
+        return cmd
+
+    def part_a(self, until: float) -> None:
+        configs = self.a_configs()
         rows = self.state['a'] = [OrderedDict(config=c, status='not run')
                                   for c in configs]
         jsonl = osp.join(self.out, 'a', 'configs.jsonl')
@@ -198,14 +237,8 @@ class Acceptance:
 
         while todo and until - time.time() > 10:
             workers += 1
-            cmd = _py('acceptance_configs') + [
-                '--out', jsonl, '--work-dir', osp.join(self.out, 'a'),
-                '--iters', str(self.settings['iters']), '--data-root',
-                self.args.data_root, '--folder', self.folder, *todo]
-            if self.args.tiny:
-                cmd.append('--tiny')
-            res = self.run(cmd, osp.join(self.out, 'a',
-                                         f'worker{workers}.log'), until,
+            log = osp.join(self.out, 'a', f'worker{workers}.log')
+            res = self.run(self.a_command(todo), log, until,
                            on_tick=progress)
             done = self._read_rows(jsonl, rows)
             todo = [c for c in todo if c not in done]
@@ -261,7 +294,9 @@ class Acceptance:
                     TINY_EVAL if self.args.tiny else None
         return to_cfg_options(opts)
 
-    def part_b(self, until: float) -> None:
+    def b_steps(self) -> list:
+        """Part (b)'s launches in order: ``(name, script, arguments, text
+        the log must hold, file it makes)``."""
         n = self.settings['launch_iters']
         pre, ft = self._launch_options(PRETRAIN, n), \
             self._launch_options(FINETUNE, n)
@@ -287,6 +322,11 @@ class Acceptance:
              [FINETUNE, f'{w}/finetune/epoch_1.pth', '1', '--work-dir',
               f'{w}/test', '--cfg-options', *ft], 'accuracy/top1', None),
         ]
+        return steps
+
+    def part_b(self, until: float) -> None:
+        w = osp.join(self.out, 'b')
+        steps = self.b_steps()
         backend = 'gloo' if self.args.tiny else 'nccl'
         rows = self.state['b']
         for i, (name, script, args, text, made) in enumerate(steps):
@@ -314,23 +354,29 @@ class Acceptance:
                 row['note'] = f'accuracy/top1: {found[-1]}'
             self.write()
 
+    def c_command(self, method: str) -> List[str]:
+        """The throughput child of ``method``, writing
+        ``<out>/c/METHOD.json``."""
+        cmd = _py('throughput') + [
+            *self.settings['throughput'], '--methods', method,
+            '--modes', 'synthetic', 'pipeline', '--data-root',
+            osp.abspath(self.args.data_root), '--out',
+            osp.join(self.out, 'c', f'{method}.json')]
+        if method == 'mixssl':
+            cmd += ['--mixssl-config', FAST]
+            if self.args.tiny:  # the fast config's own compile=True
+                cmd += ['--mixssl-options', 'compile=False']
+        return cmd
+
     def part_c(self, until: float) -> None:
-        for method in THROUGHPUT_METHODS:
+        for method in self.settings['throughput_methods']:
             if until - time.time() < 10:
                 self.state['c'].append(OrderedDict(
                     method=method, status='not run (budget)'))
                 continue
             out = osp.join(self.out, 'c', f'{method}.json')
-            cmd = _py('throughput') + [
-                *self.settings['throughput'], '--methods', method,
-                '--modes', 'synthetic', 'pipeline', '--data-root',
-                osp.abspath(self.args.data_root), '--out', out]
-            if method == 'mixssl':
-                cmd += ['--mixssl-config', FAST]
-                if self.args.tiny:  # the fast config's own compile=True
-                    cmd += ['--mixssl-options', 'compile=False']
-            res = self.run(cmd, osp.join(self.out, 'c', f'{method}.log'),
-                           until)
+            res = self.run(self.c_command(method),
+                           osp.join(self.out, 'c', f'{method}.log'), until)
             if res['rc'] == 0 and osp.isfile(out):
                 with open(out) as f:
                     for row in json.load(f)['results']:
@@ -349,11 +395,15 @@ class Acceptance:
                     log=f'c/{method}.log'))
             self.write()
 
+    def d_command(self) -> List[str]:
+        """The benchmark of the mode's preset, in ``<out>/d``."""
+        return _py('orchestration') + [
+            '--preset', self.settings['preset'], '--work-dir',
+            osp.join(self.out, 'd'), *self.settings['bench_args']]
+
     def part_d(self, until: float) -> None:
         work = osp.join(self.out, 'd')
-        cmd = _py('orchestration') + [
-            '--preset', self.settings['preset'], '--work-dir', work,
-            *self.settings['bench_args']]
+        cmd = self.d_command()
         d = self.state['d'] = OrderedDict(preset=self.settings['preset'],
                                           status='running')
         self.write()

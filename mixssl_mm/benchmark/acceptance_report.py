@@ -76,7 +76,10 @@ def render(state: dict, elapsed: float) -> str:
         + (f" (parts not started: {', '.join(state['skipped'])})"
            if state.get('skipped') else ''), '']
     rows = state['a']
-    lines += ['## (a) Every pretraining config, bf16 AMP', '']
+    lines += ['## (a) Every pretraining config, bf16 AMP'
+              if state['mode'] == 'gpu' else
+              '## (a) Representative pretraining configs, bf16 AMP (tiny '
+              'mode; GPU mode and the launch matrix train every one)', '']
     if rows:
         ok = sum(r['status'] == 'ok' for r in rows)
         lines += [f'{ok} of {len(rows)} ok. Step: median of the iterations '

@@ -34,6 +34,11 @@ def test_goals_and_verdict():
     md = render(state, elapsed=470)
     assert 'NVIDIA H200 (139.8 GiB, bf16 yes)' in md
     assert 'Goals (one H100/H200):' in md and '1 of 1 ok' in md
+    assert '## (a) Every pretraining config, bf16 AMP\n' in md
+    state['mode'] = 'tiny'
+    assert '## (a) Representative pretraining configs' in render(
+        state, elapsed=1)
+    state['mode'] = 'gpu'
     state['a'] = [ok, dict(config='y', status='failed', error='E\nboom')]
     assert not passed(state, 'abcd')
     assert '| boom |' in render(state, elapsed=1)
