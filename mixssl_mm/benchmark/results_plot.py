@@ -2,6 +2,7 @@
 """The benchmark's plot, ``results.png``: top-1 per method and protocol
 and, when MixSSL ran, every method's top-1 difference to it with its paired
 95 % interval (:mod:`.comparison`)."""
+import textwrap
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -26,7 +27,8 @@ def plot_bars(path: str, records: List[dict], methods: Sequence[str],
     present = [m for m in methods if any(r['method'] == m for r in records)]
     protos = present_protocols(records)
     shown = has_fractions(protos)
-    width_in = max(5, 1.4 * len(present) + 2)
+    # room for every protocol's bar and a wrapped method name per method
+    width_in = max(6.0, (0.3 * len(protos) + 0.5) * len(present) + 1.5)
     if deltas:
         fig, (ax, ax_delta) = plt.subplots(
             2, 1, figsize=(width_in, 7.5), height_ratios=[4, 3])
@@ -55,33 +57,46 @@ def plot_bars(path: str, records: List[dict], methods: Sequence[str],
                             ha='center', va='bottom', fontsize=7,
                             xytext=(0, 2), textcoords='offset points')
     ax.set_xticks(range(len(present)))
-    ax.set_xticklabels([method_name(m) for m in present])
+    ax.set_xticklabels([_wrap(method_name(m)) for m in present], fontsize=8)
     ax.set_ylabel('test top-1 accuracy (%)')
     ax.set_ylim(0, 105)
-    ax.legend(ncol=len(protos), loc='upper center', bbox_to_anchor=(0.5, -0.1),
-              frameon=False)
     if title:
         ax.set_title(title, fontsize=9)
     if deltas:
-        draw_deltas(ax_delta, deltas, method_name)
+        draw_deltas(ax_delta, deltas, lambda m: _wrap(method_name(m)),
+                    colors={p: f'C{i}' for i, p in enumerate(protos)})
+    # one legend for both panels (same colour per protocol), below them;
+    # the tight bounding box keeps it and long labels inside the image
+    handles, labels = ax.get_legend_handles_labels()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.legend(handles, labels, loc='upper center', frameon=False,
+               ncol=min(len(protos), max(1, int(width_in // 3.2))),
+               bbox_to_anchor=(0.5, 0.0), fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches='tight')
     plt.close(fig)
+
+
+def _wrap(name: str) -> str:
+    """A method name in lines of at most 14 characters (tick labels)."""
+    return textwrap.fill(name, 14)
 
 
 def draw_deltas(ax, comparison: dict, name_fn,
                 key: str = 'accuracy/top1',
-                reference_name: str = 'MixSSL') -> None:
+                reference_name: str = 'MixSSL',
+                colors: Optional[dict] = None) -> None:
     """The plot's second panel: ``key``'s difference to the reference per
     method and protocol, with its interval as an error bar; a hollow marker
-    when the interval contains 0 (within noise)."""
+    when the interval contains 0 (within noise). ``colors``: protocol ->
+    matplotlib colour (default: ``C0``, ``C1``, ... in ``comparison``'s
+    order), so that both panels colour a protocol alike."""
     protos = list(comparison)
     methods = []
     for rows in comparison.values():
         methods += [m for m in rows if m not in methods]
     width = 0.8 / max(len(protos), 1)
     for i, proto in enumerate(protos):
-        color = f'C{i}'
+        color = (colors or {}).get(proto, f'C{i}')
         for j, m in enumerate(methods):
             iv = comparison[proto].get(m, {}).get(key)
             if iv is None or np.isnan(iv.low):
@@ -90,12 +105,10 @@ def draw_deltas(ax, comparison: dict, name_fn,
             ax.errorbar([x], [iv.delta],
                         yerr=[[iv.delta - iv.low], [iv.high - iv.delta]],
                         fmt='o', color=color, capsize=3,
-                        mfc='white' if within_noise(iv) else color,
-                        label=protocol_title(proto, has_fractions(protos))
-                        if m == methods[0] else None)
+                        mfc='white' if within_noise(iv) else color)
     ax.axhline(0.0, color='0.4', lw=0.8)
     ax.set_xticks(range(len(methods)))
-    ax.set_xticklabels([name_fn(m) for m in methods])
+    ax.set_xticklabels([name_fn(m) for m in methods], fontsize=8)
     ax.set_ylabel(f'Δ top-1 vs {reference_name} (points)')
     ax.set_title(f'difference to {reference_name}, 95 % CI; hollow: '
                  'within noise', fontsize=8)
