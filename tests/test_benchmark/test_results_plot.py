@@ -31,3 +31,24 @@ def test_plot_with_the_differences_to_mixssl(tmp_path):
     plot_bars(str(plain), _records(), ['mixssl', 'rand'])
     assert path.read_bytes()[:8] == PNG
     assert path.stat().st_size > plain.stat().st_size  # the second panel
+
+
+def test_delta_panel_colours_a_protocol_as_the_bar_panel_does():
+    """The Δ panel has no legend of its own: a protocol's markers must take
+    the bar panel's colour even when the comparison lacks a protocol."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+
+    from mixssl_mm.benchmark.results_plot import draw_deltas
+    deltas = {'linear': {'rand': {'accuracy/top1': Interval(
+        -1.0, -3.0, 1.0, 400, 'bootstrap')}}}
+    fig, ax = plt.subplots()
+    draw_deltas(ax, deltas, str, colors={'finetune': 'C0', 'linear': 'C1'})
+    # the marker and its two caps; the last line is the zero line
+    marker, *caps, zero = ax.lines
+    assert zero.get_color() == '0.4' and len(caps) == 2
+    assert to_rgba(marker.get_color()) == to_rgba('C1')
+    assert marker.get_markerfacecolor() == 'white'  # within noise
+    plt.close(fig)
