@@ -61,7 +61,8 @@ PRESETS = OrderedDict(
         'machine, 2026-12-06): ResNet-18, 64 px, batch 32, the full train '
         'split, 6 pretraining epochs (6.2x cpu-small\'s samples on the '
         '4-class task), fine-tune on 1 / 10 / 100 % of the labels (the '
-        'steps of 3 epochs each) + a 3-epoch linear probe, 1 seed (bootstrap intervals)',
+        'steps of 3 epochs each) + a 3-epoch linear probe, 1 seed '
+        '(bootstrap intervals)',
         img_size=64, train_subset=None, seeds=[0], jobs=2, threads=1,
         label_fractions=[0.01, 0.1, 1.0],
         methods=METHOD_GROUPS['builtin'],
