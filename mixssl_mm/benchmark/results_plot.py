@@ -8,8 +8,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from .intervals import within_noise
-from .protocols import has_fractions, protocol_title
-from .report import method_name, present_protocols, top1
+from .protocols import base_protocol, has_fractions, protocol_title
+from .report import TOP1, method_name, present_protocols, top1
 from .stats import mean_std
 
 
@@ -82,11 +82,11 @@ def _wrap(name: str) -> str:
 
 
 def draw_deltas(ax, comparison: dict, name_fn,
-                key: str = 'accuracy/top1',
+                key: Optional[str] = None,
                 reference_name: str = 'MixSSL',
                 colors: Optional[dict] = None) -> None:
-    """The plot's second panel: ``key``'s difference to the reference per
-    method and protocol, with its interval as an error bar; a hollow marker
+    """The plot's second panel: ``key``'s difference (None: each protocol's
+    top-1, k-NN's for k-NN) to the reference per method and protocol, with its interval as an error bar; a hollow marker
     when the interval contains 0 (within noise). ``colors``: protocol ->
     matplotlib colour (default: ``C0``, ``C1``, ... in ``comparison``'s
     order), so that both panels colour a protocol alike."""
@@ -98,7 +98,8 @@ def draw_deltas(ax, comparison: dict, name_fn,
     for i, proto in enumerate(protos):
         color = (colors or {}).get(proto, f'C{i}')
         for j, m in enumerate(methods):
-            iv = comparison[proto].get(m, {}).get(key)
+            iv = comparison[proto].get(m, {}).get(
+                key or TOP1[base_protocol(proto)])
             if iv is None or np.isnan(iv.low):
                 continue
             x = j + (i - (len(protos) - 1) / 2) * width

@@ -52,3 +52,20 @@ def test_delta_panel_colours_a_protocol_as_the_bar_panel_does():
     assert to_rgba(marker.get_color()) == to_rgba('C1')
     assert marker.get_markerfacecolor() == 'white'  # within noise
     plt.close(fig)
+
+
+def test_delta_panel_plots_the_knn_difference():
+    """k-NN reports its top-1 as knn/top1; its difference is plotted too."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from mixssl_mm.benchmark.results_plot import draw_deltas
+    deltas = {'knn': {'rand': {'knn/top1': Interval(
+        4.8, 3.1, 6.6, 3, 't')}}}
+    fig, ax = plt.subplots()
+    draw_deltas(ax, deltas, str)
+    marker = ax.lines[0]
+    assert list(marker.get_ydata()) == [4.8]
+    assert marker.get_markerfacecolor() != 'white'  # excludes 0
+    plt.close(fig)
