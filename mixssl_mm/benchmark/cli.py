@@ -52,8 +52,9 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--aux-root', metavar='DIR',
         help='auxiliary images for MixSSL, its Table-3 objectives and its '
-        'design variants from a folder (e.g. Imagenette\'s train/; labelled by its class '
-        'sub-folders, which R+A needs); default: the offline photo pool')
+        'design variants from a folder (e.g. Imagenette\'s train/; labelled '
+        'by its class sub-folders, which R+A needs); default: the offline '
+        'photo pool')
     parser.add_argument(
         '--jobs', type=int,
         help='runs at a time (independent method/seed chains; default: the '

@@ -21,7 +21,7 @@ _PROJECTOR_KEYS = (NECK_IN, NECK_HID)
 
 _BENCH = 'configs/benchmarks/{}_resnet50_1xb64-20e_bloodmnist.py'
 _ABL = 'configs/mixssl/ablations/mixssl-{}_resnet50_1xb64-20e_bloodmnist.py'
-_DESIGN = 'configs/mixssl/design_choices/{}_resnet50_1xb64-{}20e_bloodmnist.py'
+_DESIGN = 'configs/mixssl/design_choices/'
 
 
 def channel_options(keys: Sequence[str], channels: int) -> Dict[str, int]:
@@ -72,19 +72,24 @@ METHODS = OrderedDict([
     # the paper's open choices: MixSSL (R+T) with one key changed; the
     # `mixssl` row is the paper's reading of each
     ('mixssl_pix01', _entry(
-        'MixSSL (rec. in 0–1)', _DESIGN.format('mixssl-pix01', ''),
+        'MixSSL (rec. in 0–1)', _DESIGN +
+        'mixssl-pix01_resnet50_1xb64-20e_bloodmnist.py',
         _MIXSSL_KEYS, design='pixel space of reconstruction')),
     ('mixssl_cycleganinit', _entry(
-        'MixSSL (CycleGAN init)', _DESIGN.format('mixssl-cycleganinit', ''),
+        'MixSSL (CycleGAN init)', _DESIGN +
+        'mixssl-cycleganinit_resnet50_1xb64-20e_bloodmnist.py',
         _MIXSSL_KEYS, design='decoder initialisation')),
     ('mixssl_lamsample', _entry(
-        'MixSSL (λ per sample)', _DESIGN.format('mixssl-lamsample', ''),
+        'MixSSL (λ per sample)', _DESIGN +
+        'mixssl-lamsample_resnet50_1xb64-20e_bloodmnist.py',
         _MIXSSL_KEYS, design='λ per batch or per sample')),
     ('mixssl_auxzoom', _entry(
-        'MixSSL (zoomed aux crops)', _DESIGN.format('mixssl-auxzoom', ''),
+        'MixSSL (zoomed aux crops)', _DESIGN +
+        'mixssl-auxzoom_resnet50_1xb64-20e_bloodmnist.py',
         _MIXSSL_KEYS, design='auxiliary crops')),
     ('mixssl_coslr', _entry(
-        'MixSSL (cosine lr)', _DESIGN.format('mixssl', 'coslr-'),
+        'MixSSL (cosine lr)', _DESIGN +
+        'mixssl_resnet50_1xb64-coslr-20e_bloodmnist.py',
         _MIXSSL_KEYS, design='learning-rate schedule')),
 ])
 # `--methods` accepts these names too

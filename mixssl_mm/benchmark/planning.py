@@ -25,8 +25,8 @@ from typing import List, Optional, Sequence, Tuple
 from .data import choose_task, find_target, positive_index, read_aux
 from .fraction_stages import FractionStages, expand_protocols
 from .methods import (DOWNSTREAM, METHOD_GROUPS, METHODS, expand_methods,
-                      mixes_images,
-                      feature_channels, method_cli_name, resolution_options)
+                      feature_channels, method_cli_name, mixes_images,
+                      resolution_options)
 from .presets import PRESETS, preset_key
 from .protocols import base_protocol
 from .stage_configs import StageConfigs

@@ -82,12 +82,12 @@ def _wrap(name: str) -> str:
 
 
 def draw_deltas(ax, comparison: dict, name_fn,
-                key: Optional[str] = None,
                 reference_name: str = 'MixSSL',
                 colors: Optional[dict] = None) -> None:
-    """The plot's second panel: ``key``'s difference (None: each protocol's
-    top-1, k-NN's for k-NN) to the reference per method and protocol, with its interval as an error bar; a hollow marker
-    when the interval contains 0 (within noise). ``colors``: protocol ->
+    """The plot's second panel: each method's top-1 difference (k-NN's
+    own top-1 for k-NN) to the reference per protocol, with its interval as
+    an error bar; a hollow marker when the interval contains 0 (within
+    noise). ``colors``: protocol ->
     matplotlib colour (default: ``C0``, ``C1``, ... in ``comparison``'s
     order), so that both panels colour a protocol alike."""
     protos = list(comparison)
@@ -99,7 +99,7 @@ def draw_deltas(ax, comparison: dict, name_fn,
         color = (colors or {}).get(proto, f'C{i}')
         for j, m in enumerate(methods):
             iv = comparison[proto].get(m, {}).get(
-                key or TOP1[base_protocol(proto)])
+                TOP1[base_protocol(proto)])
             if iv is None or np.isnan(iv.low):
                 continue
             x = j + (i - (len(protos) - 1) / 2) * width

@@ -149,3 +149,15 @@ def test_knn_needs_a_bank_of_k_images(repo_cwd, tmp_path):
     assert _plan('--ann-file', small, '--protocols', 'linear').protocols == [
         'linear'
     ]
+
+
+def test_every_mixing_method_needs_a_stride_32_size(repo_cwd, monkeypatch):
+    """MixSSL, its objectives and its design variants decode a ResNet map
+    back to the input: a size that is not a multiple of 32 is refused
+    before any stage; methods that do not mix are not held to it."""
+    from mixssl_mm.benchmark.presets import PRESETS
+    monkeypatch.setitem(PRESETS['tiny'], 'img_size', 48)
+    for method in ('mixssl', 'mixssl-t', 'mixssl-lamsample', 'mixssl-coslr'):
+        with pytest.raises(SystemExit, match='not a multiple of 32'):
+            _plan('--preset', 'tiny', '--methods', method)
+    _plan('--preset', 'tiny', '--methods', 'simclr', 'rand')
