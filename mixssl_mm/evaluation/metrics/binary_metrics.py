@@ -1,5 +1,5 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
 """Binary-task metrics of one positive class (the paper's Table 2 layout)."""
-import warnings
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
@@ -7,17 +7,8 @@ import torch
 from mmengine.evaluator import BaseMetric
 
 from mmpretrain.registry import METRICS
-from .utils import as_dict
-
-
-def _sklearn_metrics():
-    try:
-        from sklearn import metrics
-    except ImportError as e:  # scikit-learn is an optional dependency
-        raise ImportError(
-            'PositiveClassMetric computes its values with scikit-learn; '
-            'install it with `pip install scikit-learn`.') from e
-    return metrics
+from .utils import (check_undefined_option, describe_split,
+                    report_undefined, score_records, sklearn_metrics)
 
 
 @METRICS.register_module()
@@ -48,9 +39,12 @@ class PositiveClassMetric(BaseMetric):
         zero_division (str | float): Precision (recall) when there is no
             predicted (true) positive, passed to scikit-learn: ``'warn'``
             gives 0 with a warning. Defaults to ``'warn'``.
-        undefined (str): ROC-AUC when the evaluation set holds only one
-            class: ``'raise'`` a ValueError, or ``'nan'`` (with a
-            warning). Defaults to ``'raise'``.
+        undefined (str): ROC-AUC when the evaluation split holds only one
+            class: ``'nan'`` with a warning naming the class and the split
+            (validation during training goes on), or ``'raise'`` a
+            ValueError (a final test that must refuse, see
+            :func:`~mixssl_mm.evaluation.metrics.utils.refuse_undefined`).
+            Defaults to ``'nan'``.
         collect_device (str): ``'cpu'`` or ``'gpu'``, how results are
             gathered across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): Key prefix. Defaults to ``'binary'``.
@@ -68,14 +62,13 @@ class PositiveClassMetric(BaseMetric):
     def __init__(self,
                  pos_label: Union[int, str] = 1,
                  zero_division: Union[str, float] = 'warn',
-                 undefined: str = 'raise',
+                 undefined: str = 'nan',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if undefined not in ('raise', 'nan'):
-            raise ValueError(
-                f"`undefined` must be 'raise' or 'nan', got {undefined!r}.")
-        _sklearn_metrics()  # fail at build time, not after a whole epoch
+        check_undefined_option('PositiveClassMetric', undefined)
+        # fail at build time, not after a whole epoch
+        sklearn_metrics('PositiveClassMetric')
         self.pos_label = pos_label
         self.zero_division = zero_division
         self.undefined = undefined
@@ -87,16 +80,8 @@ class PositiveClassMetric(BaseMetric):
             data_batch: The dataloader batch (unused).
             data_samples (Sequence[dict | DataSample]): Model outputs.
         """
-        for sample in map(as_dict, data_samples):
-            if 'pred_score' not in sample:
-                raise ValueError(
-                    'PositiveClassMetric needs `pred_score` in the data '
-                    'samples (ROC-AUC ranks by score); the model only gave '
-                    '`pred_label`.')
-            self.results.append(
-                dict(
-                    pred_score=sample['pred_score'].cpu(),
-                    gt_label=sample['gt_label'].cpu()))
+        self.results.extend(
+            score_records(data_samples, 'PositiveClassMetric'))
 
     def positive_index(self) -> int:
         """The positive class as an index into the score columns."""
@@ -123,21 +108,24 @@ class PositiveClassMetric(BaseMetric):
                 f'have 2 columns, got shape {tuple(scores.shape)}. For more '
                 'classes use SingleLabelMetric / PerClassAccuracy / ROCAUC.')
         return self.calculate(scores.numpy(), target, self.positive_index(),
-                              self.zero_division, self.undefined)
+                              self.zero_division, self.undefined,
+                              describe_split(results))
 
     @staticmethod
     def calculate(scores: np.ndarray,
                   target: np.ndarray,
                   pos_label: int = 1,
                   zero_division: Union[str, float] = 'warn',
-                  undefined: str = 'raise') -> dict:
-        """The metrics of ``(N, 2)`` scores and ``(N, )`` labels in 0/1.
+                  undefined: str = 'nan',
+                  split: str = 'the evaluation split') -> dict:
+        """The metrics of ``(N, 2)`` scores and ``(N, )`` labels in 0/1
+        (``split`` names the samples in messages).
 
         Returns:
             dict: ``precision``, ``recall``, ``f1-score``, ``roc_auc``,
             ``accuracy`` as floats in percent.
         """
-        metrics = _sklearn_metrics()
+        metrics = sklearn_metrics('PositiveClassMetric')
         if not np.isin(target, (0, 1)).all():
             raise ValueError(
                 'PositiveClassMetric: labels must be 0 or 1, got '
@@ -148,13 +136,14 @@ class PositiveClassMetric(BaseMetric):
             labels=[0, 1], zero_division=zero_division)
         positive = target == pos_label
         if positive.all() or not positive.any():
-            what = 'only positive' if positive.all() else 'no positive'
-            message = (f'PositiveClassMetric: the evaluation set has {what} '
-                       f'samples of class {pos_label}; ROC-AUC is undefined.')
-            if undefined == 'raise':
-                raise ValueError(
-                    message + " Set undefined='nan' to report NaN instead.")
-            warnings.warn(message + ' Reporting NaN.')
+            # roc_auc_score would raise "Only one class present in y_true"
+            report_undefined(
+                'PositiveClassMetric',
+                [(f'{pos_label}',
+                  'no negative samples (every sample belongs to it)'
+                  if positive.all() else 'no positive samples')],
+                split, undefined, 'ROC-AUC is undefined; the other values '
+                'are reported.')
             auc = float('nan')
         else:
             auc = metrics.roc_auc_score(positive, scores[:, pos_label])

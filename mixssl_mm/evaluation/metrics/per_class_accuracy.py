@@ -1,31 +1,36 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
 """Per-class accuracy (the layout of the paper's Table 1).
 
 Top-1 accuracy and macro precision / recall / F1 are already provided by
 mmpretrain (``Accuracy`` and ``SingleLabelMetric``); this metric adds the
 one-column-per-class breakdown that those only give as an unnamed list.
 """
-import warnings
 from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
+from mmpretrain.evaluation.metrics.single_label import to_tensor
 from mmpretrain.registry import METRICS
-from .utils import (as_dict, class_metric_keys, dataset_class_names,
-                    to_tensor)
+from .utils import (as_dict, check_undefined_option, class_metric_keys,
+                    dataset_class_names, describe_split, report_undefined,
+                    sklearn_metrics)
+
 
 @METRICS.register_module()
 class PerClassAccuracy(BaseMetric):
     r"""Accuracy of every class, plus its mean over classes.
 
     The accuracy of class :math:`c` is the fraction of the samples whose
-    ground truth is :math:`c` that are predicted as :math:`c` (i.e. the recall
-    of class :math:`c`):
+    ground truth is :math:`c` that are predicted as :math:`c`, i.e. the
+    recall of class :math:`c`, computed by scikit-learn's
+    ``recall_score(average=None)``:
 
     .. math::
 
-        \text{Acc}_c = \frac{|\{i: \hat{y}_i = c, y_i = c\}|}{|\{i: y_i = c\}|}
+        \text{Acc}_c = \frac{|\{i: \hat{y}_i = c, y_i = c\}|}
+                             {|\{i: y_i = c\}|}
 
     The prediction is the arg-max of ``pred_score`` (ties go to the lowest
     class index), or ``pred_label`` when the model gives no score.
@@ -40,12 +45,17 @@ class PerClassAccuracy(BaseMetric):
     - ``per_class_accuracy/mean``: the unweighted mean over classes
       (balanced accuracy).
 
-    A class with no sample in the evaluation set has an undefined accuracy:
-    it is reported as NaN, a ``UserWarning`` naming it is issued, and
-    ``mean`` is taken over the remaining classes only. This differs on
-    purpose from mmpretrain's ``SingleLabelMetric`` macro recall, which counts
-    such a class as 0 and so drags the mean down for a reason unrelated to
-    the model.
+    **Undefined classes.** A class with no sample in the evaluation split
+    (e.g. an empty class folder) has an undefined accuracy. By default
+    (``undefined='nan'``) it is reported as NaN with a ``UserWarning`` (also
+    written to the run's log) naming the class and the split, and ``mean``
+    is taken over the remaining classes only: validation during training
+    goes on. ``undefined='raise'`` refuses with a ``ValueError`` instead
+    (for a final test, see
+    :func:`~mixssl_mm.evaluation.metrics.utils.refuse_undefined`). This
+    differs on purpose from mmpretrain's ``SingleLabelMetric`` (``average=
+    None``), whose recall counts such a class as 0 and so drags the mean
+    down for a reason unrelated to the model.
 
     All values are percentages (0-100), like mmpretrain's ``Accuracy``.
 
@@ -53,6 +63,8 @@ class PerClassAccuracy(BaseMetric):
         num_classes (int, optional): The number of classes. Only needed when
             the data samples carry ``pred_label`` but no ``pred_score`` and no
             ``dataset_meta['classes']`` is given. Defaults to None.
+        undefined (str): ``'nan'`` or ``'raise'``; what to do with a class
+            without samples. Defaults to ``'nan'``.
         collect_device (str): Device name used for collecting results from
             different ranks during distributed training. Must be 'cpu' or
             'gpu'. Defaults to 'cpu'.
@@ -60,6 +72,12 @@ class PerClassAccuracy(BaseMetric):
             names to disambiguate homonymous metrics of different evaluators.
             If not given, ``default_prefix`` (``'per_class_accuracy'``) is
             used. Defaults to None.
+
+    Raises:
+        ImportError: scikit-learn is not installed (when built).
+        ValueError: A bad ``undefined``; ``dataset_meta`` naming another
+            number of classes than the scores; a class without samples with
+            ``undefined='raise'``.
 
     Examples:
         >>> PerClassAccuracy.calculate([0, 1, 1, 2], [0, 1, 2, 2],
@@ -70,15 +88,19 @@ class PerClassAccuracy(BaseMetric):
 
     def __init__(self,
                  num_classes: Optional[int] = None,
+                 undefined: str = 'nan',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        check_undefined_option('PerClassAccuracy', undefined)
+        sklearn_metrics('PerClassAccuracy')  # fail when built
         self.num_classes = num_classes
+        self.undefined = undefined
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep each sample's ``pred_score`` (else ``pred_label``) and
-        ``gt_label`` on the CPU (``data_batch`` is unused; ``data_samples``
-        are dicts or ``DataSample`` s)."""
+        """Keep each sample's ``pred_score`` (else ``pred_label``),
+        ``gt_label`` and ``img_path`` if any, on the CPU (``data_batch`` is
+        unused; ``data_samples`` are dicts or ``DataSample`` s)."""
         for data_sample in map(as_dict, data_samples):
             result = dict()
             if 'pred_score' in data_sample:
@@ -86,6 +108,8 @@ class PerClassAccuracy(BaseMetric):
             else:
                 result['pred_label'] = data_sample['pred_label'].cpu()
             result['gt_label'] = data_sample['gt_label'].cpu()
+            if 'img_path' in data_sample:  # names the split in warnings
+                result['img_path'] = data_sample['img_path']
             self.results.append(result)
 
     def compute_metrics(self, results: List) -> dict:
@@ -112,14 +136,14 @@ class PerClassAccuracy(BaseMetric):
                                     'PerClassAccuracy')
 
         acc = self.calculate(pred, target, num_classes=len(names))
-        missing = [names[i] for i in torch.nonzero(acc.isnan()).flatten()]
-        if missing:
-            # Not an error: a small or filtered test split may lack a class,
-            # and the other columns of the table are still meaningful.
-            warnings.warn(
-                f'PerClassAccuracy: no evaluation sample of class(es) '
-                f'{missing}; their accuracy is reported as NaN and '
-                '`mean` is taken over the remaining classes.')
+        # Not an error by default: a small or filtered split may lack a
+        # class, and the other columns of the table are still meaningful.
+        report_undefined(
+            'PerClassAccuracy',
+            [(names[i], 'no samples')
+             for i in torch.nonzero(acc.isnan()).flatten().tolist()],
+            describe_split(results), self.undefined,
+            '`mean` is taken over the remaining classes.')
 
         keys = class_metric_keys(names, reserved=('mean', ))
         metrics = {k: float(v) for k, v in zip(keys, acc.tolist())}
@@ -130,7 +154,8 @@ class PerClassAccuracy(BaseMetric):
     def calculate(pred: Union[torch.Tensor, np.ndarray, Sequence],
                   target: Union[torch.Tensor, np.ndarray, Sequence],
                   num_classes: Optional[int] = None) -> torch.Tensor:
-        """Calculate the accuracy of every class.
+        """Calculate the accuracy of every class: scikit-learn's per-class
+        recall (``recall_score(average=None, zero_division=nan)``).
 
         Args:
             pred (torch.Tensor | np.ndarray | Sequence): Predicted labels
@@ -145,18 +170,24 @@ class PerClassAccuracy(BaseMetric):
         Returns:
             torch.Tensor: ``(num_classes, )`` float64 accuracies in percent;
             NaN for classes with no sample in ``target``.
+
+        Raises:
+            ValueError: ``pred`` and ``target`` of different lengths, or a
+                label outside ``[0, num_classes)``.
         """
+        metrics = sklearn_metrics('PerClassAccuracy')
         pred = to_tensor(pred)
         target = to_tensor(target).to(torch.int64).flatten()
-        assert pred.size(0) == target.size(0), \
-            f"The size of pred ({pred.size(0)}) doesn't match " \
-            f'the target ({target.size(0)}).'
+        if pred.size(0) != target.size(0):
+            raise ValueError(
+                f'PerClassAccuracy: the size of pred ({pred.size(0)}) '
+                f"doesn't match the target ({target.size(0)}).")
 
         if pred.ndim == 2:
             if num_classes is None:
                 num_classes = pred.size(1)
             # argmax returns the first maximal index, so ties are
-            # deterministic.
+            # deterministic (mmpretrain's topk does not promise that).
             pred_label = pred.argmax(dim=1)
         else:
             pred_label = pred.to(torch.int64)
@@ -168,8 +199,8 @@ class PerClassAccuracy(BaseMetric):
             raise ValueError(
                 f'gt labels must lie in [0, {num_classes}), got '
                 f'[{int(target.min())}, {int(target.max())}].')
-        support = torch.bincount(target, minlength=num_classes)
-        correct = torch.bincount(
-            target[pred_label == target], minlength=num_classes)
-        # 0/0 -> NaN marks a class that is absent from the evaluation set.
-        return correct.double() / support.double() * 100
+        # zero_division=nan: 0/0 marks a class absent from the split
+        recall = metrics.recall_score(
+            target.numpy(), pred_label.numpy(), labels=range(num_classes),
+            average=None, zero_division=np.nan)
+        return torch.from_numpy(recall).double() * 100

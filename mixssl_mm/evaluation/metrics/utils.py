@@ -1,28 +1,45 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """What the metrics share: class names from ``dataset_meta``, key-safe
-names for metric keys, and reading the data samples the Evaluator passes.
+names for metric keys, reading the data samples the Evaluator passes, and
+what to do with a class whose metric is undefined on the evaluation split.
 Registers nothing."""
+import logging
+import os.path as osp
 import re
-from typing import List, Optional, Sequence
+import warnings
+from typing import List, Optional, Sequence, Tuple
 
-import numpy as np
-import torch
+from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
+#: What ``undefined`` accepts: report NaN with a warning, or refuse.
+UNDEFINED_OPTIONS = ('nan', 'raise')
 
-def to_tensor(value) -> torch.Tensor:
-    """Convert an array / sequence / tensor to a ``torch.Tensor``.
+#: The metrics that take ``undefined`` (see :func:`refuse_undefined`).
+UNDEFINED_AWARE = ('ROCAUC', 'PerClassAccuracy', 'PositiveClassMetric')
 
-    Raises:
-        TypeError: Anything else (e.g. a string).
+
+def sklearn_metrics(owner: str):
+    """``sklearn.metrics``, or an ImportError saying how to install it.
+
+    scikit-learn is an optional dependency of the package; the metrics call
+    this in ``__init__`` so a missing install fails when the evaluator is
+    built, not after a whole validation pass.
     """
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return torch.tensor(value)
-    raise TypeError(f'{type(value)} is not an available argument.')
+    try:
+        from sklearn import metrics
+    except ImportError as e:
+        raise ImportError(
+            f'{owner} computes its values with scikit-learn; install it with '
+            '`pip install scikit-learn`.') from e
+    return metrics
+
+
+def check_undefined_option(owner: str, undefined: str) -> None:
+    """Refuse an ``undefined`` that is not ``'nan'`` or ``'raise'``."""
+    if undefined not in UNDEFINED_OPTIONS:
+        raise ValueError(f"{owner}: `undefined` must be 'raise' or 'nan', "
+                         f'got {undefined!r}.')
 
 
 def as_dict(data_sample) -> dict:
@@ -36,7 +53,9 @@ def as_dict(data_sample) -> dict:
 
 def score_records(data_samples: Sequence, owner: str) -> List[dict]:
     """``dict(pred_score=..., gt_label=...)`` (CPU tensors) of every sample,
-    for the metrics that rank samples by score.
+    for the metrics that rank samples by score, plus ``img_path`` when the
+    sample has one (to name the split in messages, see
+    :func:`describe_split`).
 
     Args:
         data_samples (Sequence[dict | DataSample]): Model outputs.
@@ -52,10 +71,98 @@ def score_records(data_samples: Sequence, owner: str) -> List[dict]:
             raise ValueError(
                 f'{owner} needs `pred_score` in the data samples (ROC-AUC '
                 'ranks by score); the model only gave `pred_label`.')
-        records.append(
-            dict(pred_score=sample['pred_score'].cpu(),
-                 gt_label=sample['gt_label'].cpu()))
+        record = dict(
+            pred_score=sample['pred_score'].cpu(),
+            gt_label=sample['gt_label'].cpu())
+        if 'img_path' in sample:
+            record['img_path'] = sample['img_path']
+        records.append(record)
     return records
+
+
+def describe_split(results: Sequence[dict]) -> str:
+    """How messages name the evaluation split of ``results``.
+
+    A metric does not see its dataset, only the samples: when they carry
+    ``img_path`` (image folders, annotation files), the split is named by
+    the folder that holds all of its class folders, e.g. ``'the evaluation
+    split (12 samples under data/x/val)'``; else by its size alone.
+    """
+    paths = [r['img_path'] for r in results if r.get('img_path')]
+    where = ''
+    if paths:
+        # the parent of the class folders: <split>/<class>/<file>
+        try:
+            where = ' under ' + osp.commonpath(
+                [osp.dirname(osp.dirname(p)) or '.' for p in paths])
+        except ValueError:  # absolute and relative paths mixed
+            where = ''
+    return f'the evaluation split ({len(results)} samples{where})'
+
+
+def report_undefined(owner: str, problems: Sequence[Tuple[str, str]],
+                     split: str, undefined: str, fix: str) -> None:
+    """Warn about (``undefined='nan'``) or refuse (``'raise'``) classes
+    whose metric is undefined on the evaluation split.
+
+    The warning also goes to the current mmengine logger, so it lands in the
+    run's log file next to the NaN it explains.
+
+    Args:
+        owner (str): The metric's name.
+        problems (Sequence[tuple[str, str]]): ``(class name, what it lacks)``
+            per undefined class, e.g. ``('platelet', 'no positive
+            samples')``.
+        split (str): The split's description (:func:`describe_split`).
+        undefined (str): ``'nan'`` or ``'raise'``.
+        fix (str): What the NaN means for the other values (warning), or
+            how to avoid the error.
+
+    Raises:
+        ValueError: ``undefined='raise'`` and ``problems`` is not empty.
+    """
+    if not problems:
+        return
+    what = '; '.join(f'class {name!r} has {reason}'
+                     for name, reason in problems)
+    its = 'its value is' if len(problems) == 1 else 'their values are'
+    message = f'{owner}: {what} in {split}, so {its} undefined'
+    if undefined == 'raise':
+        raise ValueError(
+            f'{message}. Evaluate on a split that holds every class, or set '
+            f"undefined='nan' on {owner} to report NaN for it. {fix}")
+    message = f'{message}; reporting NaN. {fix}'
+    warnings.warn(message, UserWarning, stacklevel=3)
+    print_log(message, logger='current', level=logging.WARNING)
+
+
+def refuse_undefined(evaluator_cfg):
+    """Set ``undefined='raise'`` on every metric of ``evaluator_cfg`` that
+    takes it (:data:`UNDEFINED_AWARE`), for a final test that must refuse a
+    split missing a class instead of reporting NaN.
+
+    Validation during training keeps the default ``'nan'`` (a warning, the
+    run goes on); a test entry point that is asked to be strict calls this
+    on ``cfg.test_evaluator`` before building the Runner.
+
+    Args:
+        evaluator_cfg (dict | list[dict]): An evaluator config as in
+            ``cfg.test_evaluator``: one metric dict, a list of them, or a
+            dict with ``metrics``. Changed in place.
+
+    Returns:
+        The same config.
+    """
+    if isinstance(evaluator_cfg, dict) and 'metrics' in evaluator_cfg:
+        refuse_undefined(evaluator_cfg['metrics'])
+        return evaluator_cfg
+    metrics = evaluator_cfg if isinstance(evaluator_cfg,
+                                          (list, tuple)) else [evaluator_cfg]
+    for metric in metrics:
+        kind = str(metric.get('type', '')).split('.')[-1]
+        if kind in UNDEFINED_AWARE:
+            metric['undefined'] = 'raise'
+    return evaluator_cfg
 
 
 def dataset_class_names(dataset_meta: Optional[dict],

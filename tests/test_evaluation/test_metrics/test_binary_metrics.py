@@ -100,11 +100,11 @@ def test_refusals():
 def test_single_class_auc():
     scores, _ = random_task(1, n=6)
     only_neg = np.zeros(6, dtype=int)
-    with pytest.raises(ValueError, match='no positive samples of class 1'):
-        PositiveClassMetric.calculate(scores, only_neg)
+    with pytest.raises(ValueError, match="class '1' has no positive samples"):
+        PositiveClassMetric.calculate(scores, only_neg, undefined='raise')
     with pytest.warns(UserWarning, match='ROC-AUC is undefined'):
         out = PositiveClassMetric.calculate(
-            scores, only_neg, undefined='nan', zero_division=0.0)
+            scores, only_neg, zero_division=0.0)
     assert np.isnan(out['roc_auc'])
     assert out['accuracy'] == pytest.approx(
         100 * np.mean(scores.argmax(1) == 0))

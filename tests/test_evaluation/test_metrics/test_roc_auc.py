@@ -93,18 +93,32 @@ def test_against_sklearn_random():
     np.testing.assert_allclose(per_class, expected)
 
 
-def test_undefined_class_raises_by_default():
+def test_undefined_class_raises_when_asked():
     # Class 2 has no samples at all.
     scores = [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]]
     with pytest.raises(ValueError,
                        match="'class_2' has no positive samples"):
-        ROCAUC.calculate(scores, [0, 1, 1])
+        ROCAUC.calculate(scores, [0, 1, 1], undefined='raise')
     with pytest.raises(ValueError, match="'platelet' has no positive"):
         ROCAUC.calculate(
-            scores, [0, 1, 1], class_names=['a', 'b', 'platelet'])
+            scores, [0, 1, 1], class_names=['a', 'b', 'platelet'],
+            undefined='raise')
     # Binary with only one label present: no negatives.
     with pytest.raises(ValueError, match='no negative samples'):
-        ROCAUC.calculate([0.1, 0.9], [1, 1])
+        ROCAUC.calculate([0.1, 0.9], [1, 1], undefined='raise')
+    with pytest.raises(ValueError, match="'raise' or 'nan'"):
+        ROCAUC(undefined='zero')
+
+
+def test_undefined_class_is_nan_with_a_warning_by_default():
+    # Validation during training must not die on a class missing from the
+    # split (issue 22): NaN for it, a warning naming it, the rest defined.
+    scores = [row + [0.0] for row in MC_SCORES]
+    with pytest.warns(UserWarning, match="class 'class_3' has no positive "
+                      'samples in the evaluation split'):
+        per_class = ROCAUC.calculate(scores, MC_GT, average=None)
+    np.testing.assert_allclose(per_class[:3].numpy(), MC_PER_CLASS)
+    assert math.isnan(per_class[3])
 
 
 def test_undefined_nan_option():
@@ -146,9 +160,17 @@ def test_evaluator_with_dataset_meta():
     })
     assert all(isinstance(v, float) for v in res.values())
 
-    # Default (macro) only gives 'roc_auc'; missing class raises and names
-    # it through dataset_meta.
+    # Default (macro) only gives 'roc_auc'; a missing class is NaN, named
+    # through dataset_meta, and left out of the mean; with
+    # undefined='raise' it is refused.
     evaluator = Evaluator([METRICS.build(dict(type='ROCAUC'))])
+    evaluator.dataset_meta = {'classes': classes}
+    evaluator.process(data_samples=_samples(MC_SCORES[:4], MC_GT[:4]))
+    with pytest.warns(UserWarning, match="'platelet' has no positive"):
+        res = evaluator.evaluate(4)
+    assert list(res) == ['roc_auc'] and not math.isnan(res['roc_auc'])
+    evaluator = Evaluator(
+        [METRICS.build(dict(type='ROCAUC', undefined='raise'))])
     evaluator.dataset_meta = {'classes': classes}
     evaluator.process(data_samples=_samples(MC_SCORES[:4], MC_GT[:4]))
     with pytest.raises(ValueError, match="'platelet' has no positive"):
