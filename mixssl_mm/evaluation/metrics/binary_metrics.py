@@ -107,9 +107,12 @@ class PositiveClassMetric(BaseMetric):
                 'PositiveClassMetric is for binary tasks: pred_score must '
                 f'have 2 columns, got shape {tuple(scores.shape)}. For more '
                 'classes use SingleLabelMetric / PerClassAccuracy / ROCAUC.')
-        return self.calculate(scores.numpy(), target, self.positive_index(),
+        pos = self.positive_index()
+        classes = (self.dataset_meta or {}).get('classes')
+        return self.calculate(scores.numpy(), target, pos,
                               self.zero_division, self.undefined,
-                              describe_split(results))
+                              describe_split(results),
+                              classes[pos] if classes else None)
 
     @staticmethod
     def calculate(scores: np.ndarray,
@@ -117,9 +120,11 @@ class PositiveClassMetric(BaseMetric):
                   pos_label: int = 1,
                   zero_division: Union[str, float] = 'warn',
                   undefined: str = 'nan',
-                  split: str = 'the evaluation split') -> dict:
+                  split: str = 'the evaluation split',
+                  pos_name: Optional[str] = None) -> dict:
         """The metrics of ``(N, 2)`` scores and ``(N, )`` labels in 0/1
-        (``split`` names the samples in messages).
+        (``split`` and ``pos_name``, the positive class's name, are used in
+        messages).
 
         Returns:
             dict: ``precision``, ``recall``, ``f1-score``, ``roc_auc``,
@@ -139,7 +144,7 @@ class PositiveClassMetric(BaseMetric):
             # roc_auc_score would raise "Only one class present in y_true"
             report_undefined(
                 'PositiveClassMetric',
-                [(f'{pos_label}',
+                [(pos_name or f'{pos_label}',
                   'no negative samples (every sample belongs to it)'
                   if positive.all() else 'no positive samples')],
                 split, undefined, 'ROC-AUC is undefined; the other values '

@@ -101,7 +101,7 @@ def describe_split(results: Sequence[dict]) -> str:
 
 
 def report_undefined(owner: str, problems: Sequence[Tuple[str, str]],
-                     split: str, undefined: str, fix: str) -> None:
+                     split: str, undefined: str, fix: str = '') -> None:
     """Warn about (``undefined='nan'``) or refuse (``'raise'``) classes
     whose metric is undefined on the evaluation split.
 
@@ -115,8 +115,8 @@ def report_undefined(owner: str, problems: Sequence[Tuple[str, str]],
             samples')``.
         split (str): The split's description (:func:`describe_split`).
         undefined (str): ``'nan'`` or ``'raise'``.
-        fix (str): What the NaN means for the other values (warning), or
-            how to avoid the error.
+        fix (str): What the NaN means for the other values (appended to
+            the warning).
 
     Raises:
         ValueError: ``undefined='raise'`` and ``problems`` is not empty.
@@ -130,7 +130,7 @@ def report_undefined(owner: str, problems: Sequence[Tuple[str, str]],
     if undefined == 'raise':
         raise ValueError(
             f'{message}. Evaluate on a split that holds every class, or set '
-            f"undefined='nan' on {owner} to report NaN for it. {fix}")
+            f"undefined='nan' on {owner} to report NaN for it.")
     message = f'{message}; reporting NaN. {fix}'
     warnings.warn(message, UserWarning, stacklevel=3)
     print_log(message, logger='current', level=logging.WARNING)

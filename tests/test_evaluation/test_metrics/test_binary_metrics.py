@@ -108,3 +108,8 @@ def test_single_class_auc():
     assert np.isnan(out['roc_auc'])
     assert out['accuracy'] == pytest.approx(
         100 * np.mean(scores.argmax(1) == 0))
+    # through the Evaluator: NaN by default, the class named
+    with pytest.warns(UserWarning, match="class 'CIN2\\+' has no positive"):
+        out = evaluate(scores, only_neg, pos_label='CIN2+',
+                       zero_division=0.0)
+    assert np.isnan(out['binary/roc_auc'])
