@@ -4,10 +4,10 @@ dataset config that points MixSSL at it."""
 import hashlib
 from pathlib import Path
 
+import mmcv
 import numpy as np
 import pytest
 from mmengine.config import Config
-from PIL import Image
 
 from mixssl_mm.datasets import NaturalPhotoFolder
 from mixssl_mm.datasets.utils.fetch import FetchError
@@ -40,7 +40,8 @@ def test_length_labels_and_images(pool):
     assert [ds[i]['gt_label'] for i in range(6)] == [0, 1, 2, 0, 1, 2]
     assert ds.get_gt_labels().tolist() == [0, 1, 2] * 10
     assert ds.get_cat_ids(4) == [1]
-    full = np.asarray(Image.open(Path(pool) / 'fake-p1' / 'fake-p1.jpg'))
+    full = mmcv.imread(str(Path(pool) / 'fake-p1' / 'fake-p1.jpg'),
+                       channel_order='rgb')
     for i in (1, 4):
         s = ds[i]
         x, y, w, h = s['crop_box']
@@ -138,3 +139,28 @@ def test_fake_deb_is_a_deb(tmp_path):
     data = deb.read_bytes()
     assert data.startswith(b'!<arch>\ndebian-binary   ')
     assert b'control.tar.xz' in data and b'data.tar.xz' in data
+
+
+REAL_POOL = REPO / 'data' / 'natural_photos'
+
+
+@pytest.mark.skipif(
+    not (REAL_POOL / 'manifest.json').exists(),
+    reason='needs data/natural_photos (python '
+    'tools/data/fetch_natural_photos.py)')
+def test_the_fetched_pool():
+    """The real pool: complete with its checksums, at least 50 photos, and
+    the default dataset is 4096 distinct crops of all of them."""
+    from mixssl_mm.datasets.utils.natural_photos import PHOTOS, check_pool
+    assert check_pool(str(REAL_POOL)) == []
+    ds = NaturalPhotoFolder(data_root=str(REAL_POOL), with_label=True)
+    assert len(ds) == 4096 and len(ds.metainfo['classes']) == len(PHOTOS)
+    assert len(PHOTOS) >= 50
+    crops, labels, sides = set(), set(), []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        crops.add((info['photo_idx'], info['crop_box']))
+        labels.add(info['gt_label'])
+        sides.append(min(info['img'].shape[:2]))
+    assert len(crops) == 4096 and labels == set(range(len(PHOTOS)))
+    assert min(sides) >= 128

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -24,8 +25,7 @@ from mixssl_mm.datasets.utils.natural_photos import (FALLBACK_NOTE, MANIFEST,
 from tests._helpers.fake_deb import PACKAGE, fake_sources
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'tools' / 'data'))
-import fetch_natural_photos as tool  # noqa: E402
+TOOL = REPO / 'tools' / 'data' / 'fetch_natural_photos.py'
 
 
 def _fetch(tmp_path, out, packages, photos, **kw):
@@ -175,15 +175,18 @@ def test_deb_members_errors(tmp_path):
         deb_members(str(other), [])
 
 
-def test_tool_without_apt_get_says_what_to_do(tmp_path, monkeypatch,
-                                              capsys):
+def test_tool_without_apt_get_says_what_to_do(tmp_path):
     """The command line on a machine without apt-get (PATH holds nothing):
     exit 1 and the pinned .deb files to download by hand. Nothing is
     downloaded."""
-    monkeypatch.setenv('PATH', str(tmp_path))
     out = tmp_path / 'pool'
-    assert tool.main(['--out', str(out), '--deb-dir', str(tmp_path)]) == 1
-    err = capsys.readouterr().err
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), '--out', str(out), '--deb-dir',
+         str(tmp_path)],
+        env=dict(os.environ, PATH=str(tmp_path)), capture_output=True,
+        text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    err = proc.stderr
     assert '`apt-get` is not available' in err and '--deb-dir' in err
     for pkg in PACKAGES.values():
         assert pkg.pool_path in err and pkg.sha256 in err

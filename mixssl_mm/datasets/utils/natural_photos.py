@@ -466,9 +466,12 @@ def read_manifest(root: str) -> List[dict]:
     return photos
 
 
-def check_pool(root: str, photos: Sequence[Photo] = PHOTOS) -> List[str]:
-    """Problems of the pool at ``root`` against ``photos`` (empty: the pool
-    is complete and every file has the sha256 its manifest records)."""
+def check_pool(root: str,
+               photos: Optional[Sequence[Photo]] = None) -> List[str]:
+    """Problems of the pool at ``root`` against ``photos`` (default:
+    :data:`PHOTOS`; empty: the pool is complete and every file has the sha256
+    its manifest records)."""
+    photos = PHOTOS if photos is None else photos
     try:
         listed = read_manifest(root)
     except FetchError as e:
