@@ -52,6 +52,13 @@ def test_real_sources_are_pinned():
         assert pkg.pool_path.startswith('pool/main/') and pkg.copyright
     # every package is used
     assert {p.package for p in PHOTOS} == set(PACKAGES)
+    # docs/data.md lists every checksum and licence of the tables
+    doc = (REPO / 'docs' / 'data.md').read_text()
+    for p in PHOTOS:
+        assert f'| {p.name} | {p.package} | `/{p.member}` | `{p.sha256}` | ' \
+            f'{p.licence} | {p.author} |' in doc, p.name
+    for pkg in PACKAGES.values():
+        assert f'| `{pkg.name}` | `{pkg.version}` | `{pkg.sha256}` |' in doc
 
 
 def test_fetch_writes_pool_and_manifest(tmp_path, capsys):
