@@ -53,8 +53,9 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         '--aux-root', metavar='DIR',
         help='auxiliary images for MixSSL, its Table-3 objectives and its '
         'design variants from a folder (e.g. Imagenette\'s train/; labelled '
-        'by its class sub-folders, which R+A needs); default: the offline '
-        'photo pool')
+        'by its class sub-folders, which R+A needs); default: the natural '
+        'photo pool of tools/data/fetch_natural_photos.py, or NaturalPhotoPool'
+        '\'s 16 photos (with a warning) when it is not fetched')
     parser.add_argument(
         '--jobs', type=int,
         help='runs at a time (independent method/seed chains; default: the '

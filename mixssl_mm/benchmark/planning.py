@@ -22,6 +22,7 @@ import sys
 from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
+from mixssl_mm.datasets.utils.natural_photos import benchmark_pool
 from .data import choose_task, find_target, positive_index, read_aux
 from .fraction_stages import FractionStages, expand_protocols
 from .methods import (DOWNSTREAM, METHOD_GROUPS, METHODS, expand_methods,
@@ -103,7 +104,11 @@ class Plan:
                        (self.task.paper == '4' or not whole) else None)
         self.num_classes = self.task.num_classes
         self.downstream = DOWNSTREAM['4' if self.task.paper == '4' else '8']
-        self.aux = read_aux(args.aux_root) if args.aux_root else None
+        # MixSSL's auxiliary images: --aux-root, else the fetched natural
+        # photo pool, else (with a warning) NaturalPhotoPool's 16 photos
+        aux_root = args.aux_root or (benchmark_pool() if any(
+            mixes_images(m) for m in self.methods) else None)
+        self.aux = read_aux(aux_root) if aux_root else None
         self.init_ckpt = resolve_start(args.init_ckpt, args.imagenet_ckpt)
         self.init_sha256 = None
         self._check()

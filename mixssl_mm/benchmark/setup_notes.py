@@ -4,6 +4,8 @@ start and are evaluated (used by :func:`.report.header_lines`)."""
 import os.path as osp
 from typing import List
 
+from mixssl_mm.datasets.utils.natural_photos import (FALLBACK_NOTE,
+                                                     describe_pool)
 from .methods import METHODS, mixes_images
 
 
@@ -47,10 +49,14 @@ def start_lines(plan) -> List[str]:
         lines.append('- Start: every method from random weights.')
     mixing = [METHODS[m]['name'] for m in plan.methods if mixes_images(m)]
     if mixing:
-        aux = (f'`{plan.aux.root}` ({plan.aux.num_images} images, '
-               + (f'{len(plan.aux.classes)} classes' if plan.aux.classes
-                  else 'unlabelled') + ', `--aux-root`)' if plan.aux else
-               'the offline photo pool (NaturalPhotoPool, 16 photos)')
+        if plan.aux is None:
+            aux = FALLBACK_NOTE
+        elif not plan.args.aux_root:
+            aux = describe_pool(plan.aux.root)
+        else:
+            aux = (f'`{plan.aux.root}` ({plan.aux.num_images} images, ' +
+                   (f'{len(plan.aux.classes)} classes' if plan.aux.classes
+                    else 'unlabelled') + ', `--aux-root`)')
         lines.append(f'- Auxiliary images of {", ".join(mixing)}: {aux}.')
     if 'knn' in plan.protocols:
         lines.append(
