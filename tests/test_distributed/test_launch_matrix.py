@@ -36,6 +36,7 @@ from tests._helpers.dist_launch import (CRASH_MARKERS, RANK_HOOK_OPTIONS,
                                         REPO, launch, logged_lrs,
                                         parsed_config, rank_params,
                                         shipped_configs)
+from tests._helpers.tmp_dirs import shared_tmp
 
 NPROC, BATCH, SAMPLES = 2, 4, 16
 JOBS = 3
@@ -82,7 +83,7 @@ def matrix(request, tiny_data, tmp_path_factory):
         if item.path == request.path and hasattr(item, 'callspec')
         and 'config' in item.callspec.params
     ]
-    root = tmp_path_factory.mktemp('matrix')
+    root = shared_tmp(request, tmp_path_factory, 'matrix')
     with ThreadPoolExecutor(JOBS) as pool:
         futures = {c: pool.submit(_run, c, tiny_data, root)
                    for c in dict.fromkeys(selected)}
