@@ -27,18 +27,23 @@ last_run() {
 python -c "import mixssl_mm" 2>/dev/null || python -m pip install -q -e ".[tests]"
 python tools/data/fetch_bloodmnist.py
 
-echo "== 1/3 pretraining MixSSL (ResNet-18, 64 px) in $PRETRAIN_DIR"
+echo "== 1/3 pretraining MixSSL (ResNet-18, 64 px, 50 iterations, seed 0)" \
+    "in $PRETRAIN_DIR: about 4 min on 2 cores, a line every 5" \
+    "iterations; next: fine-tuning (100 iterations) and testing"
 python tools/train.py "$PRETRAIN_CFG" --work-dir "$PRETRAIN_DIR" --overwrite "$@"
 PRETRAINED=$(cat "$PRETRAIN_DIR/last_checkpoint")
 PRETRAIN_RUN=$(last_run "$PRETRAIN_DIR")
 
-echo "== 2/3 fine-tuning $PRETRAINED in $FINETUNE_DIR"
+echo "== 2/3 fine-tuning $PRETRAINED on the 4-class task (100 iterations)" \
+    "in $FINETUNE_DIR: about 2 min on 2 cores, a line every 10" \
+    "iterations; next: testing"
 # shellcheck disable=SC2086  # FINETUNE_ARGS are words on purpose
 python tools/train.py "$FINETUNE_CFG" --work-dir "$FINETUNE_DIR" --overwrite \
     --cfg-options model.backbone.init_cfg.checkpoint="$PRETRAINED" ${FINETUNE_ARGS:-}
 FINETUNED=$(cat "$FINETUNE_DIR/last_checkpoint")
 
-echo "== 3/3 testing $FINETUNED"
+echo "== 3/3 testing $FINETUNED on the 4-class test split (1,817 images):" \
+    "under a minute, a line every 10 batches"
 # shellcheck disable=SC2086
 python tools/test.py "$FINETUNE_CFG" "$FINETUNED" --work-dir "$FINETUNE_DIR" \
     --out "$METRICS" --out-item metrics ${TEST_ARGS:-}

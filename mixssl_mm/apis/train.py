@@ -49,15 +49,19 @@ from mixssl_mm.preflight.evaluation import check_evaluation_parts
 from mixssl_mm.preflight.flags import (check_auto_scale_lr, check_launcher,
                                        check_train_flags)
 
-OVERWRITE = '--overwrite'
-EXTRA_HELP = f"""mixssl_mm additions to mmpretrain's tools/train.py:
-  {OVERWRITE}           start over in a work dir that already holds
-                        checkpoints, deleting them (without it the run is
-                        refused; --resume continues them instead)
-  config keys: data_check = dict(images=True, skip_corrupt=False),
-               strict_pretrained = True, quiet_startup = False
-               (see docs/reliability.md)
-"""
+# the plugin's option, added to mmpretrain's parser (mixssl_mm.apis.cli)
+EXTRA_OPTIONS = {
+    '--overwrite':
+    dict(
+        action='store_true',
+        help='start over in a work dir that already holds checkpoints, '
+        'deleting them (without it the run is refused; --resume continues '
+        'them instead)'),
+}
+EPILOG = """mixssl_mm's config keys (docs/reliability.md):
+  data_check = dict(images=True, skip_corrupt=False)
+  strict_pretrained = True
+  quiet_startup = False"""
 
 
 def use_prebuilt_dataset(runner, dataset) -> None:
@@ -111,14 +115,10 @@ def main(argv: Optional[List[str]] = None):
     """``tools/train.py``: the same command line as mmpretrain's, plus
     ``--overwrite``; ``argv`` defaults to ``sys.argv[1:]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    overwrite = OVERWRITE in argv
-    argv = [a for a in argv if a != OVERWRITE]
-    if '-h' in argv or '--help' in argv:
-        print(EXTRA_HELP)
-    mm, args, cfg = parse_and_read('train.py', argv)
+    mm, args, cfg = parse_and_read('train.py', argv, EXTRA_OPTIONS, EPILOG)
     check_train_flags(cfg, args)  # before merge_args, which needs the parts
     cfg = mm['merge_args'](cfg, args)
-    runner = train(cfg, overwrite=overwrite)
+    runner = train(cfg, overwrite=args.overwrite)
     finish_run()  # workers and process group end before the interpreter
     return runner
 

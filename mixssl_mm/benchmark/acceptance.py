@@ -53,6 +53,8 @@ import time
 from collections import OrderedDict
 from typing import Callable, List, Optional
 
+from mixssl_mm.utils.cli_help import HelpFormatter
+
 from .acceptance_report import budget_hit, passed, render
 
 DEFAULT_BUDGET = 480
@@ -445,7 +447,8 @@ class Acceptance:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description='GPU acceptance run (see docs/distributed.md).')
+        description='GPU acceptance run (see docs/distributed.md).',
+        formatter_class=HelpFormatter)
     p.add_argument('--budget', type=float, default=DEFAULT_BUDGET,
                    help='seconds for the whole run, a hard stop '
                    f'(default {DEFAULT_BUDGET})')

@@ -9,6 +9,8 @@ import sys
 import torch
 from mmengine.config import DictAction
 
+from mixssl_mm.utils.cli_help import HelpFormatter
+
 from .methods import METHOD_GROUPS, METHODS, PROTOCOLS, method_cli_name
 from .presets import PRESETS, preset_names
 from .throughput import DEFAULT_METHODS, MODES, THROUGHPUT_METHODS
@@ -23,12 +25,17 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
     (results.md quotes the command)."""
     parser = argparse.ArgumentParser(
         description=BENCHMARK_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
         epilog='Presets:\n' + '\n'.join(
             f'  {k.replace("_", "-"):10s} {v["description"]}'
-            for k, v in PRESETS.items()))
-    parser.add_argument('--preset', default='cpu-small',
-                        choices=preset_names())
+            for k, v in PRESETS.items()) + '\n\nMethods:\n' + '\n'.join(
+                f'  {method_cli_name(m):20s} {v["name"]}' +
+                (f' (design variant: {v["design"]})' if 'design' in v
+                 else '') for m, v in METHODS.items()))
+    parser.add_argument(
+        '--preset', default='cpu-small', choices=preset_names(),
+        help='run lengths, seeds and protocols (default: cpu-small); the '
+        'presets are listed below')
     parser.add_argument(
         '--methods', nargs='+', metavar='METHOD',
         help='methods or groups to run (default: the preset\'s). Methods: ' +
@@ -140,16 +147,22 @@ def parse_throughput_args(argv=None) -> argparse.Namespace:
     """
     p = argparse.ArgumentParser(
         description='Time model.train_step of MixSSL, SimCLR and MoCo v2 '
-        'with the same encoder, batch and resolution.')
+        'with the same encoder, batch and resolution.',
+        formatter_class=HelpFormatter)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                   else 'cpu', choices=['cpu', 'cuda'])
-    p.add_argument('--depth', type=int, default=50, choices=[18, 50])
-    p.add_argument('--batch', type=int, default=32)
+                   else 'cpu', choices=['cpu', 'cuda'],
+                   help='where to run (default: cuda when available, else '
+                   'cpu)')
+    p.add_argument('--depth', type=int, default=50, choices=[18, 50],
+                   help='ResNet depth of every method\'s encoder')
+    p.add_argument('--batch', type=int, default=32,
+                   help='images per step')
     p.add_argument('--size', type=int, default=224,
                    help='input resolution (a multiple of 32)')
-    p.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
+    p.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES,
+                   help='what a step includes (see docs/benchmark.md)')
     p.add_argument('--methods', nargs='+', default=DEFAULT_METHODS,
-                   choices=THROUGHPUT_METHODS)
+                   choices=THROUGHPUT_METHODS, help='methods to time')
     p.add_argument('--iters', type=int, default=20, help='timed steps')
     p.add_argument('--repeat', type=int, default=1,
                    help='run the whole method sequence this many times and '
@@ -163,7 +176,9 @@ def parse_throughput_args(argv=None) -> argparse.Namespace:
     p.add_argument('--amp', action='store_true',
                    help='bf16 autocast: AmpOptimWrapper(dtype=bfloat16); '
                    'CUDA only')
-    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--channels-last', action='store_true',
+                   help='model and batch in torch.channels_last memory '
+                   'format')
     p.add_argument('--compile', action='store_true',
                    help='torch.compile(model.train_step) as mmengine does '
                    'for compile=True')
@@ -187,7 +202,8 @@ def parse_throughput_args(argv=None) -> argparse.Namespace:
                    'e.g. model.neck.n_blocks=2 model.neck.ngf=32')
     p.add_argument('--data-root', default=osp.abspath('data/medmnist'),
                    help='folder with bloodmnist.npz (pipeline mode)')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the model initialisation and the batches')
     p.add_argument('--out', default=None, help='write the results as JSON')
     p.add_argument('--md', default=None, help='write the Markdown table')
     args = p.parse_args(argv)

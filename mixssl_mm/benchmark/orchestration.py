@@ -15,8 +15,8 @@ from .design_table import design_section
 from .label_fractions import subsets_section
 from .methods import METHODS
 from .planning import Plan
-from .report import (header_lines, method_name, missing_runs,
-                     render_markdown, write_csv, write_rows)
+from .report import (build_top1_table, header_lines, method_name,
+                     missing_runs, render_markdown, write_csv, write_rows)
 from .results_plot import plot_bars
 from .scheduler import StageFailed, StageRunner, run_chains
 
@@ -39,6 +39,37 @@ def read_knn_top1(work_dir: str) -> Optional[float]:
     return None
 
 
+# what write_results writes into the work dir, in the order named
+RESULT_FILES = (
+    ('results.md', 'the tables: per-class accuracy, macro metrics, '
+     'differences to MixSSL'),
+    ('results.csv', 'one row per method x protocol x seed'),
+    ('deltas.csv', 'each method\'s difference to MixSSL with its interval'),
+    ('results.png', 'top-1 per method and protocol; differences to MixSSL'),
+)
+
+
+def closing_lines(work_dir: str, records: List[dict],
+                  methods: Sequence[str], inputs: Sequence[str] = ()
+                  ) -> List[str]:
+    """The console's last lines: the top-1 summary (method x protocol,
+    mean ± std over seeds) and every file the run wrote: the results files
+    present in ``work_dir`` (:data:`RESULT_FILES`) and the generated
+    ``inputs`` (stage configs, label subsets), counted."""
+    lines = ['', 'test top-1 (%), mean ± std over seeds (n = seeds):']
+    lines += build_top1_table(records, methods) if records else \
+        ['(no finished test stage)']
+    lines += ['', f'files written in {work_dir}:']
+    for name, what in RESULT_FILES:
+        if osp.isfile(osp.join(work_dir, name)):
+            lines.append(f'  {osp.join(work_dir, name)}  {what}')
+    if inputs:
+        lines.append(f'  and {len(inputs)} generated stage inputs '
+                     '(configs, image lists) next to the stages, named '
+                     'above as "wrote ..."')
+    return lines
+
+
 class Benchmark:
     """Runs the plan for parsed ``args`` (see
     :func:`mixssl_mm.benchmark.cli.parse_benchmark_args`).
@@ -56,10 +87,11 @@ class Benchmark:
             ignore_changes=args.ignore_changes)
         self.records: List[dict] = []
         self.failed: List[str] = []
+        self.written: List[str] = []  # the plan's generated inputs
 
     def run(self) -> int:
         """Run (or, with ``--dry-run``, print) every stage; 0 when all
-        finished, else 1. Prints results.md at the end."""
+        finished, else 1. Ends with :func:`closing_lines`."""
         plan, runner, log = self.plan, self.runner, self.runner.log
         log(f'preset {plan.preset_name}: {plan.preset["description"]}')
         log(f'data {plan.target.name} ({plan.target.layout}, '
@@ -69,7 +101,8 @@ class Benchmark:
             f'{runner.total} stages, {plan.jobs} at a time')
         if not self.args.dry_run:
             os.makedirs(plan.work_dir, exist_ok=True)
-            for path in plan.write_files():
+            self.written = plan.write_files()
+            for path in self.written:
                 log(f'wrote {osp.relpath(path)}')
         run_chains(plan.chains(), self._chain,
                    1 if self.args.dry_run else plan.jobs)
@@ -79,10 +112,9 @@ class Benchmark:
         for f in self.failed:
             log(f'FAILED: {f}')
         if not self.args.dry_run:
-            path = osp.join(plan.work_dir, 'results.md')
-            log(f'results: {path}')
-            with open(path) as f:
-                print(f.read())
+            lines = closing_lines(plan.work_dir, self.records, plan.methods,
+                                  self.written)
+            print('\n'.join(lines))
         return 1 if self.failed else 0
 
     def _chain(self, method_seed) -> None:

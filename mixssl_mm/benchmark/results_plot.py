@@ -86,8 +86,8 @@ def draw_deltas(ax, comparison: dict, name_fn,
                 colors: Optional[dict] = None) -> None:
     """The plot's second panel: each method's top-1 difference (k-NN's
     own top-1 for k-NN) to the reference per protocol, with its interval as
-    an error bar; a hollow marker when the interval contains 0 (within
-    noise). ``colors``: protocol ->
+    an error bar and its value written beside it; a hollow marker when the
+    interval contains 0 (within noise). ``colors``: protocol ->
     matplotlib colour (default: ``C0``, ``C1``, ... in ``comparison``'s
     order), so that both panels colour a protocol alike."""
     protos = list(comparison)
@@ -107,7 +107,14 @@ def draw_deltas(ax, comparison: dict, name_fn,
                         yerr=[[iv.delta - iv.low], [iv.high - iv.delta]],
                         fmt='o', color=color, capsize=3,
                         mfc='white' if within_noise(iv) else color)
+            ax.annotate(f'{iv.delta:+.1f}', (x, iv.delta), ha='left',
+                        va='center', fontsize=7, color=color,
+                        xytext=(4, 0), textcoords='offset points')
     ax.axhline(0.0, color='0.4', lw=0.8)
+    # a slot of width 1 per method, as in the bar panel: without it the
+    # axis shrinks to the points, which then sit at the panel's edges, away
+    # from their method's label
+    ax.set_xlim(-0.5, max(len(methods), 1) - 0.5)
     ax.set_xticks(range(len(methods)))
     ax.set_xticklabels([name_fn(m) for m in methods], fontsize=8)
     ax.set_ylabel(f'Δ top-1 vs {reference_name} (points)')

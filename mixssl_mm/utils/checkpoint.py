@@ -38,7 +38,10 @@ def read_checkpoint(path: str) -> dict:
             (``pickle.UnpicklingError``, ``RuntimeError``, ``EOFError``...).
     """
     from mmengine.runner.checkpoint import _load_checkpoint
-    checkpoint = _load_checkpoint(path, map_location='cpu')
+
+    # silent: the load that follows (init_cfg, load_from, --resume) logs the
+    # path; logger=None would print() a second copy of that line
+    checkpoint = _load_checkpoint(path, map_location='cpu', logger='silent')
     if not isinstance(checkpoint, dict):
         raise NotACheckpointError(f'{path} holds a {type(checkpoint).__name__}, not a '
                         'checkpoint dict or state_dict.')

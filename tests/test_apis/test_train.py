@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from mixssl_mm.apis.train import EXTRA_HELP
+from mixssl_mm.apis.train import EPILOG
 from tests._helpers.training import train_in_process  # noqa: F401
 
 
@@ -18,10 +18,15 @@ def test_python_m_help_shows_mmpretrain_flags_and_ours(tmp_path):
         [sys.executable, '-m', 'mixssl_mm.apis.train', '-h'],
         capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert EXTRA_HELP.strip() in out.stdout
+    # usage first; --overwrite is one of the options, in the usage too
+    assert out.stdout.startswith('usage: ')
+    usage = out.stdout[:out.stdout.index('\n\n')]
     for flag in ('--work-dir', '--resume', '--amp', '--cfg-options',
-                 '--launcher'):
-        assert flag in out.stdout
+                 '--launcher', '--overwrite'):
+        assert flag in usage
+    assert '  --overwrite           start over in a work dir' in out.stdout
+    assert out.stdout.rstrip().endswith(EPILOG)
+    assert 'job launcher (default: none)' in out.stdout
 
 
 def test_resume_from_a_crafted_checkpoint_is_refused(tmp_path, image_folders,

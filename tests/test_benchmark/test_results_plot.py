@@ -69,3 +69,27 @@ def test_delta_panel_plots_the_knn_difference():
     assert list(marker.get_ydata()) == [4.8]
     assert marker.get_markerfacecolor() != 'white'  # excludes 0
     plt.close(fig)
+
+
+def test_delta_panel_labels_every_point_with_a_single_method():
+    """One compared method: its points sit in the middle of the panel, under
+    its name (not squeezed to the axis edges), each with its Δ written."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from mixssl_mm.benchmark.results_plot import draw_deltas
+    deltas = {
+        'finetune': {'rand': {'accuracy/top1': Interval(
+            -9.0, -12.0, -6.0, 2, 't')}},
+        'linear': {'rand': {'accuracy/top1': Interval(
+            -1.0, -3.0, 1.0, 400, 'bootstrap')}},
+    }
+    fig, ax = plt.subplots()
+    draw_deltas(ax, deltas, str)
+    assert ax.get_xlim() == (-0.5, 0.5)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ['rand']
+    assert sorted(t.get_text() for t in ax.texts) == ['-1.0', '-9.0']
+    xs = [line.get_xdata()[0] for line in ax.lines if line.get_marker() == 'o']
+    assert len(xs) == 2 and all(-0.5 < x < 0.5 for x in xs)
+    plt.close(fig)

@@ -16,6 +16,7 @@ from mixssl_mm.converters.resnet import (DINO_R50_URL, TORCHVISION_R50_URL,
                                          unconverted_source)
 from tests._helpers.resnets import (assert_same_features, mm_resnet,
                                     torchvision_resnet)
+from tests._helpers.tmp_dirs import shared_tmp
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
@@ -136,9 +137,11 @@ def refused(src, dst, **options):
     return str(info.value)
 
 
-@pytest.fixture
-def resnet18_file(tmp_path):
-    path = tmp_path / 'resnet18.pth'
+@pytest.fixture(scope='module')
+def resnet18_file(request, tmp_path_factory):
+    """A torchvision ResNet-18 state dict (45 MB), written once for the
+    tests that only read it."""
+    path = shared_tmp(request, tmp_path_factory, 'resnet18') / 'resnet18.pth'
     torch.save(torchvision_resnet(18).state_dict(), path)
     return path
 

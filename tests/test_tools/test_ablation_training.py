@@ -20,6 +20,7 @@ import torch
 from mmengine.config import Config
 
 from tests._helpers.subprocess_runs import wait_for_runs
+from tests._helpers.tmp_dirs import shared_tmp
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ABLATIONS = osp.join(REPO, 'configs', 'mixssl', 'ablations')
@@ -88,9 +89,9 @@ def crop_options(path, size):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(request, tmp_path_factory):
     """Start the four trainings at once; returns name -> (work, rc, log)."""
-    tmp = tmp_path_factory.mktemp('ablations')
+    tmp = shared_tmp(request, tmp_path_factory, 'ablations')
     rng = np.random.default_rng(0)
     np.savez(tmp / 'cells.npz',
              train_images=rng.integers(0, 256, (8, 28, 28, 3), np.uint8),

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tests._helpers.subprocess_runs import wait_for_runs
+from tests._helpers.tmp_dirs import shared_tmp
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BENCH = osp.join(REPO, 'configs', 'benchmarks')
@@ -72,10 +73,10 @@ def shipped(name):
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(request, tmp_path_factory):
     """Start the four trainings at once; returns name -> (work_dir, log)."""
     from tests.conftest import write_image_folder
-    tmp = tmp_path_factory.mktemp('baselines')
+    tmp = shared_tmp(request, tmp_path_factory, 'baselines')
     data = write_image_folder(tmp / 'images', 8, seed=3)
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     procs = {}

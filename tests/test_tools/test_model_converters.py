@@ -13,6 +13,7 @@ import torch
 from mixssl_mm.converters.resnet import convert
 from tests._helpers.resnets import (assert_same_features, mm_resnet,
                                     torchvision_resnet)
+from tests._helpers.tmp_dirs import shared_tmp
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'model_converters', 'resnet_to_mmpretrain.py')
@@ -67,8 +68,8 @@ SMALL = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
 
 
 @pytest.fixture(scope='module')
-def converted_resnet18(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('conv')
+def converted_resnet18(request, tmp_path_factory):
+    tmp = shared_tmp(request, tmp_path_factory, 'conv')
     net = torchvision_resnet(18)
     torch.save(net.state_dict(), tmp / 'resnet18.pth')
     convert(str(tmp / 'resnet18.pth'), str(tmp / 'resnet18_mm.pth'))

@@ -1,7 +1,8 @@
 """tools/quickstart.sh end to end on a few real BloodMNIST images: pretrain
 MixSSL (ResNet-18, 64 px) -> fine-tune with the matching ResNet-18 / 64 px
 config -> test, and the closing message names real files (no
-``<timestamp>`` placeholder)."""
+``<timestamp>`` placeholder); the console has no warning and names each
+checkpoint load once."""
 import json
 import os
 import os.path as osp
@@ -39,6 +40,19 @@ def test_quickstart_pretrains_finetunes_tests_and_names_real_files(
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
     assert '<timestamp>' not in out
+    # no warning anywhere (mmcv's "Only use 'alpha' for pillow backend."
+    # came from ColorJitter's pillow backend), on either stream
+    console = out + run.stderr
+    assert 'Warning' not in console and 'warn' not in console.lower(), \
+        [line for line in console.splitlines() if 'arn' in line]
+    # one line per checkpoint load: the fine-tuning's encoder, the test's
+    # classifier (the pre-flight reads them silently)
+    assert out.count('Loads checkpoint by local backend') == 2, out
+    # every stage says what it does, how long and what comes next
+    for stage in ('== 1/3 pretraining', '== 2/3 fine-tuning',
+                  '== 3/3 testing'):
+        assert stage in out
+    assert 'next: fine-tuning' in out and 'next: testing' in out
     # quiet_startup: mmengine's environment/config/hook-order dumps stay in
     # the log files, off the console; each run says where they are
     assert 'Hooks will be executed' not in out and ' - Config:' not in out

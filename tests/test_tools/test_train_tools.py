@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mixssl_mm.utils import mmpretrain_tool_path
+from tests._helpers.tmp_dirs import shared_tmp
 from tests._helpers.training import (CLASSIFIER_EVAL, RANDOM_CROP_32, REPO,
                                      RESNET18_MODEL, classifier_config,
                                      mixssl_config, subprocess_env)
@@ -40,10 +41,10 @@ def meta(path):
 
 
 @pytest.fixture(scope='module')
-def pretrained(tmp_path_factory):
+def pretrained(request, tmp_path_factory):
     """One real MixSSL pretraining run shared by the tests below."""
     from tests.conftest import write_image_folder
-    tmp = tmp_path_factory.mktemp('pre')
+    tmp = shared_tmp(request, tmp_path_factory, 'pre')
     folders = (write_image_folder(tmp / 'target', 8, seed=1),
                write_image_folder(tmp / 'aux', 5, classes=('x', ), seed=2))
     cfg = write_pretrain(tmp, folders)

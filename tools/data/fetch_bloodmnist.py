@@ -20,6 +20,7 @@ import sys
 
 from mixssl_mm.datasets.utils.fetch import (BLOODMNIST_MD5, FetchError,
                                             copy_from_src, fetch, summary)
+from mixssl_mm.utils.cli_help import HelpFormatter
 
 # this checkout's data/medmnist (the package's default is ./data/medmnist,
 # relative to the working directory; the same folder when run from the root)
@@ -30,6 +31,7 @@ CHECKOUT_DATA = osp.join(
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         description='Fetch the official BloodMNIST npz (md5-verified) into '
         'data/medmnist/.')
     parser.add_argument(

@@ -18,10 +18,12 @@ import argparse
 import sys
 
 from mixssl_mm.converters.resnet import ARCHS, DOC, ConversionError, convert
+from mixssl_mm.utils.cli_help import HelpFormatter
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         description='Convert a torchvision or DINO ResNet checkpoint into an '
         "mmpretrain ResNet checkpoint (keys under 'backbone.'), for "
         "init_cfg=dict(type='Pretrained', checkpoint=DST, "

@@ -6,6 +6,7 @@ import torch
 
 from mixssl_mm.engine.hooks.exact_resume_hook import (capture_rng_state,
                                                       restore_rng_state)
+from tests._helpers.tmp_dirs import shared_tmp
 from tests._helpers.toy_runner import make_runner
 
 
@@ -14,8 +15,8 @@ def weights(path):
 
 
 @pytest.fixture(scope='module')
-def reference(tmp_path_factory):
-    work = tmp_path_factory.mktemp('reference')
+def reference(request, tmp_path_factory):
+    work = shared_tmp(request, tmp_path_factory, 'reference')
     make_runner(work).train()  # 2 epochs x 4 iterations
     return work
 
