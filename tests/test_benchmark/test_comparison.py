@@ -111,7 +111,6 @@ def test_binary_tasks_compare_the_positive_class():
                                     'single-label/f1-score', 'roc_auc']
 
 
-
 def test_seed_level_interval_of_a_known_example_is_a_tie():
     """Three seeds, hand-computed: Rand - MixSSL = -5, -1, -7 points;
     mean -4.333, sd 3.055, sem 1.764, t(0.975, 2) = 4.303: -4.33 ± 7.59 =
