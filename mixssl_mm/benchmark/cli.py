@@ -13,6 +13,7 @@ from mixssl_mm.utils.cli_help import HelpFormatter
 
 from .methods import METHOD_GROUPS, METHODS, PROTOCOLS, method_cli_name
 from .presets import PRESETS, preset_names
+from .recipe import DEFAULT_RECIPE, RECIPES
 from .throughput import DEFAULT_METHODS, MODES, THROUGHPUT_METHODS
 
 BENCHMARK_DESCRIPTION = ("Benchmark MixSSL against mmpretrain's built-in SSL "
@@ -47,6 +48,13 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         help='run MixSSL\'s objectives (T, R, R+T, R+C, R+A; after the '
         '--methods, when given) and add the paper\'s Table 3 to results.md')
     parser.add_argument(
+        '--recipe', choices=list(RECIPES), default=DEFAULT_RECIPE,
+        help='the optimizer and schedule of every pretraining and downstream '
+        'stage, for every method: fair = AdamW (weight decay 0.05, none on '
+        'BN/bias), linear warm-up over 10 %% of the steps then cosine decay, '
+        'the preset\'s lr; paper = the paper\'s constant Adam (lr 1e-4, L2 '
+        'weight decay 1e-4) as in the shipped configs (docs/benchmark.md)')
+    parser.add_argument(
         '--init-ckpt', metavar='PATH',
         help='the paper\'s start: a converted ImageNet ResNet '
         '(tools/model_converters/) that every method\'s pretraining encoder '
@@ -73,8 +81,8 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
                         help='default: work_dirs/benchmark/<preset>')
     parser.add_argument(
         '--classes', choices=['4', '8'],
-        help='BloodMNIST only: 4 = the paper task (labels 1, 4, 5, 6; the '
-        'default for BloodMNIST), 8 = all. Other data: every class, unless '
+        help='BloodMNIST only: 8 = all (the default), 4 = the paper task '
+        '(labels 1, 4, 5, 6). Other data: every class, unless '
         '--classes-subset')
     parser.add_argument(
         '--classes-subset', nargs='+', metavar='CLASS',

@@ -279,8 +279,8 @@ def choose_task(target: Target, classes: Optional[str] = None,
     ``--classes-subset`` (names or ids) and ``--num-classes`` (a check: it
     must equal the task's class count).
 
-    Without options: BloodMNIST's paper task (4 classes) for BloodMNIST,
-    every class of the data otherwise.
+    Without options: every class of the data (BloodMNIST: all 8; its
+    paper task of 4 classes is ``--classes 4``).
 
     Raises:
         SystemExit: a class count or subset the data does not hold,
@@ -299,11 +299,12 @@ def choose_task(target: Target, classes: Optional[str] = None,
         if len(set(ids)) != len(ids):
             raise SystemExit(f'--classes-subset {" ".join(subset)} names a '
                              'class twice.')
-    elif target.is_bloodmnist and num_classes is None and classes != '8':
+    elif target.is_bloodmnist and classes == '4':
         ids, paper = list(BLOODMNIST_PAPER_4), '4'
     else:
         ids = list(range(len(target.classes)))
-        paper = '8' if target.is_bloodmnist and classes == '8' else None
+        paper = '8' if target.is_bloodmnist and (
+            classes == '8' or num_classes is None) else None
     if num_classes is not None and num_classes != len(ids):
         what = ('the subset you chose' if subset is not None else
                 f'{target.name}')

@@ -11,6 +11,7 @@ from typing import Dict, List, Sequence, Tuple
 from .label_fractions import (LabelSubset, check_fractions, dataset_labels,
                               draw_subset, equal_step_epochs, pool_positions)
 from .protocols import FRACTION_BASE, fraction_protocol, split_protocol
+from .recipe import steps_per_epoch, warmup_options
 from .stage_configs import parse_cfg_options
 
 INDICES = 'train_dataloader.dataset.indices'
@@ -105,7 +106,8 @@ class FractionStages:
         """Make the full fine-tune's cfg-options ``options`` those of the
         fraction stage: no ``indices`` (the config's list is the subset),
         the full fine-tune's optimizer steps (``epochs`` epochs on the
-        pool) and its checkpoints as often in steps."""
+        pool), its checkpoints as often in steps and the warm-up of the
+        ``fair`` recipe over the same share of those steps."""
         options.pop(INDICES, None)
         pool = len(self.pool()[2])
         n = len(self.subset(protocol, seed).indices)
@@ -114,6 +116,9 @@ class FractionStages:
         options['train_cfg.max_epochs'] = scaled
         options['default_hooks.checkpoint.interval'] = max(
             1, scaled // epochs)
+        # the warm-up: the same share of this stage's steps
+        options.update(warmup_options(
+            self.plan.recipe, scaled, steps_per_epoch(n, batch, False)))
 
     @staticmethod
     def extra(options: Sequence[str]) -> List[str]:

@@ -1,20 +1,24 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""95 % intervals of a paired difference between two methods.
+"""95 % intervals of a paired difference between two methods: thin
+adapters over scipy.stats, in the benchmark's :class:`Interval`.
 
 - :func:`paired_t_interval`: over seeds, when both methods ran the same
-  seeds: the per-seed differences ``d_s = a_s - b_s`` and Student's t
-  interval ``mean(d) ± t_{0.975, n-1} · sd(d) / √n`` (scipy.stats.t).
+  seeds (the seed-level interval: it includes seed-to-seed variation):
+  the per-seed differences ``d_s = a_s - b_s`` and Student's t interval
+  ``mean(d) ± t_{0.975, n-1} · sd(d) / √n``,
+  ``scipy.stats.ttest_rel(a, b).confidence_interval()``.
 - :func:`paired_bootstrap_interval`: over test images, for a single seed:
-  the test images are resampled with replacement (the *same* resample for
-  both methods, which is what pairs them), the metric difference is
-  computed on each resample, and the 2.5 / 97.5 percentiles of those
-  differences are the interval (the percentile bootstrap, Efron &
-  Tibshirani 1993, ch. 13). The random generator is seeded, so the interval
-  is the same on every call.
+  ``scipy.stats.bootstrap(paired=True, method='percentile')`` resamples the
+  test images with replacement (the *same* resample for both methods,
+  which is what pairs them) and takes the 2.5 / 97.5 percentiles of the
+  metric differences (Efron & Tibshirani 1993, ch. 13). Its generator is
+  seeded, so the interval is the same on every call.
 
 An interval that contains 0 means the difference is within noise at this
-level: :func:`within_noise`.
+level (:func:`within_noise`); results.md calls it a tie (≈), never a
+ranking.
 """
+import warnings
 from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -46,7 +50,8 @@ def within_noise(iv: Interval) -> bool:
 
 def paired_t_interval(a: Sequence[float], b: Sequence[float],
                       confidence: float = CONFIDENCE) -> Interval:
-    """Student's t interval of the mean of the paired differences ``a - b``.
+    """Student's t interval of the mean of the paired differences ``a - b``
+    (``scipy.stats.ttest_rel``).
 
     Args:
         a, b: the metric of the two methods, one value per seed, in the same
@@ -55,7 +60,7 @@ def paired_t_interval(a: Sequence[float], b: Sequence[float],
 
     Returns:
         ``Interval(mean(d), low, high, n, 't')``; with zero spread the
-        interval is the single point ``mean(d)``.
+        interval is the single point ``mean(d)`` (scipy's is undefined).
 
     Raises:
         ValueError: the lengths differ, fewer than 2 pairs, or a value is
@@ -72,59 +77,61 @@ def paired_t_interval(a: Sequence[float], b: Sequence[float],
     d = a - b
     if not np.isfinite(d).all():
         raise ValueError(f'paired differences must be finite, got {d}')
-    mean, sem = float(d.mean()), float(stats.sem(d))
-    if sem == 0.0:
+    mean = float(d.mean())
+    if np.ptp(d) == 0.0:
         return Interval(mean, mean, mean, d.size, 't')
-    low, high = stats.t.interval(confidence, d.size - 1, loc=mean, scale=sem)
+    low, high = stats.ttest_rel(a, b).confidence_interval(confidence)
     return Interval(mean, float(low), float(high), d.size, 't')
 
 
-def resample_weights(n: int, resamples: int,
-                     rng: np.random.Generator) -> np.ndarray:
-    """``(resamples, n)`` multiplicities: how often each of ``n`` items is
-    drawn in each resample of ``n`` draws with replacement."""
-    idx = rng.integers(0, n, size=(resamples, n))
-    offset = (np.arange(resamples) * n)[:, None]
-    return np.bincount((idx + offset).ravel(),
-                       minlength=resamples * n).reshape(resamples,
-                                                        n).astype(np.float64)
+def _weights(idx: np.ndarray, n: int) -> np.ndarray:
+    """``(B, n)`` resampled image positions -> ``(B, n)`` multiplicities
+    (how often each image is drawn), the form ``delta_fn`` takes."""
+    rows = idx.shape[0]
+    offset = (np.arange(rows) * n)[:, None]
+    return np.bincount((idx + offset).ravel(), minlength=rows * n).reshape(
+        rows, n).astype(np.float64)
 
 
 def paired_bootstrap_interval(
         delta_fn: Callable[[np.ndarray], np.ndarray], n: int,
         resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
         confidence: float = CONFIDENCE) -> np.ndarray:
-    """Percentile-bootstrap intervals of paired metric differences.
+    """Percentile-bootstrap intervals of paired metric differences
+    (``scipy.stats.bootstrap``, the test images resampled in batches).
 
     Args:
         delta_fn: ``weights (B, n) -> (B, K)``: the K metric differences
             (method minus reference) with test image ``i`` counted
             ``weights[b, i]`` times. Called once with ``np.ones((1, n))``
-            (the observed differences), then on the resamples in chunks.
+            (the observed differences), then on the resamples.
         n: number of test images.
         resamples: bootstrap resamples.
         seed: seed of the resampling generator (same seed, same interval).
         confidence: the interval's coverage.
 
     Returns:
-        ``(K, 3)``: observed difference, low, high per metric; NaN where a
-        metric is undefined on every resample.
+        ``(K, 3)``: observed difference, low, high per metric; NaN bounds
+        where a metric is undefined on a resample.
     """
+    from scipy import stats
     observed = np.asarray(delta_fn(np.ones((1, n))), np.float64)[0]
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_ENTRIES // max(n, 1))
-    parts = []
-    for start in range(0, resamples, chunk):
-        w = resample_weights(n, min(chunk, resamples - start), rng)
-        parts.append(np.asarray(delta_fn(w), np.float64))
-    deltas = np.concatenate(parts)
-    tail = (1.0 - confidence) / 2 * 100
-    low, high = np.full(observed.shape, np.nan), np.full(observed.shape,
-                                                        np.nan)
-    for k in range(deltas.shape[1]):
-        col = deltas[:, k][~np.isnan(deltas[:, k])]
-        if col.size:
-            low[k], high[k] = np.percentile(col, [tail, 100 - tail])
+
+    def statistic(idx, axis=-1):
+        idx = np.asarray(idx)
+        d = np.asarray(delta_fn(_weights(idx.reshape(-1, n), n)), np.float64)
+        return d.T.reshape((d.shape[1], ) + idx.shape[:-1])
+
+    # an undefined metric (NaN on a resample) gives NaN bounds, no warning
+    with np.errstate(invalid='ignore'), warnings.catch_warnings():
+        warnings.simplefilter('ignore', stats.DegenerateDataWarning)
+        res = stats.bootstrap(
+            (np.arange(n), ), statistic, paired=True, vectorized=True,
+            n_resamples=resamples, batch=max(1, _CHUNK_ENTRIES // max(n, 1)),
+            method='percentile', confidence_level=confidence,
+            rng=np.random.default_rng(seed))
+    low, high = (np.atleast_1d(np.asarray(v, np.float64))
+                 for v in res.confidence_interval)
     return np.stack([observed, low, high], axis=1)
 
 

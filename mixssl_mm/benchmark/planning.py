@@ -30,6 +30,9 @@ from .methods import (DOWNSTREAM, METHOD_GROUPS, METHODS, expand_methods,
                       resolution_options)
 from .presets import PRESETS, preset_key
 from .protocols import base_protocol
+from .recipe import (DEFAULT_RECIPE, WARMUP_END_KEY, ZERO_INIT_RESIDUAL,
+                     blur_options, crop_options, steps_per_epoch,
+                     warmup_options, write_random_start)
 from .stage_configs import StageConfigs
 from .start_checkpoint import check_start, resolve_start, start_options
 from .wrappers import load_config  # noqa: F401 (the stages' config parser)
@@ -72,6 +75,7 @@ class Plan:
         self.args = args
         self.preset_name = args.preset
         self.preset = p = copy.deepcopy(PRESETS[preset_key(args.preset)])
+        self.recipe = getattr(args, 'recipe', None) or DEFAULT_RECIPE
         self.methods = expand_methods(
             args.methods or ([] if args.ablations else p['methods']))
         if args.ablations:
@@ -114,7 +118,7 @@ class Plan:
         self._check()
         self.configs = StageConfigs(
             self.work_dir, t, self.task, self.downstream, self.positive,
-            self.aux, args.recalibrate_bn, p['num_workers'],
+            self.aux, args.recalibrate_bn, p['num_workers'], self.recipe,
             eval_options=lambda: (self.knn_options(0, None),
                                   args.downstream_cfg_options))
 
@@ -147,8 +151,7 @@ class Plan:
                     'tools/model_converters/ first.')
         if self.init_ckpt:
             self.init_sha256 = check_start(self.init_ckpt, p['depth'])
-        bank = sum(self.target.counts['train'][i] for i in self.task.ids)
-        bank = min(bank, p['train_subset'] or bank)
+        bank = self.train_images
         if 'knn' in self.protocols and bank < KNN_K:
             raise SystemExit(
                 f'k-NN classifies by the {KNN_K} nearest train images, but '
@@ -168,6 +171,13 @@ class Plan:
             raise SystemExit(
                 f'MoCo queue_len {q} is not a multiple of the batch size '
                 f"{p['batch_size']}.")
+
+    @property
+    def train_images(self) -> int:
+        """Images of the train split the stages train on (the task's
+        classes, cut to the preset's ``train_subset``)."""
+        n = sum(self.target.counts['train'][i] for i in self.task.ids)
+        return min(n, self.preset['train_subset'] or n)
 
     @property
     def imagenet_ckpt(self) -> Optional[str]:
@@ -231,7 +241,28 @@ class Plan:
                     self.train_config(proto, seed)
         subsets = [s.write(self.work_dir)
                    for s in self.fraction_stages.subsets()]
-        return self.configs.files.write() + subsets
+        starts = []
+        if any(self.starts_random(m) for m in self.methods):
+            for seed in self.seeds:
+                path = write_random_start(self.random_start(seed),
+                                          self.preset['depth'], seed,
+                                          ZERO_INIT_RESIDUAL)
+                starts += [path] if path else []
+        return self.configs.files.write() + subsets + starts
+
+    @staticmethod
+    def starts_random(method: str) -> bool:
+        """Whether ``method`` fine-tunes a randomly initialised encoder
+        (Rand)."""
+        m = METHODS[method]
+        return not m['config'] and not m.get('external')
+
+    def random_start(self, seed: int) -> str:
+        """Rand's encoder for ``seed``: a pretraining stage's start
+        (:func:`~.recipe.write_random_start`),
+        ``<work_dir>/rand_start/seed<S>/encoder/backbone.pth``."""
+        return osp.join(self.work_dir, 'rand_start', f'seed{seed}',
+                        'encoder', 'backbone.pth')
 
     def stage_dir(self, method: str, seed: int, stage: str) -> str:
         """``<work_dir>/<method>/seed<seed>/<stage>``."""
@@ -296,6 +327,9 @@ class Plan:
             o['train_dataloader.dataset.indices'] = p['train_subset']
         if p['img_size']:
             o.update(resolution_options(cfg, p['img_size']))
+            o.update(blur_options(cfg, p['img_size']))
+        # crops that keep enough source pixels (none on clean views)
+        o.update(crop_options(cfg, p['crop_scale_min']))
         return o
 
     def pretrain_options(self, method: str, seed: int) -> dict:
@@ -304,8 +338,13 @@ class Plan:
         cfg = self.configs.config(self.pretrain_config(method))
         o = self._common_train_options(cfg, p['pretrain_epochs'], seed)
         o.update(m['channels'](self.channels))
-        if p['pretrain_lr'] is not None:
+        # the paper recipe keeps the configs' lr (the paper's 1e-4)
+        if p['pretrain_lr'] is not None and self.recipe != 'paper':
             o['optim_wrapper.optimizer.lr'] = p['pretrain_lr']
+        o.update(warmup_options(
+            self.recipe, p['pretrain_epochs'],
+            steps_per_epoch(self.train_images, p['batch_size'],
+                            cfg.train_dataloader.get('drop_last', False))))
         if self.subset is not None:
             o['train_dataloader.dataset.classes_subset'] = self.subset
         o.update(self._data_options(['train_dataloader']))
@@ -348,11 +387,12 @@ class Plan:
         o['val_cfg'] = None
         o['val_evaluator'] = None
         o['default_hooks.checkpoint.save_best'] = None
-        if ckpt is None:  # Rand: no pretrained weights
-            o['model.backbone.init_cfg'] = None
-        else:
-            o['model.backbone.init_cfg.checkpoint'] = ckpt
+        # Rand: the random encoder a pretraining stage starts from
+        o['model.backbone.init_cfg.checkpoint'] = ckpt or \
+            self.random_start(seed)
         o.update(self._data_options(['train_dataloader']))
+        o.update(warmup_options(self.recipe, epochs, steps_per_epoch(
+            self.train_images, p['batch_size'], False)))
         if base != protocol:  # a label fraction
             self.fraction_stages.adjust_options(o, protocol, seed, epochs)
         return o
@@ -377,4 +417,5 @@ class Plan:
         (its ``KNNEvalHook`` evaluates the initial weights, ``ckpt``)."""
         o = self.downstream_train_options('finetune', seed, ckpt)
         o['train_cfg.max_epochs'] = 0
+        o.pop(WARMUP_END_KEY, None)  # it trains nothing (see knn())
         return o

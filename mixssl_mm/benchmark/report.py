@@ -18,7 +18,8 @@ from typing import Dict, List, Sequence
 from .methods import METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS
 from .protocols import (base_protocol, has_fractions, ordered_protocols,
                         percent, protocol_title)
-from .setup_notes import data_lines, start_lines
+from .setup_notes import (data_lines, protocol_lines, recipe_line,
+                          start_lines)
 from .stats import finite, fmt_mean_std
 
 # metric key in mmpretrain/mixssl_mm output -> (csv column, table header)
@@ -285,6 +286,8 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
     finished stages."""
     p, args = plan.preset, plan.args
     size = p['img_size'] or 'config (224)'
+    pretrain_lr = ('1e-4 (config)' if plan.recipe == 'paper' else
+                   p['pretrain_lr'] or '1e-4 (config)')
     subset = (f'first {p["train_subset"]} train images'
               if p['train_subset'] else 'the full train split')
     lines = [
@@ -293,11 +296,11 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
         f'- Encoder: ResNet-{p["depth"]}, {size} px, batch '
         f'{p["batch_size"]}; pretraining and downstream training on '
         f'{subset}.',
-        f'- Pretraining: {p["pretrain_epochs"]} epochs, Adam lr '
-        f'{p["pretrain_lr"] or "1e-4 (config)"}, same for every method.',
-        f'- Fine-tune: {p["finetune_epochs"]} epochs, Adam 1e-4; linear '
-        f'probe: {p["linear_epochs"]} epochs, Adam 1e-3, frozen encoder. '
-        'The final checkpoint is tested.', *start_lines(plan),
+        f'- Pretraining: {p["pretrain_epochs"]} epochs, peak lr '
+        f'{pretrain_lr}; fine-tune: {p["finetune_epochs"]} epochs, lr 1e-4; '
+        f'linear probe: {p["linear_epochs"]} epochs, lr 1e-3. '
+        f'{recipe_line(plan.recipe)}',
+        *protocol_lines(plan), *start_lines(plan),
         *fraction_lines(plan),
         f'- CPU threads per run (OMP_NUM_THREADS): '
         f'{plan.threads or "torch default"}; runs at a time: {plan.jobs}.',

@@ -23,6 +23,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
+from .recipe import DEFAULT_RECIPE, optimizer_overrides
 from .wrappers import (GeneratedFiles, folder_dataset, has_cross_domain_mixup,
                        image_lists, knn_hook, load_config, merged,
                        replace_aux, wrapper_text)
@@ -52,6 +53,8 @@ class StageConfigs:
         recalibrate_bn: add ``BNRecalibrationHook`` to the linear probe and
             the k-NN stage.
         workers: data-loading workers of the k-NN and recalibration hooks.
+        recipe: the training recipe of every pretraining, fine-tune and
+            linear-probe stage (:mod:`.recipe`).
         eval_options: ``() -> (options, extra)``: the cfg-options of a
             fine-tune stage and the user's ``--downstream-cfg-options``, which
             decide the train subset and the test pipeline of the clean
@@ -61,11 +64,13 @@ class StageConfigs:
     def __init__(self, work_dir: str, target, task, downstream: Dict[str, str],
                  positive: Optional[int] = None, aux=None,
                  recalibrate_bn: bool = False, workers: int = 0,
+                 recipe: str = DEFAULT_RECIPE,
                  eval_options: Optional[Callable[[], tuple]] = None):
         self.files = GeneratedFiles(work_dir)
         self.target, self.task, self.downstream = target, task, downstream
         self.positive, self.aux = positive, aux
         self.recalibrate_bn, self.workers = recalibrate_bn, workers
+        self.recipe = recipe
         self.eval_options = eval_options or (lambda: ({}, []))
         self._clean = None
         self._merged: Dict[str, Config] = {}
@@ -158,37 +163,52 @@ class StageConfigs:
             if self.recalibrate_bn:
                 hooks.append(self._recalibrate_bn())
             hooks.append(knn_hook(*self.clean_datasets(), self.workers))
-            return self._stage('knn', base, dict(
-                self.downstream_overrides('finetune'), custom_hooks=hooks))
+            overrides = dict(self.downstream_overrides('finetune'),
+                             custom_hooks=hooks)
+            if 'param_scheduler' in overrides:
+                # 0 epochs: a schedule would end before it begins
+                overrides['param_scheduler'] = []
+            return self._stage('knn', base, overrides)
 
         return self._cached(('knn', ), build)
 
     # ------------------------------------------------------------ overrides
     def pretrain_overrides(self, config: str) -> dict:
-        """Top-level keys a pretraining wrapper sets ({} for none)."""
+        """Top-level keys a pretraining wrapper sets ({} for none): the
+        recipe's, the data's."""
         cfg = load_config(config)
+        o = optimizer_overrides(self.recipe, stage='pretrain')
         pipeline = cfg.train_dataloader.dataset.pipeline
         changed = False
         if self.aux is not None and has_cross_domain_mixup(cfg):
             pipeline, changed = replace_aux(pipeline, self.aux.root), True
         if self.target.kind == 'folder':
-            return dict(train_dataloader=dict(dataset=folder_dataset(
+            o['train_dataloader'] = dict(dataset=folder_dataset(
                 self.target, 'train', self.lists['train']['images'],
-                pipeline)))
-        if changed:
-            return dict(train_dataloader=dict(dataset=dict(
-                pipeline=pipeline)))
-        return {}
+                pipeline))
+        elif changed:
+            o['train_dataloader'] = dict(dataset=dict(pipeline=pipeline))
+        return o
 
     def downstream_overrides(self, protocol: str) -> dict:
-        """Top-level keys of a fine-tune / linear-probe (and test) wrapper."""
-        cfg, o = load_config(self.downstream[protocol]), {}
+        """Top-level keys of a fine-tune / linear-probe (and test) wrapper:
+        the recipe's; the linear probe trains on clean views (the test
+        pipeline: whole image, no crop or flip), so it scores the frozen
+        features, not augmentation; the data's, metrics and hooks."""
+        cfg = load_config(self.downstream[protocol])
+        o = optimizer_overrides(self.recipe, stage=protocol)
+        pipelines = dict(train=cfg.train_dataloader.dataset.pipeline,
+                         test=cfg.test_dataloader.dataset.pipeline)
+        if protocol == 'linear':
+            pipelines['train'] = pipelines['test']
+            o['train_dataloader'] = dict(dataset=dict(
+                pipeline=pipelines['test']))
         if self.target.kind == 'folder':
             for loader, split in (('train_dataloader', 'train'),
                                   ('test_dataloader', 'test')):
                 o[loader] = dict(dataset=folder_dataset(
                     self.target, split, self.lists[split]['labelled'],
-                    cfg[loader].dataset.pipeline, self.task.classes))
+                    pipelines[split], self.task.classes))
             # the shipped MedMNIST val set would be left in the config
             o.update(val_dataloader=None, val_cfg=None, val_evaluator=None)
         if self.positive is not None:

@@ -110,3 +110,20 @@ def test_binary_tasks_compare_the_positive_class():
     assert compared_keys(m)[:4] == ['accuracy/top1', 'per_class_accuracy/mean',
                                     'single-label/f1-score', 'roc_auc']
 
+
+def test_seed_level_interval_of_a_known_example_is_a_tie():
+    """Three seeds, hand-computed: Rand - MixSSL = -5, -1, -7 points;
+    mean -4.333, sd 3.055, sem 1.764, t(0.975, 2) = 4.303: -4.33 ± 7.59 =
+    [-11.92, +3.26], which contains 0: a tie (≈), whatever the mean."""
+    recs = []
+    for seed, (a, b) in enumerate([(90.0, 85.0), (88.0, 87.0),
+                                   (93.0, 86.0)]):
+        for m, v in (('mixssl', a), ('rand', b)):
+            recs.append(dict(method=m, protocol='knn', seed=seed,
+                             metrics={'knn/top1': v}))
+    iv = compare(recs, ['mixssl', 'rand'])['knn']['rand']['knn/top1']
+    assert (iv.kind, iv.n) == ('t', 3)
+    assert (iv.delta, iv.low, iv.high) == pytest.approx(
+        (-4.3333, -11.9225, 3.2558), abs=1e-4)
+    md = delta_section(compare(recs, ['mixssl', 'rand']), method_name)
+    assert '| Rand | t, 3 seeds | -4.33 [-11.92, +3.26] ≈ |' in md

@@ -89,16 +89,19 @@ def test_other_medmnist_file_uses_its_own_classes(tmp_path):
         choose_task(t, subset=['2', 'class_2'])
 
 
-def test_bloodmnist_keeps_the_paper_task(tmp_path):
+def test_bloodmnist_runs_8_classes_and_the_paper_task_on_request(tmp_path):
     path = write_npz(tmp_path / 'bloodmnist_64.npz', dict(
         train=list(range(8)) * 2, test=list(range(8))))
     t = find_target(str(tmp_path), 'bloodmnist_64.npz')
     assert t.is_bloodmnist and t.name == 'BloodMNIST (64 px)'
-    paper = choose_task(t)
+    default = choose_task(t)  # all 8 classes: the task with headroom
+    assert (default.ids, default.paper) == (list(range(8)), '8')
+    assert choose_task(t, classes='8') == default
+    paper = choose_task(t, classes='4')
     assert (paper.ids, paper.paper) == ([1, 4, 5, 6], '4')
     assert paper.classes == ['eosinophil', 'lymphocyte', 'monocyte',
                              'neutrophil']
-    assert choose_task(t, classes='8').paper == '8'
+    assert choose_task(t, classes='4', num_classes=4) == paper
     with pytest.raises(SystemExit, match='BloodMNIST \\(64 px\\) has 8'):
         choose_task(t, num_classes=4)
     # a file named like BloodMNIST with other classes is not BloodMNIST

@@ -58,7 +58,7 @@ def test_dry_run_gives_every_method_the_seeds_subset(repo_cwd, tmp_path,
 def test_subsets_are_stratified_in_the_pool_and_in_the_config(
         repo_cwd, tmp_path):
     plan = _plan('--preset', 'tiny', '--label-fractions', '0.1', '0.5', '1',
-                 '--work-dir', str(tmp_path))
+                 '--classes', '4', '--work-dir', str(tmp_path))
     assert plan.protocols[:3] == ['finetune_10pct', 'finetune_50pct',
                                   'finetune']
     labels, classes, pool = plan.fraction_stages.pool()

@@ -1,6 +1,6 @@
-"""mixssl_mm.benchmark.intervals: the paired t interval against a hand
-computation, the paired bootstrap (identical predictions, a clear gap,
-determinism)."""
+"""mixssl_mm.benchmark.intervals: the seed-level paired t interval against
+a hand computation, the paired bootstrap over test images (identical
+predictions, a clear gap, determinism, scipy's own bootstrap)."""
 import math
 
 import numpy as np
@@ -9,8 +9,7 @@ from scipy import stats
 
 from mixssl_mm.benchmark.intervals import (Interval, bootstrap_intervals,
                                            paired_bootstrap_interval,
-                                           paired_t_interval,
-                                           resample_weights, within_noise)
+                                           paired_t_interval, within_noise)
 
 
 def test_t_interval_matches_a_hand_computation():
@@ -83,10 +82,19 @@ def test_bootstrap_is_deterministic_with_its_seed():
         fn, 200, resamples=500, seed=8))
 
 
-def test_resample_weights_draw_n_with_replacement():
-    w = resample_weights(50, 40, np.random.default_rng(0))
-    assert w.shape == (40, 50) and (w.sum(1) == 50).all()
-    assert (w == 0).any() and (w > 1).any()  # some left out, some repeated
+def test_bootstrap_is_scipys_paired_percentile_bootstrap():
+    """The adapter gives what scipy.stats.bootstrap gives on the per-image
+    correctness itself (same generator, resamples and batches)."""
+    rng = np.random.default_rng(4)
+    a, b = rng.random(120) < 0.8, rng.random(120) < 0.6
+    ours = paired_bootstrap_interval(_accuracy_delta(a, b), 120,
+                                     resamples=400, seed=5)[0]
+    ref = stats.bootstrap(
+        (a * 100.0, b * 100.0), lambda x, y, axis=-1: x.mean(axis) -
+        y.mean(axis), paired=True, vectorized=True, n_resamples=400,
+        method='percentile', rng=np.random.default_rng(5))
+    assert ours[0] == pytest.approx((a.mean() - b.mean()) * 100)
+    assert ours[1:] == pytest.approx(tuple(ref.confidence_interval))
 
 
 def test_undefined_metric_gives_no_interval():

@@ -21,17 +21,19 @@ def test_dry_run_plans_every_stage(repo_cwd, tmp_path, capsys):
     # k-NN: a 0-epoch run of a generated config (not written on a dry run)
     assert log.count('train_cfg.max_epochs=0') == 5
     assert log.count('/generated/configs/knn-') == 5
-    for cfg in ('simclr_resnet50_1xb64-20e_bloodmnist.py',
-                'mocov2_resnet50_1xb64-20e_bloodmnist.py',
-                'byol_resnet50_1xb64-20e_bloodmnist.py',
-                'mixssl_resnet50_1xb64-20e_bloodmnist.py',
-                'resnet50_1xb64-20e_bloodmnist_linear-probe.py',
-                'resnet50_1xb64-20e_bloodmnist_finetune.py'):
-        assert cfg in log, cfg
+    # every training stage runs a wrapper with the recipe (recipe.py)
+    for cfg in ('simclr_pretrain-', 'mocov2_pretrain-', 'byol_pretrain-',
+                'mixssl_pretrain-', 'linear-', 'finetune-'):
+        assert f'/generated/configs/{cfg}' in log, cfg
+    assert log.count('param_scheduler.0.end=') == 4 + 5 * 2
     assert 'randomness.seed=0' in log
     assert "'model.backbone.init_cfg.checkpoint=<pretrain checkpoint>'" \
         in log
-    assert 'model.backbone.init_cfg=None' in log  # Rand
+    # Rand: its random start, a pretraining stage's init
+    assert log.count('model.backbone.init_cfg.checkpoint=' + str(
+        tmp_path / 'rand_start' / 'seed0' / 'encoder' / 'backbone.pth')) == 3
+    assert 'model.backbone.init_cfg=None' not in log.replace(
+        'apis.test', '\n').split('\n')[0]
     assert 'classes_subset' not in log  # --classes 8
     assert not os.listdir(tmp_path)  # nothing run, nothing written
 

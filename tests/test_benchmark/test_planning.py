@@ -32,7 +32,8 @@ def test_plan_of_the_preset(repo_cwd, tmp_path):
     assert plan.chains() == [(m, 0) for m in plan.methods]
     # 4 pretrained methods x (pretrain + 2 x (train + test) + k-NN) + Rand x 5
     assert plan.size() == 29
-    assert _plan('--protocols', 'finetune', 'linear').size() == 2 * 24
+    # the preset's 3 seeds
+    assert _plan('--protocols', 'finetune', 'linear').size() == 3 * 24
     assert (plan.jobs, plan.threads, plan.channels) == (2, 1, 512)
     assert plan.stage_dir('rand', 0, 'linear_test') == str(
         tmp_path / 'rand' / 'seed0' / 'linear_test')
@@ -61,7 +62,10 @@ def test_pretraining_options(repo_cwd):
     scales = {k: v for k, v in o.items() if k.endswith('.scale')}
     assert len(scales) == 2 and set(scales.values()) == {32}
     assert plan.pretrain_options('mocov2', 0)['model.queue_len'] == 128
-    four = _plan('--preset', 'tiny').pretrain_options('byol', 0)
+    assert 'train_dataloader.dataset.classes_subset' not in _plan(
+        '--preset', 'tiny').pretrain_options('byol', 0)  # 8 by default
+    four = _plan('--preset', 'tiny', '--classes', '4').pretrain_options(
+        'byol', 0)
     assert four['train_dataloader.dataset.classes_subset'] == [1, 4, 5, 6]
 
 
@@ -70,7 +74,10 @@ def test_linear_probe_normalises_features_and_gets_channels(repo_cwd):
     opts = plan.downstream_train_options('linear', 0, None)
     assert opts['model.neck.1.input_features'] == 512
     assert opts['model.head.in_channels'] == 512
-    assert opts['model.backbone.init_cfg'] is None  # Rand
+    # Rand: its random start (a pretraining stage's init, recipe.py)
+    assert opts['model.backbone.init_cfg.checkpoint'] == \
+        plan.random_start(0)
+    assert 'model.backbone.init_cfg' not in opts
     assert opts['val_dataloader'] is None
     assert not any(k.startswith('val_dataloader.') for k in opts)
     cfg = load_config(plan.downstream['linear'])

@@ -23,10 +23,15 @@ def test_presets_are_consistent():
     assert (quick['depth'], quick['img_size'], quick['batch_size'],
             quick['train_subset'], quick['pretrain_epochs'],
             quick['finetune_epochs'], quick['seeds']) == (
-                18, 64, 256, None, 20, 10, [0])
+                18, 64, 256, None, 20, 10, [0, 1, 2])
+    # issue 20: the GPU presets carry the CPU presets' seeds and crops
+    for name in ('gpu_quick', 'gpu_paper'):
+        assert PRESETS[name]['seeds'] == PRESETS['cpu_medium']['seeds']
+        assert PRESETS[name]['crop_scale_min'] == \
+            PRESETS['cpu_medium']['crop_scale_min']
     assert 4096 % quick['batch_size'] == 0  # MoCo's queue, as configured
     assert {'mixssl', 'rand'} <= set(PRESETS['tiny']['methods'])
-    assert len(PRESETS['cpu_small']['seeds']) >= 2
+    assert len(PRESETS['cpu_small']['seeds']) >= 3
     # issue 14: >= 5x cpu-small's pretraining samples (6,353 images of the
     # 4-class task x 6 epochs against 192 x 32), the label fractions
     small, medium = PRESETS['cpu_small'], PRESETS['cpu_medium']

@@ -136,10 +136,25 @@ def test_header_describes_the_plan(repo_cwd):
             '--threads', '3', '--downstream-cfg-options', 'a=1']
     lines = header_lines(Plan(parse_benchmark_args(argv)), 90.0)
     assert lines[0] == '# Benchmark results — BloodMNIST, preset `tiny`'
-    assert ('- Task: 4 classes (BloodMNIST labels 1, 4, 5, 6: the paper '
-            'task): eosinophil, lymphocyte, monocyte, neutrophil; data '
-            'BloodMNIST (`bloodmnist.npz`, MedMNIST .npz).') in lines
+    assert ('- Task: all 8 classes: basophil, eosinophil, erythroblast, '
+            'immature granulocyte, lymphocyte, monocyte, neutrophil, '
+            'platelet; data BloodMNIST (`bloodmnist.npz`, MedMNIST .npz).'
+            ) in lines
     assert '- Start: every method from random weights.' in lines
+    # the recipe, the held-out protocol, crops, linear probe, Rand's start
+    text = '\n'.join(lines)
+    assert 'Recipe `fair` (the default), the same for every method and ' \
+        'stage: AdamW (weight decay 0.05' in text
+    assert '- Held-out protocol: every score is on the official test split ' \
+        '(3421 images), seen by no training stage; the validation split ' \
+        'is not used' in text
+    assert 'keep at least 0.33 of the image area' in text
+    assert '- Linear probe: trained and tested on clean views' in text
+    assert "- Rand: the encoder a pretraining stage starts from" in text
+    paper = header_lines(Plan(parse_benchmark_args(
+        ['--preset', 'tiny', '--recipe', 'paper', '--classes', '4'])), 0.0)
+    assert 'Recipe `paper` (`--recipe paper`)' in '\n'.join(paper)
+    assert '(1817 images)' in '\n'.join(paper)
     assert ('- CPU threads per run (OMP_NUM_THREADS): 3; runs at a time: '
             '2.') in lines
     assert '- Extra downstream cfg-options (override the above): `a=1`' \

@@ -12,6 +12,7 @@ import mixssl_mm  # noqa: F401 (registers the plugin's components)
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.methods import METHODS
 from mixssl_mm.benchmark.planning import Plan
+from mixssl_mm.benchmark.wrappers import load_config
 from mmpretrain.registry import DATASETS
 from mmpretrain.structures import DataSample
 from tests._helpers.image_folders import (write_flat_folder,
@@ -114,22 +115,28 @@ def test_aux_folder_on_medmnist_changes_only_the_pipeline(repo_cwd,
                                                           tmp_path):
     aux = write_flat_folder(tmp_path / 'photos', 5)
     plan = _plan('--aux-root', aux, '--methods', 'mixssl', 'mocov2',
-                 '--work-dir', str(tmp_path / 'w'))
+                 '--recipe', 'paper', '--work-dir', str(tmp_path / 'w'))
     assert plan.pretrain_config('mocov2') == METHODS['mocov2']['config']
     cfg = plan.configs.config(plan.pretrain_config('mixssl'))
     assert cfg.train_dataloader.dataset.type == 'MedMNIST'
     assert cfg.train_dataloader.dataset.pipeline[5].aux_dataset == aux
     # the shipped downstream configs: nothing to change there
-    assert plan.protocol_config('linear') == plan.downstream['linear']
+    assert plan.protocol_config('finetune') == plan.downstream['finetune']
 
 
-def test_default_run_keeps_the_shipped_configs(repo_cwd, tmp_path):
-    plan = _plan('--methods', 'all', '--work-dir', str(tmp_path))
+def test_paper_recipe_keeps_the_shipped_configs(repo_cwd, tmp_path):
+    plan = _plan('--methods', 'all', '--recipe', 'paper', '--classes', '4',
+                 '--work-dir', str(tmp_path))
     for m in plan.methods:
         if METHODS[m]['config']:
             assert plan.pretrain_config(m) == METHODS[m]['config'], m
     assert plan.protocol_config('finetune') == plan.downstream['finetune']
-    # only the k-NN stage needs a generated config
+    # the linear probe's wrapper only trains on clean views
+    assert plan.configs.downstream_overrides('linear') == dict(
+        train_dataloader=dict(dataset=dict(
+            pipeline=load_config(plan.downstream['linear'])
+            .test_dataloader.dataset.pipeline)))
+    # and the k-NN stage's
     knn = plan.configs.config(plan.knn_config())
     hook, = knn.custom_hooks
     assert (hook.type, hook.interval, hook.before_train) == (
@@ -183,7 +190,8 @@ def test_recalibrate_bn_reaches_linear_probe_and_knn_only(repo_cwd,
     plan = _plan('--recalibrate-bn', '--work-dir', str(tmp_path))
     linear = plan.configs.config(plan.protocol_config('linear'))
     assert [h['type'] for h in linear.custom_hooks] == ['BNRecalibrationHook']
-    assert plan.protocol_config('finetune') == plan.downstream['finetune']
+    assert not plan.configs.config(
+        plan.protocol_config('finetune')).get('custom_hooks')
     knn = plan.configs.config(plan.knn_config())
     assert [h['type'] for h in knn.custom_hooks] == [
         'BNRecalibrationHook', 'KNNEvalHook'

@@ -2,11 +2,11 @@
 reaches every method's pretraining stage and ImageNet-self, is recorded in
 results.md, and a file that does not fit the preset's encoder is refused
 before any stage."""
+import copy
 import shlex
 
 import pytest
 import torch
-from mmengine.config import Config
 
 import mixssl_mm  # noqa: F401 (registers the plugin's components)
 from mixssl_mm.benchmark.cli import parse_benchmark_args
@@ -49,7 +49,10 @@ def test_every_pretraining_and_imagenet_self_start_from_it(
     imagenet_self, = [c for c in commands if '/imagenet_self/' in ' '.join(c)]
     assert f'model.backbone.init_cfg.checkpoint={ckpt}' in imagenet_self
     rand, = [c for c in commands if '/rand/' in ' '.join(c)]
-    assert 'model.backbone.init_cfg=None' in rand
+    # Rand stays random: its own random start, not the shared one
+    assert 'model.backbone.init_cfg.checkpoint=' + str(
+        tmp_path / 'w' / 'rand_start' / 'seed0' / 'encoder' /
+        'backbone.pth') in rand
 
     plan = Plan(parse_benchmark_args(['--preset', 'tiny', '--init-ckpt',
                                       ckpt]))
@@ -57,7 +60,7 @@ def test_every_pretraining_and_imagenet_self_start_from_it(
     assert ckpt in start and plan.init_sha256[:16] in start
 
     # and it really is what the built encoder starts from
-    cfg = Config.fromfile(METHODS['mixssl']['config'])
+    cfg = copy.deepcopy(plan.configs.config(plan.pretrain_config('mixssl')))
     cfg.merge_from_dict(plan.pretrain_options('mixssl', 0),
                         allow_list_keys=True)
     model = MODELS.build(cfg.model)

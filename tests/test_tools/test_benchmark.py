@@ -62,8 +62,13 @@ TABLES = [
     '(python tools/data/fetch_bloodmnist.py)')
 def test_tiny_preset_end_to_end_and_resume(tmp_path):
     work = tmp_path / 'bench'
-    fractions = ('--label-fractions', '0.1', '1.0')
+    # the paper's 4-class task (the default is 8): the test's own size
+    fractions = ('--label-fractions', '0.1', '1.0', '--classes', '4')
     out, md = _run_ok(work, 15, 'tiny preset', *fractions)
+    assert '- Held-out protocol: every score is on the official test ' \
+        'split (1817 images)' in md
+    assert (work / 'rand_start' / 'seed0' / 'encoder' /
+            'backbone.pth').is_file()
     trained = ['### Fine-tune, 10 % of the labels',
                '### Fine-tune, 100 % of the labels', '### Linear probe']
     assert _headings(md) == [

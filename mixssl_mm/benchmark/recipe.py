@@ -1,0 +1,192 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""The training recipe every method of a run gets (``--recipe``), and the
+protocol settings that do not depend on it: the encoders' start, the crop
+range fitted to the source resolution and the linear probe's clean views.
+
+``fair`` (the default), for every pretraining and downstream training
+stage, whatever the method's shipped config says:
+
+- optimizer **AdamW** (decoupled weight decay, Loshchilov & Hutter 2019)
+  at the stage's lr, weight decay 0.05 for pretraining and fine-tuning
+  (0 for the linear probe, as its config), none on BatchNorm and biases
+  (``paramwise_cfg``, as mmpretrain's AdamW recipes). Adam's L2 decay is
+  normalised by Adam like a gradient, so on scale-free (BatchNorm-ed)
+  weights whose gradient is small it shrinks them by about lr per step
+  and grows their effective step without bound (measured:
+  :mod:`.residual_norms`, docs/benchmark.md);
+- **linear warm-up then cosine decay to 0**, mmengine's ``LinearLR`` (from
+  1e-3 x lr over the first :data:`WARMUP_FRACTION` of the stage's
+  optimizer steps) and ``CosineAnnealingLR`` over the whole stage, as
+  mmpretrain's self-supervised configs (e.g. simclr_..._coslr-200e);
+- ``zero_init_residual`` = :data:`ZERO_INIT_RESIDUAL` in every encoder
+  (the shipped configs differ: SimCLR's and MixSSL's True, MoCo v2's,
+  BYOL's, DINO's and Rotation's False).
+
+``paper``: the shipped configs' optimizer and schedule as they are (the
+paper's Adam, lr 1e-4, L2 weight decay 1e-4, constant lr; the linear probe
+Adam 1e-3) and the configs' lr: the preset's ``pretrain_lr`` is not
+applied.
+
+Both recipes share the start: Rand's encoder is the one a pretraining
+stage starts from (mmpretrain ResNet's own init: Kaiming-normal convs,
+BatchNorm weight 1, ``zero_init_residual``), built with the stage's seed
+and saved, instead of PyTorch's default init (:func:`write_random_start`).
+"""
+import copy
+import math
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+RECIPES = ('fair', 'paper')
+DEFAULT_RECIPE = 'fair'
+WARMUP_FRACTION = 0.1
+WARMUP_START = 1e-3
+WEIGHT_DECAY = 0.05
+ZERO_INIT_RESIDUAL = True
+# the warm-up's end, set per stage (iterations)
+WARMUP_END_KEY = 'param_scheduler.0.end'
+
+SCHEDULE = [
+    # iterations, set per stage (WARMUP_END_KEY) from its optimizer steps
+    dict(type='LinearLR', start_factor=WARMUP_START, by_epoch=False,
+         begin=0, end=1),
+    # no `end`: mmengine ends it at train_cfg.max_epochs (in iterations)
+    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=0,
+         convert_to_iter_based=True),
+]
+NO_DECAY = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
+
+
+def optimizer_overrides(recipe: str, weight_decay: float = WEIGHT_DECAY,
+                        stage: str = 'pretrain') -> dict:
+    """Top-level config keys a stage's wrapper sets for ``recipe`` ({} for
+    ``paper``). ``stage``: ``'pretrain'``, ``'finetune'`` or ``'linear'``
+    (the linear probe keeps its config's weight decay of 0).
+
+    Raises:
+        ValueError: an unknown recipe.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f'unknown recipe {recipe!r}; choose from {RECIPES}')
+    if recipe == 'paper':
+        return {}
+    optimizer = dict(type='AdamW')
+    if stage != 'linear':
+        optimizer['weight_decay'] = weight_decay
+    out = dict(optim_wrapper=dict(optimizer=optimizer,
+                                  paramwise_cfg=dict(NO_DECAY)),
+               param_scheduler=copy.deepcopy(SCHEDULE))
+    if stage == 'pretrain':
+        out['model'] = dict(backbone=dict(
+            zero_init_residual=ZERO_INIT_RESIDUAL))
+    return out
+
+
+def steps_per_epoch(images: int, batch: int, drop_last: bool) -> int:
+    """Optimizer steps of one epoch over ``images`` in batches of
+    ``batch``."""
+    if drop_last:
+        return max(1, images // batch)
+    return max(1, math.ceil(images / batch))
+
+
+def warmup_options(recipe: str, epochs: int, steps: int) -> dict:
+    """cfg-options of a ``fair`` stage that trains ``epochs`` epochs of
+    ``steps`` steps: the warm-up's last iteration, :data:`WARMUP_FRACTION`
+    of the stage's steps, at least 1 ({} for ``paper`` or a 0-epoch
+    stage)."""
+    if recipe == 'paper' or epochs <= 0:
+        return {}
+    return {WARMUP_END_KEY: max(1, round(WARMUP_FRACTION * epochs * steps))}
+
+
+# ------------------------------------------------------------------ crops
+# mmpretrain RandomResizedCrop's default area range
+DEFAULT_CROP_RANGE = (0.08, 1.0)
+
+
+def crop_scale_min(source_px: int, keep_px: int) -> float:
+    """The smallest RandomResizedCrop area fraction whose square crop keeps
+    ``keep_px`` source pixels a side on a ``source_px`` image, rounded up
+    to 0.01 (28 px, 16 px: 0.33)."""
+    return min(1.0, math.ceil((keep_px / source_px)**2 * 100) / 100)
+
+
+def _walk(cfg, loaders: Sequence[str], kind: str):
+    """``(cfg-option path, transform dict)`` of every ``kind`` transform in
+    the pipelines of ``loaders``, nested ones (MultiView views, MixSSL's
+    auxiliary pipeline) included, in config order."""
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            if node.get('type') == kind:
+                yield path, node
+            for k, v in node.items():
+                yield from walk(v, f'{path}.{k}')
+        elif isinstance(node, (list, tuple)):
+            for i, v in enumerate(node):
+                yield from walk(v, f'{path}.{i}')
+
+    for loader in loaders:
+        if cfg.get(loader):
+            ld = cfg[loader]
+            yield from walk(ld.to_dict() if hasattr(ld, 'to_dict') else ld,
+                            loader)
+
+
+def crop_options(cfg, scale_min: float,
+                 loaders: Sequence[str] = ('train_dataloader', )) -> dict:
+    """cfg-options raising the lower end of every ``RandomResizedCrop``
+    area range in the pipelines of ``loaders`` to ``scale_min``, so that no
+    crop upsamples fewer source pixels than the preset allows; the upper
+    end is kept (DINO's local crops, 0.05-0.4 of the area, become
+    ``(max(0.05, scale_min), 0.4)``; one below ``scale_min`` is raised to
+    it)."""
+    out = {}
+    for path, t in _walk(cfg, loaders, 'RandomResizedCrop'):
+        lo, hi = t.get('crop_ratio_range', DEFAULT_CROP_RANGE)
+        lo = max(lo, scale_min)
+        out[f'{path}.crop_ratio_range'] = (lo, max(hi, lo))
+    return out
+
+
+def blur_options(cfg, size: int, full: int = 224,
+                 loaders: Sequence[str] = ('train_dataloader', )) -> dict:
+    """cfg-options scaling every ``GaussianBlur``'s radius range (px of the
+    224-px views the configs were written for, SimCLR's 0.1-2.0) with the
+    input size: ``size / full`` of it (64 px: 0.03-0.57), so a blur hides
+    the same share of the image at every resolution."""
+    out = {}
+    for path, t in _walk(cfg, loaders, 'GaussianBlur'):
+        if 'magnitude_range' in t:
+            out[f'{path}.magnitude_range'] = tuple(
+                round(m * size / full, 4) for m in t['magnitude_range'])
+    return out
+
+
+# ------------------------------------------------------------------ start
+def write_random_start(path: str, depth: int, seed: int,
+                       zero_init_residual: bool = ZERO_INIT_RESIDUAL
+                       ) -> Optional[str]:
+    """Write Rand's start, the encoder a pretraining stage with ``seed``
+    starts from: mmpretrain's ``ResNet(depth)`` with its own init
+    (``init_weights``: Kaiming convs, BatchNorm weight 1, zero-init
+    residual BatchNorms), as ``{'state_dict': {'backbone.<key>': ...}}``
+    (what the downstream configs' ``Pretrained`` init reads); the path, or
+    None when it exists already."""
+    if osp.isfile(path):
+        return None
+    import torch
+    from mmengine.runner import set_random_seed
+    from mmpretrain.models import ResNet
+    set_random_seed(seed)
+    encoder = ResNet(depth=depth, zero_init_residual=zero_init_residual)
+    encoder.init_weights()
+    state = {f'backbone.{k}': v for k, v in encoder.state_dict().items()}
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = f'{path}.tmp{os.getpid()}'
+    torch.save(dict(state_dict=state, meta=dict(seed=seed, depth=depth)),
+               tmp)
+    os.replace(tmp, path)
+    return path
