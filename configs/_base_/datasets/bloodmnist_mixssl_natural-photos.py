@@ -23,7 +23,8 @@ view_pipeline = [
                 brightness=0.4,
                 contrast=0.4,
                 saturation=0.2,
-                hue=0.1)
+                hue=0.1,
+                backend='cv2')  # pillow's blends; mmcv warns on pillow
         ],
         prob=0.8),
     dict(

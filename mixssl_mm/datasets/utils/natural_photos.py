@@ -29,6 +29,7 @@ source photo). Everything is built in a staging folder next to ``out`` and
 moved into place at the end, so a failed run leaves the old pool (or
 nothing) behind, and a run over a complete pool does nothing.
 """
+import hashlib
 import io
 import json
 import os
@@ -41,7 +42,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from mixssl_mm.utils.hashing import file_hash, hash_stream
+from mixssl_mm.utils.hashing import file_hash
 from .fetch import FetchError
 
 __all__ = [
@@ -390,7 +391,7 @@ def deb_members(deb: str, members: Iterable[str]) -> Dict[str, bytes]:
 
 
 def _sha256(data: bytes) -> str:
-    return hash_stream(io.BytesIO(data), 'sha256')
+    return hashlib.sha256(data).hexdigest()
 
 
 def _find_deb(folder: str, package: Package) -> Optional[str]:
