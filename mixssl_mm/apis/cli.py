@@ -20,14 +20,17 @@ def mmpretrain_tool(name: str) -> dict:
 
 def parse_and_read(name: str, argv: List[str]) -> Tuple[dict, object, object]:
     """``(tool namespace, args, config as read)`` for ``tools/<name>``'s
-    command line ``argv``; the plugin is imported first (registrations and
-    the stack fixes of :mod:`mixssl_mm.mm_compat`).
+    command line ``argv``. After the arguments are parsed (``-h`` prints
+    nothing else) the stack fixes are applied
+    (:func:`mixssl_mm.compat.apply_compat_fixes`: ``mmpretrain::`` bases,
+    checkpoint loading, ...) and the plugin is imported.
 
     Raises:
         SystemExit: from mmpretrain's argument parser (``-h``, bad flags).
     """
-    import mixssl_mm  # noqa: F401
     from mmengine.config import Config
+
+    from mixssl_mm.compat import apply_compat_fixes
     mm = mmpretrain_tool(name)
     saved_argv = sys.argv
     sys.argv = [mmpretrain_tool_path(name), *argv]
@@ -35,6 +38,8 @@ def parse_and_read(name: str, argv: List[str]) -> Tuple[dict, object, object]:
         args = mm['parse_args']()
     finally:
         sys.argv = saved_argv
+    apply_compat_fixes()  # before the config is read
+    import mixssl_mm  # noqa: F401
     return mm, args, Config.fromfile(args.config)
 
 
