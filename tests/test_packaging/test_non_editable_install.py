@@ -32,7 +32,8 @@ from tests._helpers.training import REPO, classifier_config
 from tests.conftest import write_image_folder
 
 # what a source distribution would not carry either
-NOT_COPIED = shutil.ignore_patterns('.git', 'data', 'work_dirs', 'checkpoints',
+NOT_COPIED = shutil.ignore_patterns('.git', '.venv', 'data', 'work_dirs',
+                                    'checkpoints',
                                     'build', 'dist', '*.egg-info',
                                     '__pycache__', '.pytest_cache')
 
@@ -84,11 +85,12 @@ def _run(args, cwd, timeout=600):
 
 
 def _site_dirs():
-    """This interpreter's site-packages folders (not the checkout, which
-    conftest and PYTHONPATH put on sys.path)."""
+    """This interpreter's site-packages folders (a venv's may lie inside the
+    checkout, as the README's ``.venv`` does; the checkout itself, which
+    conftest and PYTHONPATH put on sys.path, is not one)."""
     return [p for p in sys.path
             if osp.basename(p) in ('site-packages', 'dist-packages')
-            and osp.isdir(p) and not osp.abspath(p).startswith(REPO)]
+            and osp.isdir(p)]
 
 
 @pytest.fixture(scope='module')
