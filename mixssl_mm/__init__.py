@@ -1,22 +1,24 @@
 """MixSSL for MMPretrain.
 
-Importing this package registers every MixSSL component into mmpretrain's
-registries, so ``custom_imports=dict(imports=['mixssl_mm'])`` is all a config
-needs. The stock-stack fixes are applied first (see :mod:`mixssl_mm.mm_compat`).
+Importing this package only registers every MixSSL component into
+mmpretrain's registries, so ``custom_imports=dict(imports=['mixssl_mm'])`` is
+all a config needs. It changes nothing in mmengine, mmcv or torch: the fixes
+for today's stack are opt-in, :func:`mixssl_mm.compat.apply_compat_fixes`
+(applied by this project's entry points; docs/compat.md).
 """
-try:  # mmcv-lite's MultiScaleDeformableAttention warning, filtered by the
-    # start-up hook (installed with the package) at interpreter start; again
-    # here for a checkout on PYTHONPATH, where no start-up hook ran
-    from mixssl_mm_startup import ignore_mmcv_lite_warning
-    ignore_mmcv_lite_warning()
-except ImportError:  # pragma: no cover  (an install without the hook)
-    pass
+import importlib.util
 
-from . import mm_compat
+if importlib.util.find_spec('mmcv') is None:
+    # mmpretrain's convention: mmcv is not a pip requirement (full mmcv is
+    # built for one CUDA; mmcv-lite is the pure-Python part), so say which
+    raise ImportError(
+        'mixssl_mm needs mmcv 2.0-2.2, which is not installed. On a CPU or '
+        "for training only: pip install 'mmcv-lite>=2.0.0,<2.3.0' (or "
+        "install mixssl_mm with the extra: pip install -e '.[mmcv-lite]'); "
+        "with CUDA ops: mim install 'mmcv>=2.0.0,<2.3.0'. See "
+        'docs/install.md.')
 
-mm_compat.apply_all()  # before anything parses a config or loads a checkpoint
-
-from . import datasets, engine, evaluation, models  # noqa: F401
-from .version import __version__
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

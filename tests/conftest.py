@@ -8,7 +8,13 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import mixssl_mm  # noqa: E402,F401  (registers components, applies fixes)
+from mixssl_mm.compat import apply_compat_fixes  # noqa: E402
+
+# the stack fixes, as every entry point of the project applies them
+# (docs/compat.md); importing the plugin alone changes nothing
+# (tests/test_compat.py::test_import_changes_no_attribute_of_the_stack)
+apply_compat_fixes()
+import mixssl_mm  # noqa: E402,F401  (registers components)
 from mmengine.registry import init_default_scope  # noqa: E402
 
 # as a Runner does with default_scope='mmpretrain': nested transforms

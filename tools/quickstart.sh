@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README quick start, from a checkout to a tested fine-tuned model:
-#   1. install (unless mixssl_mm imports already) and fetch BloodMNIST;
+#   1. install (unless mixssl_mm imports already; into the active virtual
+#      environment or ./.venv, never a global interpreter) and fetch BloodMNIST;
 #   2. pretrain MixSSL: ResNet-18, 64 px, 50 iterations of batch 64
 #      (configs/mixssl/mixssl_resnet18_1xb64-1e_bloodmnist-64px.py);
 #   3. fine-tune that encoder on the paper's 4-class task for one epoch
@@ -24,7 +25,36 @@ last_run() {
     find "$1" -mindepth 1 -maxdepth 1 -type d -name '[0-9]*_[0-9]*' | sort | tail -n 1
 }
 
-python -c "import mixssl_mm" 2>/dev/null || python -m pip install -q -e ".[tests]"
+# install (docs/install.md) only when mixssl_mm is not importable, and never
+# into a global interpreter: into the active virtual environment, else into
+# ./.venv (created if missing), which the rest of this script then uses
+in_venv() {
+    python -c 'import os, sys; sys.exit(not (sys.prefix != sys.base_prefix or os.environ.get("CONDA_DEFAULT_ENV", "base") != "base"))'
+}
+if ! python -c "import mixssl_mm" 2>/dev/null; then
+    if ! in_venv; then
+        if [ ! -x .venv/bin/python ]; then
+            echo "== no virtual environment is active: creating one in .venv (python -m venv .venv)"
+            python -m venv .venv
+        fi
+        echo "== using the virtual environment .venv (source .venv/bin/activate to use it afterwards)"
+        # shellcheck disable=SC1091
+        source .venv/bin/activate
+    fi
+    if ! python -c "import mixssl_mm" 2>/dev/null; then
+        if ! python -c "import torch" 2>/dev/null; then
+            if command -v nvidia-smi >/dev/null; then
+                echo "== installing torch and torchvision into ${VIRTUAL_ENV:-}${CONDA_PREFIX:-} (pip install torch torchvision)"
+                python -m pip install -q torch torchvision
+            else
+                echo "== no GPU found: installing the CPU-only torch into ${VIRTUAL_ENV:-}${CONDA_PREFIX:-} (pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu)"
+                python -m pip install -q torch torchvision --index-url https://download.pytorch.org/whl/cpu
+            fi
+        fi
+        echo "== installing mixssl_mm into ${VIRTUAL_ENV:-}${CONDA_PREFIX:-} (pip install -e \".[mmcv-lite,tests]\")"
+        python -m pip install -q -e ".[mmcv-lite,tests]"
+    fi
+fi
 python tools/data/fetch_bloodmnist.py
 
 echo "== 1/3 pretraining MixSSL (ResNet-18, 64 px, 50 iterations, seed 0)" \

@@ -104,15 +104,17 @@ def parse_and_read(name: str, argv: List[str],
     command line ``argv``, parsed by mmpretrain's ``parse_args`` with its
     parser completed: ``extra`` options (flag -> ``add_argument``
     keywords; their values land in ``args`` too), help texts and defaults
-    in ``-h``, and ``epilog`` printed below the options. The plugin is
-    imported first (registrations and the stack fixes of
-    :mod:`mixssl_mm.mm_compat`).
+    in ``-h``, and ``epilog`` printed below the options. After the
+    arguments are parsed (``-h`` prints nothing else) the stack fixes are
+    applied (:func:`mixssl_mm.compat.apply_compat_fixes`: ``mmpretrain::``
+    bases, checkpoint loading, ...) and the plugin is imported.
 
     Raises:
         SystemExit: from mmpretrain's argument parser (``-h``, bad flags).
     """
-    import mixssl_mm  # noqa: F401
     from mmengine.config import Config
+
+    from mixssl_mm.compat import apply_compat_fixes
 
     def completed(parser, stock_parse):
         _complete(parser, extra or {}, epilog)
@@ -120,6 +122,8 @@ def parse_and_read(name: str, argv: List[str],
 
     mm = mmpretrain_tool(name)
     args = _call_parse_args(mm, argv, completed)
+    apply_compat_fixes()  # before the config is read
+    import mixssl_mm  # noqa: F401
     return mm, args, Config.fromfile(args.config)
 
 

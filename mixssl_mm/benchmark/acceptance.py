@@ -106,11 +106,14 @@ SETTINGS = dict(
 
 
 def _py(module: str) -> List[str]:
-    """A child that runs ``main(argv)`` of a module of this package; its
-    exit status is main's when that is an int (the throughput tool's main
-    returns its results), else 0."""
+    """A child that runs ``main(argv)`` of a module of this package, after
+    the stack fixes (an entry point, as ``tools/*.py``); its exit status is
+    main's when that is an int (the throughput tool's main returns its
+    results), else 0."""
     return [sys.executable, '-c',
-            f'import sys; from mixssl_mm.benchmark.{module} import main; '
+            'import sys; from mixssl_mm.compat import apply_compat_fixes; '
+            'apply_compat_fixes(); '
+            f'from mixssl_mm.benchmark.{module} import main; '
             'rc = main(sys.argv[1:]); '
             'sys.exit(rc if isinstance(rc, int) else 0)']
 

@@ -382,7 +382,7 @@ def convert(src: str, dst: str, src_format: str = 'auto',
     if isinstance(obj, dict) and fmt == 'dino' and (
             'teacher' in obj or 'student' in obj):
         meta['dino_key'] = dino_key
-    from mixssl_mm.mm_compat import atomic_torch_save
+    from mixssl_mm.compat import atomic_torch_save
     try:  # removes its temporary file when it fails
         atomic_torch_save(
             dict(state_dict={f'backbone.{k}': v

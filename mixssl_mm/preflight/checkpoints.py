@@ -103,7 +103,7 @@ def _load(key: str, ckpt: str) -> dict:
                 f'\n  {converter_command(ckpt)}\nand point {key} at the '
                 f'output (see {CONVERTER_DOC}).') from None
         if str(e).startswith('refusing to load checkpoint'):
-            raise  # mm_compat's short weights-only refusal, as it is
+            raise  # compat's short weights-only refusal, as it is
         raise ConfigError(f'{key}={ckpt!r} cannot be read as a checkpoint: '
                           f'{type(e).__name__}: {e}') from None
 
@@ -195,7 +195,7 @@ def _resume_file(cfg):
     ``--resume`` in an empty work dir)."""
     if cfg.get('load_from'):
         return cfg.load_from
-    import mmengine.runner  # find_latest_checkpoint: mm_compat fix 6
+    import mmengine.runner  # find_latest_checkpoint: compat atomic-checkpoints
     return mmengine.runner.find_latest_checkpoint(osp.abspath(cfg.work_dir))
 
 

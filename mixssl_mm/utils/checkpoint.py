@@ -6,8 +6,7 @@ missing / unexpected / shape-mismatched keys, and the parsing of torch's
 weights-only refusal (which global a file asked for). Used by the pre-flight
 checks (:mod:`mixssl_mm.preflight.checkpoints`), the ResNet converter
 (:mod:`mixssl_mm.converters.resnet`) and the short refusal message of
-:mod:`mixssl_mm.mm_compat`. Only the standard library is imported at module
-level, so ``mm_compat`` (loaded at interpreter start-up) may use it.
+:mod:`mixssl_mm.compat`.
 """
 import re
 from typing import Dict, Iterable, List, Optional, Tuple

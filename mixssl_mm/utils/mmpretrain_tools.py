@@ -2,6 +2,7 @@
 import os.path as osp
 import runpy
 import sys
+from typing import List, Optional
 
 
 def mmpretrain_tool_path(name: str) -> str:
@@ -18,11 +19,14 @@ def mmpretrain_tool_path(name: str) -> str:
         "mmpretrain from a wheel ('pip install mmpretrain==1.2.0').")
 
 
-def run_mmpretrain_tool(name: str) -> None:
-    """Run mmpretrain's ``tools/<name>`` as ``__main__`` in this process,
-    after :mod:`mixssl_mm` is imported (registrations and stack fixes), so
-    every flag behaves exactly as in mmpretrain."""
-    import mixssl_mm  # noqa: F401
+def run_mmpretrain_tool(name: str, argv: Optional[List[str]] = None) -> None:
+    """Run mmpretrain's ``tools/<name>`` as ``__main__`` in this process with
+    the command line ``argv`` (default: ``sys.argv[1:]``), after
+    :func:`mixssl_mm.compat.apply_compat_fixes`, so every flag behaves
+    exactly as in mmpretrain. The config's ``custom_imports`` brings the
+    plugin in, as it would without the fixes."""
+    from mixssl_mm.compat import apply_compat_fixes
     path = mmpretrain_tool_path(name)
-    sys.argv[0] = path
+    apply_compat_fixes()
+    sys.argv = [path, *(sys.argv[1:] if argv is None else argv)]
     runpy.run_path(path, run_name='__main__')

@@ -1,13 +1,21 @@
-"""A non-editable ``pip install .`` into a fresh venv, used from a directory
-outside the checkout: the package must not need the repository.
+"""A non-editable install of the wheel into a fresh venv, used from a
+directory outside the checkout: the package must not need the repository,
+must ship no ``.pth`` (nothing of this project runs at interpreter start),
+and importing it must change nothing in the stack.
 
-The venv sees this interpreter's site-packages (``--system-site-packages``)
-for torch/mmpretrain and pip/setuptools, and gets its own copy of mixssl_mm, built from a copy
-of the checkout (``--no-deps --no-build-isolation``: nothing is downloaded);
-its site-packages comes before the system one, so that copy is what
-``import mixssl_mm`` finds. From an empty folder it then converts a ResNet,
-fetches BloodMNIST from a local file, runs the pre-flight md5 check and
-trains through ``python -m mixssl_mm.apis.train`` (pre-flight included).
+The wheel is built by the running interpreter's own pip and setuptools
+(``--no-deps --no-build-isolation``: nothing is downloaded) from a copy of
+the checkout. The venv gets the running interpreter's packages (torch,
+mmpretrain, pip, ...) through one ``.pth`` *path* line listing this
+interpreter's site-packages folders: a path line only extends ``sys.path``
+(the ``.pth`` files inside those folders, e.g. an editable install's finder,
+do not run), and it comes after the venv's own site-packages, so the wheel's
+copy is what ``import mixssl_mm`` finds. That works the same whether the
+tests run from a venv (``--system-site-packages`` would see the *base*
+interpreter instead) or from the system interpreter. From an empty folder
+the installed copy then converts a ResNet, fetches BloodMNIST from a local
+file, runs the pre-flight md5 check and trains through
+``python -m mixssl_mm.apis.train`` (pre-flight included).
 """
 import json
 import os
@@ -16,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 
 import pytest
 
@@ -23,7 +32,8 @@ from tests._helpers.training import REPO, classifier_config
 from tests.conftest import write_image_folder
 
 # what a source distribution would not carry either
-NOT_COPIED = shutil.ignore_patterns('.git', 'data', 'work_dirs', 'checkpoints',
+NOT_COPIED = shutil.ignore_patterns('.git', '.venv', 'data', 'work_dirs',
+                                    'checkpoints',
                                     'build', 'dist', '*.egg-info',
                                     '__pycache__', '.pytest_cache')
 
@@ -74,29 +84,73 @@ def _run(args, cwd, timeout=600):
                           text=True, timeout=timeout)
 
 
+def _site_dirs():
+    """This interpreter's site-packages folders (a venv's may lie inside the
+    checkout, as the README's ``.venv`` does; the checkout itself, which
+    conftest and PYTHONPATH put on sys.path, is not one)."""
+    return [p for p in sys.path
+            if osp.basename(p) in ('site-packages', 'dist-packages')
+            and osp.isdir(p)]
+
+
 @pytest.fixture(scope='module')
 def venv(tmp_path_factory):
-    """A fresh venv with mixssl_mm installed from a copy of the checkout;
-    returns ``(venv dir, its python)``."""
+    """A fresh venv with mixssl_mm's wheel installed, built from a copy of
+    the checkout; returns ``(venv dir, its python, the wheel)``."""
     tmp = tmp_path_factory.mktemp('install')
     src = tmp / 'src'
     shutil.copytree(REPO, src, ignore=NOT_COPIED)
+    out = _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+                '--no-build-isolation', '--no-index', '-q', '-w',
+                str(tmp / 'wheels'), str(src)], tmp)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    (wheel, ) = (tmp / 'wheels').glob('mixssl_mm-*.whl')
+    shutil.rmtree(src)  # the installed copy must not need its source
     env_dir = tmp / 'venv'
-    # without its own pip/setuptools: the current ones (seen through the
-    # system site-packages) build and install, so nothing is downloaded
-    out = _run([sys.executable, '-m', 'venv', '--system-site-packages',
-                '--without-pip', str(env_dir)], tmp)
+    out = _run([sys.executable, '-m', 'venv', '--without-pip', str(env_dir)],
+               tmp)
     assert out.returncode == 0, out.stderr[-3000:]
     python = str(env_dir / 'bin' / 'python')
-    out = _run([python, '-m', 'pip', 'install', '--no-deps',
-                '--no-build-isolation', '--no-index', '-q', str(src)], tmp)
+    site = _run([python, '-c', 'import sysconfig; '
+                 "print(sysconfig.get_path('purelib'))"], tmp).stdout.strip()
+    with open(osp.join(site, '_running_interpreter.pth'), 'w') as f:
+        f.write('\n'.join(_site_dirs()) + '\n')
+    out = _run([python, '-m', 'pip', 'install', '--no-deps', '--no-index',
+                '-q', str(wheel)], tmp)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    shutil.rmtree(src)  # the installed copy must not need its source
-    return env_dir, python
+    return env_dir, python, wheel
+
+
+def test_the_wheel_ships_no_pth_and_no_top_level_module(venv):
+    env_dir, python, wheel = venv
+    with zipfile.ZipFile(wheel) as whl:
+        names = whl.namelist()
+        (meta, ) = [n for n in names if n.endswith('.dist-info/METADATA')]
+        metadata = whl.read(meta).decode()
+    assert not [n for n in names if n.endswith('.pth')]
+    assert {n.split('/')[0] for n in names} == {
+        'mixssl_mm', osp.basename(meta.split('/')[0])}
+    # static metadata: neither mmcv nor mmcv-lite unless asked for
+    requires = [line for line in metadata.splitlines()
+                if line.startswith('Requires-Dist: mmcv')]
+    assert requires == [
+        'Requires-Dist: mmcv-lite<2.3.0,>=2.0.0; extra == "mmcv-lite"']
+    site = _run([python, '-c', 'import sysconfig; '
+                 "print(sysconfig.get_path('purelib'))"], env_dir).stdout
+    pths = [n for n in os.listdir(site.strip()) if n.endswith('.pth')]
+    assert pths == ['_running_interpreter.pth']  # the test's path line only
+
+
+def test_importing_the_installed_package_changes_nothing(venv, tmp_path):
+    from tests.test_compat import purity
+    _, python, _ = venv
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    result = purity(python, cwd=tmp_path, env=env)
+    assert result['changed'] == [] and result['modules'] > 500
 
 
 def test_package_logic_runs_outside_the_checkout(venv, tmp_path):
-    env_dir, python = venv
+    env_dir, python, _ = venv
     work = tmp_path / 'elsewhere'
     work.mkdir()
     out = _run([python, '-c', SCRIPT], work)
@@ -116,7 +170,7 @@ def test_package_logic_runs_outside_the_checkout(venv, tmp_path):
 
 def test_python_m_train_runs_the_preflight_outside_the_checkout(
         venv, tmp_path):
-    _, python = venv
+    _, python, _ = venv
     ckpt = tmp_path / 'resnet18_mm.pth'
     out = _run([python, '-c',
                 'import torch, torchvision; '

@@ -1,6 +1,6 @@
 """mixssl_mm.utils.checkpoint: reading checkpoints, the key listing shared by
 the pre-flight and the converter, and the parsing of torch's weights-only
-refusal shared by mm_compat and the converter."""
+refusal shared by mixssl_mm.compat and the converter."""
 import os
 import pickle
 

@@ -325,6 +325,8 @@ def test_hook_in_benchmark_simclr_config_on_medmnist(tmp_path, one_thread):
 DIST_SCRIPT = """
 import sys
 import torch
+from mixssl_mm.compat import apply_compat_fixes
+apply_compat_fixes()  # gloo and DDP without device_ids on this CPU machine
 from mmengine.config import Config
 from mmengine.dist import get_rank
 from mmengine.runner import Runner

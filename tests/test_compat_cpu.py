@@ -1,21 +1,17 @@
-"""mixssl_mm.mm_compat_cpu: bf16 AmpOptimWrapper and sync_bn='torch' on a
-CPU-only machine (the 2-process SyncBN run is in
+"""mixssl_mm.compat's cpu-amp and cpu-sync-bn fixes (applied by
+tests/conftest.py): bf16 AmpOptimWrapper and sync_bn='torch' on a CPU-only
+machine (the 2-process SyncBN run is in
 tests/test_distributed/test_sync_bn.py)."""
+import mmengine.runner.runner as mrr
 import pytest
 import torch
 import torch.distributed as dist
 from mmengine.optim import AmpOptimWrapper
 
-import mmengine.runner.runner as mrr
-from mixssl_mm.mm_compat_cpu import CPUSyncBatchNorm, apply_cpu_fixes
+from mixssl_mm.compat import CPUSyncBatchNorm
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
                                 reason='the fallbacks act only without CUDA')
-
-
-@pytest.fixture(autouse=True)
-def fixes():
-    apply_cpu_fixes()  # what importing mixssl_mm does; idempotent
 
 
 def _wrapper(**kwargs):

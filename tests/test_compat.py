@@ -1,5 +1,8 @@
-"""The stock-stack fixes of mixssl_mm.mm_compat, against the real stack."""
+"""The opt-in stack fixes of mixssl_mm.compat, against the real stack (the
+suite applies them in tests/conftest.py, as the entry points do), and that
+importing the plugin alone changes nothing in the stack."""
 import io
+import json
 import os.path as osp
 import pickle
 import subprocess
@@ -12,34 +15,101 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-from mixssl_mm import mm_compat
+from mixssl_mm import compat
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(REPO, 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py')
+PURITY = osp.join(REPO, 'tests', '_helpers', 'import_purity.py')
+CONFIG = osp.join(REPO, 'configs', 'mixssl',
+                  'mixssl_resnet50_1xb64-20e_bloodmnist.py')
 
 
-def test_mmpretrain_bases_resolve_without_pkg_resources_in_a_fresh_process():
-    # No mixssl_mm import: only the start-up hook installed by pip is active,
-    # as when mmpretrain's own tools/train.py parses the config.
-    code = (
-        "import sys; sys.modules['pkg_resources'] = None\n"
-        'from mmengine.config import Config\n'
-        f'cfg = Config.fromfile({CONFIG!r}, import_custom_modules=False)\n'
-        "assert 'mixssl_mm' not in sys.modules\n"
-        'print(cfg.default_scope, cfg.model.type)\n')
-    out = subprocess.run([sys.executable, '-c', code],
-                         capture_output=True, text=True, cwd=REPO)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ['mmpretrain', 'MixSSL']
+def _python(code, *args, cwd=REPO):
+    return subprocess.run([sys.executable, '-c', code, *args],
+                          capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def purity(python=sys.executable, then=None, cwd=REPO, env=None):
+    """``import_purity.py``'s verdict on ``import mixssl_mm`` in two fresh
+    interpreters of ``python`` (the first lists the stack modules the import
+    loads, the second pre-imports them and compares)."""
+    def run(*args):
+        out = subprocess.run([python, PURITY, *args], capture_output=True,
+                             text=True, cwd=str(cwd), env=env, timeout=300)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    modules = run('--list')
+    return run(*(['--then', then] if then else []), *modules)
+
+
+def test_import_changes_no_attribute_of_the_stack():
+    result = purity()
+    assert result['changed'] == []
+    assert result['modules'] > 500 and result['classes'] > 1000
+
+
+def test_the_import_check_sees_what_the_fixes_change():
+    # the same check, with the fixes applied after the import: it must see
+    # them (else the test above would pass whatever the import did)
+    changed = purity(then='from mixssl_mm.compat import apply_compat_fixes\n'
+                     'apply_compat_fixes()')['changed']
+    for name in ('mmengine.runner.checkpoint.save_checkpoint',
+                 'mmcv.image.photometric.adjust_hue', 'safe_globals',
+                 'warnings_filters',
+                 'mmengine.logging.history_buffer.HistoryBuffer.'
+                 '__getstate__'):
+        assert name in changed, changed
+
+
+def test_mmpretrain_bases_need_the_fix_without_pkg_resources():
+    # a fresh process: stock mmengine fails on an mmpretrain:: base without
+    # pkg_resources; apply_compat_fixes() is what makes it work
+    read = ("import sys; sys.modules['pkg_resources'] = None\n"
+            '{apply}'
+            'from mmengine.config import Config\n'
+            f'cfg = Config.fromfile({CONFIG!r}, import_custom_modules=False)\n'
+            'print(cfg.default_scope, cfg.model.type)\n')
+    stock = _python(read.format(apply=''))
+    assert stock.returncode != 0 and 'pkg_resources' in stock.stderr
+    fixed = _python(read.format(
+        apply='from mixssl_mm.compat import apply_compat_fixes\n'
+        'print(apply_compat_fixes())\n'))
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    assert fixed.stdout.split()[-2:] == ['mmpretrain', 'MixSSL']
+    # each applied fix says which and why, once
+    assert 'mixssl_mm.compat: pkg-resources (mmengine 0.10.7: setuptools' \
+        in fixed.stdout + fixed.stderr
+
+
+def test_fixes_are_gated_on_versions(monkeypatch):
+    needed = dict(compat.needed_fixes())
+    expected = {f.name for f in compat.FIXES}
+    if torch.cuda.is_available():
+        expected -= {'cpu-launcher', 'cpu-amp', 'cpu-sync-bn'}
+    if not compat._no_pkg_resources():
+        expected -= {'pkg-resources'}
+    assert set(needed) == expected  # torch >= 2.6, numpy 2, mmengine 0.10.7
+    assert needed['weights-only'].startswith('mmengine 0.10.7: torch ')
+    versions = {'mmengine': (0, 11, 0), 'torch': (2, 5, 1),
+                'numpy': (1, 26, 4), 'mmcv-lite': (2, 2, 0)}
+    monkeypatch.setattr(compat, '_version',
+                        lambda *d: versions.get(d[-1], versions.get(d[0])))
+    # an mmengine newer than the one checked: its own code is used
+    assert compat.needed_fixes() == []
+    versions['mmengine'] = (0, 10, 7)
+    names = {name for name, _ in compat.needed_fixes()}
+    assert 'weights-only' not in names  # torch 2.5: not weights-only
+    assert 'numpy2-adjust-hue' not in names  # numpy 1
+    assert ('pkg-resources' in names) == compat._no_pkg_resources()
 
 
 def test_package_helpers():
-    assert mm_compat.is_installed('mmpretrain')
-    assert not mm_compat.is_installed('surely-not-a-package-xyz')
+    assert compat.is_installed('mmpretrain')
+    assert not compat.is_installed('surely-not-a-package-xyz')
     import mmpretrain
-    assert mm_compat.get_installed_path('mmpretrain') == osp.dirname(
+    assert compat.get_installed_path('mmpretrain') == osp.dirname(
         mmpretrain.__file__)
-    assert mm_compat.package2module('mmcv-lite') == 'mmcv'
+    assert compat.package2module('mmcv-lite') == 'mmcv'
 
 
 def _message_hub_state():
@@ -188,57 +258,42 @@ def test_resume_survives_a_missing_empty_or_stale_pointer(tmp_path):
     assert find_latest_checkpoint(str(tmp_path)) == newest
     pointer.write_text(str(tmp_path / 'iter_4.pth'))  # removed since
     assert find_latest_checkpoint(str(tmp_path)) == newest
+    oldest = str(tmp_path / 'iter_2.pth')
     pointer.write_text('/elsewhere/old_work_dir/iter_2.pth')  # dir moved
-    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path /
-                                                          'iter_2.pth')
-    pointer.write_text(str(tmp_path / 'iter_2.pth'))  # the normal case
-    assert find_latest_checkpoint(str(tmp_path)) == str(tmp_path /
-                                                          'iter_2.pth')
+    assert find_latest_checkpoint(str(tmp_path)) == oldest
+    pointer.write_text(oldest)  # the normal case
+    assert find_latest_checkpoint(str(tmp_path)) == oldest
 
 
-def _run_pth_line(tmp_path, extra_path):
-    # -I -S: no site-packages and no cwd on sys.path, as if mixssl_mm were
-    # uninstalled or moved while its .pth stayed behind
-    code = ('import sys; sys.path[:0] = %r; '
-            'exec(open(%r).read()); '
-            "print('mixssl_mm_startup' in sys.modules)") % (
-                extra_path, osp.join(REPO, 'mixssl_mm_startup.pth'))
-    return subprocess.run([sys.executable, '-I', '-S', '-c', code],
-                          cwd=tmp_path, capture_output=True, text=True)
-
-
-def test_startup_pth_is_silent_when_the_plugin_is_gone(tmp_path):
-    proc = _run_pth_line(tmp_path, [])
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == 'False'
-    assert proc.stderr == ''
-
-
-def test_startup_pth_installs_the_hook_when_present(tmp_path):
-    proc = _run_pth_line(tmp_path, [REPO])
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == 'True'
-
-
-def test_mmcv_lite_attention_warning_is_filtered_and_only_it(tmp_path):
-    """Every start printed mmcv-lite's 'Fail to import
-    MultiScaleDeformableAttention' warning (an op nothing here uses). The
-    start-up hook filters it before mmpretrain's models are imported, and
-    so does importing the plugin (a checkout without the hook); any other
-    warning still shows (-W always)."""
-    code = '\n'.join([
-        'import warnings',
-        # the start-up hook's filter is in place before anything is imported
-        'assert any("MultiScaleDeformableAttention" in f[1].pattern',
-        '           for f in warnings.filters if f[1] is not None)',
-        'warnings.resetwarnings()',  # as if no start-up hook had run
-        'warnings.simplefilter("always")',
-        'import mixssl_mm',  # imports mmcv's transformer module: it warns
-        'warnings.warn("other warnings still show")',
-    ])
-    proc = subprocess.run([sys.executable, '-W', 'always', '-c', code],
-                          cwd=tmp_path, capture_output=True, text=True,
+def test_mmcv_lite_attention_warning_is_filtered_by_the_entry_points():
+    """mmcv-lite warns 'Fail to import MultiScaleDeformableAttention' when
+    mmpretrain's models are imported (an op nothing here uses). Importing
+    the plugin leaves the warning alone; the tools filter it, before they
+    import the plugin."""
+    plain = subprocess.run([sys.executable, '-W', 'always', '-c',
+                            'import mixssl_mm'], cwd=REPO, text=True,
+                           capture_output=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert 'MultiScaleDeformableAttention' in plain.stderr
+    tool = subprocess.run([sys.executable, '-W', 'always',
+                           osp.join(REPO, 'tools', 'train.py'), '-h'],
+                          cwd=REPO, text=True, capture_output=True,
                           timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert 'MultiScaleDeformableAttention' not in proc.stderr
-    assert 'other warnings still show' in proc.stderr
+    assert tool.returncode == 0, tool.stderr[-2000:]
+    assert 'MultiScaleDeformableAttention' not in tool.stdout + tool.stderr
+    assert 'mixssl_mm.compat' not in tool.stdout  # -h prints only help
+
+
+def test_mmcv_lite_filter_is_narrow():
+    import warnings
+    message = 'Fail to import ``MultiScaleDeformableAttention`` from ...'
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter('always')
+        compat.ignore_mmcv_lite_warning()
+        for text, module in ((message, 'mmcv.cnn.bricks.transformer'),
+                             ('another warning',
+                              'mmcv.cnn.bricks.transformer'),
+                             (message, 'some.other.module')):
+            warnings.warn_explicit(text, UserWarning, 'x.py', 1, module)
+    assert [(str(w.message), w.filename) for w in seen] == [
+        ('another warning', 'x.py'), (message, 'x.py')]
