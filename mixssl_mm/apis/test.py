@@ -13,10 +13,10 @@ model with no predict mode (a self-supervised algorithm) or a config without
 ``--show``, ``--launcher``), a CHECKPOINT that is no file, a test split
 whose classes are not the model's or the training split's, a loader that
 reduces the files' bit depth, dataset errors of a known cause;
-contradicting dataloader options are resolved or refused. After the Runner is built and
-before the test starts, a CHECKPOINT that does not fit the model is refused
-(mmengine would log the mismatches and score partly random weights); what
-the Runner created in the work dir is then removed.
+contradicting dataloader options are resolved or refused. After the Runner
+is built and before the test starts, a CHECKPOINT that does not fit the
+model is refused (mmengine would log the mismatches and score partly random
+weights); what the Runner created in the work dir is then removed.
 """
 import sys
 from typing import List, Optional

@@ -16,7 +16,7 @@ PATHS_ONLY = """dict(
 
 
 def test_paths_without_labels_name_with_label_false(tmp_path,
-                                                     train_in_process):
+                                                    train_in_process):
     # the reported case (mmselfsup#745): ValueError: not enough values to
     # unpack (expected 2, got 1) from mmpretrain's custom.py
     root = write_image_folder(tmp_path / 'target', 4, seed=1)
@@ -91,6 +91,7 @@ def test_other_known_causes(tmp_path, case, expected):
 
 
 def test_an_unknown_error_is_raised_as_it_is(tmp_path):
-    with pytest.raises(TypeError):
-        build_dataset(dict(type='CustomDataset', data_root=str(tmp_path),
-                           indices='x'), 'train_dataloader.dataset')
+    root = write_image_folder(tmp_path / 'target', 2)
+    with pytest.raises(TypeError, match="'int' object is not iterable"):
+        build_dataset(dict(type='CustomDataset', data_root=root,
+                           extensions=5), 'train_dataloader.dataset')
