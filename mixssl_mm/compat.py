@@ -363,38 +363,25 @@ def atomic_torch_save(obj, filename: str) -> None:
         pass
 
 
-_CKPT_NAME = re.compile(r'^(epoch|iter)_\d+\.pth$')
-
-
 def find_latest_checkpoint(path: str):
     """``mmengine.runner.find_latest_checkpoint`` that survives a missing,
     empty or stale ``last_checkpoint`` pointer (e.g. a run killed between
     writing a checkpoint and updating the pointer): it then returns the
-    newest ``epoch_N.pth`` / ``iter_N.pth`` in ``path``."""
+    newest ``epoch_N.pth`` / ``iter_N.pth`` in ``path``. The fallback's one
+    home is :func:`mixssl_mm.utils.checkpoint.latest_checkpoint`."""
     from mmengine.logging import print_log
-    save_file = osp.join(path, 'last_checkpoint')
-    last = None
-    if osp.exists(save_file):
-        with open(save_file) as f:
-            last = f.read().strip() or None
-    if last is not None:
-        if _URI.match(last) or osp.isfile(last):
-            return last
-        moved = osp.join(path, osp.basename(last))
-        if osp.isfile(moved):
-            return moved
-    found = [osp.join(path, n) for n in os.listdir(path)
-             if _CKPT_NAME.match(n)] if osp.isdir(path) else []
-    if found:
-        newest = max(found, key=osp.getmtime)
-        print_log(
-            f'{save_file} is missing, empty or names a file that does not '
-            f'exist ({last!r}); resuming from the newest checkpoint, '
-            f'{newest}.', logger='current', level=30)
-        return newest
-    if last is None:
+
+    from mixssl_mm.utils.checkpoint import (latest_checkpoint,
+                                            pointed_checkpoint)
+    found = latest_checkpoint(path)
+    if found is None:
         print_log('Did not find last_checkpoint to be resumed.')
-    return last
+    elif found != pointed_checkpoint(path):
+        print_log(
+            f'{osp.join(path, "last_checkpoint")} is missing, empty or names '
+            'a file that does not exist; resuming from the newest '
+            f'checkpoint, {found}.', logger='current', level=30)
+    return found
 
 
 def _save_fixes() -> None:

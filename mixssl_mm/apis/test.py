@@ -10,23 +10,22 @@ Runner is built, naming the fix: a config without ``custom_imports``, a
 neck/head whose channels are not the ResNet encoder's (a depth change), a
 model with no predict mode (a self-supervised algorithm) or a config without
 ``test_*`` parts, a flag whose config part is missing (``--amp``, ``--tta``,
-``--show``, ``--launcher``), a CHECKPOINT that is no file; contradicting
-dataloader options are resolved or refused. After the Runner is built and
-before the test starts, a CHECKPOINT that does not fit the model is refused
-(mmengine would log the mismatches and score partly random weights); what
-the Runner created in the work dir is then removed.
+``--show``, ``--launcher``), a CHECKPOINT that is no file, a test split
+whose classes are not the model's or the training split's, a loader that
+reduces the files' bit depth, dataset errors of a known cause;
+contradicting dataloader options are resolved or refused. After the Runner
+is built and before the test starts, a CHECKPOINT that does not fit the
+model is refused (mmengine would log the mismatches and score partly random
+weights); what the Runner created in the work dir is then removed.
 """
 import sys
 from typing import List, Optional
 
 from mixssl_mm.apis.cli import build_runner, parse_and_read
 from mixssl_mm.apis.teardown import finish_run
-from mixssl_mm.preflight import (WorkDirGuard, check_custom_imports,
-                                 check_load_from_file, check_load_from_keys)
-from mixssl_mm.preflight.channels import check_feature_channels
-from mixssl_mm.preflight.dataloaders import check_dataloaders
-from mixssl_mm.preflight.evaluation import check_evaluation_parts
-from mixssl_mm.preflight.flags import check_launcher, check_test_flags
+from mixssl_mm.preflight import (WorkDirGuard, check_load_from_keys,
+                                 preflight_test)
+from mixssl_mm.preflight.flags import check_test_flags
 
 
 def test(cfg, out: Optional[str] = None, out_item: Optional[str] = None):
@@ -45,12 +44,7 @@ def test(cfg, out: Optional[str] = None, out_item: Optional[str] = None):
         mixssl_mm.preflight.ConfigError: a pre-flight check refused an input
             (nothing is left in the work dir); any error of the test itself.
     """
-    check_custom_imports(cfg)
-    check_feature_channels(cfg)  # e.g. a depth change without the head
-    check_launcher(cfg.get('launcher', 'none'), 'test')
-    check_evaluation_parts(cfg, 'test')
-    check_dataloaders(cfg)
-    check_load_from_file(cfg, tool='test')
+    preflight_test(cfg)
     with WorkDirGuard(cfg.work_dir, tool='tools/test.py',
                       when='before testing'):
         runner = build_runner(cfg)

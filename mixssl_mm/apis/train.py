@@ -23,6 +23,12 @@ in :mod:`mixssl_mm.preflight`; docs/reliability.md has the full list):
   ``load_from`` or ``--resume`` checkpoint that does not fit the model, a
   neck/head whose channels are not the ResNet encoder's (a depth change),
   an image that ``CrossDomainMixup`` will not mix (the first sample);
+  epochs without a batch, a last batch of one sample with BatchNorm
+  (resolved with ``drop_last`` when that loses less than a batch),
+  validation classes that are not the training classes, a loader that
+  reduces the files' bit depth, dataset errors of a known cause, an
+  unreadable newest ``--resume`` checkpoint (``--resume`` alone falls back
+  to the newest intact one);
 - the train dataset is built once, before the Runner, and handed to it;
 - a run that fails before its first iteration completes removes what it
   created in the work dir (the Runner creates ``<work_dir>/<timestamp>/``
@@ -38,16 +44,10 @@ from typing import List, Optional
 
 from mixssl_mm.apis.cli import build_runner, parse_and_read
 from mixssl_mm.apis.teardown import finish_run
-from mixssl_mm.preflight import (WorkDirGuard, check_custom_imports,
-                                 check_load_from_file, check_load_from_keys,
-                                 check_pretrained_files,
-                                 check_pretrained_keys, check_work_dir,
-                                 delete_for_overwrite, preflight_dataset)
-from mixssl_mm.preflight.channels import check_feature_channels
-from mixssl_mm.preflight.dataloaders import check_dataloaders
-from mixssl_mm.preflight.evaluation import check_evaluation_parts
-from mixssl_mm.preflight.flags import (check_auto_scale_lr, check_launcher,
-                                       check_train_flags)
+from mixssl_mm.preflight import (WorkDirGuard, check_load_from_keys,
+                                 check_pretrained_keys, delete_for_overwrite,
+                                 preflight_train)
+from mixssl_mm.preflight.flags import check_train_flags
 
 # the plugin's option, added to mmpretrain's parser (mixssl_mm.apis.cli)
 EXTRA_OPTIONS = {
@@ -89,16 +89,7 @@ def train(cfg, overwrite: bool = False):
         mixssl_mm.preflight.ConfigError: a pre-flight check refused an input
             (nothing was written); any error of the run itself.
     """
-    check_custom_imports(cfg)
-    check_feature_channels(cfg)  # e.g. a depth change without the head
-    check_launcher(cfg.get('launcher', 'none'), 'train')
-    check_evaluation_parts(cfg, 'train')
-    check_dataloaders(cfg)
-    check_auto_scale_lr(cfg)
-    to_delete = check_work_dir(cfg, overwrite)
-    check_pretrained_files(cfg)
-    check_load_from_file(cfg)
-    dataset = preflight_dataset(cfg)
+    dataset, to_delete = preflight_train(cfg, overwrite)
     delete_for_overwrite(to_delete)
     with WorkDirGuard(cfg.work_dir) as guard:
         runner = build_runner(cfg)

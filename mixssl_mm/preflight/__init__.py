@@ -14,21 +14,35 @@ and the fix (docs/reliability.md).
 - :mod:`.dataset`: the train dataset builds, its images read, a BloodMNIST
   file is the official one;
 - :mod:`.work_dir`: no earlier checkpoints are overwritten; a run that fails
-  early leaves nothing behind (:class:`WorkDirGuard`).
+  early leaves nothing behind (:class:`WorkDirGuard`);
+- :mod:`.batches`: epochs without a batch, a last batch of one sample with
+  BatchNorm (per rank, from the sampler);
+- :mod:`.eval_classes`: evaluation splits with the model's and the training
+  split's classes;
+- :mod:`.dataset_errors`: dataset errors of a known cause, explained;
+- :mod:`.bit_depth`: a loader that reduces the files' bit depth.
+
+:func:`preflight_train` / :func:`preflight_test` (:mod:`.runs`) run them all
+in order: the one call of each entry point.
 """
 from .checkpoints import (check_load_from_file, check_load_from_keys,
-                          check_pretrained_files, check_pretrained_keys)
+                          check_pretrained_files, check_pretrained_keys,
+                          check_resume_file, check_trained)
 from .config import IMPORT_LINE, check_custom_imports
 from .dataset import (check_first_sample, check_medmnist_md5,
                       check_target_images, preflight_dataset)
+from .dataset_errors import build_dataset, explain_dataset_error
 from .error import ConfigError
+from .runs import preflight_test, preflight_train
 from .work_dir import (WorkDirGuard, check_work_dir, delete_for_overwrite,
                        existing_checkpoints)
 
 __all__ = [
     'ConfigError', 'IMPORT_LINE', 'check_custom_imports',
     'check_pretrained_files', 'check_load_from_file', 'check_pretrained_keys',
-    'check_load_from_keys', 'check_first_sample', 'check_medmnist_md5',
-    'check_target_images', 'preflight_dataset', 'check_work_dir', 'delete_for_overwrite',
-    'existing_checkpoints', 'WorkDirGuard'
+    'check_load_from_keys', 'check_resume_file', 'check_trained',
+    'check_first_sample', 'check_medmnist_md5', 'check_target_images',
+    'preflight_dataset', 'check_work_dir', 'delete_for_overwrite',
+    'existing_checkpoints', 'WorkDirGuard', 'build_dataset',
+    'explain_dataset_error', 'preflight_train', 'preflight_test'
 ]

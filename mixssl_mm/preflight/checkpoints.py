@@ -13,13 +13,17 @@ import os.path as osp
 from mixssl_mm.converters.resnet import DOC as CONVERTER_DOC
 from mixssl_mm.converters.resnet import converter_command, unconverted_source
 from mixssl_mm.utils.checkpoint import (NotACheckpointError, compare_keys,
-                                        format_keys, mismatch_lines,
-                                        read_checkpoint, state_dict_of)
+                                        format_keys, latest_checkpoint,
+                                        mismatch_lines,
+                                        newest_intact_checkpoint,
+                                        read_checkpoint, state_dict_of,
+                                        trained_steps)
 from .config import config_dicts, is_local
 from .error import ConfigError
 
 __all__ = ['check_pretrained_files', 'check_load_from_file',
-           'check_pretrained_keys', 'check_load_from_keys']
+           'check_pretrained_keys', 'check_load_from_keys',
+           'check_resume_file', 'check_trained']
 
 OPT_OUT = ('set strict_pretrained=False in the config (--cfg-options '
            'strict_pretrained=False) to load what fits and keep the rest '
@@ -108,6 +112,23 @@ def _load(key: str, ckpt: str) -> dict:
                           f'{type(e).__name__}: {e}') from None
 
 
+def check_trained(checkpoint: dict, key: str, ckpt: str) -> None:
+    """Refuse a checkpoint saved before any optimizer step (``meta['iter']
+    == 0``, e.g. by a run whose epochs had no batch): its weights are the
+    initial ones, and loading it as pretrained would hide that.
+
+    Raises:
+        ConfigError: naming the file and what to load instead.
+    """
+    if trained_steps(checkpoint) == 0:
+        raise ConfigError(
+            f'{key}={ckpt!r} was saved at iteration 0, by a run that never '
+            'took an optimizer step: its weights are the initial ones, not '
+            'trained ones. Load a checkpoint of a run that trained (its log '
+            'has training lines; meta.iter > 0), or train that run again '
+            'with at least one batch per epoch.')
+
+
 def _unconverted_hint(checkpoint, ckpt: str) -> str:
     """A line naming the converter when ``checkpoint`` is an unconverted
     torchvision/DINO file (empty otherwise)."""
@@ -151,6 +172,7 @@ def check_pretrained_keys(model) -> None:
             key = f'model.{name}.init_cfg' if name else 'model.init_cfg'
             ckpt = osp.expanduser(cfg['checkpoint'])
             checkpoint = _load(f'{key}.checkpoint', ckpt)
+            check_trained(checkpoint, f'{key}.checkpoint', ckpt)
             state = state_dict_of(checkpoint)
             prefix = cfg.get('prefix')
             if prefix:
@@ -195,8 +217,77 @@ def _resume_file(cfg):
     ``--resume`` in an empty work dir)."""
     if cfg.get('load_from'):
         return cfg.load_from
-    import mmengine.runner  # find_latest_checkpoint: compat atomic-checkpoints
-    return mmengine.runner.find_latest_checkpoint(osp.abspath(cfg.work_dir))
+    return latest_checkpoint(osp.abspath(cfg.work_dir))
+
+
+def _read_error(path: str):
+    """Why ``path`` cannot be read (None: it can); the plugin's refusal of
+    a crafted file is raised as it is."""
+    try:
+        read_checkpoint(path)
+    except Exception as e:  # noqa: B902  any unreadable file
+        if str(e).startswith('refusing to load checkpoint'):
+            raise  # the compat fix's short weights-only refusal, as it is
+        lines = str(e).strip().splitlines()
+        return f'{type(e).__name__}: {lines[0] if lines else ""}'
+    return None
+
+
+def check_resume_file(cfg, report=print) -> None:
+    """Before the Runner: the checkpoint ``--resume`` continues must be
+    readable (a run killed by a full disk or a copy cut short leaves a
+    truncated newest file).
+
+    - ``--resume`` (auto): the work dir's latest checkpoint
+      (``last_checkpoint``, else the newest ``epoch_N``/``iter_N.pth``) is
+      set as ``cfg.load_from``, so mmengine resumes exactly that file; when
+      it cannot be read, the newest intact checkpoint of the work dir is
+      used instead, with a warning (``report``).
+    - ``--resume PATH``: an unreadable PATH is refused, naming the newest
+      intact checkpoint of its folder and of the work dir and the
+      ``--resume`` command that continues it.
+
+    Raises:
+        ConfigError: an unreadable ``--resume PATH``, or an unreadable
+            latest checkpoint with no intact one to fall back on.
+    """
+    if not cfg.get('resume'):
+        return
+    work_dir = osp.abspath(cfg.work_dir)
+    given = cfg.get('load_from')
+    path = given or latest_checkpoint(work_dir)
+    if not path or not is_local(path):
+        return
+    path = osp.expanduser(path)
+    error = _read_error(path)
+    if error is None:
+        cfg.load_from = path
+        return
+    folders = [osp.dirname(osp.abspath(path))]
+    if work_dir not in folders:
+        folders.append(work_dir)
+    intact = None
+    for folder in folders:
+        intact = newest_intact_checkpoint(folder, skip=[path])
+        if intact is not None:
+            break
+    if given:
+        raise ConfigError(
+            f'--resume {path}: the checkpoint cannot be read ({error}); it '
+            'is damaged or was cut short. ' + (
+                f'The newest intact checkpoint is {intact}: continue from it '
+                f'with --resume {intact}' if intact else
+                f'No intact checkpoint is left in {" or ".join(folders)}: '
+                'start over with --overwrite (or another --work-dir)') + '.')
+    if intact is None:
+        raise ConfigError(
+            f'--resume: the latest checkpoint of {work_dir}, {path}, cannot '
+            f'be read ({error}), and no other checkpoint there is intact. '
+            'Start over with --overwrite (or another --work-dir).')
+    report(f'WARNING: --resume: the latest checkpoint {path} cannot be read '
+           f'({error}); resuming from the newest intact one, {intact}. The '
+           'iterations after it are trained again.')
+    cfg.load_from = intact
 
 
 def check_load_from_keys(cfg, model, tool: str = 'train') -> None:
@@ -230,6 +321,8 @@ def check_load_from_keys(cfg, model, tool: str = 'train') -> None:
     key = 'CHECKPOINT' if tool == 'test' else (
         '--resume' if resume else 'load_from')
     checkpoint = _load(key, ckpt)
+    if not resume:
+        check_trained(checkpoint, key, ckpt)
     if resume and not {'epoch', 'iter'} <= set(checkpoint.get('meta') or {}):
         raise ConfigError(
             f'--resume: {ckpt} holds weights only (no meta with the epoch '

@@ -2,7 +2,6 @@
 """Pre-flight checks of the training data: the train dataset (and so its
 pipeline, e.g. ``CrossDomainMixup`` and its auxiliary set) is built once,
 before the Runner, and its files are checked."""
-import copy
 import os.path as osp
 import sys
 
@@ -11,11 +10,13 @@ from mixssl_mm.datasets.utils.image_contract import ImageContractError
 from mixssl_mm.datasets.utils.image_check import (UnreadableMessages,
                                                   readable_indices)
 from mixssl_mm.utils.hashing import file_hash
+from .bit_depth import check_loader_bit_depth
+from .dataset_errors import build_dataset
 from .error import ConfigError
 
 __all__ = [
     'check_medmnist_md5', 'check_target_images', 'check_first_sample',
-    'preflight_dataset'
+    'preflight_dataset', 'check_split_files'
 ]
 
 _TARGET_UNREADABLE = UnreadableMessages(
@@ -94,24 +95,38 @@ def check_first_sample(dataset) -> None:
         pass
 
 
-def preflight_dataset(cfg):
+def preflight_dataset(cfg, report=None):
     """Build the train dataset of ``cfg`` (None without training or a dataset
-    config) and check its files; the result is handed to the Runner."""
-    from mmengine.registry import DefaultScope
-
-    from mmpretrain.registry import DATASETS
+    config) and check its files: a dataset error of a known cause is
+    explained (:mod:`.dataset_errors`), a BloodMNIST file must be the
+    official one, unreadable images are refused or left out, a loader that
+    reduces the files' bit depth is refused (:mod:`.bit_depth`), and the
+    first sample goes through the pipeline. The result is handed to the
+    Runner."""
+    if report is None:
+        def report(m):
+            print(f'tools/train.py: {m}', file=sys.stderr)
     loader = cfg.get('train_dataloader')
     if (cfg.get('train_cfg') is None or not isinstance(loader, dict)
             or not isinstance(loader.get('dataset'), dict)):
         return None
-    with DefaultScope.overwrite_default_scope(
-            cfg.get('default_scope', 'mmpretrain')):
-        dataset = DATASETS.build(copy.deepcopy(loader['dataset']))
-    if hasattr(dataset, 'full_init'):
-        dataset.full_init()
+    key = 'train_dataloader.dataset'
+    dataset = build_dataset(loader['dataset'], key,
+                            cfg.get('default_scope', 'mmpretrain'))
     check_medmnist_md5(dataset)
-    dataset = check_target_images(
-        dataset, cfg, logger=lambda m: print(f'tools/train.py: {m}',
-                                             file=sys.stderr))
+    dataset = check_target_images(dataset, cfg, logger=report)
+    check_split_files(dataset, cfg, key)
     check_first_sample(dataset)
     return dataset
+
+
+def check_split_files(dataset, cfg, key: str) -> None:
+    """What the files of a split need beyond being readable: the pipeline's
+    loader must not reduce their bit depth (``data_check.images=False``
+    turns the file checks off).
+
+    Raises:
+        ConfigError: see :func:`~.bit_depth.check_loader_bit_depth`.
+    """
+    if (cfg.get('data_check') or {}).get('images', True):
+        check_loader_bit_depth(dataset, key)

@@ -8,12 +8,17 @@ checks (:mod:`mixssl_mm.preflight.checkpoints`), the ResNet converter
 (:mod:`mixssl_mm.converters.resnet`) and the short refusal message of
 :mod:`mixssl_mm.compat`.
 """
+import os
+import os.path as osp
 import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
 __all__ = [
-    'NotACheckpointError', 'read_checkpoint', 'state_dict_of', 'compare_keys', 'format_keys',
-    'mismatch_lines', 'refused_global', 'unpickler_reason'
+    'NotACheckpointError', 'read_checkpoint', 'state_dict_of',
+    'compare_keys', 'format_keys', 'mismatch_lines', 'refused_global',
+    'unpickler_reason', 'run_checkpoints', 'pointed_checkpoint',
+    'latest_checkpoint', 'checkpoint_error', 'newest_intact_checkpoint',
+    'trained_steps'
 ]
 
 _BN_COUNT = 'num_batches_tracked'
@@ -42,8 +47,9 @@ def read_checkpoint(path: str) -> dict:
     # path; logger=None would print() a second copy of that line
     checkpoint = _load_checkpoint(path, map_location='cpu', logger='silent')
     if not isinstance(checkpoint, dict):
-        raise NotACheckpointError(f'{path} holds a {type(checkpoint).__name__}, not a '
-                        'checkpoint dict or state_dict.')
+        raise NotACheckpointError(
+            f'{path} holds a {type(checkpoint).__name__}, not a '
+            'checkpoint dict or state_dict.')
     return checkpoint
 
 
@@ -125,3 +131,98 @@ def unpickler_reason(error_text: str,
         return None
     reason = found.group(1)
     return reason.split('. ')[0] if first_sentence else reason
+
+
+# -- checkpoints of a training run's work dir -------------------------------
+_URI = re.compile(r'^[A-Za-z][\w+.-]*://')
+_CKPT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+
+
+def run_checkpoints(work_dir: str) -> List[str]:
+    """The ``epoch_N.pth`` / ``iter_N.pth`` files of ``work_dir`` (paths),
+    newest first (by modification time, then by N)."""
+    if not osp.isdir(work_dir):
+        return []
+    found = []
+    for name in os.listdir(work_dir):
+        match = _CKPT_NAME.match(name)
+        path = osp.join(work_dir, name)
+        if match and osp.isfile(path):
+            found.append((osp.getmtime(path), int(match.group(2)), path))
+    return [path for *_, path in sorted(found, reverse=True)]
+
+
+def pointed_checkpoint(work_dir: str) -> Optional[str]:
+    """The file ``<work_dir>/last_checkpoint`` names, when that file exists
+    (also when the work dir was moved: then its namesake in ``work_dir``);
+    a URI as written; None for a missing, empty or stale pointer."""
+    save_file = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(save_file):
+        return None
+    with open(save_file) as f:
+        last = f.read().strip()
+    if not last:
+        return None
+    if _URI.match(last) or osp.isfile(last):
+        return last
+    moved = osp.join(work_dir, osp.basename(last))
+    return moved if osp.isfile(moved) else None
+
+
+def latest_checkpoint(work_dir: str) -> Optional[str]:
+    """What ``--resume`` (auto) continues: the file ``last_checkpoint``
+    names, else (a missing, empty or stale pointer, e.g. a run killed between
+    writing a checkpoint and updating the pointer) the newest
+    ``epoch_N.pth`` / ``iter_N.pth``; None when there is none.
+
+    mmengine's ``find_latest_checkpoint`` reads only the pointer; this is the
+    one home of the fallback (``mixssl_mm.compat`` routes mmengine's
+    function here).
+    """
+    pointed = pointed_checkpoint(work_dir)
+    if pointed is not None:
+        return pointed
+    found = run_checkpoints(work_dir)
+    return found[0] if found else None
+
+
+def checkpoint_error(path: str) -> Optional[str]:
+    """Why ``path`` cannot be loaded as a checkpoint of a training run
+    (``'<error type>: <message>'``, e.g. a truncated file), or None when it
+    loads and holds ``meta`` with the epoch and iteration.
+
+    It is read whole (through :func:`read_checkpoint`): a file whose zip
+    directory is intact may still be cut inside a tensor.
+    """
+    try:
+        checkpoint = read_checkpoint(path)
+    except Exception as e:  # noqa: B902  any unreadable file
+        text = str(e).strip().splitlines()
+        return f'{type(e).__name__}: {text[0] if text else ""}'.rstrip(': ')
+    if not {'epoch', 'iter'} <= set(checkpoint.get('meta') or {}):
+        return 'no meta with the epoch and iteration (weights only)'
+    return None
+
+
+def newest_intact_checkpoint(work_dir: str,
+                             skip: Iterable[str] = ()) -> Optional[str]:
+    """The newest ``epoch_N.pth`` / ``iter_N.pth`` of ``work_dir`` that
+    :func:`checkpoint_error` accepts, leaving out the paths in ``skip``;
+    None when there is none."""
+    skip = {osp.abspath(p) for p in skip}
+    for path in run_checkpoints(work_dir):
+        if osp.abspath(path) not in skip and checkpoint_error(path) is None:
+            return path
+    return None
+
+
+def trained_steps(checkpoint: dict) -> Optional[int]:
+    """The iteration (optimizer steps taken) a training checkpoint was saved
+    at (``meta['iter']``); None for a file without that meta (e.g. a
+    converted or hand-made state dict). 0 marks a checkpoint of a run that
+    never trained: its weights are the initial ones."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get('iter'), int) and \
+            'epoch' in meta:
+        return meta['iter']
+    return None

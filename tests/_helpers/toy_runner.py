@@ -17,9 +17,14 @@ _run_ids = itertools.count()
 
 
 class NoisyDataset(Dataset):
+    """``n`` samples; sample ``i`` is ``i`` plus noise in [0, 1), so
+    ``floor(inputs[:, 0])`` tells which samples a batch holds."""
+
+    def __init__(self, n: int = 8):
+        self.n = n
 
     def __len__(self):
-        return 8
+        return self.n
 
     def __getitem__(self, i):
         x = np.random.rand(4).astype(np.float32) + i  # an "augmentation"
@@ -41,16 +46,24 @@ class LambdaModel(BaseModel):
 
 
 def make_runner(work_dir, resume=False, load_from=None, hooks=None,
-                max_epochs=2, by_epoch=False):
-    """2 epochs x 4 iterations of batch 2, checkpoints every iteration (or
-    epoch with ``by_epoch``); ``hooks`` default to ``[ExactResumeHook()]``.
-    """
+                max_epochs=2, by_epoch=False, batch_size=2, n=8,
+                launcher='none'):
+    """2 epochs x 4 iterations of batch 2 (``n`` samples at ``batch_size``
+    per process), checkpoints every iteration (or epoch with
+    ``by_epoch``); ``hooks`` default to ``[ExactResumeHook()]``. With
+    ``launcher='pytorch'`` (under torchrun) the processes use gloo on the
+    CPU."""
+    dist = {} if launcher == 'none' else dict(
+        launcher=launcher, env_cfg=dict(dist_cfg=dict(backend='gloo')),
+        # DDP on the CPU: no device_ids (mmengine passes LOCAL_RANK's)
+        cfg=dict(model_wrapper_cfg=dict(type='MMDistributedDataParallel',
+                                        device_ids=None)))
     torch.manual_seed(0)  # the model is built before the Runner seeds
     return Runner(
         model=LambdaModel(),
         work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=NoisyDataset(), batch_size=2, num_workers=0,
+            dataset=NoisyDataset(n), batch_size=batch_size, num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=True),
             collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.01)),
@@ -62,4 +75,4 @@ def make_runner(work_dir, resume=False, load_from=None, hooks=None,
         default_scope='mmpretrain',  # the scope the rest of the suite uses
         resume=resume,
         load_from=load_from,
-        experiment_name=f'toy_runner_{next(_run_ids)}')
+        experiment_name=f'toy_runner_{next(_run_ids)}', **dist)

@@ -85,7 +85,7 @@ def test_sigkill_during_a_save_then_resume_is_bit_exact(tmp_path):
     # 3. resume: iterations 4..8 only, ending with the very same weights
     log = _run(cfg, work, '--resume')
     assert 'resumed epoch: 0, iter: 3' in log
-    assert 'skipping its first 3 batches' in log
+    assert 'skipping its first 6 samples per rank' in log  # 3 batches
     assert log.count('Epoch(train)') == 5  # iterations 4, 5, 6, 7, 8
     assert not glob.glob(str(work / '.*.part-*'))  # stale part cleaned up
     ref, got = _load(base / 'iter_8.pth'), _load(work / 'iter_8.pth')

@@ -62,3 +62,82 @@ def test_random_states_round_trip_through_a_weights_only_checkpoint(
     torch.manual_seed(99)
     restore_rng_state(torch.load(tmp_path / 's.pth')['rng_state'])
     assert (np.random.rand(), torch.rand(()).item()) == expected
+
+
+# -- a resume with another batch size or process count (issue 22, kind 3) --
+def _run_log(work) -> str:
+    import glob
+    return ''.join(open(p).read()
+                   for p in sorted(glob.glob(f'{work}/*/*.log')))
+
+
+def _first_run(work):
+    """16 samples at batch 4, 1 process: the epoch's sample order and
+    ``iter_2.pth``, saved after 8 samples."""
+    from tests._helpers.toy_resume_run import RecordSamplesHook
+    from mixssl_mm.engine.hooks import ExactResumeHook
+    recorder = RecordSamplesHook()
+    make_runner(work, n=16, batch_size=4,
+                hooks=[ExactResumeHook(), recorder]).train()
+    checkpoint = torch.load(work / 'iter_2.pth')
+    assert checkpoint['trained_samples'] == dict(
+        epoch=0, batch_size=4, world_size=1, per_rank=[8], total=8)
+    return recorder.seen['0'], str(work / 'iter_2.pth')
+
+
+@pytest.mark.parametrize('new_batch', [8, 2])
+def test_resume_with_another_batch_size_trains_each_sample_once(
+        tmp_path, new_batch):
+    # the reported case: 8 samples trained at batch 4; resumed at batch 8
+    # the hook skipped 2 batches of 8 (the whole epoch), at batch 2 it
+    # re-trained 4 samples it said were skipped
+    from tests._helpers.toy_resume_run import RecordSamplesHook
+    from mixssl_mm.engine.hooks import ExactResumeHook
+    order, ckpt = _first_run(tmp_path / 'first')
+    recorder = RecordSamplesHook()
+    work = tmp_path / 'resumed'
+    runner = make_runner(work, resume=True, load_from=ckpt, n=16,
+                         batch_size=new_batch,
+                         hooks=[ExactResumeHook(), recorder])
+    runner.train()
+    assert recorder.seen['0'] == order[8:]  # the rest, once, in order
+    assert sorted(recorder.seen['1']) == list(range(16))
+    assert runner.iter == 2 + 8 // new_batch + 16 // new_batch
+    assert osp_isfile(work / f'iter_{runner.iter}.pth')
+    log = _run_log(work)
+    assert ('written by 1 process(es) x batch size 4, this run has 1 '
+            f'process(es) x batch size {new_batch}') in log
+    assert 'skipping its first 8 samples per rank' in log
+
+
+def osp_isfile(path) -> bool:
+    import os.path as osp
+    return osp.isfile(str(path))
+
+
+def test_resume_on_two_processes_maps_the_trained_samples(tmp_path):
+    # 1 -> 2 processes: the first 8 samples of the epoch's shared order are
+    # done; each of the 2 ranks skips 4 of them and the ranks together
+    # train the other 8 once (real torchrun, gloo on the CPU)
+    import json
+    import subprocess
+    import sys
+
+    from tests._helpers.dist_launch import HELPERS, REPO, dist_env
+    order, ckpt = _first_run(tmp_path / 'first')
+    work = tmp_path / 'resumed'
+    env = dist_env()
+    out = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
+         '2', '--master_port', env['PORT'],
+         f'{HELPERS}/toy_resume_run.py', str(work), '4', ckpt],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-4000:]
+    seen = [json.load(open(work / f'samples_rank{r}.json')) for r in (0, 1)]
+    epoch0 = seen[0]['0'] + seen[1]['0']
+    assert sorted(epoch0) == sorted(order[8:]) and len(epoch0) == 8
+    assert sorted(seen[0]['1'] + seen[1]['1']) == list(range(16))
+    log = out.stdout + _run_log(work)
+    assert ('had trained the first 8 samples of its order; each rank skips '
+            '4 of them') in log

@@ -1,0 +1,180 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""Building a dataset config with mmpretrain/mmengine's errors of a known
+cause re-raised as a :class:`ConfigError` naming the cause and the fix.
+
+The one home of these explanations: the entry points build every dataset
+config through :func:`build_dataset` (train, val and test dataloaders), and
+``CrossDomainMixup`` explains the errors of its ``aux_dataset`` with
+:func:`explain_dataset_error`. The catalogue (docs/reliability.md, "Dataset
+errors with a known cause"):
+
+- an annotation file that lists paths without labels, read with
+  ``with_label=True`` (mmpretrain's default): ``ValueError: not enough values
+  to unpack (expected 2, got 1)`` -> set ``with_label=False``;
+- a key the dataset class does not take (``class_subset``):
+  ``TypeError: ... unexpected keyword argument`` -> the closest key of the
+  class's ``__init__`` (and its bases', e.g. mmengine's ``BaseDataset``);
+- a dataset type that is not registered -> the closest registered names and
+  the ``custom_imports`` line for the plugin's datasets;
+- ``classes`` given for a split with another number of class folders;
+- a missing ``data_root`` / ``ann_file`` / image folder, and a folder with
+  no image of a supported extension -> which key to point where.
+"""
+import copy
+import difflib
+import inspect
+import re
+from typing import List, Optional
+
+from .error import ConfigError
+
+__all__ = ['dataset_keys', 'explain_dataset_error', 'build_dataset']
+
+_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
+_UNPACK = re.compile(r'not enough values to unpack \(expected 2, got 1\)')
+_NOT_REGISTERED = re.compile(r"'?([\w.]+) is not in the (\S+) registry")
+_FOUND_NONE = 'Found 0 files in subfolders of'
+_FOLDER_COUNT = re.compile(r"number of subfolders \((\d+)\) doesn't match "
+                           r'the number of specified classes \((\d+)\)')
+
+
+def _dataset_class(ds_cfg: dict, default_scope: Optional[str]):
+    from mmengine.registry import DefaultScope
+
+    from mmpretrain.registry import DATASETS
+    kind = ds_cfg.get('type')
+    if isinstance(kind, type):
+        return kind
+    try:
+        with DefaultScope.overwrite_default_scope(default_scope):
+            return DATASETS.get(kind)
+    except Exception:  # noqa: B902  an unknown scope
+        return None
+
+
+def dataset_keys(cls) -> List[str]:
+    """Every keyword the dataset class ``cls`` takes: the parameters of its
+    ``__init__`` and of its bases' (a subclass passes ``**kwargs`` on, e.g.
+    mmpretrain's ``CustomDataset`` to mmengine's ``BaseDataset``)."""
+    keys = []
+    for klass in inspect.getmro(cls):
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name != 'self' and p.kind not in (p.VAR_POSITIONAL,
+                                                   p.VAR_KEYWORD) \
+                    and p.name not in keys:
+                keys.append(p.name)
+    return keys
+
+
+def _registered_names(default_scope: Optional[str]) -> List[str]:
+    from mmpretrain.registry import DATASETS
+    names = set(DATASETS.module_dict)
+    if DATASETS.parent is not None:
+        names |= set(DATASETS.parent.module_dict)
+    return sorted(names)
+
+
+def explain_dataset_error(ds_cfg: dict, error: BaseException, key: str,
+                          default_scope: Optional[str] = 'mmpretrain'
+                          ) -> Optional[ConfigError]:
+    """A :class:`ConfigError` naming the cause and the fix of ``error``,
+    raised while building the dataset config ``ds_cfg`` (``key``: where it
+    is in the config, e.g. ``'train_dataloader.dataset'``); None when the
+    cause is not one of the known ones.
+
+    Use as ``raise explain_dataset_error(...) or error`` (``from error``).
+    """
+    if not isinstance(ds_cfg, dict):
+        return None
+    text = str(error)
+    kind = ds_cfg.get('type')
+    name = kind if isinstance(kind, str) else getattr(kind, '__name__', kind)
+    where = f'{key} (type={name!r})'
+    found = _UNEXPECTED.search(text)
+    if isinstance(error, TypeError) and found:
+        bad = found.group(1)
+        cls = _dataset_class(ds_cfg, default_scope)
+        keys = dataset_keys(cls) if cls is not None else []
+        close = difflib.get_close_matches(bad, keys, n=1, cutoff=0.6)
+        return ConfigError(
+            f'{where} has a key {name} does not take: {bad!r}. ' + (
+                f'Did you mean {close[0]!r}? Rename it ({key}.{close[0]}).'
+                if close else f'Remove it ({key}.{bad}).') +
+            (f'\nThe keys of {name}: {", ".join(keys)}.' if keys else ''))
+    if isinstance(error, ValueError) and _UNPACK.search(text) and \
+            ds_cfg.get('ann_file') and ds_cfg.get('with_label', True):
+        return ConfigError(
+            f'{where}: the annotation file {ds_cfg["ann_file"]!r} lists image '
+            'paths without labels, but the dataset reads it with '
+            'with_label=True (mmpretrain\'s default), which expects '
+            "'<path> <label>' on every line (ValueError: {text}). For "
+            f'unlabelled images (self-supervised pretraining) set {key}.'
+            'with_label=False (--cfg-options '
+            f'{key}.with_label=False); otherwise add each image\'s label '
+            'after its path.'.replace('{text}', text))
+    found = _NOT_REGISTERED.search(text)
+    if isinstance(error, KeyError) and found and 'dataset' in found.group(2):
+        close = difflib.get_close_matches(
+            found.group(1), _registered_names(default_scope), n=3,
+            cutoff=0.6)
+        return ConfigError(
+            f'{where}: no dataset type {found.group(1)!r} is registered. ' + (
+                f'Did you mean {" or ".join(map(repr, close))}? '
+                if close else '') +
+            'A mixssl_mm dataset (MedMNIST, NaturalPhotoPool, ...) also needs '
+            "custom_imports = dict(imports=['mixssl_mm'], "
+            'allow_failed_imports=False) in the config.')
+    found = _FOLDER_COUNT.search(text)
+    if isinstance(error, AssertionError) and found:
+        return ConfigError(
+            f'{where}: {key}.classes (or metainfo.classes) names '
+            f'{found.group(2)} classes, but the split has {found.group(1)} '
+            'class folders; mmpretrain maps the folders in sorted order to '
+            'the classes, so they must be the same. Create the missing class '
+            'folder(s) (an empty one keeps the label ids) or remove the '
+            'extra one(s).')
+    if isinstance(error, FileNotFoundError):
+        missing = getattr(error, 'filename', None) or text
+        return ConfigError(
+            f'{where}: {missing} does not exist ({type(error).__name__}: '
+            f'{text}). Point {key}.data_root (and {key}.ann_file / '
+            f'{key}.data_prefix, relative to it) at the data (--cfg-options '
+            f'{key}.data_root=PATH).')
+    if isinstance(error, RuntimeError) and _FOUND_NONE in text:
+        return ConfigError(
+            f'{where}: no image file of a supported extension in the class '
+            f'folders ({text}). Point {key}.data_root at a folder with one '
+            'sub-folder of images per class, or at a flat folder of images '
+            f'with {key}.with_label=False (unlabelled), or give '
+            f'{key}.ann_file.')
+    return None
+
+
+def build_dataset(ds_cfg: dict, key: str,
+                  default_scope: Optional[str] = 'mmpretrain'):
+    """Build (and ``full_init``) the dataset config ``ds_cfg`` as the Runner
+    would, in ``default_scope``.
+
+    Raises:
+        ConfigError: an error of a known cause (:func:`explain_dataset_error`)
+            with its fix; other errors as they are.
+    """
+    from mmengine.registry import DefaultScope
+
+    from mmpretrain.registry import DATASETS
+    try:
+        with DefaultScope.overwrite_default_scope(default_scope):
+            dataset = DATASETS.build(copy.deepcopy(ds_cfg))
+            if hasattr(dataset, 'full_init'):
+                dataset.full_init()
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: B902  explained when the cause is known
+        explained = explain_dataset_error(ds_cfg, e, key, default_scope)
+        if explained is None:
+            raise
+        raise explained from e
+    return dataset
