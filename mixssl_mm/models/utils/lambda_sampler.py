@@ -5,7 +5,8 @@ generator of the model's own, checkpointed with the model.
 Why a generator of its own: the draws then do not depend on how many random
 numbers anything else (augmentation, dropout, a visualisation hook) took
 from torch's global generators, every rank can be given the same stream,
-and its state travels in the model's ``state_dict`` (``_extra_state``), so
+and its state travels in the model's ``state_dict`` (``lam_sampler.seed``,
+``lam_sampler.rng_state``), so
 a resumed run continues the λ sequence exactly. No registered class lives
 here.
 """
@@ -91,9 +92,10 @@ class LambdaSampler(nn.Module):
             run's seed (:func:`run_seed`) at build time.
 
     The generator lives on the device of the first draw (a CPU and a CUDA
-    generator give different streams from one seed). Its state is in
-    ``state_dict()`` under ``<prefix>_extra_state``; a checkpoint without it
-    (written before this class existed) loads, keeping the seeded stream.
+    generator give different streams from one seed). Its seed and state are
+    in ``state_dict()`` as ``<prefix>seed`` (int64) and ``<prefix>rng_state``
+    (uint8; empty before the first draw); a checkpoint without them (written
+    before this class existed) loads, keeping the seeded stream.
     """
 
     def __init__(self,
@@ -118,15 +120,15 @@ class LambdaSampler(nn.Module):
         g = torch.Generator(device=device)
         g.manual_seed(self.seed ^ _SALT)
         pending, self._pending_state = self._pending_state, None
-        if pending is not None and pending.get('state') is not None:
-            if pending.get('device') == device.type:
-                g.set_state(pending['state'].to('cpu'))
-            else:
+        if pending is not None:
+            try:
+                g.set_state(pending)
+            except RuntimeError as e:  # e.g. a CUDA state on a CPU run
                 warnings.warn(
-                    f'LambdaSampler: the checkpoint holds the state of a '
-                    f"{pending.get('device')} generator but λ is now drawn "
-                    f'on {device.type}; the λ stream restarts from the seed '
-                    f'{self.seed} instead of resuming exactly.')
+                    'LambdaSampler: the checkpoint\'s λ generator state does '
+                    f'not fit a {device.type} generator ({e}); the λ stream '
+                    f'restarts from the seed {self.seed} instead of resuming '
+                    'exactly.')
         self._generator = g
         return g
 
@@ -154,19 +156,22 @@ class LambdaSampler(nn.Module):
         # would get in one process with the global batch size
         return lam[rank::world_size]
 
-    def get_extra_state(self) -> dict:
-        g = self._generator
-        if g is None and self._pending_state is not None:
-            return dict(self._pending_state, seed=self.seed)
-        return dict(
-            seed=self.seed,
-            device=None if g is None else g.device.type,
-            state=None if g is None else g.get_state())
+    # state_dict entries (tensors, so that code walking a checkpoint's
+    # state_dict meets only tensors); not registered buffers, so that
+    # ``.to(device)`` and DDP's buffer broadcast leave them alone
+    STATE_KEYS = ('seed', 'rng_state')
 
-    def set_extra_state(self, state: dict) -> None:
-        self.seed = int(state['seed'])
-        self._generator = None  # rebuilt, with this state, at the next draw
-        self._pending_state = dict(state)
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        g = self._generator
+        if g is not None:
+            state = g.get_state()
+        elif self._pending_state is not None:
+            state = self._pending_state
+        else:  # nothing drawn yet: the seed alone
+            state = torch.empty(0, dtype=torch.uint8)
+        destination[prefix + 'seed'] = torch.tensor(self.seed)
+        destination[prefix + 'rng_state'] = state.clone()
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata,
                               strict, missing_keys, unexpected_keys,
@@ -174,11 +179,19 @@ class LambdaSampler(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
+        keys = [prefix + k for k in self.STATE_KEYS]
+        for key in keys:
+            if key in unexpected_keys:
+                unexpected_keys.remove(key)
         # checkpoints written before λ was drawn here have no state: they
         # load (strictly too), and the stream stays the seeded one
-        key = prefix + '_extra_state'
-        if key in missing_keys:
-            missing_keys.remove(key)
+        if keys[0] not in state_dict:
+            return
+        self.seed = int(state_dict[keys[0]])
+        state = state_dict.get(keys[1])
+        self._generator = None  # rebuilt, with this state, at the next draw
+        self._pending_state = (None if state is None or state.numel() == 0
+                               else state.detach().to('cpu', torch.uint8))
 
     def extra_repr(self) -> str:
         return (f'alpha={self.alpha}, lam_mode={self.lam_mode!r}, '

@@ -115,7 +115,7 @@ def test_state_dict_resumes_the_stream_exactly(mode):
 
 
 def test_state_dict_without_lambda_state_loads_strictly():
-    """Checkpoints written before λ was the model's: no ``_extra_state``."""
+    """Checkpoints written before λ was the model's: no seed / rng_state."""
     sampler = LambdaSampler(seed=5)
     sampler.load_state_dict({}, strict=True)
     assert torch.equal(sampler(4, CPU), LambdaSampler(seed=5)(4, CPU))
