@@ -76,7 +76,8 @@ def test_bloodmnist_pretraining_dataset_yields_mixssl_inputs():
     ds_cfg.data_root = osp.join(REPO, ds_cfg.data_root)
     sample = DATASETS.build(ds_cfg)[0]
     assert [tuple(x.shape) for x in sample['inputs']] == [(3, 64, 64)] * 2
-    assert sample['data_samples'].mix_alpha == 1.0
+    # the pipeline only pairs: λ is the model's
+    assert 'mix_alpha' not in sample['data_samples']
 
 
 def _tiny_runner_cfg(path, tmp_path, **options):
@@ -154,7 +155,7 @@ def test_fast_config_is_the_paper_recipe_plus_levers():
     assert fast.train_dataloader.persistent_workers
     assert fast.train_dataloader.pin_memory
     # everything else is the paper's
-    for key in ('neck', 'head', 'backbone', 'loss_rec'):
+    for key in ('neck', 'head', 'backbone', 'rec_head', 'alpha', 'lam_mode'):
         assert fast.model[key] == paper.model[key]
     assert fast.train_dataloader.dataset == paper.train_dataloader.dataset
     assert fast.train_cfg == paper.train_cfg

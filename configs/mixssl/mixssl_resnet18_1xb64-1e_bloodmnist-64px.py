@@ -33,11 +33,8 @@ train_pipeline = [
     *view_pipeline,
     dict(
         type='CrossDomainMixup',
-        aux_dataset=dict(type='NaturalPhotoPool', pipeline=view_pipeline),
-        alpha=1.0,
-        lam_mode='batch'),
-    dict(type='PackInputs', algorithm_keys=['mix_alpha', 'mix_lam',
-                                            'aux_label']),
+        aux_dataset=dict(type='NaturalPhotoPool', pipeline=view_pipeline)),
+    dict(type='PackInputs', algorithm_keys=['aux_label', 'aux_num_classes']),
 ]
 train_dataloader = dict(
     num_workers=2, dataset=dict(pipeline=train_pipeline, indices=3200))

@@ -62,13 +62,10 @@ def main(argv: Optional[List[str]] = None) -> List[Tuple[str, float, float]]:
     model, optim_wrapper, _, _ = build(cfg, args)
     data = synthetic_batch('mixssl', cfg, args)
     batch = model.data_preprocessor(data, True)
-    # one step first: channels_last conversion, optimizer state
+    # one step first: optimizer state
     model.train_step(data, optim_wrapper)
     x_t, x_a = batch['inputs']
-    if model.channels_last:
-        x_t = x_t.contiguous(memory_format=torch.channels_last)
-        x_a = x_a.contiguous(memory_format=torch.channels_last)
-    lam = model.sample_lam(batch['data_samples'], x_t.size(0), x_t.device)
+    lam = model.lam_sampler(x_t.size(0), x_t.device)
     x_mix = model.mix(x_t, x_a, lam)
     feats = [f.detach().requires_grad_() for f in model.backbone(x_mix)]
 
@@ -78,7 +75,8 @@ def main(argv: Optional[List[str]] = None) -> List[Tuple[str, float, float]]:
 
     def decoder():
         rec = model.neck(feats)[0]
-        model.loss_rec(rec, x_t).backward()
+        model.rec_head.loss(rec, x_t,
+                            model.pixel_stats(x_t))['loss_rec'].backward()
 
     def head():
         sum(model.head.loss(feats, lam).values()).backward()

@@ -21,20 +21,27 @@ its head. Which keys read what:
   ``ClsBatchNormNeck`` keep the channels, a neck with ``out_channels`` sets
   them, any other neck ends the walk);
 - a model class with ``ENCODER_READERS`` (``MixSSL``: ``neck`` (decoder),
-  ``head`` (λ), ``contrast_neck``, ``aux_head``): each listed part reads
-  the encoder.
+  ``head`` (λ); ``MixSSLContrast`` adds ``contrast_neck``, ``MixSSLAux``
+  ``aux_head``): each listed part reads the encoder.
 
-Other backbones (ViT, RegNet, ...) are not checked here; their models fail
-as before.
+For the MixSSL family the encoder is also built once and run on one blank
+probe image (:func:`probe_encoder`; MixSSL itself runs nothing when built),
+so any backbone is judged: it must return (N, C, h, w) feature maps (not
+pooled vectors or tokens: ConvNeXt needs ``gap_before_final_norm=False``,
+ViT ``out_type='featmap'``), its channels must match the readers and its
+stride the decoder's upsampling. Other models with other backbones (ViT,
+RegNet, ...) are not checked here; they fail as before.
 """
+import copy
 import inspect
+import math
 from typing import List, Optional, Tuple
 
 from .error import ConfigError
 
 __all__ = [
     'RESNET_TYPES', 'resnet_out_channels', 'feature_channel_mismatches',
-    'check_feature_channels'
+    'check_feature_channels', 'probe_encoder'
 ]
 
 # mmpretrain backbones whose output channels follow ResNet's arithmetic
@@ -155,6 +162,10 @@ def check_feature_channels(cfg) -> None:
     backbone = model.get('backbone')
     channels = resnet_out_channels(backbone) if isinstance(backbone,
                                                            dict) else None
+    probed = None
+    if _is_mixssl(model) and isinstance(backbone, dict):
+        probed = probe_encoder(model)
+        channels = probed[0]
     if channels is None:
         return
     bad = feature_channel_mismatches(model, channels)
@@ -174,3 +185,68 @@ def check_feature_channels(cfg) -> None:
         f'settings expect another number:\n{listing}\nSet them to '
         f'{channels}, e.g. --cfg-options {options}\n(They are the '
         "config's own values, so they are not changed for you." + hint + ')')
+
+
+def _is_mixssl(model) -> bool:
+    from mixssl_mm.models.algorithms.mixssl import MixSSL
+    cls = _registered(_type_name(model))
+    return isinstance(cls, type) and issubclass(cls, MixSSL)
+
+
+def _decoder_stride(model) -> Optional[int]:
+    """The decoder's upsampling factor, ``2**num_upsamples`` (None without
+    objective R)."""
+    neck = model.get('neck')
+    if not model.get('use_rec', True) or not isinstance(neck, dict):
+        return None
+    ups = neck.get('num_upsamples')
+    if ups is None:
+        cls = _registered(_type_name(neck))
+        param = (inspect.signature(cls.__init__).parameters.get(
+            'num_upsamples') if cls else None)
+        ups = None if param is None else param.default
+    return 2**ups if isinstance(ups, int) else None
+
+
+def probe_encoder(model) -> Tuple[int, int]:
+    """Build a MixSSL model's encoder from its config, run it once on a
+    blank image and return its output ``(channels, stride)``; refuse an
+    encoder whose output MixSSL cannot use, or whose stride the decoder does
+    not undo.
+
+    Raises:
+        ConfigError: pooled vectors (N, C) or tokens (N, L, C) instead of
+            feature maps, naming the backbone option that gives maps; a
+            stride that differs from ``2**model.neck.num_upsamples``.
+    """
+    import torch
+    from mmpretrain.registry import MODELS
+    backbone = model['backbone']
+    name = _type_name(backbone)
+    dec_stride = _decoder_stride(model)
+    size = 2 * max(32, dec_stride or 32)
+    encoder = MODELS.build(copy.deepcopy(dict(backbone)))
+    encoder.eval()  # BatchNorm needs more than one value in train mode
+    with torch.no_grad():
+        feat = encoder(torch.zeros(1, 3, size, size))
+    feat = feat[-1] if isinstance(feat, (list, tuple)) else feat
+    if isinstance(feat, (list, tuple)):  # e.g. ViT's (patch, cls) pairs
+        feat = feat[0]
+    shape = tuple(feat.shape)
+    if feat.dim() != 4:
+        what = ('pooled vectors' if feat.dim() == 2 else
+                'tokens' if feat.dim() == 3 else f'{feat.dim()}-d tensors')
+        raise ConfigError(
+            f'model.backbone ({name}) returns {what} of shape {shape}, but '
+            "MixSSL's decoder and heads need (N, C, h, w) feature maps. "
+            'Set the backbone to return its last feature map, e.g. '
+            '--cfg-options model.backbone.gap_before_final_norm=False '
+            "(ConvNeXt) or model.backbone.out_type='featmap' "
+            '(VisionTransformer).')
+    channels, stride = shape[1], size // shape[-1]
+    if dec_stride is not None and stride != dec_stride:
+        raise ConfigError(
+            f'model.backbone ({name}) downsamples by {stride} but the '
+            f'decoder upsamples by {dec_stride}; set model.neck.'
+            f'num_upsamples={int(round(math.log2(stride)))}.')
+    return channels, stride

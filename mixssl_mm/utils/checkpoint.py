@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 _BN_COUNT = 'num_batches_tracked'
+_LAM_STATE = ('lam_sampler.seed', 'lam_sampler.rng_state')
 # torch >= 2.6 words a refused global in one of these two ways
 _REFUSED_GLOBAL = re.compile(r'GLOBAL (\S+) (?:was not an allowed global|'
                              r'whose module \S+ is blocked)')
@@ -67,16 +68,21 @@ def compare_keys(expected: Dict, given: Dict
     ``given`` against ``expected`` (e.g. a module's ``state_dict()``).
 
     ``missing`` and ``unexpected`` are sorted; BatchNorm
-    ``num_batches_tracked`` counters are never missing (torch fills them).
+    ``num_batches_tracked`` counters are never missing (torch fills them),
+    nor is MixSSL's λ generator state (``lam_sampler.seed`` /
+    ``.rng_state``: absent from checkpoints written before it existed,
+    which load without it; its size depends on the generator's device and
+    is 0 before the first draw, so it has no shape to compare either).
     Shape mismatches read ``'<key> <given shape> vs <expected shape>'``, in
     the order of ``expected``.
     """
-    missing = sorted(k for k in expected
-                     if k not in given and not k.endswith(_BN_COUNT))
+    missing = sorted(k for k in expected if k not in given
+                     and not k.endswith((_BN_COUNT, ) + _LAM_STATE))
     unexpected = sorted(k for k in given if k not in expected)
     shapes = [
         f'{k} {tuple(given[k].shape)} vs {tuple(v.shape)}'
         for k, v in expected.items() if k in given
+        and not k.endswith(_LAM_STATE)  # its size is the generator's
         and hasattr(given[k], 'shape') and hasattr(v, 'shape')
         and tuple(given[k].shape) != tuple(v.shape)
     ]

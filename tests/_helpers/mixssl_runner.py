@@ -43,7 +43,7 @@ def mixssl_runner_cfg(work_dir, target_dir, aux_dir, custom_hooks=(),
                           dict(type='CrossDomainMixup',
                                aux_dataset=str(aux_dir), aux_pipeline=view),
                           dict(type='PackInputs', algorithm_keys=[
-                              'mix_alpha', 'mix_lam', 'aux_label'])])),
+                              'aux_label', 'aux_num_classes'])])),
         train_cfg=train_cfg or dict(by_epoch=False, max_iters=2),
         optim_wrapper=dict(optimizer=dict(type='Adam', lr=1e-3)),
         default_hooks=default_hooks or dict(checkpoint=None),

@@ -20,7 +20,8 @@ MIXSSL_R18 = dict(
     type='MixSSL',
     backbone=dict(type='ResNet', depth=18),
     neck=dict(type='ResnetGenerator', in_channels=512, n_blocks=1),
-    head=dict(type='TransparencyHead', in_channels=512))
+    head=dict(type='TransparencyHead', in_channels=512),
+    rec_head=dict(type='MixSSLReconstructionHead'))
 
 
 def build_model(base: dict, **overrides):
@@ -36,17 +37,12 @@ def build_model(base: dict, **overrides):
     return MODELS.build(cfg)
 
 
-def mixssl_samples(n, alpha=1.0, lams=None, aux_labels=None,
-                   aux_num_classes=None):
+def mixssl_samples(n, aux_labels=None, aux_num_classes=None):
     """The ``DataSample`` s that CrossDomainMixup + PackInputs give MixSSL:
-    ``mix_alpha``, and optionally per-sample ``mix_lam``, ``aux_label`` and
-    ``aux_num_classes``."""
+    empty, or with ``aux_label`` and ``aux_num_classes`` (objective A)."""
     out = []
     for i in range(n):
         s = DataSample()
-        s.set_field(alpha, 'mix_alpha')
-        if lams is not None:
-            s.set_field(float(lams[i]), 'mix_lam')
         if aux_labels is not None:
             s.set_field(int(aux_labels[i]), 'aux_label')
         if aux_num_classes is not None:

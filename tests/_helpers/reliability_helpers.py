@@ -30,14 +30,9 @@ class RecordRunHook(Hook):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
         self.lams, self.seen = [], {}
-        stock = model.sample_lam
-
-        def recording_sample_lam(*args, **kwargs):
-            lam = stock(*args, **kwargs)
-            self.lams.append(lam.tolist())
-            return lam
-
-        model.sample_lam = recording_sample_lam
+        # every λ the model draws (MixSSL.lam_sampler)
+        model.lam_sampler.register_forward_hook(
+            lambda module, args, lam: self.lams.append(lam.tolist()))
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):

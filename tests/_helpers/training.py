@@ -45,7 +45,7 @@ data_preprocessor = dict(type='SelfSupDataPreprocessor',
 view = {view}
 aux_view = {aux_view}
 pack = dict(type='PackInputs',
-            algorithm_keys=['mix_alpha', 'mix_lam', 'aux_label'])
+            algorithm_keys=['aux_label', 'aux_num_classes'])
 train_dataloader = dict(
     batch_size={batch_size}, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle={shuffle}),

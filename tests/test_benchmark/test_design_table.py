@@ -27,7 +27,7 @@ def test_each_variant_row_has_its_top1_and_paired_interval():
         ('mixssl_coslr', 'knn'): [60.0, 61.0],
         ('rand', 'finetune'): [90.0, 90.0],  # not a design row
     })
-    methods = ['mixssl', 'mixssl_pix01', 'mixssl_lamsample', 'mixssl_coslr',
+    methods = ['mixssl', 'mixssl_pix01', 'mixssl_lambatch', 'mixssl_coslr',
                'rand']
     lines = design_section(recs, methods, compare(recs, methods))
     text = '\n'.join(lines)

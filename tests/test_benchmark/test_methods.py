@@ -53,7 +53,7 @@ def test_channel_overrides_fit_each_neck_and_head():
                             'model.contrast_neck.hid_channels'],
         mixssl_ra=mixssl + ['model.aux_head.in_channels'],
         mixssl_pix01=mixssl, mixssl_cycleganinit=mixssl,
-        mixssl_lamsample=mixssl, mixssl_auxzoom=mixssl, mixssl_coslr=mixssl)
+        mixssl_lambatch=mixssl, mixssl_auxzoom=mixssl, mixssl_coslr=mixssl)
     assert list(METHODS) == list(expected)
     for key, keys in expected.items():
         assert list(METHODS[key]['channels'](c).items()) == [

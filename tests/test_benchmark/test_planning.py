@@ -164,7 +164,7 @@ def test_every_mixing_method_needs_a_stride_32_size(repo_cwd, monkeypatch):
     before any stage; methods that do not mix are not held to it."""
     from mixssl_mm.benchmark.presets import PRESETS
     monkeypatch.setitem(PRESETS['tiny'], 'img_size', 48)
-    for method in ('mixssl', 'mixssl-t', 'mixssl-lamsample', 'mixssl-coslr'):
+    for method in ('mixssl', 'mixssl-t', 'mixssl-lambatch', 'mixssl-coslr'):
         with pytest.raises(SystemExit, match='not a multiple of 32'):
             _plan('--preset', 'tiny', '--methods', method)
     _plan('--preset', 'tiny', '--methods', 'simclr', 'rand')

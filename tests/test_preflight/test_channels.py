@@ -158,3 +158,67 @@ def test_train_and_test_refuse_a_depth_change_before_anything_is_written(
         test_main([FINETUNE_50, str(tmp_path / 'epoch_1.pth'), '--work-dir',
                    str(work), *depth])
     assert not work.exists()
+
+
+# -- MixSSL: the encoder is probed once, here, instead of in MixSSL.__init__
+def mixssl_cfg(backbone, channels=512, **model):
+    return Config(dict(model=dict(
+        type='MixSSL', backbone=backbone,
+        neck=dict(type='ResnetGenerator', in_channels=channels, n_blocks=1),
+        head=dict(type='TransparencyHead', in_channels=channels), **model)))
+
+
+R18 = dict(type='ResNet', depth=18)
+
+
+def test_mixssl_misfits_are_refused_with_the_key_to_set():
+    check_feature_channels(mixssl_cfg(R18))  # fits
+    with pytest.raises(ConfigError, match=re.escape(
+            'outputs 512 channels, but these settings expect another '
+            'number:\n  model.neck.in_channels=2048\n  '
+            'model.head.in_channels=2048\nSet them to 512')):
+        check_feature_channels(mixssl_cfg(R18, channels=2048))
+    cfg = mixssl_cfg(R18)
+    cfg.model.neck.num_upsamples = 4
+    with pytest.raises(ConfigError, match='downsamples by 32 but the decoder '
+                       'upsamples by 16; set model.neck.num_upsamples=5'):
+        check_feature_channels(cfg)
+    # without R there is no decoder to fit
+    cfg.model.use_rec = False
+    check_feature_channels(cfg)
+
+
+def test_mixssl_probes_any_backbone_for_its_channels():
+    # a ResNet the config arithmetic does not know (RegNet): probed
+    backbone = dict(type='RegNet', arch='regnetx_400mf')
+    check_feature_channels(mixssl_cfg(backbone, channels=384))
+    with pytest.raises(ConfigError, match=r'outputs 384 channels'):
+        check_feature_channels(mixssl_cfg(backbone, channels=512))
+
+
+CONVNEXT = dict(type='ConvNeXt', arch='atto')
+VIT = dict(type='VisionTransformer', arch='deit-tiny', img_size=64,
+           patch_size=16)
+
+
+@pytest.mark.parametrize('backbone, shape, option, fixed, ups', [
+    (CONVNEXT, r'pooled vectors of shape \(1, 320\)',
+     'gap_before_final_norm=False',
+     dict(CONVNEXT, gap_before_final_norm=False), 5),
+    (VIT, r'pooled vectors of shape \(1, 192\)', "out_type='featmap'",
+     dict(VIT, out_type='featmap'), 4),
+    (dict(VIT, out_type='raw'), r'tokens of shape \(1, 17, 192\)',
+     "out_type='featmap'", dict(VIT, out_type='featmap'), 4),
+])
+def test_mixssl_refuses_pooled_or_token_encoders(backbone, shape, option,
+                                                 fixed, ups):
+    """Instead of ``ValueError: math domain error`` (the stride's log of a
+    map that is not one), the option that gives feature maps; with it set
+    the pre-flight passes."""
+    channels = fixed_channels = 320 if fixed['type'] == 'ConvNeXt' else 192
+    with pytest.raises(ConfigError, match=shape + '(?s:.*)' +
+                       re.escape(option)):
+        check_feature_channels(mixssl_cfg(backbone, channels=channels))
+    cfg = mixssl_cfg(fixed, channels=fixed_channels)
+    cfg.model.neck.num_upsamples = ups
+    check_feature_channels(cfg)

@@ -54,11 +54,13 @@ LOSSES = {
     'rc': {'loss_rec', 'loss_contrast'},
     'ra': {'loss_rec', 'loss_aux'},
 }
+# every MixSSL also holds its λ generator's state (lam_sampler.seed,
+# lam_sampler.rng_state)
 MODULES = {
-    'r': {'backbone', 'neck'},
-    't': {'backbone', 'head'},
-    'rc': {'backbone', 'neck', 'contrast_neck'},
-    'ra': {'backbone', 'neck', 'aux_head'},
+    'r': {'backbone', 'neck', 'lam_sampler'},
+    't': {'backbone', 'head', 'lam_sampler'},
+    'rc': {'backbone', 'neck', 'contrast_neck', 'lam_sampler'},
+    'ra': {'backbone', 'neck', 'aux_head', 'lam_sampler'},
 }
 
 
@@ -127,5 +129,5 @@ def test_ablation_trains_only_its_objectives(runs, name):
     state = torch.load(work / 'epoch_1.pth', map_location='cpu')
     assert state['meta']['iter'] == 2
     modules = {k.split('.')[0] for k in state['state_dict']}
-    # switched-off objectives build nothing (loss_rec has no parameters)
+    # switched-off objectives build nothing (rec_head has no parameters)
     assert modules == MODULES[name], modules

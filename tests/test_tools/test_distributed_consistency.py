@@ -1,6 +1,7 @@
 """Two CPU processes (torchrun, gloo) against one: disjoint target samples
-per rank, one shared λ per step, and 2 x bs4 == 1 x bs8 up to float
-summation order (docs/reliability.md, "Several processes")."""
+per rank, per-sample λs dealt from one global draw (each image gets the λ
+of the one-process run), and 2 x bs4 == 1 x bs8 up to float summation
+order (docs/reliability.md, "Several processes")."""
 import json
 import os
 import os.path as osp
@@ -18,7 +19,7 @@ HELPERS = osp.join(REPO, 'tests', '_helpers')
 # Everything that could make 2 x bs4 differ from 1 x bs8 is pinned down:
 # GroupNorm instead of BatchNorm (BN statistics are per rank batch), a
 # deterministic target pipeline, a one-image auxiliary pool, plain SGD.
-# The per-batch λ is left random: it must be shared by the ranks.
+# The per-sample λs are left random: the ranks must deal them from one draw.
 CONFIG = """
 _base_ = ['{repo}/configs/_base_/models/mixssl_resnet50.py',
           'mmpretrain::_base_/default_runtime.py']
@@ -42,8 +43,7 @@ train_dataloader = dict(
                  pipeline=[*view,
                            dict(type='CrossDomainMixup', aux_dataset='{aux}',
                                 aux_pipeline=view),
-                           dict(type='PackInputs', algorithm_keys=[
-                               'mix_alpha', 'mix_lam', 'aux_label'])]))
+                           dict(type='PackInputs')]))
 optim_wrapper = dict(type='OptimWrapper',
                      optimizer=dict(type='SGD', lr=0.02))
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=2)
@@ -105,21 +105,22 @@ def test_two_ranks_split_the_data_share_lambda_and_match_one_process(
         assert a | b == set(single['seen'][epoch])
     assert r0['seen']['0'] != r0['seen']['1']  # reshuffled per epoch
 
-    # one λ per step, identical on both ranks and equal to 1 x bs8's
-    assert len(r0['lams']) == 4
+    # λ per sample: rank r has the λs of samples r, r + 2, ... of 1 x bs8's
+    # global batch, as DefaultSampler deals the images
+    assert len(r0['lams']) == len(single['lams']) == 4
     for step in range(4):
-        assert len(set(r0['lams'][step])) == 1
-        assert r0['lams'][step][0] == r1['lams'][step][0] == \
-            single['lams'][step][0]
-    assert len({lam[0] for lam in r0['lams']}) == 4  # a fresh λ each step
+        assert r0['lams'][step] == single['lams'][step][0::2]
+        assert r1['lams'][step] == single['lams'][step][1::2]
+        assert len(set(single['lams'][step])) == 8
 
-    # the checkpoint holds both ranks' random states; their torch generators
-    # (the λ stream) are in the same state
+    # the checkpoint holds both ranks' random states, and the model's λ
+    # generator state
     ckpt = torch.load(two / 'epoch_2.pth', map_location='cpu')
     states = ckpt['rng_state']
     assert states['world_size'] == 2 and len(states['ranks']) == 2
     assert torch.equal(states['ranks'][0]['torch'],
                        states['ranks'][1]['torch'])
+    assert ckpt['state_dict']['lam_sampler.rng_state'].numel() > 0
 
     # DDP's mean of two bs4 gradients is the bs8 gradient: the same weights
     # up to float32 summation order. Tolerance: relative L2 error per tensor

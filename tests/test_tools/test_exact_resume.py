@@ -14,7 +14,8 @@ from tests.conftest import write_image_folder
 
 # 8 targets / batch 2 = 4 iterations per epoch, 2 epochs; a checkpoint after
 # every iteration (max 2 kept); random crops, flips, auxiliary pairing
-# (numpy) and per-batch λ (torch) all draw from the seeded generators.
+# (numpy) and λ (the model's generator, saved in its state_dict) all draw
+# from seeded generators.
 OPTIONS = dict(
     view="[dict(type='LoadImageFromFile'), "
     "dict(type='RandomResizedCrop', scale=32), "

@@ -27,10 +27,16 @@ def test_read_and_state_dict_of(tmp_path):
 
 def test_compare_keys_and_format_keys():
     expected = {'a': torch.zeros(2, 3), 'bn.num_batches_tracked':
-                torch.zeros(()), 'c': torch.zeros(1), 'd': torch.zeros(4)}
+                torch.zeros(()), 'c': torch.zeros(1), 'd': torch.zeros(4),
+                'lam_sampler.seed': torch.tensor(0),
+                'lam_sampler.rng_state': torch.zeros(0, dtype=torch.uint8)}
     given = {'a': torch.zeros(3, 2), 'd': torch.zeros(4), 'z': torch.zeros(1)}
     missing, unexpected, shapes = compare_keys(expected, given)
-    assert missing == ['c']  # num_batches_tracked is never missing
+    assert compare_keys(expected, dict(given, **{
+        'lam_sampler.rng_state': torch.zeros(16, dtype=torch.uint8)})) == (
+            missing, unexpected, shapes)
+    # num_batches_tracked and MixSSL's λ state are never missing
+    assert missing == ['c']
     assert unexpected == ['z']
     assert shapes == ['a (3, 2) vs (2, 3)']
     keys = [f'k{i}' for i in range(7)]

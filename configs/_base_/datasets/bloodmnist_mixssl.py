@@ -51,15 +51,11 @@ aux_dataset = dict(
 
 train_pipeline = [
     *view_pipeline,
-    dict(
-        type='CrossDomainMixup',
-        aux_dataset=aux_dataset,
-        alpha=1.0,
-        lam_mode='batch'),
-    dict(
-        type='PackInputs',
-        algorithm_keys=['mix_alpha', 'mix_lam', 'aux_label',
-                        'aux_num_classes']),
+    # pairs each target with an auxiliary image; λ is the model's
+    dict(type='CrossDomainMixup', aux_dataset=aux_dataset),
+    # the auxiliary labels are read by objective A only (MixSSLAux); R+T
+    # needs a plain dict(type='PackInputs')
+    dict(type='PackInputs', algorithm_keys=['aux_label', 'aux_num_classes']),
 ]
 
 train_dataloader = dict(

@@ -46,11 +46,8 @@ train_pipeline = [
             type='CustomDataset',
             data_root=aux_root,
             with_label=False,
-            pipeline=[dict(type='LoadImageFromFile'), *view_pipeline]),
-        alpha=1.0,
-        lam_mode='batch'),
-    dict(type='PackInputs', algorithm_keys=['mix_alpha', 'mix_lam',
-                                            'aux_label']),
+            pipeline=[dict(type='LoadImageFromFile'), *view_pipeline])),
+    dict(type='PackInputs', algorithm_keys=['aux_label', 'aux_num_classes']),
 ]
 
 train_dataloader = dict(

@@ -1,6 +1,11 @@
 # MixSSL with the paper's ResNet-50 encoder (decoder: see ResnetGenerator).
+# λ ~ Beta(alpha, alpha) is drawn by the model, one per sample; the paper's
+# reading, one λ per batch, is lam_mode='batch'
+# (configs/mixssl/design_choices/mixssl-lambatch_*.py).
 model = dict(
     type='MixSSL',
+    alpha=1.0,
+    lam_mode='sample',
     backbone=dict(type='ResNet', depth=50, norm_cfg=dict(type='BN')),
     neck=dict(
         type='ResnetGenerator',
@@ -15,4 +20,7 @@ model = dict(
         in_channels=2048,
         hid_channels=128,
         loss=dict(type='TransparencyLoss', loss_weight=1.0)),  # γ = 1
-    loss_rec=dict(type='ReconstructionLoss', criterion='mse'))
+    rec_head=dict(
+        type='MixSSLReconstructionHead',
+        loss=dict(type='ReconstructionLoss', criterion='mse'),
+        rec_space='normalized'))

@@ -6,14 +6,14 @@
 # type='CustomDataset', data_root='data/imagenette2/train', with_label=True,
 # ...)), set model.aux_head.num_classes=10. MixSSL refuses a num_classes
 # that differs from the pool's class count. The transparency head is not
-# built (use_trans=False).
+# built (use_trans=False). The objective is the subclass MixSSLAux.
 # For a ResNet-18/34 encoder also set model.aux_head.in_channels=512.
 _base_ = ['../mixssl_resnet50_1xb64-20e_bloodmnist.py']
 
 model = dict(
+    type='MixSSLAux',
     use_rec=True,
     use_trans=False,
-    use_aux=True,
     # reads the pooled encoder features of the mixed image
     aux_head=dict(
         type='LinearClsHead',

@@ -5,15 +5,16 @@
 # auxiliary image (the batch rolled by one) and a second λ' ~ Beta(α, α).
 # Projector and temperature are those of the SimCLR baseline
 # (configs/benchmarks/simclr_resnet50_1xb64-20e_bloodmnist.py). The
-# transparency head is not built (use_trans=False).
+# transparency head is not built (use_trans=False). The objective is the
+# subclass MixSSLContrast.
 # For a ResNet-18/34 encoder also set model.contrast_neck.in_channels=512
 # (and hid_channels=512, as the SimCLR baseline does).
 _base_ = ['../mixssl_resnet50_1xb64-20e_bloodmnist.py']
 
 model = dict(
+    type='MixSSLContrast',
     use_rec=True,
     use_trans=False,
-    use_contrast=True,
     contrast_neck=dict(
         type='NonLinearNeck',
         in_channels=2048,

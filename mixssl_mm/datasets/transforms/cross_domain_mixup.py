@@ -1,5 +1,4 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-import numbers
 import os
 import warnings
 from typing import List, Optional, Union
@@ -32,26 +31,23 @@ _AUX_UNREADABLE = UnreadableMessages(
 class CrossDomainMixup(BaseTransform):
     """Pair each target image with a random auxiliary image (MixSSL).
 
-    MixSSL trains on ``x_mix = (1 - λ)·x_t + λ·x_a`` with λ ~ Beta(α, α),
-    reconstructing the clean target ``x_t`` and predicting λ. This transform
-    runs in the data workers: it draws an auxiliary sample uniformly at random
-    from ``aux_dataset`` (whose own pipeline loads and augments it, independent
-    of the target's augmentation) and replaces ``img`` by the two views
-    ``[x_t, x_a]``. The mix itself is formed on the device by
-    :class:`MixSSL` — one cheap fused op per batch, and the only place where
-    one λ can be shared by a whole batch (the paper's choice).
+    MixSSL trains on ``x_mix = (1 - λ)·x_t + λ·x_a``, reconstructing the
+    clean target ``x_t`` and predicting λ. This transform runs in the data
+    workers and only pairs: it draws an auxiliary sample uniformly at random
+    from ``aux_dataset`` (whose own pipeline loads and augments it,
+    independent of the target's augmentation) and replaces ``img`` by the
+    two views ``[x_t, x_a]``. λ and the mix belong to the model
+    (``model.alpha``, ``model.lam_mode``, ``model.fixed_lam`` of
+    :class:`MixSSL`), which draws λ on the device.
 
-    Added keys (pack them with
-    ``PackInputs(algorithm_keys=CrossDomainMixup.PACK_KEYS)``):
+    Added keys (only for objective A, :class:`MixSSLAux`; pack them with
+    ``PackInputs(algorithm_keys=['aux_label', 'aux_num_classes'])``, R+T
+    needs a plain ``PackInputs``):
 
-    - ``mix_alpha`` (float): α, so the model draws the per-batch λ from the
-      same Beta(α, α).
-    - ``mix_lam`` (float): only with ``lam_mode='sample'`` or ``fixed_lam``:
-      this sample's λ.
     - ``aux_label`` (int): the auxiliary image's class, when the pool has
-      labels (for MixSSL's auxiliary-label objective A).
+      labels.
     - ``aux_num_classes`` (int): the pool's class count, with ``aux_label``,
-      so that MixSSL can check its ``aux_head.num_classes`` against it.
+      so that the model can check its ``aux_head.num_classes`` against it.
 
     Required keys: ``img`` (H x W x 3 or H x W gray, on the 8-bit scale).
     Modified keys: ``img`` becomes a list ``[x_t, x_a]`` of equal-size
@@ -65,18 +61,15 @@ class CrossDomainMixup(BaseTransform):
         aux_pipeline (list[dict], optional): Pipeline for auxiliary samples,
             used when ``aux_dataset`` is a folder or a config without its own
             ``pipeline``. It must produce images of the target's size.
-        alpha (float): α of Beta(α, α). Defaults to 1.0 (uniform λ).
-        lam_mode (str): ``'batch'`` — one λ per batch, drawn on the device
-            (the paper's); ``'sample'`` — one λ per sample, drawn here.
-            Defaults to ``'batch'``.
-        fixed_lam (float, optional): A constant λ in [0, 1] for every sample
-            (e.g. 0.5 for an ablation), carried as ``mix_lam``; ``alpha`` and
-            ``lam_mode`` then draw nothing. Defaults to None (λ ~ Beta).
         skip_corrupt (bool): What to do with auxiliary images that cannot be
             read. False (default): refuse, naming the files, when the
             transform is built (every file's header is checked then) or when
             one fails to load during training. True: leave them out with a
             warning and draw another auxiliary image.
+
+    Raises:
+        TypeError: ``alpha``, ``lam_mode`` or ``fixed_lam`` given here (they
+            moved to the model), naming their new keys.
 
     Auxiliary labels: the pool labels its images when its samples carry a
     ``gt_label`` — ``NaturalPhotoPool(with_label=True)`` (the source photo),
@@ -103,37 +96,27 @@ class CrossDomainMixup(BaseTransform):
     mixed.
     """
 
-    PACK_KEYS = ('mix_alpha', 'mix_lam', 'aux_label', 'aux_num_classes')
-    LAM_MODES = ('batch', 'sample')
+    PACK_KEYS = ('aux_label', 'aux_num_classes')
+    # arguments of earlier versions, now the model's
+    MOVED = dict(alpha='model.alpha', lam_mode='model.lam_mode',
+                 fixed_lam='model.fixed_lam')
 
     def __init__(self,
                  aux_dataset: Union[dict, str, BaseDataset],
                  aux_pipeline: Optional[List[dict]] = None,
-                 alpha: float = 1.0,
-                 lam_mode: str = 'batch',
-                 fixed_lam: Optional[float] = None,
-                 skip_corrupt: bool = False):
-        if (isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
-                or not np.isfinite(alpha) or alpha <= 0):
-            raise ValueError(
-                f'CrossDomainMixup: alpha must be a finite number > 0 (λ ~ '
-                f'Beta(alpha, alpha)), got {alpha!r}. Use alpha=1.0 for a '
-                'uniform λ (the paper sets α = 1).')
-        if lam_mode not in self.LAM_MODES:
-            raise ValueError(f'CrossDomainMixup: lam_mode must be one of '
-                             f'{self.LAM_MODES}, got {lam_mode!r}.')
-        if fixed_lam is not None and (
-                isinstance(fixed_lam, bool)
-                or not isinstance(fixed_lam, numbers.Real)
-                or not np.isfinite(fixed_lam) or not 0 <= fixed_lam <= 1):
-            raise ValueError(
-                'CrossDomainMixup: fixed_lam must be a number in [0, 1] '
-                '(x_mix = (1 - λ)·x_t + λ·x_a), got '
-                f'{fixed_lam!r}. Use e.g. fixed_lam=0.5, or leave it None '
-                'to draw λ ~ Beta(alpha, alpha).')
-        self.alpha = float(alpha)
-        self.lam_mode = lam_mode
-        self.fixed_lam = None if fixed_lam is None else float(fixed_lam)
+                 skip_corrupt: bool = False,
+                 **kwargs):
+        moved = [k for k in kwargs if k in self.MOVED]
+        if moved:
+            raise TypeError(
+                'CrossDomainMixup only pairs images now; λ is drawn by the '
+                'model, on the device. Move ' + ', '.join(
+                    f'{k}={kwargs[k]!r} to {self.MOVED[k]}' for k in moved) +
+                " (e.g. model=dict(type='MixSSL', alpha=1.0, lam_mode="
+                "'sample')) and drop it from the pipeline.")
+        if kwargs:
+            raise TypeError('CrossDomainMixup.__init__() got unexpected '
+                            f'keyword argument(s) {sorted(kwargs)}.')
         self.skip_corrupt = bool(skip_corrupt)
         self.aux_dataset = self._build_aux(aux_dataset, aux_pipeline)
         self._aux_indices = self._check_aux_files()
@@ -256,11 +239,6 @@ class CrossDomainMixup(BaseTransform):
                 'pipeline the same final size as the target pipeline (e.g. '
                 'the same RandomResizedCrop scale).')
         results['img'] = [x_t, x_a]
-        results['mix_alpha'] = self.alpha
-        if self.fixed_lam is not None:
-            results['mix_lam'] = self.fixed_lam
-        elif self.lam_mode == 'sample':
-            results['mix_lam'] = float(np.random.beta(self.alpha, self.alpha))
         if 'gt_label' in aux:
             results['aux_label'] = self._aux_label(aux)
             if self.aux_num_classes is not None:
@@ -270,8 +248,7 @@ class CrossDomainMixup(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(aux_dataset='
                 f'{type(self.aux_dataset).__name__}'
-                f'(len={len(self.aux_dataset)}), alpha={self.alpha}, '
-                f'lam_mode={self.lam_mode!r}, fixed_lam={self.fixed_lam}, '
+                f'(len={len(self.aux_dataset)}), '
                 f'skip_corrupt={self.skip_corrupt}, '
                 f'aux_num_classes={self.aux_num_classes})')
 

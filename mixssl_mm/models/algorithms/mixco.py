@@ -25,15 +25,16 @@ class MixCo(SimCLR):
     the device)::
 
         L_contrast = NT-Xent(z(v1), z(v2))                      (SimCLR)
-        m_i = λ_i·v1_i + (1 − λ_i)·v1_perm(i),   λ_i ~ Beta(α, α)
+        m_i = (1 − λ_i)·v1_i + λ_i·v1_perm(i),   λ_i ~ Beta(α, α)
         p_i = softmax_k( q(m_i)·z(v2_k) / τ_mix )              (k = 1..N)
-        y_i = λ_i·e_i + (1 − λ_i)·e_perm(i)                     (soft target)
+        y_i = (1 − λ_i)·e_i + λ_i·e_perm(i)                     (soft target)
         L_mix = mean_i CE(y_i, p_i), and symmetrically v2-mixes against v1
         L = L_contrast + β·L_mix
 
     The mixed query is a *semi-positive* of both of its sources: its target
-    puts λ_i on the key of the other view of image ``i`` and 1 − λ_i on the
-    key of its partner ``perm(i)``; all other keys are negatives. Keys are
+    puts 1 − λ_i on the key of the other view of image ``i`` and λ_i (the
+    partner's weight, the project's λ convention) on the key of its partner
+    ``perm(i)``; all other keys are negatives. Keys are
     not detached (as in the authors' SimCLR code). ``z`` and ``q`` are the
     L2-normalised outputs of the same backbone + neck; the mixed images go
     through the encoder in a batch of their own. The partners come from a
@@ -92,12 +93,12 @@ class MixCo(SimCLR):
 
     @staticmethod
     def soft_targets(lam: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
-        """``y_i = λ_i·e_i + (1 − λ_i)·e_perm(i)``, shape (N, N)."""
+        """``y_i = (1 − λ_i)·e_i + λ_i·e_perm(i)``, shape (N, N)."""
         n = lam.size(0)
         idx = torch.arange(n, device=lam.device)
         targets = torch.zeros(n, n, device=lam.device, dtype=lam.dtype)
-        targets.index_put_((idx, idx), lam, accumulate=True)
-        targets.index_put_((idx, perm), 1 - lam, accumulate=True)
+        targets.index_put_((idx, idx), 1 - lam, accumulate=True)
+        targets.index_put_((idx, perm), lam, accumulate=True)
         return targets
 
     def mixco_loss(self, q_mix: torch.Tensor, keys: torch.Tensor,

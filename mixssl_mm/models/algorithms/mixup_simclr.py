@@ -17,8 +17,8 @@ class MixupSimCLR(SimCLR):
     mmpretrain's :class:`SimCLR` (same neck, head and NT-Xent loss) whose two
     views are mixed within the batch first, here on the device::
 
-        m_i = λ_i·x_i + (1 − λ_i)·x_perm(i),   λ ~ Beta(α, α)
-        v1(m_i) = λ_i·v1(x_i) + (1 − λ_i)·v1(x_perm(i))     (same for v2)
+        m_i = (1 − λ_i)·x_i + λ_i·x_perm(i),   λ ~ Beta(α, α)
+        v1(m_i) = (1 − λ_i)·v1(x_i) + λ_i·v1(x_perm(i))     (same for v2)
         L = NT-Xent(v1(m), v2(m))
 
     The partner ``perm(i)`` and ``λ_i`` are shared by the two views, so the

@@ -3,9 +3,10 @@
 ``models/utils``)."""
 from .batch_mix import (check_mix_args, check_two_views, mix_batch,
                         sample_batch_mix)
+from .lambda_sampler import LambdaSampler, sample_beta
 from .nt_xent import nt_xent
 
 __all__ = [
     'check_mix_args', 'check_two_views', 'mix_batch', 'sample_batch_mix',
-    'nt_xent'
+    'LambdaSampler', 'sample_beta', 'nt_xent'
 ]

@@ -1,8 +1,8 @@
 """CrossDomainMixup's refusals and options in real training runs (through
 mixssl_mm.apis.train, what tools/train.py runs): a bad auxiliary set or
-mixing parameter is refused before anything is written; skip_corrupt,
-grayscale inputs and fixed_lam train; a 16-bit target is refused, or trains
-once scaled with ScaleToUint8."""
+mixing parameter (now the model's) is refused before anything is written;
+skip_corrupt, grayscale inputs and a fixed λ train; a 16-bit target is
+refused, or trains once scaled with ScaleToUint8."""
 import json
 import os.path as osp
 import re
@@ -14,8 +14,8 @@ import pytest
 from mixssl_mm.datasets.utils.image_contract import ImageContractError
 from mixssl_mm.preflight import ConfigError
 from tests._helpers.bit_depth_images import write_16bit_folder
-from tests._helpers.training import (RANDOM_CROP_32, corrupt, iters_of,
-                                     train_in_process)  # noqa: F401
+from tests._helpers.training import (RANDOM_CROP_32, TINY_MODEL, corrupt,
+                                     iters_of, train_in_process)  # noqa: F401
 from tests.conftest import write_image_folder
 
 
@@ -71,24 +71,47 @@ def test_gray_and_colour_mix_as_three_channels(tmp_path, image_folders,
 
 
 @pytest.mark.parametrize('mixup,message', [
-    (', alpha=0', 'alpha must be a finite number > 0'),
-    (", alpha='one'", 'alpha must be a finite number > 0'),
-    (', fixed_lam=1.5', r'fixed_lam must be a number in \[0, 1\]'),
-    (', fixed_lam=-0.1', r'fixed_lam must be a number in \[0, 1\]'),
+    (', alpha=0.5', "Move alpha=0.5 to model.alpha"),
+    (", lam_mode='batch'", "Move lam_mode='batch' to model.lam_mode"),
+    (', fixed_lam=0.3', 'Move fixed_lam=0.3 to model.fixed_lam'),
 ])
-def test_bad_alpha_or_fixed_lambda(tmp_path, image_folders, mixup, message,
-                                   train_in_process):
+def test_lambda_in_the_pipeline_names_the_model_key(
+        tmp_path, image_folders, mixup, message, train_in_process):
+    """Configs written when the pipeline drew λ are refused with the key to
+    use, before anything is written."""
     work = tmp_path / 'work'
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(TypeError, match=re.escape(message)):
         train_in_process(train_in_process.config(image_folders, mixup=mixup),
                          work)
     assert not work.exists()
 
 
+def with_model(option: str) -> str:
+    """The tests' tiny model config with ``option`` (e.g. ``'alpha=0'``)
+    added."""
+    return TINY_MODEL.replace('model = dict(', f'model = dict({option}, ', 1)
+
+
+@pytest.mark.parametrize('option,message', [
+    ('alpha=0', 'alpha must be a finite number > 0'),
+    ("alpha='one'", 'alpha must be a finite number > 0'),
+    ('fixed_lam=1.5', r'fixed_lam must be a number in \[0, 1\]'),
+    ("lam_mode='epoch'", 'lam_mode must be one of'),
+])
+def test_bad_alpha_lam_mode_or_fixed_lambda(tmp_path, image_folders, option,
+                                            message, train_in_process):
+    work = tmp_path / 'work'
+    cfg = train_in_process.config(image_folders, model=with_model(option))
+    with pytest.raises(ValueError, match='MixSSL: ' + message):
+        train_in_process(cfg, work)
+    assert not work.exists()
+
+
 def test_fixed_lambda_is_what_the_model_mixes_with(tmp_path, image_folders,
                                                    train_in_process):
-    cfg = train_in_process.config(image_folders, mixup=', fixed_lam=0.3',
-                                  custom_hooks="[dict(type='RecordRunHook')]")
+    cfg = train_in_process.config(
+        image_folders, model=with_model('fixed_lam=0.3'),
+        custom_hooks="[dict(type='RecordRunHook')]")
     train_in_process(cfg, tmp_path / 'work')
     lams = json.load(open(tmp_path / 'work' / 'record_rank0.json'))['lams']
     assert len(lams) == 2

@@ -161,8 +161,9 @@ def test_hook_without_reconstruction_draws_blank_column(tmp_path, folders):
 
 
 def test_hook_does_not_change_training(tmp_path, folders):
-    """The drawing re-samples λ with torch's RNG forked, so a run with the
-    hook trains exactly like one without it."""
+    """The drawing draws λ from the hook's own generator with torch's RNG
+    forked and restores BN's running statistics, so a run with the hook
+    trains exactly like one without it."""
     losses = []
     for i, hooks in enumerate(
         ([], [dict(type='MixSSLVisualizationHook', interval=1)])):
@@ -192,3 +193,38 @@ def test_hook_rejects_bad_args():
         MixSSLVisualizationHook(interval=0)
     with pytest.raises(ValueError, match='max_samples'):
         MixSSLVisualizationHook(max_samples=0)
+
+
+def test_hook_predicts_lambda_as_trained_with_per_sample_lambdas():
+    """λ̂ is the head's output with BatchNorm in train mode on the whole
+    batch (as in training), the rows have different λs, and the model's BN
+    statistics, mode and λ generator are left as they were."""
+    torch.manual_seed(0)
+    model = build_model(MIXSSL_R18, lam_mode='batch', data_preprocessor=dict(
+        type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
+    model.eval()
+    batch = dict(
+        inputs=[torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+                for _ in range(2)],
+        data_samples=mixssl_samples(6))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    hook = MixSSLVisualizationHook(max_samples=4)
+    hook.visualize_batch(model, batch, step=3)
+    assert not model.training
+    # BN statistics and the λ generator (lam_sampler.*) as before
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    lam = torch.as_tensor(hook.last_lam)
+    assert len(lam) == 4 and len(set(lam.tolist())) == 4
+    # by hand: the hook's λs for all 6 samples, BN in train mode
+    full = hook.hook_lam(model, 6, torch.device('cpu'), 3)
+    torch.testing.assert_close(full[:4], lam)
+    model.train()
+    with torch.no_grad():
+        inputs = model.data_preprocessor(batch, True)['inputs']
+        out = model.forward_mix(inputs, lam=full)
+        expected = model.head(out['feats'])[:4]
+        model.eval()
+        eval_pred = model.head(model.forward_mix(inputs, lam=full)['feats'])
+    torch.testing.assert_close(torch.as_tensor(hook.last_lam_pred), expected)
+    assert not torch.allclose(eval_pred[:4], expected)  # not eval mode's

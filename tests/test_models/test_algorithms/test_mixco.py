@@ -19,7 +19,8 @@ SIMCLR = dict(type='SimCLR', backbone=RESNET18, neck=SIMCLR_NECK,
 
 def test_mixco_soft_targets_by_hand():
     mixco = MODELS.get('MixCo')
-    lam = torch.tensor([0.7, 0.2, 0.4])
+    # λ is the partner's weight: 1 − λ on the image's own key
+    lam = torch.tensor([0.3, 0.8, 0.6])
     perm = torch.tensor([1, 0, 2])  # image 2 is its own partner
     expected = torch.tensor([[0.7, 0.3, 0.0],
                              [0.8, 0.2, 0.0],
@@ -33,7 +34,7 @@ def test_mixco_loss_by_hand():
                                       loss_weight=2.0))
     q = torch.tensor([[1., 0.], [0., 1.]])
     keys = torch.tensor([[1., 0.], [0., 1.]])
-    lam = torch.tensor([0.75, 0.5])
+    lam = torch.tensor([0.25, 0.5])  # the partners' weights
     perm = torch.tensor([1, 0])
     # logits = q·kᵀ/0.5 = [[2, 0], [0, 2]]; L = log(1 + e²)
     # row 0: targets [0.75, 0.25] -> -(0.75(2 - L) + 0.25(-L)) = L - 1.5

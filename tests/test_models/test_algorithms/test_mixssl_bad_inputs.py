@@ -1,11 +1,12 @@
 """MixSSL's own checks in real training runs (through mixssl_mm.apis.train,
 what tools/train.py runs): a decoder that does not fit the encoder (refused
-by the pre-flight, and by MixSSL itself when built) and an input size the
+by the pre-flight, and by MixSSL's first step) and an input size the
 decoder cannot restore are refused with the fix, and the failed run leaves
 no work dir behind."""
 import re
 
 import pytest
+import torch
 
 from mixssl_mm.preflight import ConfigError
 from tests._helpers.models import MIXSSL_R18, build_model
@@ -23,10 +24,12 @@ def test_decoder_channels_not_matching_the_encoder(tmp_path, image_folders,
         train_in_process(train_in_process.config(image_folders), work,
                          '--cfg-options', 'model.neck.in_channels=2048')
     assert not work.exists()
-    # mmpretrain's own tools have no pre-flight: MixSSL refuses when built
-    with pytest.raises(ValueError, match='encoder outputs 512 channels but '
-                       'neck.in_channels=2048; set model.neck.in_channels'):
-        build_model(MIXSSL_R18, neck=dict(in_channels=2048))
+    # mmpretrain's own tools have no pre-flight: MixSSL runs nothing when
+    # built, and its first step names the key
+    model = build_model(MIXSSL_R18, neck=dict(in_channels=2048))
+    with pytest.raises(ValueError, match='in_channels=2048; set '
+                       'neck.in_channels'):
+        model.loss([torch.zeros(2, 3, 32, 32)] * 2, None)
 
 
 def test_input_size_the_decoder_cannot_restore(tmp_path, image_folders,

@@ -7,12 +7,33 @@ from mixssl_mm.models.utils import (check_mix_args, check_two_views,
 
 
 def test_mix_batch_by_hand():
+    """λ is the partner's weight (the project's one λ convention)."""
     x = torch.tensor([[1., 1.], [3., 3.], [10., 10.]])
-    lam = torch.tensor([0.5, 0.25, 1.0])
+    lam = torch.tensor([0.5, 0.75, 0.0])
     perm = torch.tensor([1, 2, 0])
     # 0.5*1 + 0.5*3 = 2; 0.25*3 + 0.75*10 = 8.25; 1.0*10 + 0*1 = 10
     expected = torch.tensor([[2., 2.], [8.25, 8.25], [10., 10.]])
     torch.testing.assert_close(mix_batch(x, lam, perm), expected)
+
+
+def test_the_convention_flip_keeps_the_mixes():
+    """The same seed gives the same mixes as before λ meant the partner's
+    weight (then: ``λ·x + (1 − λ)·x[perm]`` with λ the Beta draw), up to
+    float rounding."""
+    x = torch.randn(6, 3, 4, 4)
+    for mode in ('batch', 'sample'):
+        torch.manual_seed(5)
+        a = torch.tensor(1.0)
+        beta = torch.distributions.Beta(a, a)
+        own = beta.sample() if mode == 'batch' else beta.sample((6, ))
+        own = own.expand(6)
+        perm = torch.randperm(6)
+        before = torch.lerp(x[perm], x, own.view(-1, 1, 1, 1))
+        torch.manual_seed(5)
+        lam, perm2 = sample_batch_mix(6, 1.0, mode, torch.device('cpu'))
+        assert torch.equal(perm2, perm)
+        torch.testing.assert_close(lam, 1 - own)
+        torch.testing.assert_close(mix_batch(x, lam, perm2), before)
 
 
 def test_sample_batch_mix_modes_and_seeding():
@@ -28,7 +49,7 @@ def test_sample_batch_mix_modes_and_seeding():
 
 
 def test_argument_checks_name_the_owner():
-    with pytest.raises(ValueError, match=r'Owner: alpha must be > 0'):
+    with pytest.raises(ValueError, match=r'Owner: alpha must be a finite number > 0'):
         check_mix_args(0.0, 'batch', 'Owner')
     with pytest.raises(ValueError, match=r'Owner: lam_mode must be one of'):
         check_mix_args(1.0, 'pixel', 'Owner')

@@ -1,0 +1,38 @@
+"""tools/analysis_tools/lambda_shortcut.py runs end to end on real
+BloodMNIST (two tiny trainings through the Runner, held-out λ̂ errors)."""
+import json
+import os.path as osp
+import runpy
+
+import pytest
+
+from tests._helpers.training import REPO
+
+TOOL = osp.join(REPO, 'tools/analysis_tools/lambda_shortcut.py')
+MAIN = osp.join(REPO, 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py')
+
+
+def test_lambda_shortcut_measures_both_modes(tmp_path):
+    assert osp.exists(osp.join(REPO, 'data/medmnist/bloodmnist.npz')), \
+        'fetch the data first: python tools/data/fetch_bloodmnist.py'
+    tool = runpy.run_path(TOOL)
+    work = tmp_path / 'work'
+    results = tool['main']([
+        MAIN, '--iters', '2', '--depth', '18', '--width', '8',
+        '--img-size', '32', '--batch-size', '4', '--train-subset', '8',
+        '--eval-batches', '2', '--work-dir', str(work), '--cfg-options',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        f"train_dataloader.dataset.data_root={osp.join(REPO, 'data/medmnist')}"
+    ])
+    assert set(results) == {'batch', 'sample'}
+    for res in results.values():
+        assert set(res) == {f'{t}/{bn}' for t in ('one', 'sample')
+                            for bn in ('train', 'eval', 'const')}
+        assert all(0 <= v <= 1 for v in res.values())
+    # the tests' λs are the tool's own: the same for both models
+    assert results['batch']['one/const'] == results['sample']['one/const']
+    saved = json.load(open(work / 'lambda_shortcut.json'))
+    for mode, res in results.items():
+        assert saved['results'][mode] == pytest.approx(res)
+    assert not (work / 'lam_batch' / 'iter_2.pth').exists()  # no checkpoints
