@@ -36,10 +36,22 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.9',
     packages=find_packages(include=['mixssl_mm', 'mixssl_mm.*']),
+    # the configs and model index, as mmpretrain ships its own under
+    # mmpretrain/.mim: `_base_ = ['mixssl_mm::mixssl/...']` reads them from
+    # an installed wheel (mixssl_mm/.mim/* are symlinks into the checkout)
+    package_data={
+        'mixssl_mm': [
+            '.mim/model-index.yml', '.mim/configs/**/*.py',
+            '.mim/configs/**/*.yml', '.mim/configs/**/*.md'
+        ]
+    },
     install_requires=[
         'torch>=2.0',
         'torchvision',
         'numpy',
+        # ROCAUC / PerClassAccuracy (the default evaluators) are adapters
+        # over scikit-learn's metrics
+        'scikit-learn',
         'mmengine>=0.10.6,<1.0.0',
         'mmpretrain>=1.2.0,<1.3.0',
     ],

@@ -43,6 +43,11 @@ docs/compat.md. The fixes (names as :data:`FIXES` and the log lines use):
 ``numpy2-adjust-hue``
     numpy >= 2 with mmcv <= 2.2: ``mmcv.adjust_hue`` (``ColorJitter``'s
     hue) takes the hue shift modulo 256 instead of overflowing.
+``config-scope``
+    mmengine <= 0.10.7 reads ``pkg::path`` config bases only for those in its
+    fixed ``MODULE2PACKAGE`` list: adds ``mixssl_mm``, so that
+    ``_base_ = ['mixssl_mm::mixssl/...']`` reads the configs the wheel ships
+    under ``mixssl_mm/.mim/configs`` (as mmpretrain's).
 ``atomic-checkpoints``
     mmengine <= 0.10.7: checkpoints are written atomically (temporary file,
     fsync, ``os.replace``) and ``--resume`` falls back to the newest
@@ -640,6 +645,20 @@ def _adjust_hue_gate():
             'adjust_hue would overflow on negative hue shifts')
 
 
+def _config_scope_gate():
+    from mmengine.config.utils import MODULE2PACKAGE
+    return None if 'mixssl_mm' in MODULE2PACKAGE else (
+        "mmengine's fixed list of config packages (MODULE2PACKAGE) lacks "
+        "mixssl_mm: _base_ = ['mixssl_mm::...'] would be refused")
+
+
+def _config_scope_fix():
+    # mmengine reads `pkg::path` bases only for the packages it lists; the
+    # configs themselves ship under mixssl_mm/.mim/configs as mmpretrain's
+    from mmengine.config.utils import MODULE2PACKAGE
+    MODULE2PACKAGE['mixssl_mm'] = 'mixssl_mm'
+
+
 def _weights_only_fix():
     _checkpoint_fixes()
     _refusal_fixes()
@@ -661,6 +680,8 @@ FIXES: List[Fix] = [
         _mmengine_gate(_no_cuda_gate("sync_bn='torch' -> CPUSyncBatchNorm")),
         _cpu_sync_bn_fix),
     Fix('numpy2-adjust-hue', _adjust_hue_gate, _numpy2_fixes),
+    Fix('config-scope', _mmengine_gate(_config_scope_gate),
+        _config_scope_fix),
     Fix('atomic-checkpoints',
         _mmengine_gate(lambda: 'checkpoint writes are not atomic'),
         _save_fixes),

@@ -55,7 +55,7 @@ def test_dino_config_freezes_the_last_layer_for_a_fraction_of_the_run():
     """DINO's one frozen epoch of the 20-epoch recipe as a fraction, so that
     shorter runs (the benchmark presets) freeze proportionally less."""
     cfg = Config.fromfile(osp.join(
-        REPO, 'configs/benchmarks/dino_resnet50_1xb64-20e_bloodmnist.py'))
+        REPO, 'configs/dino/dino_resnet50_1xb64-20e_bloodmnist.py'))
     assert cfg.custom_hooks == [
         dict(type='DINOLastLayerFreezeHook', freeze_ratio=0.05)
     ]

@@ -76,7 +76,7 @@ THROUGHPUT_METHODS = ('mixssl', 'simclr', 'mocov2')
 # registry with its two-view pipeline. On a GPU (a) runs every pretraining
 # config (``a_configs``).
 TINY_CONFIGS = (PRETRAIN,
-                'configs/benchmarks/simclr_resnet50_1xb64-20e_bloodmnist.py')
+                'configs/simclr/simclr_resnet50_1xb64-20e_bloodmnist.py')
 TINY_EVAL = 256
 # part (b) tests the fine-tune's checkpoint with dist_test.sh instead
 NO_VALIDATION = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',

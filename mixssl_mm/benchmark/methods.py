@@ -19,7 +19,7 @@ _MIXSSL_KEYS = (NECK_IN, HEAD_IN)
 # SimCLR-style projectors: hidden width = feature width (as with ResNet-50)
 _PROJECTOR_KEYS = (NECK_IN, NECK_HID)
 
-_BENCH = 'configs/benchmarks/{}_resnet50_1xb64-20e_bloodmnist.py'
+_PRETRAIN = 'configs/{0}/{0}_resnet50_1xb64-20e_bloodmnist.py'
 _ABL = 'configs/mixssl/ablations/mixssl-{}_resnet50_1xb64-20e_bloodmnist.py'
 _DESIGN = 'configs/mixssl/design_choices/'
 
@@ -46,16 +46,16 @@ METHODS = OrderedDict([
     ('mixssl', _entry('MixSSL',
                       'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
                       _MIXSSL_KEYS, objective='R+T')),
-    ('simclr', _entry('SimCLR', _BENCH.format('simclr'), _PROJECTOR_KEYS)),
-    ('mocov2', _entry('MoCo v2', _BENCH.format('mocov2'), _PROJECTOR_KEYS)),
-    ('byol', _entry('BYOL', _BENCH.format('byol'), (NECK_IN, ))),
+    ('simclr', _entry('SimCLR', _PRETRAIN.format('simclr'), _PROJECTOR_KEYS)),
+    ('mocov2', _entry('MoCo v2', _PRETRAIN.format('mocov2'), _PROJECTOR_KEYS)),
+    ('byol', _entry('BYOL', _PRETRAIN.format('byol'), (NECK_IN, ))),
     ('rand', _entry('Rand')),
     # the paper's other Table-1 rows (mixssl_mm's implementations)
-    ('rotation', _entry('Rotation', _BENCH.format('rotation'), (HEAD_IN, ))),
-    ('mixup_simclr', _entry('Mixup+SimCLR', _BENCH.format('mixup-simclr'),
+    ('rotation', _entry('Rotation', _PRETRAIN.format('rotation'), (HEAD_IN, ))),
+    ('mixup_simclr', _entry('Mixup+SimCLR', _PRETRAIN.format('mixup-simclr'),
                             _PROJECTOR_KEYS)),
-    ('mixco', _entry('MixCo', _BENCH.format('mixco'), _PROJECTOR_KEYS)),
-    ('dino', _entry('DINO', _BENCH.format('dino'), (NECK_IN, ))),
+    ('mixco', _entry('MixCo', _PRETRAIN.format('mixco'), _PROJECTOR_KEYS)),
+    ('dino', _entry('DINO', _PRETRAIN.format('dino'), (NECK_IN, ))),
     # fine-tuned straight from converted ImageNet weights (--imagenet-ckpt)
     ('imagenet_self', _entry('ImageNet-self', external=True)),
     # Table 3: MixSSL's objectives (R+T is `mixssl`)
@@ -135,7 +135,7 @@ DOWNSTREAM = {
         _DOWN.format('-4cls_linear-probe')),
     '8': dict(
         finetune='configs/mixssl/benchmarks/' + _DOWN.format('_finetune'),
-        linear='configs/benchmarks/' + _DOWN.format('_linear-probe')),
+        linear='configs/mixssl/benchmarks/' + _DOWN.format('_linear-probe')),
 }
 # The paper's 4-class task: eosinophil, lymphocyte, monocyte, neutrophil.
 PAPER_4 = [1, 4, 5, 6]

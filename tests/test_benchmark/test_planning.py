@@ -94,7 +94,7 @@ def test_other_files_and_class_subsets(repo_cwd, tmp_path):
         train=[0, 1, 2, 3, 4] * 12, val=[0, 1], test=[0, 1, 2, 3, 4] * 2))
     plan = _plan('--classes-subset', '0', '2', '--ann-file', npz)
     assert (plan.subset, plan.num_classes) == ([0, 2], 2)
-    assert plan.downstream['linear'].startswith('configs/benchmarks/')
+    assert plan.downstream['linear'].endswith('_bloodmnist_linear-probe.py')
     t = plan.test_options('linear', 1)
     assert t['model.head.num_classes'] == t[
         'data_preprocessor.num_classes'] == 2

@@ -7,9 +7,9 @@ from mixssl_mm.benchmark.shrink import (config_kind, data_options,
                                         model_options, shipped_configs,
                                         shrink_options)
 
-DINO = 'configs/benchmarks/dino_resnet50_1xb64-20e_bloodmnist.py'
-BYOL = 'configs/benchmarks/byol_resnet50_1xb64-20e_bloodmnist.py'
-PROBE = 'configs/benchmarks/resnet50_1xb64-20e_bloodmnist_linear-probe.py'
+DINO = 'configs/dino/dino_resnet50_1xb64-20e_bloodmnist.py'
+BYOL = 'configs/byol/byol_resnet50_1xb64-20e_bloodmnist.py'
+PROBE = 'configs/mixssl/benchmarks/resnet50_1xb64-20e_bloodmnist_linear-probe.py'
 CELLS = 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodcell.py'
 QUICK = 'configs/mixssl/mixssl_resnet18_1xb64-1e_bloodmnist-64px.py'
 

@@ -11,7 +11,7 @@ from mixssl_mm.benchmark.shrink import shrink_options
 from tests._helpers.dist_launch import (CRASH_MARKERS, REPO, dist_env,
                                         parsed_config)
 
-CONFIG = 'configs/benchmarks/simclr_resnet50_1xb64-20e_bloodmnist.py'
+CONFIG = 'configs/simclr/simclr_resnet50_1xb64-20e_bloodmnist.py'
 REPEATS = 3
 
 

@@ -191,3 +191,26 @@ def test_python_m_train_runs_the_preflight_outside_the_checkout(
     assert out.returncode != 0
     assert 'already holds checkpoints of an earlier run' in out.stderr
     assert osp.isfile(tmp_path / 'work' / 'epoch_1.pth')
+
+
+def test_the_wheel_ships_the_configs_for_mixssl_mm_bases(venv, tmp_path):
+    """``_base_ = ['mixssl_mm::...']`` reads the configs the wheel ships
+    under ``mixssl_mm/.mim`` (as mmpretrain's), outside the checkout."""
+    env_dir, python, wheel = venv
+    with zipfile.ZipFile(wheel) as whl:
+        names = set(whl.namelist())
+    assert 'mixssl_mm/.mim/model-index.yml' in names
+    assert ('mixssl_mm/.mim/configs/mixssl/'
+            'mixssl_resnet50_1xb64-20e_bloodmnist.py') in names
+    assert 'mixssl_mm/.mim/configs/simclr/metafile.yml' in names
+    (tmp_path / 'my_mixssl.py').write_text(
+        "_base_ = ['mixssl_mm::mixssl/mixssl_resnet50_1xb64-20e_"
+        "bloodmnist.py']\nmodel = dict(backbone=dict(depth=18))\n")
+    out = _run([python, '-c',
+                'from mixssl_mm.compat import apply_compat_fixes\n'
+                'apply_compat_fixes()\n'
+                'from mmengine.config import Config\n'
+                "cfg = Config.fromfile('my_mixssl.py')\n"
+                'print(cfg.model.type, cfg.model.backbone.depth)'], tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == 'MixSSL 18'

@@ -1,6 +1,6 @@
 """A few real training iterations of each baseline through tools/train.py.
 
-Each run starts from the shipped config in configs/benchmarks/ and shrinks
+Each run starts from the shipped config in configs/<method>/ and shrinks
 it: a generated 8-image folder (CustomDataset + LoadImageFromFile), ResNet-18,
 32 px crops (DINO's local crops 16 px), batch 4, one epoch (2 iterations).
 The four runs start together, one intra-op thread each, so the 2-core
@@ -18,7 +18,7 @@ from tests._helpers.subprocess_runs import wait_for_runs
 from tests._helpers.tmp_dirs import shared_tmp
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BENCH = osp.join(REPO, 'configs', 'benchmarks')
+CONFIGS = osp.join(REPO, 'configs')
 
 COMMON = """
 _base_ = ['{base}']
@@ -69,7 +69,7 @@ LOSS_KEYS = {
 
 
 def shipped(name):
-    return osp.join(BENCH, f'{name}_resnet50_1xb64-20e_bloodmnist.py')
+    return osp.join(CONFIGS, name, f'{name}_resnet50_1xb64-20e_bloodmnist.py')
 
 
 @pytest.fixture(scope='module')

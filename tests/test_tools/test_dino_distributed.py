@@ -19,7 +19,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 HELPERS = osp.join(REPO, 'tests', '_helpers')
 
 CONFIG = """
-_base_ = ['{repo}/configs/benchmarks/dino_resnet50_1xb64-20e_bloodmnist.py']
+_base_ = ['{repo}/configs/dino/dino_resnet50_1xb64-20e_bloodmnist.py']
 custom_imports = dict(
     imports=['mixssl_mm', 'rank_params_hook', 'dino_trace_hook'],
     allow_failed_imports=False)

@@ -4,7 +4,7 @@
 # reconstructs from; view 2 mixes the same target with the next sample's
 # auxiliary image (the batch rolled by one) and a second λ' ~ Beta(α, α).
 # Projector and temperature are those of the SimCLR baseline
-# (configs/benchmarks/simclr_resnet50_1xb64-20e_bloodmnist.py). The
+# (configs/simclr/simclr_resnet50_1xb64-20e_bloodmnist.py). The
 # transparency head is not built (use_trans=False). The objective is the
 # subclass MixSSLContrast.
 # For a ResNet-18/34 encoder also set model.contrast_neck.in_channels=512

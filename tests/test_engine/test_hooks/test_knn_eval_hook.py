@@ -250,7 +250,7 @@ custom_hooks = [
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
     # the inherited dict carries mmengine's `_scope_` key, which
-    # default_collate() does not accept (as in configs/benchmarks/)
+    # default_collate() does not accept (as in the baselines' configs)
     collate_fn=dict(_delete_=True, type='default_collate'),
     dataset=dict(
         _delete_=True, type='CustomDataset', data_root={folders['bank']!r},
@@ -292,7 +292,7 @@ def test_hook_in_benchmark_simclr_config_on_medmnist(tmp_path, one_thread):
                     pipeline=[dict(type='Resize', scale=(SIZE, SIZE)),
                               dict(type='PackInputs')])
 
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'benchmarks',
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'simclr',
                                    'simclr_resnet50_1xb64-20e_bloodmnist.py'))
     cfg.train_dataloader.update(batch_size=4, num_workers=0,
                                 persistent_workers=False)

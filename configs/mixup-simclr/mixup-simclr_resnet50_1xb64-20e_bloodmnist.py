@@ -7,6 +7,6 @@
 # simclr_resnet50_1xb64-20e_bloodmnist.py; only the mix-up is added:
 # λ ~ Beta(1, 1), one λ per batch (lam_mode='batch'), partners by a random
 # permutation, shared by the two views.
-_base_ = ['./simclr_resnet50_1xb64-20e_bloodmnist.py']
+_base_ = ['../simclr/simclr_resnet50_1xb64-20e_bloodmnist.py']
 
 model = dict(type='MixupSimCLR', alpha=1.0, lam_mode='batch')

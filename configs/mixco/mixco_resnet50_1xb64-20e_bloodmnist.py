@@ -7,7 +7,7 @@
 # simclr_resnet50_1xb64-20e_bloodmnist.py. MixCo's own settings follow the
 # paper: λ ~ Beta(1, 1) (uniform) per image, β = 1 (mix_loss.loss_weight),
 # τ_mix = SimCLR's τ (0.1 here).
-_base_ = ['./simclr_resnet50_1xb64-20e_bloodmnist.py']
+_base_ = ['../simclr/simclr_resnet50_1xb64-20e_bloodmnist.py']
 
 model = dict(
     type='MixCo',

@@ -5,7 +5,7 @@
 # works for any method whose checkpoint keeps the encoder under `backbone.`
 # (MixSSL, SimCLR, MoCo v2, BYOL). Give the checkpoint with
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH/epoch_20.pth
-_base_ = ['../mixssl/benchmarks/resnet50_1xb64-20e_bloodmnist_finetune.py']
+_base_ = ['./resnet50_1xb64-20e_bloodmnist_finetune.py']
 custom_imports = dict(imports=['mixssl_mm'], allow_failed_imports=False)
 
 # The pooled features are standardised by a BatchNorm without affine
