@@ -31,7 +31,7 @@ import numpy as np
 
 __all__ = ['ImageContractError', 'image_contract_error', 'check_mixable']
 
-GUIDE = "README.md, '16-bit, float and 4-channel images'"
+GUIDE = "docs/getting_started.md, '16-bit, float and 4-channel images'"
 
 
 class ImageContractError(ValueError):

@@ -52,7 +52,7 @@ def test_16bit_target_with_8bit_photo_is_refused_naming_the_transform(
             r"up to 257x", re.escape("dict(type='ScaleToUint8', "
                                      'bit_depth=16) right after '
                                      'LoadImageFromFile in the ' + TARGET_KEY),
-            "README.md, '16-bit")
+            "docs/getting_started.md, '16-bit")
     # scaled, the same image mixes as 8-bit
     scaled = TRANSFORMS.build(dict(type='ScaleToUint8'))(dict(img=img))
     out = t(scaled)['img']
