@@ -57,14 +57,14 @@ setup(
     ],
     extras_require={
         'mmcv-lite': [MMCV_LITE],
-        'tests': ['pytest', 'scipy', 'scikit-image', 'scikit-learn',
-                  'matplotlib'],
+        'tests':
+        ['pytest', 'scipy', 'scikit-image', 'scikit-learn', 'matplotlib'],
         'data': ['scikit-image', 'scikit-learn', 'matplotlib'],
         # tools/benchmark.py: paired t intervals (scipy), stratified label
         # fractions (scikit-learn), results.png (matplotlib)
         'benchmark': ['scipy', 'scikit-learn', 'matplotlib'],
         # OpenMMLab's linters, as setup.cfg and .pre-commit-config.yaml
-        'lint': ['flake8', 'isort', 'yapf'],
+        'lint': ['flake8==7.1.1', 'isort==5.13.2', 'yapf==0.43.0'],
     },
     zip_safe=False,
 )

@@ -173,7 +173,11 @@ def _checkpoint_fixes() -> None:
     HistoryBuffer.__getstate__ = _history_buffer_getstate
     core = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
     safe = [
-        HistoryBuffer, np.ndarray, np.dtype, core._reconstruct, core.scalar,
+        HistoryBuffer,
+        np.ndarray,
+        np.dtype,
+        core._reconstruct,
+        core.scalar,
         # checkpoints written under numpy 1.x name the old module path
         (core._reconstruct, 'numpy.core.multiarray._reconstruct'),
         (core.scalar, 'numpy.core.multiarray.scalar'),
@@ -183,8 +187,8 @@ def _checkpoint_fixes() -> None:
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         safe += [
-            getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')
-            and isinstance(getattr(dtypes, n), type)
+            getattr(dtypes, n) for n in dir(dtypes)
+            if n.endswith('DType') and isinstance(getattr(dtypes, n), type)
         ]
     torch.serialization.add_safe_globals(safe)
 
@@ -218,11 +222,12 @@ def _launcher_fixes() -> None:
         from mmengine.device import get_device
         if self.distributed and get_device() == 'cpu':
             # DDP of a CPU module must not be given device_ids
-            cfg = dict(model_wrapper_cfg or dict(
-                type='MMDistributedDataParallel',
-                broadcast_buffers=False,
-                find_unused_parameters=self.cfg.get(
-                    'find_unused_parameters', False)))
+            cfg = dict(
+                model_wrapper_cfg or dict(
+                    type='MMDistributedDataParallel',
+                    broadcast_buffers=False,
+                    find_unused_parameters=self.cfg.get(
+                        'find_unused_parameters', False)))
             cfg.setdefault('device_ids', None)
             model_wrapper_cfg = cfg
         return stock_wrap(self, model_wrapper_cfg, model)
@@ -289,9 +294,10 @@ def refusal_message(filename: str, error: BaseException) -> str:
     from mixssl_mm.utils.checkpoint import refused_global, unpickler_reason
     text = str(error)
     gadget = re.search(r'(refusing getattr\([^)]*\))', text)
-    what = (refused_global(text) or (gadget.group(1) if gadget else None)
-            or unpickler_reason(text, first_sentence=True)
-            or ' '.join(text.split())[:200])
+    what = (
+        refused_global(text) or (gadget.group(1) if gadget else None)
+        or unpickler_reason(text, first_sentence=True)
+        or ' '.join(text.split())[:200])
     return (f'refusing to load checkpoint {filename}: it needs `{what}`, '
             'which weights-only loading does not allow. Checkpoints written '
             'by mmengine, mmpretrain or mixssl_mm never need it, so this '
@@ -385,7 +391,9 @@ def find_latest_checkpoint(path: str):
         print_log(
             f'{osp.join(path, "last_checkpoint")} is missing, empty or names '
             'a file that does not exist; resuming from the newest '
-            f'checkpoint, {found}.', logger='current', level=30)
+            f'checkpoint, {found}.',
+            logger='current',
+            level=30)
     return found
 
 
@@ -399,14 +407,19 @@ def _save_fixes() -> None:
     if getattr(stock, '_mixssl_patched', False):
         return
 
-    def save_checkpoint(checkpoint, filename, file_client_args=None,
+    def save_checkpoint(checkpoint,
+                        filename,
+                        file_client_args=None,
                         backend_args=None):
         if (file_client_args is None and backend_args is None
                 and not _URI.match(str(filename))):
             atomic_torch_save(checkpoint, filename)
         else:
-            stock(checkpoint, filename, file_client_args=file_client_args,
-                  backend_args=backend_args)
+            stock(
+                checkpoint,
+                filename,
+                file_client_args=file_client_args,
+                backend_args=backend_args)
 
     save_checkpoint._mixssl_patched = True
     save_checkpoint.__doc__ = stock.__doc__
@@ -462,11 +475,23 @@ class CPUSyncBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
     Shapes: input and output ``(N, C, *)``.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, process_group=None, device=None,
+    def __init__(self,
+                 num_features,
+                 eps=1e-5,
+                 momentum=0.1,
+                 affine=True,
+                 track_running_stats=True,
+                 process_group=None,
+                 device=None,
                  dtype=None):
-        super().__init__(num_features, eps, momentum, affine,
-                         track_running_stats, device=device, dtype=dtype)
+        super().__init__(
+            num_features,
+            eps,
+            momentum,
+            affine,
+            track_running_stats,
+            device=device,
+            dtype=dtype)
         self.process_group = process_group
 
     def _check_input_dim(self, input):
@@ -503,8 +528,7 @@ class CPUSyncBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
                             if self.momentum is None else self.momentum)
                 unbiased = var * n / (n - 1).clamp_min(1)
                 self.running_mean.lerp_(mean.to(self.running_mean), momentum)
-                self.running_var.lerp_(unbiased.to(self.running_var),
-                                       momentum)
+                self.running_var.lerp_(unbiased.to(self.running_var), momentum)
         return out.to(input.dtype)
 
 
@@ -537,12 +561,19 @@ def _cpu_amp_fix() -> None:
     if getattr(stock_init, '_mixssl_patched', False):
         return
 
-    def __init__(self, loss_scale='dynamic', dtype=None, use_fsdp=False,
+    def __init__(self,
+                 loss_scale='dynamic',
+                 dtype=None,
+                 use_fsdp=False,
                  **kwargs):
         if torch.cuda.is_available() or dtype not in (None, 'bfloat16',
                                                       torch.bfloat16):
-            return stock_init(self, loss_scale=loss_scale, dtype=dtype,
-                              use_fsdp=use_fsdp, **kwargs)
+            return stock_init(
+                self,
+                loss_scale=loss_scale,
+                dtype=dtype,
+                use_fsdp=use_fsdp,
+                **kwargs)
         OptimWrapper.__init__(self, **kwargs)
         self._scale_update_param = None
         self.loss_scaler = torch.amp.GradScaler('cpu', enabled=False)
@@ -565,8 +596,10 @@ def ignore_mmcv_lite_warning() -> None:
     other warning of mmcv stays. Installed by :func:`apply_compat_fixes`
     (an entry point's choice), never on import."""
     warnings.filterwarnings(
-        'ignore', message=r'Fail to import ``MultiScaleDeformableAttention``',
-        category=UserWarning, module=r'mmcv\.cnn\.bricks\.transformer')
+        'ignore',
+        message=r'Fail to import ``MultiScaleDeformableAttention``',
+        category=UserWarning,
+        module=r'mmcv\.cnn\.bricks\.transformer')
 
 
 # --------------------------------------------------------------------------
@@ -606,12 +639,14 @@ class Fix(NamedTuple):
 
 
 def _mmengine_gate(extra: Callable[[], Optional[str]]):
+
     def gate():
         version = _version('mmengine')
         if version is None or version > MMENGINE_CHECKED:
             return None
         why = extra()
         return None if why is None else f'mmengine {_text(version)}: {why}'
+
     return gate
 
 
@@ -630,14 +665,15 @@ def _pkg_resources_gate():
 
 
 def _no_cuda_gate(what: str):
+
     def gate():
         return None if torch.cuda.is_available() else f'no CUDA: {what}'
+
     return gate
 
 
 def _adjust_hue_gate():
-    np_version, mmcv_version = _version('numpy'), _version('mmcv',
-                                                           'mmcv-lite')
+    np_version, mmcv_version = _version('numpy'), _version('mmcv', 'mmcv-lite')
     if np_version is None or mmcv_version is None or np_version < (2, ) \
             or mmcv_version >= (2, 3, 0):
         return None
@@ -665,13 +701,14 @@ def _weights_only_fix():
 
 
 FIXES: List[Fix] = [
-    Fix('weights-only', _mmengine_gate(_weights_only_gate),
-        _weights_only_fix),
+    Fix('weights-only', _mmengine_gate(_weights_only_gate), _weights_only_fix),
     Fix('pkg-resources', _mmengine_gate(_pkg_resources_gate),
         apply_config_fixes),
-    Fix('cpu-launcher',
-        _mmengine_gate(_no_cuda_gate(
-            '--launcher pytorch with gloo and DDP without device_ids')),
+    Fix(
+        'cpu-launcher',
+        _mmengine_gate(
+            _no_cuda_gate(
+                '--launcher pytorch with gloo and DDP without device_ids')),
         _launcher_fixes),
     Fix('cpu-amp',
         _mmengine_gate(_no_cuda_gate('AmpOptimWrapper runs bfloat16')),
@@ -680,8 +717,7 @@ FIXES: List[Fix] = [
         _mmengine_gate(_no_cuda_gate("sync_bn='torch' -> CPUSyncBatchNorm")),
         _cpu_sync_bn_fix),
     Fix('numpy2-adjust-hue', _adjust_hue_gate, _numpy2_fixes),
-    Fix('config-scope', _mmengine_gate(_config_scope_gate),
-        _config_scope_fix),
+    Fix('config-scope', _mmengine_gate(_config_scope_gate), _config_scope_fix),
     Fix('atomic-checkpoints',
         _mmengine_gate(lambda: 'checkpoint writes are not atomic'),
         _save_fixes),
@@ -712,14 +748,18 @@ def apply_compat_fixes() -> List[str]:
             continue
         next(fix for fix in FIXES if fix.name == name).apply()
         _applied[name] = why
-        print_log(f'mixssl_mm.compat: {name} ({why})', logger='current',
-                  level=logging.INFO)
+        print_log(
+            f'mixssl_mm.compat: {name} ({why})',
+            logger='current',
+            level=logging.INFO)
     version = _version('mmengine')
     if first and version is not None and version > MMENGINE_CHECKED:
         print_log(
             f'mixssl_mm.compat: mmengine {_text(version)} is newer than '
             f'{_text(MMENGINE_CHECKED)}, the last version these fixes were '
             'checked against; its own code is used unchanged '
-            '(docs/compat.md)', logger='current', level=logging.INFO)
+            '(docs/compat.md)',
+            logger='current',
+            level=logging.INFO)
     _applied.setdefault('_checked', '')
     return [name for name in _applied if not name.startswith('_')]

@@ -14,8 +14,11 @@ from mixssl_mm.compat import apply_compat_fixes  # noqa: E402
 # (docs/compat.md); importing the plugin alone changes nothing
 # (tests/test_compat.py::test_import_changes_no_attribute_of_the_stack)
 apply_compat_fixes()
-import mixssl_mm  # noqa: E402,F401  (registers components)
 from mmengine.registry import init_default_scope  # noqa: E402
+
+import mixssl_mm  # noqa: E402,F401  (registers components)
+# a fixture for every test module (training runs in this process)
+from tests._helpers.training import train_in_process  # noqa: E402,F401
 
 # as a Runner does with default_scope='mmpretrain': nested transforms
 # (RandomApply) build from the current scope

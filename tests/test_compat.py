@@ -25,7 +25,9 @@ CONFIG = osp.join(REPO, 'configs', 'mixssl',
 
 def _python(code, *args, cwd=REPO):
     return subprocess.run([sys.executable, '-c', code, *args],
-                          capture_output=True, text=True, cwd=cwd,
+                          capture_output=True,
+                          text=True,
+                          cwd=cwd,
                           timeout=300)
 
 
@@ -33,11 +35,17 @@ def purity(python=sys.executable, then=None, cwd=REPO, env=None):
     """``import_purity.py``'s verdict on ``import mixssl_mm`` in two fresh
     interpreters of ``python`` (the first lists the stack modules the import
     loads, the second pre-imports them and compares)."""
+
     def run(*args):
-        out = subprocess.run([python, PURITY, *args], capture_output=True,
-                             text=True, cwd=str(cwd), env=env, timeout=300)
+        out = subprocess.run([python, PURITY, *args],
+                             capture_output=True,
+                             text=True,
+                             cwd=str(cwd),
+                             env=env,
+                             timeout=300)
         assert out.returncode == 0, out.stderr[-3000:]
         return json.loads(out.stdout.strip().splitlines()[-1])
+
     modules = run('--list')
     return run(*(['--then', then] if then else []), *modules)
 
@@ -71,9 +79,9 @@ def test_mmpretrain_bases_need_the_fix_without_pkg_resources():
             'print(cfg.default_scope, cfg.model.type)\n')
     stock = _python(read.format(apply=''))
     assert stock.returncode != 0 and 'pkg_resources' in stock.stderr
-    fixed = _python(read.format(
-        apply='from mixssl_mm.compat import apply_compat_fixes\n'
-        'print(apply_compat_fixes())\n'))
+    fixed = _python(
+        read.format(apply='from mixssl_mm.compat import apply_compat_fixes\n'
+                    'print(apply_compat_fixes())\n'))
     assert fixed.returncode == 0, fixed.stderr[-3000:]
     assert fixed.stdout.split()[-2:] == ['mmpretrain', 'MixSSL']
     # each applied fix says which and why, once
@@ -90,8 +98,12 @@ def test_fixes_are_gated_on_versions(monkeypatch):
         expected -= {'pkg-resources'}
     assert set(needed) == expected  # torch >= 2.6, numpy 2, mmengine 0.10.7
     assert needed['weights-only'].startswith('mmengine 0.10.7: torch ')
-    versions = {'mmengine': (0, 11, 0), 'torch': (2, 5, 1),
-                'numpy': (1, 26, 4), 'mmcv-lite': (2, 2, 0)}
+    versions = {
+        'mmengine': (0, 11, 0),
+        'torch': (2, 5, 1),
+        'numpy': (1, 26, 4),
+        'mmcv-lite': (2, 2, 0)
+    }
     monkeypatch.setattr(compat, '_version',
                         lambda *d: versions.get(d[-1], versions.get(d[0])))
     # an mmengine newer than the one checked: its own code is used
@@ -166,8 +178,9 @@ def test_getattr_gadgets_are_refused(tmp_path, obj, name):
     path = tmp_path / 'evil.pth'
     with open(path, 'wb') as f:
         pickle.dump({'x': _Gadget(obj, name)}, f, protocol=2)
-    with pytest.raises(pickle.UnpicklingError,
-                       match='refusing getattr|not an allowed global'):
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match='refusing getattr|not an allowed global'):
         torch.load(path)
 
 
@@ -219,10 +232,11 @@ def test_refused_checkpoint_is_named_in_a_short_message(tmp_path):
     assert 'Trust model for checkpoints' in msg and len(msg) < 700
     # a gadget refused by the getattr stand-in is reported the same way
     with open(path, 'wb') as f:
-        pickle.dump({'x': _Gadget(HistoryBuffer, '__init__')}, f,
-                    protocol=2)
-    with pytest.raises(pickle.UnpicklingError, match='refusing to load '
-                       r'checkpoint .*refusing getattr\(.*__init__'):
+        pickle.dump({'x': _Gadget(HistoryBuffer, '__init__')}, f, protocol=2)
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match='refusing to load '
+            r'checkpoint .*refusing getattr\(.*__init__'):
         _load_checkpoint(str(path), map_location='cpu')
 
 
@@ -235,8 +249,13 @@ def test_checkpoint_save_is_atomic_and_cleans_stale_parts(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['iter_1.pth']
     # a save that fails half-way leaves the previous file as it was
     with pytest.raises(Exception):
-        save_checkpoint({'state_dict': {'w': torch.zeros(3)},
-                         'bad': lambda: None}, str(path))
+        save_checkpoint(
+            {
+                'state_dict': {
+                    'w': torch.zeros(3)
+                },
+                'bad': lambda: None
+            }, str(path))
     assert torch.equal(torch.load(path)['state_dict']['w'], torch.ones(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ['iter_1.pth']
 
@@ -270,14 +289,21 @@ def test_mmcv_lite_attention_warning_is_filtered_by_the_entry_points():
     mmpretrain's models are imported (an op nothing here uses). Importing
     the plugin leaves the warning alone; the tools filter it, before they
     import the plugin."""
-    plain = subprocess.run([sys.executable, '-W', 'always', '-c',
-                            'import mixssl_mm'], cwd=REPO, text=True,
-                           capture_output=True, timeout=120)
+    plain = subprocess.run(
+        [sys.executable, '-W', 'always', '-c', 'import mixssl_mm'],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        timeout=120)
     assert plain.returncode == 0, plain.stderr[-2000:]
     assert 'MultiScaleDeformableAttention' in plain.stderr
-    tool = subprocess.run([sys.executable, '-W', 'always',
-                           osp.join(REPO, 'tools', 'train.py'), '-h'],
-                          cwd=REPO, text=True, capture_output=True,
+    tool = subprocess.run([
+        sys.executable, '-W', 'always',
+        osp.join(REPO, 'tools', 'train.py'), '-h'
+    ],
+                          cwd=REPO,
+                          text=True,
+                          capture_output=True,
                           timeout=120)
     assert tool.returncode == 0, tool.stderr[-2000:]
     assert 'MultiScaleDeformableAttention' not in tool.stdout + tool.stderr
@@ -295,5 +321,5 @@ def test_mmcv_lite_filter_is_narrow():
                               'mmcv.cnn.bricks.transformer'),
                              (message, 'some.other.module')):
             warnings.warn_explicit(text, UserWarning, 'x.py', 1, module)
-    assert [(str(w.message), w.filename) for w in seen] == [
-        ('another warning', 'x.py'), (message, 'x.py')]
+    assert [(str(w.message), w.filename)
+            for w in seen] == [('another warning', 'x.py'), (message, 'x.py')]

@@ -10,13 +10,13 @@ from mmengine.optim import AmpOptimWrapper
 
 from mixssl_mm.compat import CPUSyncBatchNorm
 
-pytestmark = pytest.mark.skipif(torch.cuda.is_available(),
-                                reason='the fallbacks act only without CUDA')
+pytestmark = pytest.mark.skipif(
+    torch.cuda.is_available(), reason='the fallbacks act only without CUDA')
 
 
 def _wrapper(**kwargs):
-    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(),
-                                torch.nn.Linear(4, 1))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     return model, AmpOptimWrapper(optimizer=opt, **kwargs)
 
@@ -45,16 +45,16 @@ def test_amp_optim_wrapper_still_refuses_fp16_on_cpu():
 
 @pytest.fixture
 def one_rank_group(tmp_path):
-    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/pg',
-                            rank=0, world_size=1)
+    dist.init_process_group(
+        'gloo', init_method=f'file://{tmp_path}/pg', rank=0, world_size=1)
     yield
     dist.destroy_process_group()
 
 
 def test_sync_bn_conversion_gives_cpu_sync_bn():
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1),
-                                torch.nn.BatchNorm2d(4),
-                                torch.nn.BatchNorm1d(4))
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4),
+        torch.nn.BatchNorm1d(4))
     model = mrr.convert_sync_batchnorm(model, 'torch')
     assert [type(m) for m in model][1:] == [CPUSyncBatchNorm] * 2
     # DDP refuses any SyncBatchNorm subclass in a CPU module

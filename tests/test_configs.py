@@ -6,19 +6,20 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
-
 from mmpretrain.registry import DATASETS, MODELS
+
 from mixssl_mm.preflight.channels import check_feature_channels
 from tests._helpers.config_walk import find_transforms
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-FAST = osp.join(REPO,
-                'configs/mixssl/mixssl_resnet50_1xb256-20e_bloodmnist-fast.py')
+FAST = osp.join(
+    REPO, 'configs/mixssl/mixssl_resnet50_1xb256-20e_bloodmnist-fast.py')
 PAPER = osp.join(REPO,
                  'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py')
 CONFIGS = sorted(
-    p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
-                         recursive=True) if '_base_' not in p)
+    p for p in glob.glob(
+        osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, REPO))
@@ -39,7 +40,8 @@ def test_config_builds_its_model(path):
 
 def test_mixssl_configs_follow_the_paper_recipe():
     cfg = Config.fromfile(
-        osp.join(REPO, 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py'))
+        osp.join(REPO,
+                 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py'))
     assert cfg.optim_wrapper.optimizer == dict(
         type='Adam', lr=1e-4, weight_decay=1e-4)
     assert cfg.train_dataloader.batch_size == 64
@@ -54,8 +56,8 @@ def test_mixssl_configs_follow_the_paper_recipe():
 def test_dino_config_freezes_the_last_layer_for_a_fraction_of_the_run():
     """DINO's one frozen epoch of the 20-epoch recipe as a fraction, so that
     shorter runs (the benchmark presets) freeze proportionally less."""
-    cfg = Config.fromfile(osp.join(
-        REPO, 'configs/dino/dino_resnet50_1xb64-20e_bloodmnist.py'))
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs/dino/dino_resnet50_1xb64-20e_bloodmnist.py'))
     assert cfg.custom_hooks == [
         dict(type='DINOLastLayerFreezeHook', freeze_ratio=0.05)
     ]
@@ -84,19 +86,32 @@ def _tiny_runner_cfg(path, tmp_path, **options):
     """ResNet-18, 32 px, batch 4, one iteration on real BloodMNIST."""
     cfg = Config.fromfile(path)
     cfg.merge_from_dict({
-        'model.backbone.depth': 18,
-        'model.neck.in_channels': 512,
-        'model.neck.n_blocks': 1,
-        'model.head.in_channels': 512,
-        'train_dataloader.batch_size': 4,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
-        'train_dataloader.pin_memory': False,
-        'train_dataloader.dataset.indices': 4,
-        'train_dataloader.dataset.data_root': osp.join(REPO, 'data/medmnist'),
-        'train_cfg.max_epochs': 1,
-        'default_hooks.checkpoint.interval': 100,
-        'work_dir': str(tmp_path),
+        'model.backbone.depth':
+        18,
+        'model.neck.in_channels':
+        512,
+        'model.neck.n_blocks':
+        1,
+        'model.head.in_channels':
+        512,
+        'train_dataloader.batch_size':
+        4,
+        'train_dataloader.num_workers':
+        0,
+        'train_dataloader.persistent_workers':
+        False,
+        'train_dataloader.pin_memory':
+        False,
+        'train_dataloader.dataset.indices':
+        4,
+        'train_dataloader.dataset.data_root':
+        osp.join(REPO, 'data/medmnist'),
+        'train_cfg.max_epochs':
+        1,
+        'default_hooks.checkpoint.interval':
+        100,
+        'work_dir':
+        str(tmp_path),
         **options
     })
     for crop in find_transforms(cfg.train_dataloader.dataset.pipeline,
@@ -122,8 +137,7 @@ def test_mmengine_compile_runs_mixssl_with_the_fast_levers(tmp_path):
     assert cfg.compile is True and cfg.model.channels_last is True
     assert cfg.optim_wrapper.optimizer.fused is True
     cfg.optim_wrapper = dict(
-        type='OptimWrapper',
-        optimizer=dict(cfg.optim_wrapper.optimizer))
+        type='OptimWrapper', optimizer=dict(cfg.optim_wrapper.optimizer))
     cfg.compile = dict(backend='eager')
     runner = Runner.from_cfg(cfg)
     runner.train()
@@ -131,8 +145,9 @@ def test_mmengine_compile_runs_mixssl_with_the_fast_levers(tmp_path):
     # Runner._maybe_compile replaced train_step by the compiled function
     assert hasattr(model.train_step, '_torchdynamo_orig_callable')
     assert runner.optim_wrapper.optimizer.defaults['fused'] is True
-    assert all(p.is_contiguous(memory_format=torch.channels_last)
-               for p in model.parameters() if p.dim() == 4)
+    assert all(
+        p.is_contiguous(memory_format=torch.channels_last)
+        for p in model.parameters() if p.dim() == 4)
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert torch.isfinite(torch.tensor(loss))
     assert runner.iter == 1

@@ -13,8 +13,8 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
-
 from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
+
 from tests._helpers.config_walk import find_transforms
 from tests.test_configs import REPO, _tiny_runner_cfg
 
@@ -22,29 +22,47 @@ MAIN = osp.join(REPO, 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py')
 DIR = osp.join(REPO, 'configs/mixssl/design_choices')
 CDM = 'train_dataloader.dataset.pipeline.5'
 NORMAL_INIT = [
-    dict(type='Normal', layer=['Conv2d', 'ConvTranspose2d'], mean=0.0,
-         std=0.02, bias=0.0),
+    dict(
+        type='Normal',
+        layer=['Conv2d', 'ConvTranspose2d'],
+        mean=0.0,
+        std=0.02,
+        bias=0.0),
     dict(type='Normal', layer='_BatchNorm', mean=1.0, std=0.02, bias=0.0),
 ]
 COSLR = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=0,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=0.0,
+        by_epoch=True,
+        begin=0,
+        convert_to_iter_based=True),
 ]
 # config -> the one cfg-options key (and value) that turns the main config
 # into it
 ONE_KEY = {
     'mixssl-pix01_resnet50_1xb64-20e_bloodmnist.py': {
-        'model.rec_head.rec_space': 'unit'},
+        'model.rec_head.rec_space': 'unit'
+    },
     'mixssl-cycleganinit_resnet50_1xb64-20e_bloodmnist.py': {
-        'model.neck.init_cfg': NORMAL_INIT},
+        'model.neck.init_cfg': NORMAL_INIT
+    },
     'mixssl-lambatch_resnet50_1xb64-20e_bloodmnist.py': {
-        'model.lam_mode': 'batch'},
+        'model.lam_mode': 'batch'
+    },
     'mixssl-auxzoom_resnet50_1xb64-20e_bloodmnist.py': {
-        f'{CDM}.aux_dataset.pipeline.0.crop_ratio_range': (0.05, 0.5)},
+        f'{CDM}.aux_dataset.pipeline.0.crop_ratio_range': (0.05, 0.5)
+    },
     'mixssl_resnet50_1xb64-coslr-20e_bloodmnist.py': {
-        'param_scheduler': COSLR},
+        'param_scheduler': COSLR
+    },
 }
 # config-file variables that only build the pipelines
 HELPERS = ('view_pipeline', 'aux_view_pipeline', 'aux_dataset',
@@ -104,10 +122,9 @@ def _dataset(name: str, n: int):
 
 
 def test_lambda_configs_build_models_that_draw_per_sample_or_per_batch():
-    for path, per_sample in (
-            (MAIN, True),
-            (design('mixssl-lambatch_resnet50_1xb64-20e_bloodmnist.py'),
-             False)):
+    for path, per_sample in ((MAIN, True), (
+            design('mixssl-lambatch_resnet50_1xb64-20e_bloodmnist.py'),
+            False)):
         cfg = Config.fromfile(path).model
         cfg.backbone.depth = 18
         cfg.neck.in_channels = cfg.head.in_channels = 512
@@ -142,11 +159,14 @@ def test_auxzoom_config_cuts_smaller_auxiliary_patches():
 
 
 def test_cycleganinit_config_draws_the_decoder_from_n_0_002():
+
     def neck_after_init(path):
         cfg = Config.fromfile(path)
-        model = dict(cfg.model, backbone=dict(cfg.model.backbone, depth=18),
-                     neck=dict(cfg.model.neck, in_channels=512, n_blocks=2),
-                     head=dict(cfg.model.head, in_channels=512))
+        model = dict(
+            cfg.model,
+            backbone=dict(cfg.model.backbone, depth=18),
+            neck=dict(cfg.model.neck, in_channels=512, n_blocks=2),
+            head=dict(cfg.model.head, in_channels=512))
         torch.manual_seed(0)
         m = MODELS.build(model)
         m.init_weights()
@@ -159,8 +179,9 @@ def test_cycleganinit_config_draws_the_decoder_from_n_0_002():
     def params(model, kinds, attr):
         return torch.cat([
             getattr(m, attr).detach().reshape(-1)
-            for m in model.neck.modules() if isinstance(m, kinds)
-            and getattr(m, attr, None) is not None])
+            for m in model.neck.modules()
+            if isinstance(m, kinds) and getattr(m, attr, None) is not None
+        ])
 
     convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
     bns = torch.nn.BatchNorm2d
@@ -188,8 +209,10 @@ def test_coslr_config_warms_up_then_decays_to_zero_in_a_runner(tmp_path):
     assert osp.exists(osp.join(REPO, 'data/medmnist/bloodmnist.npz')), \
         'fetch the data first: python tools/data/fetch_bloodmnist.py'
     cfg = _tiny_runner_cfg(
-        design('mixssl_resnet50_1xb64-coslr-20e_bloodmnist.py'), tmp_path,
-        **{'train_cfg.max_epochs': 2, 'train_dataloader.dataset.indices': 12})
+        design('mixssl_resnet50_1xb64-coslr-20e_bloodmnist.py'), tmp_path, **{
+            'train_cfg.max_epochs': 2,
+            'train_dataloader.dataset.indices': 12
+        })
     runner = Runner.from_cfg(cfg)
     runner.train()
     lrs = runner.message_hub.get_scalar('train/lr').data[0]

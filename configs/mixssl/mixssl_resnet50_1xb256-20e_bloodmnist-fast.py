@@ -3,7 +3,8 @@
 # Not runnable on a CPU-only machine (AmpOptimWrapper needs CUDA); the model
 # builds anywhere. See docs/performance.md for what each lever gives.
 #
-#   python tools/train.py configs/mixssl/mixssl_resnet50_1xb256-20e_bloodmnist-fast.py
+#   python tools/train.py \
+#       configs/mixssl/mixssl_resnet50_1xb256-20e_bloodmnist-fast.py
 #
 # Levers (each can be switched off with --cfg-options):
 # - bf16 autocast: AmpOptimWrapper(dtype='bfloat16')
@@ -22,10 +23,7 @@ _base_ = ['./mixssl_resnet50_1xb64-20e_bloodmnist.py']
 model = dict(channels_last=True)
 
 train_dataloader = dict(
-    batch_size=256,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True)
+    batch_size=256, num_workers=8, persistent_workers=True, pin_memory=True)
 
 # lr: mmengine's linear rule from the paper's 1e-4 at batch 64, i.e. what
 # `--auto-scale-lr` would give the paper config at batch 256

@@ -20,7 +20,8 @@ __all__ = ['mmpretrain_tool', 'tool_parser', 'parse_and_read', 'build_runner']
 
 # mmpretrain's options that come without a help text
 MISSING_HELP = {
-    '--local_rank': 'rank of this process on its machine, passed by '
+    '--local_rank':
+    'rank of this process on its machine, passed by '
     'torch.distributed.launch (torchrun sets LOCAL_RANK instead)',
 }
 
@@ -37,8 +38,8 @@ class _Built(Exception):
 def mmpretrain_tool(name: str) -> dict:
     """The namespace of mmpretrain's ``tools/<name>`` (run as a module, not
     as ``__main__``): ``parse_args``, ``merge_args``, ..."""
-    return runpy.run_path(mmpretrain_tool_path(name),
-                          run_name=f'mmpretrain_tools_{name[:-3]}')
+    return runpy.run_path(
+        mmpretrain_tool_path(name), run_name=f'mmpretrain_tools_{name[:-3]}')
 
 
 def _complete(parser, extra: Dict[str, dict], epilog: Optional[str]):
@@ -65,12 +66,15 @@ def _call_parse_args(mm: dict, argv: List[str], on_parse: Callable):
     class ArgumentParser(argparse.ArgumentParser):
 
         def parse_args(self, args=None, namespace=None):
-            return on_parse(self, lambda: super(ArgumentParser, self)
-                            .parse_args(args, namespace))
+            return on_parse(
+                self, lambda: super(ArgumentParser, self).parse_args(
+                    args, namespace))
 
     parse_args = mm['parse_args']
     parse_args.__globals__['argparse'] = types.SimpleNamespace(
-        **{**vars(argparse), 'ArgumentParser': ArgumentParser})
+        **{
+            **vars(argparse), 'ArgumentParser': ArgumentParser
+        })
     saved_argv = sys.argv
     sys.argv = [mm['__file__'], *argv]
     try:
@@ -80,11 +84,13 @@ def _call_parse_args(mm: dict, argv: List[str], on_parse: Callable):
         parse_args.__globals__['argparse'] = argparse
 
 
-def tool_parser(name: str, extra: Optional[Dict[str, dict]] = None,
+def tool_parser(name: str,
+                extra: Optional[Dict[str, dict]] = None,
                 epilog: Optional[str] = None) -> argparse.ArgumentParser:
     """The completed parser of mmpretrain's ``tools/<name>`` (``extra``
     options and ``epilog`` as in :func:`parse_and_read`), without parsing
     anything: what ``-h`` prints and what the help-text test walks."""
+
     def built(parser, _):
         _complete(parser, extra or {}, epilog)
         raise _Built(parser)
@@ -96,10 +102,11 @@ def tool_parser(name: str, extra: Optional[Dict[str, dict]] = None,
     raise RuntimeError(f'mmpretrain tools/{name} built no parser')
 
 
-def parse_and_read(name: str, argv: List[str],
-                   extra: Optional[Dict[str, dict]] = None,
-                   epilog: Optional[str] = None
-                   ) -> Tuple[dict, object, object]:
+def parse_and_read(
+        name: str,
+        argv: List[str],
+        extra: Optional[Dict[str, dict]] = None,
+        epilog: Optional[str] = None) -> Tuple[dict, object, object]:
     """``(tool namespace, args, config as read)`` for ``tools/<name>``'s
     command line ``argv``, parsed by mmpretrain's ``parse_args`` with its
     parser completed: ``extra`` options (flag -> ``add_argument``

@@ -45,8 +45,8 @@ def test(cfg, out: Optional[str] = None, out_item: Optional[str] = None):
             (nothing is left in the work dir); any error of the test itself.
     """
     preflight_test(cfg)
-    with WorkDirGuard(cfg.work_dir, tool='tools/test.py',
-                      when='before testing'):
+    with WorkDirGuard(
+            cfg.work_dir, tool='tools/test.py', when='before testing'):
         runner = build_runner(cfg)
         check_load_from_keys(cfg, runner.model, tool='test')
     if out and out_item in ('pred', None):

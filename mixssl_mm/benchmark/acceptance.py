@@ -54,7 +54,6 @@ from collections import OrderedDict
 from typing import Callable, List, Optional
 
 from mixssl_mm.utils.cli_help import HelpFormatter
-
 from .acceptance_report import budget_hit, passed, render
 
 DEFAULT_BUDGET = 480
@@ -79,30 +78,54 @@ TINY_CONFIGS = (PRETRAIN,
                 'configs/simclr/simclr_resnet50_1xb64-20e_bloodmnist.py')
 TINY_EVAL = 256
 # part (b) tests the fine-tune's checkpoint with dist_test.sh instead
-NO_VALIDATION = ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
-                 'default_hooks.checkpoint.save_best=None']
+NO_VALIDATION = [
+    'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
+    'default_hooks.checkpoint.save_best=None'
+]
 SETTINGS = dict(
-    gpu=dict(iters=20, launch_iters=10, preset='gpu-quick',
-             configs=None,  # every pretraining config under configs/
-             throughput_methods=THROUGHPUT_METHODS,
-             bench_args=['--classes', '8'], throughput=[
-                 '--device', 'cuda', '--depth', '50', '--size', '224',
-                 '--batch', '256', '--amp', '--channels-last', '--compile',
-                 '--fused', '--iters', '20', '--warmup', '5',
-                 # the GPU machine's 16 cores: the pipeline's whole CPU
-                 '--num-workers', '14']),
-    tiny=dict(iters=3, launch_iters=2, preset='tiny',
-              configs=TINY_CONFIGS,
-              # the fast config's own path (--mixssl-config, its options)
-              # and one method of mmpretrain's (MoCo v2 takes SimCLR's path)
-              throughput_methods=('mixssl', 'simclr'),
-              bench_args=['--methods', 'rand', '--protocols', 'finetune'],
-              # one step, no warm-up: the fewest that give every number
-              throughput=[
-                  '--device', 'cpu', '--depth', '18', '--size', '32',
-                  '--batch', '8', '--channels-last', '--fused', '--iters',
-                  '1', '--warmup', '0', '--num-workers', '0', '--threads',
-                  '1']))
+    gpu=dict(
+        iters=20,
+        launch_iters=10,
+        preset='gpu-quick',
+        configs=None,  # every pretraining config under configs/
+        throughput_methods=THROUGHPUT_METHODS,
+        bench_args=['--classes', '8'],
+        throughput=[
+            '--device',
+            'cuda',
+            '--depth',
+            '50',
+            '--size',
+            '224',
+            '--batch',
+            '256',
+            '--amp',
+            '--channels-last',
+            '--compile',
+            '--fused',
+            '--iters',
+            '20',
+            '--warmup',
+            '5',
+            # the GPU machine's 16 cores: the pipeline's whole CPU
+            '--num-workers',
+            '14'
+        ]),
+    tiny=dict(
+        iters=3,
+        launch_iters=2,
+        preset='tiny',
+        configs=TINY_CONFIGS,
+        # the fast config's own path (--mixssl-config, its options)
+        # and one method of mmpretrain's (MoCo v2 takes SimCLR's path)
+        throughput_methods=('mixssl', 'simclr'),
+        bench_args=['--methods', 'rand', '--protocols', 'finetune'],
+        # one step, no warm-up: the fewest that give every number
+        throughput=[
+            '--device', 'cpu', '--depth', '18', '--size', '32', '--batch', '8',
+            '--channels-last', '--fused', '--iters', '1', '--warmup', '0',
+            '--num-workers', '0', '--threads', '1'
+        ]))
 
 
 def _py(module: str) -> List[str]:
@@ -110,12 +133,14 @@ def _py(module: str) -> List[str]:
     the stack fixes (an entry point, as ``tools/*.py``); its exit status is
     main's when that is an int (the throughput tool's main returns its
     results), else 0."""
-    return [sys.executable, '-c',
-            'import sys; from mixssl_mm.compat import apply_compat_fixes; '
-            'apply_compat_fixes(); '
-            f'from mixssl_mm.benchmark.{module} import main; '
-            'rc = main(sys.argv[1:]); '
-            'sys.exit(rc if isinstance(rc, int) else 0)']
+    return [
+        sys.executable, '-c',
+        'import sys; from mixssl_mm.compat import apply_compat_fixes; '
+        'apply_compat_fixes(); '
+        f'from mixssl_mm.benchmark.{module} import main; '
+        'rc = main(sys.argv[1:]); '
+        'sys.exit(rc if isinstance(rc, int) else 0)'
+    ]
 
 
 def _free_port() -> int:
@@ -135,17 +160,27 @@ class Acceptance:
         self.t0 = time.time()
         self.deadline = self.t0 + args.budget
         self.state = OrderedDict(
-            mode=self.mode, budget=args.budget, command=args.command,
-            date=datetime.datetime.now(datetime.timezone.utc).strftime(
-                '%Y-%m-%d %H:%M UTC'),
-            environment=None, status='running', skipped=[], a=[], b=[],
-            c=[], d=None)
+            mode=self.mode,
+            budget=args.budget,
+            command=args.command,
+            date=datetime.datetime.now(
+                datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+            environment=None,
+            status='running',
+            skipped=[],
+            a=[],
+            b=[],
+            c=[],
+            d=None)
 
     # -- time and children ------------------------------------------------
     def left(self) -> float:
         return self.deadline - time.time() - RESERVE_S
 
-    def run(self, cmd: List[str], log: str, until: float,
+    def run(self,
+            cmd: List[str],
+            log: str,
+            until: float,
             env: Optional[dict] = None,
             on_tick: Optional[Callable[[], None]] = None) -> dict:
         """Run ``cmd`` (output to ``log``) until it ends or ``until`` (an
@@ -158,13 +193,17 @@ class Acceptance:
         with open(log, 'w') as f:
             f.write('$ ' + ' '.join(shlex.quote(c) for c in cmd) + '\n')
             f.flush()
-            proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True)
             rc = None
             while rc is None and time.time() < until:
                 try:
-                    rc = proc.wait(timeout=max(
-                        0.0, min(TICK_S, until - time.time())))
+                    rc = proc.wait(
+                        timeout=max(0.0, min(TICK_S, until - time.time())))
                 except subprocess.TimeoutExpired:
                     if on_tick is not None:
                         on_tick()
@@ -215,24 +254,29 @@ class Acceptance:
         import mixssl_mm  # noqa: F401  (the algorithms config_kind looks up)
         from .planning import load_config
         from .shrink import config_kind, shipped_configs
-        return [c for c in shipped_configs('configs')
-                if config_kind(load_config(c)) == 'pretrain']
+        return [
+            c for c in shipped_configs('configs')
+            if config_kind(load_config(c)) == 'pretrain'
+        ]
 
     def a_command(self, todo: List[str]) -> List[str]:
         """The worker that trains the configs ``todo`` in turn."""
         cmd = _py('acceptance_configs') + [
-            '--out', osp.join(self.out, 'a', 'configs.jsonl'), '--work-dir',
-            osp.join(self.out, 'a'), '--iters', str(self.settings['iters']),
-            '--data-root', self.args.data_root, '--folder', self.folder,
-            *todo]
+            '--out',
+            osp.join(self.out, 'a', 'configs.jsonl'), '--work-dir',
+            osp.join(self.out, 'a'), '--iters',
+            str(self.settings['iters']), '--data-root', self.args.data_root,
+            '--folder', self.folder, *todo
+        ]
         if self.args.tiny:
             cmd.append('--tiny')
         return cmd
 
     def part_a(self, until: float) -> None:
         configs = self.a_configs()
-        rows = self.state['a'] = [OrderedDict(config=c, status='not run')
-                                  for c in configs]
+        rows = self.state['a'] = [
+            OrderedDict(config=c, status='not run') for c in configs
+        ]
         jsonl = osp.join(self.out, 'a', 'configs.jsonl')
         todo, workers = list(configs), 0
 
@@ -243,15 +287,16 @@ class Acceptance:
         while todo and until - time.time() > 10:
             workers += 1
             log = osp.join(self.out, 'a', f'worker{workers}.log')
-            res = self.run(self.a_command(todo), log, until,
-                           on_tick=progress)
+            res = self.run(self.a_command(todo), log, until, on_tick=progress)
             done = self._read_rows(jsonl, rows)
             todo = [c for c in todo if c not in done]
             if todo and not res['cut']:  # the worker died inside todo[0]
                 row = rows[configs.index(todo.pop(0))]
-                row.update(status='failed', error='the worker process '
-                           f'ended with exit status {res["rc"]}; see '
-                           f'a/worker{workers}.log')
+                row.update(
+                    status='failed',
+                    error='the worker process '
+                    f'ended with exit status {res["rc"]}; see '
+                    f'a/worker{workers}.log')
             self.write()
         for row in rows:
             if row['status'] == 'not run':
@@ -283,12 +328,16 @@ class Acceptance:
         cfg = load_config(config)
         medmnist = (self.args.data_root, 'bloodmnist.npz')
         if self.args.tiny:
-            opts = shrink_options(cfg, samples=4 * iters, batch_size=4,
-                                  medmnist=medmnist)
+            opts = shrink_options(
+                cfg, samples=4 * iters, batch_size=4, medmnist=medmnist)
         else:
             batch = cfg.train_dataloader.batch_size
-            opts = data_options(cfg, iters * batch, batch, medmnist,
-                                num_workers=cfg.train_dataloader.num_workers)
+            opts = data_options(
+                cfg,
+                iters * batch,
+                batch,
+                medmnist,
+                num_workers=cfg.train_dataloader.num_workers)
             opts['default_hooks.logger.interval'] = 5
         for loader in ('val_dataloader', 'test_dataloader'):
             if cfg.get(loader):
@@ -309,23 +358,24 @@ class Acceptance:
         ckpt = osp.join(w, 'pretrain', 'epoch_2.pth')
         # (name, script, arguments, text the log must hold, file it makes)
         steps = [
-            ('dist_train.sh pretrain, 1 epoch', 'dist_train.sh',
-             [PRETRAIN, '1', '--work-dir', f'{w}/pretrain', '--cfg-options',
-              *pre, 'train_cfg.max_epochs=1'], 'Saving checkpoint at 1',
-             f'{w}/pretrain/epoch_1.pth'),
-            ('dist_train.sh --resume, epoch 2', 'dist_train.sh',
-             [PRETRAIN, '1', '--work-dir', f'{w}/pretrain', '--resume',
-              '--cfg-options', *pre, 'train_cfg.max_epochs=2'],
-             'resumed epoch: 1', ckpt),
-            ('dist_train.sh fine-tune from it', 'dist_train.sh',
-             [FINETUNE, '1', '--work-dir', f'{w}/finetune', '--cfg-options',
-              *[o for o in ft if not o.startswith('val_dataloader.')],
-              'train_cfg.max_epochs=1', *NO_VALIDATION,
-              f'model.backbone.init_cfg.checkpoint={ckpt}'],
-             'Saving checkpoint at 1', f'{w}/finetune/epoch_1.pth'),
-            ('dist_test.sh on its checkpoint', 'dist_test.sh',
-             [FINETUNE, f'{w}/finetune/epoch_1.pth', '1', '--work-dir',
-              f'{w}/test', '--cfg-options', *ft], 'accuracy/top1', None),
+            ('dist_train.sh pretrain, 1 epoch', 'dist_train.sh', [
+                PRETRAIN, '1', '--work-dir', f'{w}/pretrain', '--cfg-options',
+                *pre, 'train_cfg.max_epochs=1'
+            ], 'Saving checkpoint at 1', f'{w}/pretrain/epoch_1.pth'),
+            ('dist_train.sh --resume, epoch 2', 'dist_train.sh', [
+                PRETRAIN, '1', '--work-dir', f'{w}/pretrain', '--resume',
+                '--cfg-options', *pre, 'train_cfg.max_epochs=2'
+            ], 'resumed epoch: 1', ckpt),
+            ('dist_train.sh fine-tune from it', 'dist_train.sh', [
+                FINETUNE, '1', '--work-dir', f'{w}/finetune', '--cfg-options',
+                *[o for o in ft if not o.startswith('val_dataloader.')],
+                'train_cfg.max_epochs=1', *NO_VALIDATION,
+                f'model.backbone.init_cfg.checkpoint={ckpt}'
+            ], 'Saving checkpoint at 1', f'{w}/finetune/epoch_1.pth'),
+            ('dist_test.sh on its checkpoint', 'dist_test.sh', [
+                FINETUNE, f'{w}/finetune/epoch_1.pth', '1', '--work-dir',
+                f'{w}/test', '--cfg-options', *ft
+            ], 'accuracy/top1', None),
         ]
         return steps
 
@@ -349,11 +399,13 @@ class Acceptance:
                            until, env)
             with open(log) as f:
                 out = f.read()
-            ok = res['rc'] == 0 and text in out and (
-                made is None or osp.isfile(made))
-            row.update(status='cut at the budget' if res['cut'] else
-                       'ok' if ok else 'failed', seconds=res['seconds'],
-                       log=osp.relpath(log, self.out))
+            ok = res['rc'] == 0 and text in out and (made is None
+                                                     or osp.isfile(made))
+            row.update(
+                status='cut at the budget'
+                if res['cut'] else 'ok' if ok else 'failed',
+                seconds=res['seconds'],
+                log=osp.relpath(log, self.out))
             found = re.findall(r'accuracy/top1: ([\d.]+)', out)
             if found:
                 row['note'] = f'accuracy/top1: {found[-1]}'
@@ -363,10 +415,11 @@ class Acceptance:
         """The throughput child of ``method``, writing
         ``<out>/c/METHOD.json``."""
         cmd = _py('throughput') + [
-            *self.settings['throughput'], '--methods', method,
-            '--modes', 'synthetic', 'pipeline', '--data-root',
+            *self.settings['throughput'], '--methods', method, '--modes',
+            'synthetic', 'pipeline', '--data-root',
             osp.abspath(self.args.data_root), '--out',
-            osp.join(self.out, 'c', f'{method}.json')]
+            osp.join(self.out, 'c', f'{method}.json')
+        ]
         if method == 'mixssl':
             cmd += ['--mixssl-config', FAST]
             if self.args.tiny:  # the fast config's own compile=True
@@ -376,48 +429,60 @@ class Acceptance:
     def part_c(self, until: float) -> None:
         for method in self.settings['throughput_methods']:
             if until - time.time() < 10:
-                self.state['c'].append(OrderedDict(
-                    method=method, status='not run (budget)'))
+                self.state['c'].append(
+                    OrderedDict(method=method, status='not run (budget)'))
                 continue
             out = osp.join(self.out, 'c', f'{method}.json')
-            res = self.run(self.c_command(method),
-                           osp.join(self.out, 'c', f'{method}.log'), until)
+            res = self.run(
+                self.c_command(method), osp.join(self.out, 'c',
+                                                 f'{method}.log'), until)
             if res['rc'] == 0 and osp.isfile(out):
                 with open(out) as f:
                     for row in json.load(f)['results']:
-                        self.state['c'].append(OrderedDict(
-                            method=method, status='ok', mode=row['mode'],
-                            samples_per_s=row.get('samples_per_s'),
-                            loader_samples_per_s=row.get(
-                                'loader_samples_per_s'),
-                            step_ms=row.get('step_ms_median'),
-                            first_step_s=row.get('first_step_s'),
-                            peak_mem_mib=row.get('peak_mem_mib')))
+                        self.state['c'].append(
+                            OrderedDict(
+                                method=method,
+                                status='ok',
+                                mode=row['mode'],
+                                samples_per_s=row.get('samples_per_s'),
+                                loader_samples_per_s=row.get(
+                                    'loader_samples_per_s'),
+                                step_ms=row.get('step_ms_median'),
+                                first_step_s=row.get('first_step_s'),
+                                peak_mem_mib=row.get('peak_mem_mib')))
             else:
-                self.state['c'].append(OrderedDict(
-                    method=method, status='cut at the budget' if res['cut']
-                    else f'failed (exit {res["rc"]})', seconds=res['seconds'],
-                    log=f'c/{method}.log'))
+                self.state['c'].append(
+                    OrderedDict(
+                        method=method,
+                        status='cut at the budget'
+                        if res['cut'] else f'failed (exit {res["rc"]})',
+                        seconds=res['seconds'],
+                        log=f'c/{method}.log'))
             self.write()
 
     def d_command(self) -> List[str]:
         """The benchmark of the mode's preset, in ``<out>/d``."""
         return _py('orchestration') + [
             '--preset', self.settings['preset'], '--work-dir',
-            osp.join(self.out, 'd'), *self.settings['bench_args']]
+            osp.join(self.out, 'd'), *self.settings['bench_args']
+        ]
 
     def part_d(self, until: float) -> None:
         work = osp.join(self.out, 'd')
         cmd = self.d_command()
-        d = self.state['d'] = OrderedDict(preset=self.settings['preset'],
-                                          status='running')
+        d = self.state['d'] = OrderedDict(
+            preset=self.settings['preset'], status='running')
         self.write()
         res = self.run(cmd, osp.join(work, 'benchmark.log'), until)
-        done = [osp.relpath(root, work) for root, _, files in os.walk(work)
-                if 'done.json' in files]
-        d.update(seconds=res['seconds'], stages_done=sorted(done),
-                 status='cut at the budget' if res['cut'] else
-                 ('ok' if res['rc'] == 0 else f'failed (exit {res["rc"]})'))
+        done = [
+            osp.relpath(root, work) for root, _, files in os.walk(work)
+            if 'done.json' in files
+        ]
+        d.update(
+            seconds=res['seconds'],
+            stages_done=sorted(done),
+            status='cut at the budget' if res['cut'] else
+            ('ok' if res['rc'] == 0 else f'failed (exit {res["rc"]})'))
         results = osp.join(work, 'results.md')
         if osp.isfile(results):
             with open(results) as f:
@@ -428,21 +493,21 @@ class Acceptance:
         os.makedirs(self.out, exist_ok=True)
         self.write()
         self.prepare_data()
-        parts = dict(a=self.part_a, b=self.part_b, c=self.part_c,
-                     d=self.part_d)
+        parts = dict(
+            a=self.part_a, b=self.part_b, c=self.part_c, d=self.part_d)
         for key, part in parts.items():
             if key not in self.args.parts:
                 continue
             share = SHARES.get(key)
-            until = time.time() + (share * self.args.budget
-                                   if share else self.left())
+            until = time.time() + (
+                share * self.args.budget if share else self.left())
             if self.left() > 10:
                 part(until)
             else:
                 self.state['skipped'].append(key)
             self.write()
-        self.state['status'] = ('stopped at the budget' if budget_hit(
-            self.state) else 'finished')
+        self.state['status'] = ('stopped at the budget'
+                                if budget_hit(self.state) else 'finished')
         self.write()
         print(f'report: {osp.join(self.out, "report.md")}')
         return 0 if passed(self.state, self.args.parts) else 1
@@ -452,21 +517,31 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description='GPU acceptance run (see docs/distributed.md).',
         formatter_class=HelpFormatter)
-    p.add_argument('--budget', type=float, default=DEFAULT_BUDGET,
-                   help='seconds for the whole run, a hard stop '
-                   f'(default {DEFAULT_BUDGET})')
-    p.add_argument('--out', default='work_dirs/acceptance',
-                   help='report.md and every part\'s files')
-    p.add_argument('--data-root', default='data/medmnist',
-                   help='folder holding bloodmnist.npz')
-    p.add_argument('--tiny', action='store_true',
-                   help='CPU, test size (what CI runs)')
-    p.add_argument('--parts', default='abcd',
-                   help='which parts to run, e.g. "ab" (default abcd)')
+    p.add_argument(
+        '--budget',
+        type=float,
+        default=DEFAULT_BUDGET,
+        help='seconds for the whole run, a hard stop '
+        f'(default {DEFAULT_BUDGET})')
+    p.add_argument(
+        '--out',
+        default='work_dirs/acceptance',
+        help='report.md and every part\'s files')
+    p.add_argument(
+        '--data-root',
+        default='data/medmnist',
+        help='folder holding bloodmnist.npz')
+    p.add_argument(
+        '--tiny', action='store_true', help='CPU, test size (what CI runs)')
+    p.add_argument(
+        '--parts',
+        default='abcd',
+        help='which parts to run, e.g. "ab" (default abcd)')
     args = p.parse_args(argv)
-    args.command = ' '.join(['python tools/analysis_tools/gpu_acceptance.py',
-                             *map(shlex.quote, sys.argv[1:] if argv is None
-                                  else argv)])
+    args.command = ' '.join([
+        'python tools/analysis_tools/gpu_acceptance.py',
+        *map(shlex.quote, sys.argv[1:] if argv is None else argv)
+    ])
     if not args.tiny:
         import torch
         if not torch.cuda.is_available():

@@ -62,7 +62,10 @@ class StepTimerHook(Hook):
         self._sync()
         self._t0 = time.perf_counter()
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self._sync()
         self.times.append(time.perf_counter() - self._t0)
@@ -70,14 +73,18 @@ class StepTimerHook(Hook):
 
 def environment() -> dict:
     """Python, torch, device and what the GPU offers."""
-    env = OrderedDict(python=platform.python_version(),
-                      torch=torch.__version__, cuda=torch.version.cuda,
-                      device="cpu", host_cpus=os.cpu_count())
+    env = OrderedDict(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+        device="cpu",
+        host_cpus=os.cpu_count())
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        env.update(device=props.name,
-                   gpu_mem_gib=round(props.total_memory / 2**30, 1),
-                   bf16=torch.cuda.is_bf16_supported())
+        env.update(
+            device=props.name,
+            gpu_mem_gib=round(props.total_memory / 2**30, 1),
+            bf16=torch.cuda.is_bf16_supported())
     return env
 
 
@@ -102,26 +109,40 @@ def run_options(cfg, iters: int, tiny: bool, medmnist, folder) -> dict:
     no checkpoints, no compile, the step timer."""
     from .shrink import data_options, shrink_options
     if tiny:
-        opts = shrink_options(cfg, samples=iters * TINY_BATCH,
-                              batch_size=TINY_BATCH, medmnist=medmnist,
-                              folder=folder)
+        opts = shrink_options(
+            cfg,
+            samples=iters * TINY_BATCH,
+            batch_size=TINY_BATCH,
+            medmnist=medmnist,
+            folder=folder)
     else:
         batch = cfg.train_dataloader.batch_size
-        opts = data_options(cfg, iters * batch, batch, medmnist, folder,
-                            num_workers=cfg.train_dataloader.num_workers,
-                            loaders=('train_dataloader', ))
+        opts = data_options(
+            cfg,
+            iters * batch,
+            batch,
+            medmnist,
+            folder,
+            num_workers=cfg.train_dataloader.num_workers,
+            loaders=('train_dataloader', ))
         opts['train_cfg.max_epochs'] = 1
         opts['default_hooks.logger.interval'] = 5
     opts.update({
-        'optim_wrapper.type': 'AmpOptimWrapper',
-        'optim_wrapper.dtype': 'bfloat16',
+        'optim_wrapper.type':
+        'AmpOptimWrapper',
+        'optim_wrapper.dtype':
+        'bfloat16',
         # bf16 has float32's range: no loss scaling
-        'optim_wrapper.loss_scale': dict(enabled=False),
-        'compile': False,
-        'default_hooks.checkpoint': None,
-        'randomness.seed': 0,
-        'custom_hooks': list(cfg.get('custom_hooks') or []) +
-        [dict(type=TIMER)],
+        'optim_wrapper.loss_scale':
+        dict(enabled=False),
+        'compile':
+        False,
+        'default_hooks.checkpoint':
+        None,
+        'randomness.seed':
+        0,
+        'custom_hooks':
+        list(cfg.get('custom_hooks') or []) + [dict(type=TIMER)],
     })
     return opts
 
@@ -139,9 +160,9 @@ def run_config(path: str, index: int, args) -> dict:
     runner = None
     try:
         cfg = Config.fromfile(path)
-        cfg.merge_from_dict(run_options(cfg, args.iters, args.tiny,
-                                        (args.data_root, args.ann_file),
-                                        args.folder))
+        cfg.merge_from_dict(
+            run_options(cfg, args.iters, args.tiny,
+                        (args.data_root, args.ann_file), args.folder))
         cfg.work_dir = osp.join(args.work_dir, name)
         cfg.launcher = 'none'
         # runners of one process need distinct names (mmengine names them
@@ -152,9 +173,11 @@ def run_config(path: str, index: int, args) -> dict:
         times = next(h for h in runner.hooks
                      if isinstance(h, StepTimerHook)).times
         timed = times[len(times) // 4:] or times
-        row.update(status='ok', iters=len(times),
-                   step_ms=round(1e3 * statistics.median(timed), 1),
-                   peak_mem_mib=round(meter.stop(), 1))
+        row.update(
+            status='ok',
+            iters=len(times),
+            step_ms=round(1e3 * statistics.median(timed), 1),
+            peak_mem_mib=round(meter.stop(), 1))
     except Exception as e:  # noqa: BLE001  (the row reports it)
         lines = traceback.format_exception(type(e), e, e.__traceback__)
         row['error'] = ''.join(lines)[-1500:]
@@ -175,8 +198,10 @@ def parse_args(argv=None):
     p.add_argument('--tiny', action='store_true')
     p.add_argument('--data-root', default='data/medmnist')
     p.add_argument('--ann-file', default='bloodmnist.npz')
-    p.add_argument('--folder', default=None,
-                   help='image folder for configs that read one')
+    p.add_argument(
+        '--folder',
+        default=None,
+        help='image folder for configs that read one')
     return p.parse_args(argv)
 
 
@@ -192,8 +217,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     for i, path in enumerate(args.configs):
         row = run_config(path, i, args)
         emit(row)
-        print(f"{row['status']:6s} {path} {row.get('step_ms', '-')} ms/step",
-              flush=True)
+        print(
+            f"{row['status']:6s} {path} {row.get('step_ms', '-')} ms/step",
+            flush=True)
     return 0
 
 

@@ -13,9 +13,8 @@ def _num(v, spec: str = '.1f') -> str:
 
 
 def _table(header: List[str], rows: List[List[str]]) -> List[str]:
-    return ['| ' + ' | '.join(header) + ' |',
-            '|' + '---|' * len(header)] + [
-                '| ' + ' | '.join(str(c) for c in r) + ' |' for r in rows]
+    return ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)
+            ] + ['| ' + ' | '.join(str(c) for c in r) + ' |' for r in rows]
 
 
 def _error_line(row: dict) -> str:
@@ -62,68 +61,87 @@ def render(state: dict, elapsed: float) -> str:
     """The whole report for the current ``state``."""
     env = state.get('environment') or {}
     lines = [
-        '# GPU acceptance run' + (' (tiny, CPU)' if state['mode'] == 'tiny'
-                                  else ''), '',
+        '# GPU acceptance run' +
+        (' (tiny, CPU)' if state['mode'] == 'tiny' else ''), '',
         f"- date: {state['date']}; command: `{state['command']}`",
-        f"- device: {env.get('device', '?')}"
-        + (f" ({env['gpu_mem_gib']} GiB, bf16 "
-           f"{'yes' if env.get('bf16') else 'no'})" if 'gpu_mem_gib' in env
-           else '')
-        + f"; torch {env.get('torch', '?')} (CUDA {env.get('cuda')}); "
+        f"- device: {env.get('device', '?')}" +
+        (f" ({env['gpu_mem_gib']} GiB, bf16 "
+         f"{'yes' if env.get('bf16') else 'no'})" if 'gpu_mem_gib' in env else
+         '') + f"; torch {env.get('torch', '?')} (CUDA {env.get('cuda')}); "
         f"Python {env.get('python', '?')}; {env.get('host_cpus', '?')} CPUs",
         f"- budget {state['budget']:.0f} s, elapsed {elapsed:.0f} s: "
-        f"{state['status']}"
-        + (f" (parts not started: {', '.join(state['skipped'])})"
-           if state.get('skipped') else ''), '']
+        f"{state['status']}" +
+        (f" (parts not started: {', '.join(state['skipped'])})"
+         if state.get('skipped') else ''), ''
+    ]
     rows = state['a']
-    lines += ['## (a) Every pretraining config, bf16 AMP'
-              if state['mode'] == 'gpu' else
-              '## (a) Representative pretraining configs, bf16 AMP (tiny '
-              'mode; GPU mode and the launch matrix train every one)', '']
+    lines += [
+        '## (a) Every pretraining config, bf16 AMP' if state['mode'] == 'gpu'
+        else '## (a) Representative pretraining configs, bf16 AMP (tiny '
+        'mode; GPU mode and the launch matrix train every one)', ''
+    ]
     if rows:
         ok = sum(r['status'] == 'ok' for r in rows)
-        lines += [f'{ok} of {len(rows)} ok. Step: median of the iterations '
-                  'after the first quarter (train_step and hooks, '
-                  'synchronised); peak: max_memory_allocated on CUDA, RSS '
-                  'growth on a CPU; compile off (part (c) times it).', '']
+        lines += [
+            f'{ok} of {len(rows)} ok. Step: median of the iterations '
+            'after the first quarter (train_step and hooks, '
+            'synchronised); peak: max_memory_allocated on CUDA, RSS '
+            'growth on a CPU; compile off (part (c) times it).', ''
+        ]
         lines += _table(
-            ['config', 'status', 'iters', 'step ms', 'peak MiB', 's',
-             'error'],
-            [[f"`{r['config']}`", r['status'], r.get('iters', '-'),
-              _num(r.get('step_ms')), _num(r.get('peak_mem_mib'), '.0f'),
-              _num(r.get('seconds')), _error_line(r)] for r in rows])
-    lines += ['', '## (b) Launchers: dist_train.sh 1 process, --resume, '
-              'dist_test.sh', '']
+            ['config', 'status', 'iters', 'step ms', 'peak MiB', 's', 'error'],
+            [[
+                f"`{r['config']}`", r['status'],
+                r.get('iters', '-'),
+                _num(r.get('step_ms')),
+                _num(r.get('peak_mem_mib'), '.0f'),
+                _num(r.get('seconds')),
+                _error_line(r)
+            ] for r in rows])
+    lines += [
+        '', '## (b) Launchers: dist_train.sh 1 process, --resume, '
+        'dist_test.sh', ''
+    ]
     if state['b']:
-        lines += _table(
-            ['step', 'backend', 'status', 's', 'log', 'note'],
-            [[r['step'], r['backend'], r['status'], _num(r.get('seconds')),
-              r.get('log', ''), r.get('note', '')] for r in state['b']])
+        lines += _table(['step', 'backend', 'status', 's', 'log', 'note'], [[
+            r['step'], r['backend'], r['status'],
+            _num(r.get('seconds')),
+            r.get('log', ''),
+            r.get('note', '')
+        ] for r in state['b']])
     lines += ['', '## (c) Training-step throughput (levers on)', '']
     if state['c']:
-        lines += _table(
-            ['method', 'mode', 'status', 'samples/s', 'step ms',
-             'first step s', 'peak MiB', 'loader alone samples/s'],
-            [[r['method'], r.get('mode', '-'), r['status'],
-              _num(r.get('samples_per_s'), '.0f'), _num(r.get('step_ms')),
-              _num(r.get('first_step_s')), _num(r.get('peak_mem_mib'), '.0f'),
-              _num(r.get('loader_samples_per_s'), '.0f')]
-             for r in state['c']])
+        lines += _table([
+            'method', 'mode', 'status', 'samples/s', 'step ms', 'first step s',
+            'peak MiB', 'loader alone samples/s'
+        ], [[
+            r['method'],
+            r.get('mode', '-'), r['status'],
+            _num(r.get('samples_per_s'), '.0f'),
+            _num(r.get('step_ms')),
+            _num(r.get('first_step_s')),
+            _num(r.get('peak_mem_mib'), '.0f'),
+            _num(r.get('loader_samples_per_s'), '.0f')
+        ] for r in state['c']])
         if state['mode'] == 'gpu':
             lines += ['', 'Goals (one H100/H200):'] + goal_lines(state['c'])
     lines += ['', '## (d) Benchmark preset with the time left', '']
     d = state.get('d')
     if d:
-        lines += [f"Preset `{d['preset']}`: {d['status']}"
-                  + (f" after {d['seconds']:.0f} s" if 'seconds' in d else '')
-                  + f"; stages done: {len(d.get('stages_done', []))}"
-                  + (' (' + ', '.join(d['stages_done']) + ')'
-                     if d.get('stages_done') else ''), '']
+        lines += [
+            f"Preset `{d['preset']}`: {d['status']}" +
+            (f" after {d['seconds']:.0f} s" if 'seconds' in d else '') +
+            f"; stages done: {len(d.get('stages_done', []))}" +
+            (' (' + ', '.join(d['stages_done']) +
+             ')' if d.get('stages_done') else ''), ''
+        ]
         if d.get('results_md'):
             body = d['results_md'].replace('\n# ', '\n### ').replace(
                 '\n## ', '\n### ')
-            lines += ['<details><summary>results.md</summary>', '', body,
-                      '', '</details>']
+            lines += [
+                '<details><summary>results.md</summary>', '', body, '',
+                '</details>'
+            ]
     return '\n'.join(lines) + '\n'
 
 
@@ -138,7 +156,6 @@ def budget_hit(state: dict) -> bool:
 def passed(state: dict, parts: str) -> bool:
     """(a)-(c) complete and ok, and no benchmark stage failed."""
     ok = all(r['status'] == 'ok' for k in 'abc' if k in parts
-             for r in state[k]) and all(state[k] for k in 'abc'
-                                        if k in parts)
+             for r in state[k]) and all(state[k] for k in 'abc' if k in parts)
     d = state.get('d')
     return ok and (d is None or not d['status'].startswith('failed'))

@@ -29,18 +29,19 @@ from .report import class_keys
 
 REFERENCE = 'mixssl'
 # summary metrics in display order, with their headers
-SUMMARY = OrderedDict([
-    ('accuracy/top1', 'Accuracy'), (PER_CLASS_MEAN, 'Average'),
-    ('single-label/precision', 'Precision'),
-    ('single-label/recall', 'Recall'), ('single-label/f1-score', 'F1'),
-    ('roc_auc', 'ROC-AUC'), ('binary/precision', 'P (positive)'),
-    ('binary/recall', 'R (positive)'), ('binary/f1-score', 'F1 (positive)'),
-    ('binary/roc_auc', 'ROC-AUC (positive)'), ('knn/top1', 'k-NN top-1')
-])
+SUMMARY = OrderedDict([('accuracy/top1', 'Accuracy'),
+                       (PER_CLASS_MEAN, 'Average'),
+                       ('single-label/precision', 'Precision'),
+                       ('single-label/recall', 'Recall'),
+                       ('single-label/f1-score', 'F1'), ('roc_auc', 'ROC-AUC'),
+                       ('binary/precision', 'P (positive)'),
+                       ('binary/recall', 'R (positive)'),
+                       ('binary/f1-score', 'F1 (positive)'),
+                       ('binary/roc_auc', 'ROC-AUC (positive)'),
+                       ('knn/top1', 'k-NN top-1')])
 # a recomputed value counts as the reported one within this (percent)
 MATCH_TOLERANCE = 0.01
 _CACHE: Dict[tuple, dict] = {}
-
 
 # a binary task's Table 2 reports the positive class, not these
 _MACRO = ('single-label/precision', 'single-label/recall',
@@ -52,8 +53,9 @@ def compared_keys(metrics: dict) -> List[str]:
     them: summary first (for a binary task the positive class's instead of
     the macro ones), then per class."""
     binary = 'binary/f1-score' in metrics
-    keys = [k for k in SUMMARY
-            if k in metrics and not (binary and k in _MACRO)]
+    keys = [
+        k for k in SUMMARY if k in metrics and not (binary and k in _MACRO)
+    ]
     return keys + [PER_CLASS + c for c in class_keys(metrics)]
 
 
@@ -88,12 +90,15 @@ def _predictions(record: dict) -> Optional[tuple]:
     keys = class_keys(record['metrics'])
     if keys and len(keys) != scores.shape[1]:
         return None
-    full = weighted_metrics(scores, labels, class_keys=keys,
-                            pos_label=record.get('pos_label', 1))
+    full = weighted_metrics(
+        scores, labels, class_keys=keys, pos_label=record.get('pos_label', 1))
     # keys whose recomputation is the reported value
-    ok = {k for k, v in full.items()
-          if _finite(record['metrics'].get(k)) and np.isfinite(v[0])
-          and abs(v[0] - float(record['metrics'][k])) <= MATCH_TOLERANCE}
+    ok = {
+        k
+        for k, v in full.items()
+        if _finite(record['metrics'].get(k)) and np.isfinite(v[0])
+        and abs(v[0] - float(record['metrics'][k])) <= MATCH_TOLERANCE
+    }
     return scores, labels, keys, ok
 
 
@@ -116,13 +121,14 @@ def _bootstrap(mine: dict, ref: dict, keys: Sequence[str],
         mb = weighted_metrics(b[0], b[1], w, b[2], pos)
         return np.stack([ma[k] - mb[k] for k in keys], axis=1)
 
-    out = bootstrap_intervals(delta, a[1].size, resamples,
-                              keys=keys) if keys else {}
+    out = bootstrap_intervals(
+        delta, a[1].size, resamples, keys=keys) if keys else {}
     _CACHE[cache_key] = out
     return out
 
 
-def compare(records: List[dict], methods: Sequence[str],
+def compare(records: List[dict],
+            methods: Sequence[str],
             reference: str = REFERENCE,
             resamples: int = RESAMPLES) -> 'OrderedDict':
     """``{protocol: {method: {metric key: Interval}}}`` of every method
@@ -142,14 +148,16 @@ def compare(records: List[dict], methods: Sequence[str],
             if m == reference or not mine:
                 continue
             seeds = sorted(set(mine) & set(ref))
-            keys = [k for k in compared_keys(ref[seeds[0]]['metrics'])
-                    if seeds] if seeds else []
+            keys = [
+                k for k in compared_keys(ref[seeds[0]]['metrics']) if seeds
+            ] if seeds else []
             if len(seeds) >= 2:
                 rows[m] = _t_intervals([mine[s] for s in seeds],
                                        [ref[s] for s in seeds], keys)
             elif seeds:  # '_seed': which seed, for the table
-                rows[m] = dict(_bootstrap(mine[seeds[0]], ref[seeds[0]],
-                                          keys, resamples), _seed=seeds[0])
+                rows[m] = dict(
+                    _bootstrap(mine[seeds[0]], ref[seeds[0]], keys, resamples),
+                    _seed=seeds[0])
         if rows:
             out[proto] = rows
     return out
@@ -169,8 +177,7 @@ def fmt_interval(iv: Optional[Interval], digits: int = 2) -> str:
 
 def _intervals(row: dict) -> 'OrderedDict':
     """The metric intervals of a row (without its ``_seed`` note)."""
-    return OrderedDict((k, v) for k, v in row.items()
-                       if not k.startswith('_'))
+    return OrderedDict((k, v) for k, v in row.items() if not k.startswith('_'))
 
 
 def _how(row: dict) -> str:
@@ -186,7 +193,8 @@ def _header(key: str) -> str:
     return key[len(PER_CLASS):].replace('_', ' ')
 
 
-def delta_section(comparison: 'OrderedDict', name_fn,
+def delta_section(comparison: 'OrderedDict',
+                  name_fn,
                   reference_name: str = 'MixSSL',
                   digits: int = 2) -> List[str]:
     """results.md's section of the differences to the reference: per
@@ -206,10 +214,12 @@ def delta_section(comparison: 'OrderedDict', name_fn,
     ]
     shown, none = has_fractions(comparison), []
     for proto, all_rows in comparison.items():
-        rows = OrderedDict((m, r) for m, r in all_rows.items()
-                           if _intervals(r))
-        none += [f'{name_fn(m)} ({protocol_title(proto, shown)})'
-                 for m in all_rows if m not in rows]
+        rows = OrderedDict(
+            (m, r) for m, r in all_rows.items() if _intervals(r))
+        none += [
+            f'{name_fn(m)} ({protocol_title(proto, shown)})' for m in all_rows
+            if m not in rows
+        ]
         if not rows:
             continue
         keys = []
@@ -221,17 +231,22 @@ def delta_section(comparison: 'OrderedDict', name_fn,
         for cols in (summary, per_class):
             if not cols:
                 continue
-            out += ['| Method | Interval | ' +
-                    ' | '.join(map(_header, cols)) + ' |',
-                    '|---|---|' + ':-:|' * len(cols)]
-            out += [f'| {name_fn(m)} | {_how(row)} | ' + ' | '.join(
-                fmt_interval(row.get(k), digits) for k in cols) + ' |'
-                for m, row in rows.items()]
+            out += [
+                '| Method | Interval | ' + ' | '.join(map(_header, cols)) +
+                ' |', '|---|---|' + ':-:|' * len(cols)
+            ]
+            out += [
+                f'| {name_fn(m)} | {_how(row)} | ' +
+                ' | '.join(fmt_interval(row.get(k), digits)
+                           for k in cols) + ' |' for m, row in rows.items()
+            ]
             out.append('')
     if none:
-        out += [f'No interval for {", ".join(none)}: one common seed and no '
-                'per-image predictions (`predictions.pkl`) of both test '
-                'stages (k-NN has none).', '']
+        out += [
+            f'No interval for {", ".join(none)}: one common seed and no '
+            'per-image predictions (`predictions.pkl`) of both test '
+            'stages (k-NN has none).', ''
+        ]
     return out
 
 
@@ -242,9 +257,15 @@ def delta_rows(comparison: 'OrderedDict', name_fn) -> List[dict]:
     for proto, by_method in comparison.items():
         for m, row in by_method.items():
             for key, iv in _intervals(row).items():
-                rows.append(OrderedDict(
-                    protocol=proto, method=name_fn(m), metric=key,
-                    delta=iv.delta, low=iv.low, high=iv.high, kind=iv.kind,
-                    n=iv.n, within_noise=within_noise(iv)))
+                rows.append(
+                    OrderedDict(
+                        protocol=proto,
+                        method=name_fn(m),
+                        metric=key,
+                        delta=iv.delta,
+                        low=iv.low,
+                        high=iv.high,
+                        kind=iv.kind,
+                        n=iv.n,
+                        within_noise=within_noise(iv)))
     return rows
-

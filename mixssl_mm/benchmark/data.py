@@ -177,8 +177,7 @@ def read_npz(path: str) -> Target:
         s: np.bincount(v, minlength=num).tolist()
         for s, v in labels.items()
     }
-    return Target('npz', name, path, classes, counts,
-                  layout='MedMNIST .npz')
+    return Target('npz', name, path, classes, counts, layout='MedMNIST .npz')
 
 
 def folder_splits(root: str) -> Dict[str, str]:
@@ -229,16 +228,26 @@ def read_folder(root: str) -> Target:
                 f'holds {classes}; every split needs the same class folders '
                 f'(missing: {sorted(set(classes) - set(names))}, extra: '
                 f'{sorted(set(names) - set(classes))}).')
-        samples, _ = get_samples(sdir, {c: i for i, c in enumerate(names)},
-                                 is_valid_file=valid)
+        samples, _ = get_samples(
+            sdir, {
+                c: i
+                for i, c in enumerate(names)
+            }, is_valid_file=valid)
         files[split] = samples
         counts[split] = np.bincount([i for _, i in samples],
                                     minlength=len(classes)).tolist()
     layout = ('Kaggle blood-cell layout (TRAIN/<CLASS>/, TEST/<CLASS>/)'
               if splits['train'] == 'TRAIN' else
               'ImageNet-style folders (train/<class>/, test/<class>/)')
-    return Target('folder', _folder_name(root), root, classes, counts,
-                  splits=splits, files=files, layout=layout)
+    return Target(
+        'folder',
+        _folder_name(root),
+        root,
+        classes,
+        counts,
+        splits=splits,
+        files=files,
+        layout=layout)
 
 
 def find_target(data_root: Optional[str], ann_file: Optional[str]) -> Target:
@@ -248,8 +257,8 @@ def find_target(data_root: Optional[str], ann_file: Optional[str]) -> Target:
     a MedMNIST ``.npz`` (default ``data/medmnist/bloodmnist.npz``)."""
     if data_root and not ann_file and osp.isdir(data_root) and (
             folder_splits(data_root)
-            or not osp.isfile(osp.join(data_root, DEFAULT_ANN_FILE)) and any(
-                e.is_dir() for e in os.scandir(data_root))):
+            or not osp.isfile(osp.join(data_root, DEFAULT_ANN_FILE))
+            and any(e.is_dir() for e in os.scandir(data_root))):
         return read_folder(data_root)  # refuses folders without splits
     ann = ann_file or DEFAULT_ANN_FILE
     path = ann if osp.isabs(ann) else osp.join(
@@ -272,7 +281,8 @@ def _class_id(target: Target, token: str) -> int:
     return cid
 
 
-def choose_task(target: Target, classes: Optional[str] = None,
+def choose_task(target: Target,
+                classes: Optional[str] = None,
                 subset: Optional[Sequence[str]] = None,
                 num_classes: Optional[int] = None) -> Task:
     """The task's classes from ``--classes`` (BloodMNIST's 4 or 8),
@@ -306,8 +316,8 @@ def choose_task(target: Target, classes: Optional[str] = None,
         paper = '8' if target.is_bloodmnist and (
             classes == '8' or num_classes is None) else None
     if num_classes is not None and num_classes != len(ids):
-        what = ('the subset you chose' if subset is not None else
-                f'{target.name}')
+        what = ('the subset you chose'
+                if subset is not None else f'{target.name}')
         raise SystemExit(
             f'--num-classes {num_classes} does not match the data: '
             f'{what} has {len(ids)} classes: {target.describe(ids)}. Drop '
@@ -316,8 +326,10 @@ def choose_task(target: Target, classes: Optional[str] = None,
     if len(ids) < 2:
         raise SystemExit(f'the task needs at least 2 classes, got '
                          f'{target.describe(ids)}.')
-    empty = [i for i in ids if not (target.counts['train'][i]
-                                    and target.counts['test'][i])]
+    empty = [
+        i for i in ids
+        if not (target.counts['train'][i] and target.counts['test'][i])
+    ]
     if empty:
         raise SystemExit(
             f'class(es) {[target.classes[i] for i in empty]} of {target.name} '
@@ -379,6 +391,7 @@ def read_aux(root: str) -> AuxFolder:
         SystemExit: no such folder, or no image in it.
     """
     from mmpretrain.datasets.custom import find_folders
+
     from mixssl_mm.datasets.transforms.cross_domain_mixup import \
         _has_class_folders
     root = osp.abspath(root)

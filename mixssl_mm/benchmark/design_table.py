@@ -17,8 +17,10 @@ from .report import TOP1, md_table, top1
 from .stats import fmt_mean_std
 
 
-def design_section(records: List[dict], methods: Sequence[str],
-                   comparison: 'OrderedDict', digits: int = 2) -> List[str]:
+def design_section(records: List[dict],
+                   methods: Sequence[str],
+                   comparison: 'OrderedDict',
+                   digits: int = 2) -> List[str]:
     """The section's markdown lines; ``[]`` when no design variant has a
     result.
 
@@ -34,8 +36,10 @@ def design_section(records: List[dict], methods: Sequence[str],
         a variant's cell is ``top-1 (Δ [low, high])``, ``≈`` marking an
         interval that contains 0 (within noise).
     """
-    variants = [m for m in methods if METHODS[m].get('design')
-                and any(r['method'] == m for r in records)]
+    variants = [
+        m for m in methods
+        if METHODS[m].get('design') and any(r['method'] == m for r in records)
+    ]
     if not variants:
         return []
     protos = ordered_protocols(r['protocol'] for r in records)
@@ -43,13 +47,15 @@ def design_section(records: List[dict], methods: Sequence[str],
     seeds = sorted({r['seed'] for r in records})
 
     def cell(m, proto):
-        vals = [top1(r) for r in records
-                if r['method'] == m and r['protocol'] == proto]
+        vals = [
+            top1(r) for r in records
+            if r['method'] == m and r['protocol'] == proto
+        ]
         if not vals:
             return '–'
         text = fmt_mean_std(vals, digits)
-        iv = comparison.get(proto, {}).get(m, {}).get(
-            TOP1[base_protocol(proto)])
+        iv = comparison.get(proto, {}).get(m,
+                                           {}).get(TOP1[base_protocol(proto)])
         return text + (f' ({fmt_interval(iv, digits)})'
                        if m != REFERENCE else '')
 
@@ -64,6 +70,7 @@ def design_section(records: List[dict], methods: Sequence[str],
         'to MixSSL (the paper\'s reading of every choice) and its 95 % '
         'interval, as in "Δ vs MixSSL" (≈: the interval contains 0, within '
         'noise). The choices: configs/mixssl/design_choices/README.md.', '',
-        *md_table(['Choice', 'Config'] +
-                  [protocol_title(p, shown) for p in protos], rows), ''
+        *md_table(
+            ['Choice', 'Config'] + [protocol_title(p, shown)
+                                    for p in protos], rows), ''
     ]

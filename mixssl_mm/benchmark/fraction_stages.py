@@ -85,8 +85,9 @@ class FractionStages:
         fraction = split_protocol(protocol)[1]
         if (fraction, seed) not in self._subsets:
             labels, classes, pool = self.pool()
-            self._subsets[fraction, seed] = draw_subset(
-                labels, classes, fraction, seed, pool)
+            self._subsets[fraction,
+                          seed] = draw_subset(labels, classes, fraction, seed,
+                                              pool)
         return self._subsets[fraction, seed]
 
     def subsets(self) -> List[LabelSubset]:
@@ -99,7 +100,8 @@ class FractionStages:
     def config(self, protocol: str, seed: int) -> str:
         """The generated fine-tune config that trains on the subset."""
         return self.plan.configs.label_subset(
-            protocol, seed, self.subset(protocol, seed).indices)
+            protocol, seed,
+            self.subset(protocol, seed).indices)
 
     def adjust_options(self, options: dict, protocol: str, seed: int,
                        epochs: int) -> None:
@@ -114,11 +116,11 @@ class FractionStages:
         batch = self.plan.preset['batch_size']
         scaled = equal_step_epochs(epochs, pool, n, batch)
         options['train_cfg.max_epochs'] = scaled
-        options['default_hooks.checkpoint.interval'] = max(
-            1, scaled // epochs)
+        options['default_hooks.checkpoint.interval'] = max(1, scaled // epochs)
         # the warm-up: the same share of this stage's steps
-        options.update(warmup_options(
-            self.plan.recipe, scaled, steps_per_epoch(n, batch, False)))
+        options.update(
+            warmup_options(self.plan.recipe, scaled,
+                           steps_per_epoch(n, batch, False)))
 
     @staticmethod
     def extra(options: Sequence[str]) -> List[str]:

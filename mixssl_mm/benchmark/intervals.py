@@ -48,7 +48,8 @@ def within_noise(iv: Interval) -> bool:
     return iv.low <= 0.0 <= iv.high
 
 
-def paired_t_interval(a: Sequence[float], b: Sequence[float],
+def paired_t_interval(a: Sequence[float],
+                      b: Sequence[float],
                       confidence: float = CONFIDENCE) -> Interval:
     """Student's t interval of the mean of the paired differences ``a - b``
     (``scipy.stats.ttest_rel``).
@@ -89,14 +90,16 @@ def _weights(idx: np.ndarray, n: int) -> np.ndarray:
     (how often each image is drawn), the form ``delta_fn`` takes."""
     rows = idx.shape[0]
     offset = (np.arange(rows) * n)[:, None]
-    return np.bincount((idx + offset).ravel(), minlength=rows * n).reshape(
-        rows, n).astype(np.float64)
+    return np.bincount(
+        (idx + offset).ravel(),
+        minlength=rows * n).reshape(rows, n).astype(np.float64)
 
 
-def paired_bootstrap_interval(
-        delta_fn: Callable[[np.ndarray], np.ndarray], n: int,
-        resamples: int = RESAMPLES, seed: int = BOOTSTRAP_SEED,
-        confidence: float = CONFIDENCE) -> np.ndarray:
+def paired_bootstrap_interval(delta_fn: Callable[[np.ndarray], np.ndarray],
+                              n: int,
+                              resamples: int = RESAMPLES,
+                              seed: int = BOOTSTRAP_SEED,
+                              confidence: float = CONFIDENCE) -> np.ndarray:
     """Percentile-bootstrap intervals of paired metric differences
     (``scipy.stats.bootstrap``, the test images resampled in batches).
 
@@ -125,17 +128,23 @@ def paired_bootstrap_interval(
     # an undefined metric (NaN on a resample) gives NaN bounds, no warning
     with np.errstate(invalid='ignore'), warnings.catch_warnings():
         warnings.simplefilter('ignore', stats.DegenerateDataWarning)
-        res = stats.bootstrap(
-            (np.arange(n), ), statistic, paired=True, vectorized=True,
-            n_resamples=resamples, batch=max(1, _CHUNK_ENTRIES // max(n, 1)),
-            method='percentile', confidence_level=confidence,
-            rng=np.random.default_rng(seed))
-    low, high = (np.atleast_1d(np.asarray(v, np.float64))
-                 for v in res.confidence_interval)
+        res = stats.bootstrap((np.arange(n), ),
+                              statistic,
+                              paired=True,
+                              vectorized=True,
+                              n_resamples=resamples,
+                              batch=max(1, _CHUNK_ENTRIES // max(n, 1)),
+                              method='percentile',
+                              confidence_level=confidence,
+                              rng=np.random.default_rng(seed))
+    low, high = (
+        np.atleast_1d(np.asarray(v, np.float64))
+        for v in res.confidence_interval)
     return np.stack([observed, low, high], axis=1)
 
 
-def bootstrap_intervals(delta_fn: Callable[[np.ndarray], np.ndarray], n: int,
+def bootstrap_intervals(delta_fn: Callable[[np.ndarray], np.ndarray],
+                        n: int,
                         resamples: int = RESAMPLES,
                         seed: int = BOOTSTRAP_SEED,
                         keys: Optional[Sequence[str]] = None) -> dict:

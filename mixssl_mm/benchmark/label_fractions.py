@@ -63,7 +63,9 @@ def pool_positions(num_images: int, indices=None) -> np.ndarray:
     return np.asarray(list(indices), dtype=np.int64)
 
 
-def stratified_subset(labels: np.ndarray, fraction: float, seed: int,
+def stratified_subset(labels: np.ndarray,
+                      fraction: float,
+                      seed: int,
                       pool: Optional[np.ndarray] = None) -> np.ndarray:
     """Sorted positions of a class-stratified ``fraction`` of ``pool``
     (default: every position of ``labels``), at least one per class.
@@ -93,9 +95,11 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int,
     elif take <= 0:
         chosen = rest[:0]
     else:
-        chosen, _ = train_test_split(rest, train_size=max(take,
-                                                          n_rest_classes),
-                                     stratify=y_rest, random_state=seed)
+        chosen, _ = train_test_split(
+            rest,
+            train_size=max(take, n_rest_classes),
+            stratify=y_rest,
+            random_state=seed)
     chosen = np.concatenate([pool[single], chosen])
     rng = np.random.default_rng(seed)
     for c in classes:  # a class the split left empty gets one image
@@ -129,8 +133,7 @@ class LabelSubset:
     @property
     def sha256(self) -> str:
         """SHA-256 of the index list as JSON (``[3, 17, ...]``)."""
-        return hashlib.sha256(json.dumps(
-            self.indices).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(self.indices).encode()).hexdigest()
 
     def record_path(self, work_dir: str) -> str:
         """``<work_dir>/label_fractions/seed<S>_<p>pct.json``."""
@@ -143,10 +146,15 @@ class LabelSubset:
         path = self.record_path(work_dir)
         os.makedirs(osp.dirname(path), exist_ok=True)
         with open(path, 'w') as f:
-            json.dump(dict(fraction=self.fraction, seed=self.seed,
-                           classes=self.classes, counts=self.counts,
-                           pool_counts=self.pool_counts,
-                           sha256=self.sha256, indices=self.indices), f)
+            json.dump(
+                dict(
+                    fraction=self.fraction,
+                    seed=self.seed,
+                    classes=self.classes,
+                    counts=self.counts,
+                    pool_counts=self.pool_counts,
+                    sha256=self.sha256,
+                    indices=self.indices), f)
         return path
 
 
@@ -157,18 +165,19 @@ def draw_subset(labels: np.ndarray, classes: Sequence[str], fraction: float,
     idx = stratified_subset(labels, fraction, seed, pool)
     k = len(classes)
     labels = np.asarray(labels)
-    return LabelSubset(
-        fraction, seed, [int(i) for i in idx],
-        np.bincount(labels[idx], minlength=k).tolist(),
-        np.bincount(labels[pool], minlength=k).tolist(), list(classes))
+    return LabelSubset(fraction, seed, [int(i) for i in idx],
+                       np.bincount(labels[idx], minlength=k).tolist(),
+                       np.bincount(labels[pool], minlength=k).tolist(),
+                       list(classes))
 
 
 def dataset_labels(dataset_cfg: dict):
     """``(labels, class names)`` of every ``data_list`` entry of the dataset
     ``dataset_cfg`` describes (its ``indices`` and pipeline ignored), built
     with mmpretrain's registry as the stage builds it."""
-    import mixssl_mm  # noqa: F401  (registers MedMNIST)
     from mmpretrain.registry import DATASETS
+
+    import mixssl_mm  # noqa: F401  (registers MedMNIST)
     cfg = dict(dataset_cfg, pipeline=[], lazy_init=False)
     cfg.pop('indices', None)
     cfg.pop('_delete_', None)
@@ -180,8 +189,7 @@ def dataset_labels(dataset_cfg: dict):
     return labels, list(classes)
 
 
-def equal_step_epochs(epochs: int, pool: int, subset: int,
-                      batch: int) -> int:
+def equal_step_epochs(epochs: int, pool: int, subset: int, batch: int) -> int:
     """Epochs that give a ``subset``-image fine-tune the optimizer steps of
     ``epochs`` epochs on ``pool`` images (batches of ``batch``, the last
     one partial)."""
@@ -203,8 +211,9 @@ def subsets_section(subsets: Sequence[LabelSubset],
         'per class), drawn once per seed and the same for every method, '
         'with the optimizer steps of the full fine-tune. Indices: positions '
         'in the train split after the class filter, listed in the file.', '',
-        '| Fraction | Seed | Images | ' + ' | '.join(
-            c.replace('_', ' ') for c in classes) + ' | Indices (SHA-256) |',
+        '| Fraction | Seed | Images | ' +
+        ' | '.join(c.replace('_', ' ')
+                   for c in classes) + ' | Indices (SHA-256) |',
         '|---|:-:|:-:|' + ':-:|' * len(classes) + '---|'
     ]
     pool = subsets[0]

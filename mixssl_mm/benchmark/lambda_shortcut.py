@@ -53,31 +53,58 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'train and eval mode, for MixSSL trained with one λ per batch and '
         'one λ per sample (issue 18).')
     p.add_argument('config', help='a MixSSL pretraining config')
-    p.add_argument('--iters', type=int, default=150,
-                   help='training iterations per model (default 150)')
-    p.add_argument('--objective', choices=['T', 'RT'], default='T',
-                   help='T: the transparency head alone (the issue\'s '
-                   'setting, no decoder); RT: the config\'s R + T')
-    p.add_argument('--modes', nargs='+', choices=LAM_MODES,
-                   default=list(LAM_MODES), help='λ modes to train')
+    p.add_argument(
+        '--iters',
+        type=int,
+        default=150,
+        help='training iterations per model (default 150)')
+    p.add_argument(
+        '--objective',
+        choices=['T', 'RT'],
+        default='T',
+        help='T: the transparency head alone (the issue\'s '
+        'setting, no decoder); RT: the config\'s R + T')
+    p.add_argument(
+        '--modes',
+        nargs='+',
+        choices=LAM_MODES,
+        default=list(LAM_MODES),
+        help='λ modes to train')
     p.add_argument('--depth', type=int, help='ResNet depth of the encoder')
-    p.add_argument('--width', type=int, default=64,
-                   help='ResNet base width with --depth (default 64)')
+    p.add_argument(
+        '--width',
+        type=int,
+        default=64,
+        help='ResNet base width with --depth (default 64)')
     p.add_argument('--img-size', type=int, help='input size in px')
     p.add_argument('--batch-size', type=int, help='batch size')
-    p.add_argument('--train-subset', type=int,
-                   help='train on the first N training samples')
+    p.add_argument(
+        '--train-subset',
+        type=int,
+        help='train on the first N training samples')
     p.add_argument('--lr', type=float, help='the optimizer\'s lr')
-    p.add_argument('--eval-split', default='val',
-                   help='dataset split of the held-out batches (datasets '
-                   'with a `split` key, e.g. MedMNIST; default val)')
-    p.add_argument('--eval-batches', type=int, default=8,
-                   help='held-out batches per test (default 8)')
-    p.add_argument('--seed', type=int, default=0,
-                   help='training seed and seed of the test λs')
+    p.add_argument(
+        '--eval-split',
+        default='val',
+        help='dataset split of the held-out batches (datasets '
+        'with a `split` key, e.g. MedMNIST; default val)')
+    p.add_argument(
+        '--eval-batches',
+        type=int,
+        default=8,
+        help='held-out batches per test (default 8)')
+    p.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='training seed and seed of the test λs')
     p.add_argument('--work-dir', default='work_dirs/lambda_shortcut')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
-                   default={}, help='further config overrides')
+    p.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='further config overrides')
     return p.parse_args(argv)
 
 
@@ -90,8 +117,8 @@ def train_config(args, mode: str) -> Config:
     if args.depth:
         opts.update(model_options(cfg, args.depth, args.width))
     if args.img_size:
-        opts.update(resolution_options(cfg, args.img_size,
-                                       full=largest_size(cfg)))
+        opts.update(
+            resolution_options(cfg, args.img_size, full=largest_size(cfg)))
     if args.batch_size:
         opts['train_dataloader.batch_size'] = args.batch_size
     if args.train_subset:
@@ -118,22 +145,27 @@ def train_config(args, mode: str) -> Config:
 def held_out_loader(cfg: Config, split: str):
     """The training dataloader on ``split`` (when the dataset has one), in
     order, without the training subset."""
-    loader = copy.deepcopy(cfg.train_dataloader.to_dict() if hasattr(
-        cfg.train_dataloader, 'to_dict') else cfg.train_dataloader)
+    loader = copy.deepcopy(cfg.train_dataloader.to_dict(
+    ) if hasattr(cfg.train_dataloader, 'to_dict') else cfg.train_dataloader)
     dataset = loader['dataset']
     if 'split' in dataset:
         dataset['split'] = split
     dataset.pop('indices', None)
-    loader.update(sampler=dict(type='DefaultSampler', shuffle=False),
-                  num_workers=0, persistent_workers=False, drop_last=True)
+    loader.update(
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        num_workers=0,
+        persistent_workers=False,
+        drop_last=True)
     return Runner.build_dataloader(loader, seed=0)
 
 
 def predict(model, x_t, x_a, lam, bn_train: bool) -> torch.Tensor:
     """λ̂ of ``(1 - λ)·x_t + λ·x_a`` with BN in train or eval mode (BN's
     running statistics are restored after a train-mode pass)."""
-    saved = {n: b.clone() for n, b in model.named_buffers()
-             if n.rsplit('.', 1)[-1] in BN_BUFFERS}
+    saved = {
+        n: b.clone()
+        for n, b in model.named_buffers() if n.rsplit('.', 1)[-1] in BN_BUFFERS
+    }
     model.train(bn_train)
     try:
         with torch.no_grad():
@@ -178,8 +210,10 @@ def evaluate(model, loader, batches: int, seed: int) -> Dict[str, float]:
 def table(results: Dict[str, Dict[str, float]]) -> str:
     names = dict(batch='one λ per batch', sample='λ per sample')
     tests = dict(one='one-λ batches', sample='per-sample-λ batches')
-    rows = ['| λ̂ trained with | tested on | BN in train mode | '
-            'BN in eval mode | constant 0.5 |', '|---|---|---:|---:|---:|']
+    rows = [
+        '| λ̂ trained with | tested on | BN in train mode | '
+        'BN in eval mode | constant 0.5 |', '|---|---|---:|---:|---:|'
+    ]
     for mode, res in results.items():
         for test in TESTS:
             rows.append(f'| {names[mode]} | {tests[test]} | '
@@ -202,8 +236,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
                                  args.eval_batches, args.seed)
     os.makedirs(args.work_dir, exist_ok=True)
     with open(osp.join(args.work_dir, 'lambda_shortcut.json'), 'w') as f:
-        json.dump(dict(args=vars(args), results=results), f, indent=1,
-                  default=str)
+        json.dump(
+            dict(args=vars(args), results=results), f, indent=1, default=str)
     print(f'held-out L1 error of λ̂ ({args.config}, objective '
           f'{args.objective}, {args.iters} iterations, seed {args.seed})')
     print(table(results))

@@ -61,8 +61,7 @@ class PeakMemory:
                 f.write('5')  # resets VmHWM to the current RSS
             self.kind = 'cpu peak RSS delta (VmHWM reset via clear_refs)'
         except OSError:
-            self.base_rss = resource.getrusage(
-                resource.RUSAGE_SELF).ru_maxrss
+            self.base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             self.kind = 'cpu ru_maxrss growth (lower bound)'
 
     def stop(self) -> float:

@@ -38,74 +38,100 @@ def _entry(name: str, config=None, keys: Sequence[str] = (), **extra):
     choice of the paper that a MixSSL variant changes, see
     configs/mixssl/design_choices/README.md) or ``external=True``
     (fine-tuned from ``--imagenet-ckpt``)."""
-    return dict(name=name, config=config,
-                channels=partial(channel_options, tuple(keys)), **extra)
+    return dict(
+        name=name,
+        config=config,
+        channels=partial(channel_options, tuple(keys)),
+        **extra)
 
 
 METHODS = OrderedDict([
-    ('mixssl', _entry('MixSSL',
-                      'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
-                      _MIXSSL_KEYS, objective='R+T')),
+    ('mixssl',
+     _entry(
+         'MixSSL',
+         'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
+         _MIXSSL_KEYS,
+         objective='R+T')),
     ('simclr', _entry('SimCLR', _PRETRAIN.format('simclr'), _PROJECTOR_KEYS)),
     ('mocov2', _entry('MoCo v2', _PRETRAIN.format('mocov2'), _PROJECTOR_KEYS)),
     ('byol', _entry('BYOL', _PRETRAIN.format('byol'), (NECK_IN, ))),
     ('rand', _entry('Rand')),
     # the paper's other Table-1 rows (mixssl_mm's implementations)
-    ('rotation', _entry('Rotation', _PRETRAIN.format('rotation'), (HEAD_IN, ))),
-    ('mixup_simclr', _entry('Mixup+SimCLR', _PRETRAIN.format('mixup-simclr'),
-                            _PROJECTOR_KEYS)),
+    ('rotation', _entry('Rotation', _PRETRAIN.format('rotation'),
+                        (HEAD_IN, ))),
+    ('mixup_simclr',
+     _entry('Mixup+SimCLR', _PRETRAIN.format('mixup-simclr'),
+            _PROJECTOR_KEYS)),
     ('mixco', _entry('MixCo', _PRETRAIN.format('mixco'), _PROJECTOR_KEYS)),
     ('dino', _entry('DINO', _PRETRAIN.format('dino'), (NECK_IN, ))),
     # fine-tuned straight from converted ImageNet weights (--imagenet-ckpt)
     ('imagenet_self', _entry('ImageNet-self', external=True)),
     # Table 3: MixSSL's objectives (R+T is `mixssl`)
-    ('mixssl_r', _entry('R only', _ABL.format('r'), _MIXSSL_KEYS,
-                        objective='R')),
-    ('mixssl_t', _entry('T only', _ABL.format('t'), _MIXSSL_KEYS,
-                        objective='T')),
-    ('mixssl_rc', _entry('R+C', _ABL.format('rc'), _MIXSSL_KEYS + (
-        'model.contrast_neck.in_channels', 'model.contrast_neck.hid_channels'
-    ), objective='R+C')),
-    ('mixssl_ra', _entry('R+A', _ABL.format('ra'),
-                         _MIXSSL_KEYS + ('model.aux_head.in_channels', ),
-                         objective='R+A')),
+    ('mixssl_r',
+     _entry('R only', _ABL.format('r'), _MIXSSL_KEYS, objective='R')),
+    ('mixssl_t',
+     _entry('T only', _ABL.format('t'), _MIXSSL_KEYS, objective='T')),
+    ('mixssl_rc',
+     _entry(
+         'R+C',
+         _ABL.format('rc'),
+         _MIXSSL_KEYS + ('model.contrast_neck.in_channels',
+                         'model.contrast_neck.hid_channels'),
+         objective='R+C')),
+    ('mixssl_ra',
+     _entry(
+         'R+A',
+         _ABL.format('ra'),
+         _MIXSSL_KEYS + ('model.aux_head.in_channels', ),
+         objective='R+A')),
     # the paper's open choices: MixSSL (R+T) with one key changed; the
     # `mixssl` row is the paper's reading of each but λ (per sample since
     # issue 18; `mixssl_lambatch` is the paper's one λ per batch)
-    ('mixssl_pix01', _entry(
-        'MixSSL (rec. in 0–1)', _DESIGN +
-        'mixssl-pix01_resnet50_1xb64-20e_bloodmnist.py',
-        _MIXSSL_KEYS, design='pixel space of reconstruction')),
-    ('mixssl_cycleganinit', _entry(
-        'MixSSL (CycleGAN init)', _DESIGN +
-        'mixssl-cycleganinit_resnet50_1xb64-20e_bloodmnist.py',
-        _MIXSSL_KEYS, design='decoder initialisation')),
-    ('mixssl_lambatch', _entry(
-        'MixSSL (λ per batch)', _DESIGN +
-        'mixssl-lambatch_resnet50_1xb64-20e_bloodmnist.py',
-        _MIXSSL_KEYS, design='λ per batch or per sample')),
-    ('mixssl_auxzoom', _entry(
-        'MixSSL (zoomed aux crops)', _DESIGN +
-        'mixssl-auxzoom_resnet50_1xb64-20e_bloodmnist.py',
-        _MIXSSL_KEYS, design='auxiliary crops')),
-    ('mixssl_coslr', _entry(
-        'MixSSL (cosine lr)', _DESIGN +
-        'mixssl_resnet50_1xb64-coslr-20e_bloodmnist.py',
-        _MIXSSL_KEYS, design='learning-rate schedule')),
+    ('mixssl_pix01',
+     _entry(
+         'MixSSL (rec. in 0–1)',
+         _DESIGN + 'mixssl-pix01_resnet50_1xb64-20e_bloodmnist.py',
+         _MIXSSL_KEYS,
+         design='pixel space of reconstruction')),
+    ('mixssl_cycleganinit',
+     _entry(
+         'MixSSL (CycleGAN init)',
+         _DESIGN + 'mixssl-cycleganinit_resnet50_1xb64-20e_bloodmnist.py',
+         _MIXSSL_KEYS,
+         design='decoder initialisation')),
+    ('mixssl_lambatch',
+     _entry(
+         'MixSSL (λ per batch)',
+         _DESIGN + 'mixssl-lambatch_resnet50_1xb64-20e_bloodmnist.py',
+         _MIXSSL_KEYS,
+         design='λ per batch or per sample')),
+    ('mixssl_auxzoom',
+     _entry(
+         'MixSSL (zoomed aux crops)',
+         _DESIGN + 'mixssl-auxzoom_resnet50_1xb64-20e_bloodmnist.py',
+         _MIXSSL_KEYS,
+         design='auxiliary crops')),
+    ('mixssl_coslr',
+     _entry(
+         'MixSSL (cosine lr)',
+         _DESIGN + 'mixssl_resnet50_1xb64-coslr-20e_bloodmnist.py',
+         _MIXSSL_KEYS,
+         design='learning-rate schedule')),
 ])
 # `--methods` accepts these names too
 METHOD_GROUPS = OrderedDict(
     builtin=['mixssl', 'simclr', 'mocov2', 'byol', 'rand'],
-    table1=['rand', 'simclr', 'dino', 'mocov2', 'rotation', 'imagenet_self',
-            'mixup_simclr', 'mixco', 'mixssl'],
+    table1=[
+        'rand', 'simclr', 'dino', 'mocov2', 'rotation', 'imagenet_self',
+        'mixup_simclr', 'mixco', 'mixssl'
+    ],
     ablations=['mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc', 'mixssl_ra'],
     # the paper's reading (mixssl) and one row per open choice
     design=['mixssl'] + [m for m in METHODS if METHODS[m].get('design')],
 )
 # Table 1 and Table 3 (the design variants are asked for by `design`)
 METHOD_GROUPS['all'] = [
-    m for m in METHODS
-    if m != 'imagenet_self' and not METHODS[m].get('design')
+    m for m in METHODS if m != 'imagenet_self' and not METHODS[m].get('design')
 ]
 
 
@@ -115,6 +141,7 @@ def mixes_images(method: str) -> bool:
     needs an input size divisible by the ResNet's stride)."""
     m = METHODS[method]
     return bool(m.get('objective') or m.get('design'))
+
 
 # what each objective of Table 3 trains (R: reconstruction, T: transparency,
 # C: contrast between two mixes, A: auxiliary-class prediction)
@@ -129,11 +156,13 @@ OBJECTIVE_LOSSES = {
 # Downstream configs: (fine-tune, linear probe) per task.
 _DOWN = 'resnet50_1xb64-20e_bloodmnist{}.py'
 DOWNSTREAM = {
-    '4': dict(
+    '4':
+    dict(
         finetune='configs/mixssl/benchmarks/' + _DOWN.format('-4cls_finetune'),
         linear='configs/mixssl/benchmarks/' +
         _DOWN.format('-4cls_linear-probe')),
-    '8': dict(
+    '8':
+    dict(
         finetune='configs/mixssl/benchmarks/' + _DOWN.format('_finetune'),
         linear='configs/mixssl/benchmarks/' + _DOWN.format('_linear-probe')),
 }
@@ -141,8 +170,8 @@ DOWNSTREAM = {
 PAPER_4 = [1, 4, 5, 6]
 # knn: weighted k-NN top-1 of the frozen encoder (one 0-epoch stage with
 # KNNEvalHook), next to the two trained protocols
-PROTOCOLS = OrderedDict(finetune='Fine-tune', linear='Linear probe',
-                        knn='k-NN')
+PROTOCOLS = OrderedDict(
+    finetune='Fine-tune', linear='Linear probe', knn='k-NN')
 TRAINED_PROTOCOLS = ('finetune', 'linear')
 
 
@@ -232,7 +261,9 @@ def largest_size(cfg, loaders: Sequence[str] = LOADERS) -> int:
     return max(sizes)
 
 
-def resolution_options(cfg, size: int, loaders: Sequence[str] = LOADERS,
+def resolution_options(cfg,
+                       size: int,
+                       loaders: Sequence[str] = LOADERS,
                        full: int = CONFIG_SIZE) -> 'OrderedDict':
     """cfg-options that set every resize/crop of every pipeline of
     ``loaders`` (including nested ones such as MultiView views and MixSSL's
@@ -250,6 +281,7 @@ def resolution_options(cfg, size: int, loaders: Sequence[str] = LOADERS,
         tuple-valued size (``Resize(scale=(224, 224))``) stays a tuple.
     """
     return OrderedDict(
-        (key, tuple(scaled_size(o, size, full) for o in old) if isinstance(
-            old, (list, tuple)) else scaled_size(old, size, full))
+        (key, tuple(scaled_size(o, size, full)
+                    for o in old) if isinstance(old, (
+                        list, tuple)) else scaled_size(old, size, full))
         for key, old in _size_entries(cfg, loaders))

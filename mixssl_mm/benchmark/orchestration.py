@@ -15,8 +15,8 @@ from .design_table import design_section
 from .label_fractions import subsets_section
 from .methods import METHODS
 from .planning import Plan
-from .report import (build_top1_table, header_lines, method_name,
-                     missing_runs, render_markdown, write_csv, write_rows)
+from .report import (build_top1_table, header_lines, method_name, missing_runs,
+                     render_markdown, write_csv, write_rows)
 from .results_plot import plot_bars
 from .scheduler import StageFailed, StageRunner, run_chains
 
@@ -29,11 +29,14 @@ def read_knn_top1(work_dir: str) -> Optional[float]:
     """The last ``knn/top1`` that KNNEvalHook logged in ``work_dir`` (its
     ``<timestamp>/vis_data/scalars.json``, newest run first); None when
     there is none."""
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                          'scalars.json')), reverse=True):
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')),
+            reverse=True):
         with open(path) as f:
-            values = [json.loads(line)[KNN_KEY] for line in f
-                      if f'"{KNN_KEY}"' in line]
+            values = [
+                json.loads(line)[KNN_KEY] for line in f
+                if f'"{KNN_KEY}"' in line
+            ]
         if values:
             return float(values[-1])
     return None
@@ -49,9 +52,11 @@ RESULT_FILES = (
 )
 
 
-def closing_lines(work_dir: str, records: List[dict],
-                  methods: Sequence[str], inputs: Sequence[str] = ()
-                  ) -> List[str]:
+def closing_lines(
+    work_dir: str,
+    records: List[dict],
+    methods: Sequence[str],
+    inputs: Sequence[str] = ()) -> List[str]:
     """The console's last lines: the top-1 summary (method x protocol,
     mean ± std over seeds) and every file the run wrote: the results files
     present in ``work_dir`` (:data:`RESULT_FILES`) and the generated
@@ -82,8 +87,11 @@ class Benchmark:
         self.args = args
         self.plan = Plan(args)
         self.runner = StageRunner(
-            self.plan.work_dir, self.plan.size(), self.plan.threads,
-            dry_run=args.dry_run, verbose=args.verbose,
+            self.plan.work_dir,
+            self.plan.size(),
+            self.plan.threads,
+            dry_run=args.dry_run,
+            verbose=args.verbose,
             ignore_changes=args.ignore_changes)
         self.records: List[dict] = []
         self.failed: List[str] = []
@@ -135,12 +143,11 @@ class Benchmark:
         m, plan = METHODS[method], self.plan
         ckpt = None
         if m['config']:
-            res = self.run_train(
-                f'{method} seed {seed} pretrain',
-                plan.stage_dir(method, seed, 'pretrain'),
-                plan.pretrain_config(method),
-                plan.pretrain_options(method, seed),
-                self.args.pretrain_cfg_options)
+            res = self.run_train(f'{method} seed {seed} pretrain',
+                                 plan.stage_dir(method, seed, 'pretrain'),
+                                 plan.pretrain_config(method),
+                                 plan.pretrain_options(method, seed),
+                                 self.args.pretrain_cfg_options)
             ckpt = res.get('checkpoint', '<pretrain checkpoint>')
         elif m.get('external'):
             ckpt = plan.imagenet_ckpt
@@ -156,26 +163,27 @@ class Benchmark:
     def _run_protocol(self, method: str, seed: int, proto: str,
                       ckpt: Optional[str]) -> None:
         plan, extra = self.plan, self.args.downstream_cfg_options
-        res = self.run_train(
-            f'{method} seed {seed} {proto}',
-            plan.stage_dir(method, seed, proto),
-            plan.train_config(proto, seed),
-            plan.downstream_train_options(proto, seed, ckpt),
-            plan.train_extra(proto))
+        res = self.run_train(f'{method} seed {seed} {proto}',
+                             plan.stage_dir(method, seed, proto),
+                             plan.train_config(proto, seed),
+                             plan.downstream_train_options(proto, seed, ckpt),
+                             plan.train_extra(proto))
         ds_ckpt = res.get('checkpoint', f'<{proto} checkpoint>')
         sdir = plan.stage_dir(method, seed, f'{proto}_test')
-        res = self.run_test(
-            f'{method} seed {seed} {proto} test', sdir,
-            plan.protocol_config(proto), ds_ckpt,
-            plan.test_options(proto, seed), extra)
-        self._record(method, proto, seed, res,
-                     predictions=osp.join(sdir, PREDICTIONS))
+        res = self.run_test(f'{method} seed {seed} {proto} test', sdir,
+                            plan.protocol_config(proto), ds_ckpt,
+                            plan.test_options(proto, seed), extra)
+        self._record(
+            method, proto, seed, res, predictions=osp.join(sdir, PREDICTIONS))
 
-    def _record(self, method: str, proto: str, seed: int, res: dict,
-                **extra):
+    def _record(self, method: str, proto: str, seed: int, res: dict, **extra):
         if res.get('metrics'):
-            rec = dict(method=method, protocol=proto, seed=seed,
-                       metrics=res['metrics'], **extra)
+            rec = dict(
+                method=method,
+                protocol=proto,
+                seed=seed,
+                metrics=res['metrics'],
+                **extra)
             if self.plan.positive is not None:
                 rec['pos_label'] = self.plan.positive
             with self.runner.lock:
@@ -241,20 +249,24 @@ class Benchmark:
                     if plan.positive is not None else 'the positive class')
         deltas = compare(self.records, plan.methods)
         md = render_markdown(
-            self.records, plan.methods,
-            header_lines(plan, self.runner.stage_seconds), missing,
+            self.records,
+            plan.methods,
+            header_lines(plan, self.runner.stage_seconds),
+            missing,
             positive_class=positive,
             sections=design_section(self.records, plan.methods, deltas) +
-            delta_section(deltas, method_name) + subsets_section(
-                plan.fraction_stages.subsets(), work))
+            delta_section(deltas, method_name) +
+            subsets_section(plan.fraction_stages.subsets(), work))
         with open(osp.join(work, 'results.md'), 'w') as f:
             f.write(md + '\n')
         write_csv(osp.join(work, 'results.csv'), self.records)
-        write_rows(osp.join(work, 'deltas.csv'),
-                   delta_rows(deltas, method_name))
+        write_rows(
+            osp.join(work, 'deltas.csv'), delta_rows(deltas, method_name))
         if self.records:
             plot_bars(
-                osp.join(work, 'results.png'), self.records, plan.methods,
+                osp.join(work, 'results.png'),
+                self.records,
+                plan.methods,
                 title=f'{plan.target.name}, preset {plan.preset_name}, '
                 f'{plan.num_classes} classes, seeds '
                 f'{" ".join(map(str, plan.seeds))}',

@@ -104,8 +104,9 @@ class Plan:
         # MedMNIST's classes_subset (original label ids) when the task is
         # not the whole file; folders list the task's images themselves
         whole = self.task.ids == list(range(len(t.classes)))
-        self.subset = (list(self.task.ids) if t.kind == 'npz' and
-                       (self.task.paper == '4' or not whole) else None)
+        self.subset = (
+            list(self.task.ids) if t.kind == 'npz' and
+            (self.task.paper == '4' or not whole) else None)
         self.num_classes = self.task.num_classes
         self.downstream = DOWNSTREAM['4' if self.task.paper == '4' else '8']
         # MixSSL's auxiliary images: --aux-root, else the fetched natural
@@ -117,10 +118,17 @@ class Plan:
         self.init_sha256 = None
         self._check()
         self.configs = StageConfigs(
-            self.work_dir, t, self.task, self.downstream, self.positive,
-            self.aux, args.recalibrate_bn, p['num_workers'], self.recipe,
-            eval_options=lambda: (self.knn_options(0, None),
-                                  args.downstream_cfg_options))
+            self.work_dir,
+            t,
+            self.task,
+            self.downstream,
+            self.positive,
+            self.aux,
+            args.recalibrate_bn,
+            p['num_workers'],
+            self.recipe,
+            eval_options=lambda:
+            (self.knn_options(0, None), args.downstream_cfg_options))
 
     def _check_methods(self):
         for m in self.methods:
@@ -239,14 +247,15 @@ class Plan:
             if proto != 'knn':
                 for seed in self.seeds:
                     self.train_config(proto, seed)
-        subsets = [s.write(self.work_dir)
-                   for s in self.fraction_stages.subsets()]
+        subsets = [
+            s.write(self.work_dir) for s in self.fraction_stages.subsets()
+        ]
         starts = []
         if any(self.starts_random(m) for m in self.methods):
             for seed in self.seeds:
-                path = write_random_start(self.random_start(seed),
-                                          self.preset['depth'], seed,
-                                          ZERO_INIT_RESIDUAL)
+                path = write_random_start(
+                    self.random_start(seed), self.preset['depth'], seed,
+                    ZERO_INIT_RESIDUAL)
                 starts += [path] if path else []
         return self.configs.files.write() + subsets + starts
 
@@ -261,8 +270,8 @@ class Plan:
         """Rand's encoder for ``seed``: a pretraining stage's start
         (:func:`~.recipe.write_random_start`),
         ``<work_dir>/rand_start/seed<S>/encoder/backbone.pth``."""
-        return osp.join(self.work_dir, 'rand_start', f'seed{seed}',
-                        'encoder', 'backbone.pth')
+        return osp.join(self.work_dir, 'rand_start', f'seed{seed}', 'encoder',
+                        'backbone.pth')
 
     def stage_dir(self, method: str, seed: int, stage: str) -> str:
         """``<work_dir>/<method>/seed<seed>/<stage>``."""
@@ -282,9 +291,9 @@ class Plan:
     def prediction_options(path: str) -> dict:
         """cfg-options that make a test run write its per-image
         predictions to ``path`` (a ``.pkl``; :class:`DumpPredictionsHook`)."""
-        return OrderedDict([
-            ('default_hooks.dump_predictions.type', 'DumpPredictionsHook'),
-            ('default_hooks.dump_predictions.out_file', path)])
+        return OrderedDict([('default_hooks.dump_predictions.type',
+                             'DumpPredictionsHook'),
+                            ('default_hooks.dump_predictions.out_file', path)])
 
     @staticmethod
     def test_command(config: str, ckpt: str, sdir: str, out: str, opts: dict,
@@ -341,10 +350,11 @@ class Plan:
         # the paper recipe keeps the configs' lr (the paper's 1e-4)
         if p['pretrain_lr'] is not None and self.recipe != 'paper':
             o['optim_wrapper.optimizer.lr'] = p['pretrain_lr']
-        o.update(warmup_options(
-            self.recipe, p['pretrain_epochs'],
-            steps_per_epoch(self.train_images, p['batch_size'],
-                            cfg.train_dataloader.get('drop_last', False))))
+        o.update(
+            warmup_options(
+                self.recipe, p['pretrain_epochs'],
+                steps_per_epoch(self.train_images, p['batch_size'],
+                                cfg.train_dataloader.get('drop_last', False))))
         if self.subset is not None:
             o['train_dataloader.dataset.classes_subset'] = self.subset
         o.update(self._data_options(['train_dataloader']))
@@ -376,8 +386,8 @@ class Plan:
         starts from the encoder in ``ckpt`` (None: random init, Rand)."""
         p, base = self.preset, base_protocol(protocol)
         cfg = self.configs.config(self.protocol_config(protocol))
-        epochs = p['finetune_epochs' if base == 'finetune' else
-                   'linear_epochs']
+        epochs = p['finetune_epochs' if base ==
+                   'finetune' else 'linear_epochs']
         o = self._common_train_options(cfg, epochs, seed)
         for k in [k for k in o if k.startswith('val_dataloader.')]:
             del o[k]  # validation is off
@@ -391,8 +401,10 @@ class Plan:
         o['model.backbone.init_cfg.checkpoint'] = ckpt or \
             self.random_start(seed)
         o.update(self._data_options(['train_dataloader']))
-        o.update(warmup_options(self.recipe, epochs, steps_per_epoch(
-            self.train_images, p['batch_size'], False)))
+        o.update(
+            warmup_options(
+                self.recipe, epochs,
+                steps_per_epoch(self.train_images, p['batch_size'], False)))
         if base != protocol:  # a label fraction
             self.fraction_stages.adjust_options(o, protocol, seed, epochs)
         return o

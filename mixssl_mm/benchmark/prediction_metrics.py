@@ -38,8 +38,8 @@ def load_predictions(path: str) -> Tuple[np.ndarray, np.ndarray]:
     items = mmengine.load(path)
     items = sorted(items, key=lambda r: int(r.get('sample_idx', 0)))
     scores = np.stack([np.asarray(r['pred_score'], np.float64) for r in items])
-    labels = np.asarray([int(np.asarray(r['gt_label']).ravel()[0])
-                         for r in items], np.int64)
+    labels = np.asarray(
+        [int(np.asarray(r['gt_label']).ravel()[0]) for r in items], np.int64)
     return scores, labels
 
 
@@ -85,7 +85,8 @@ def _nanmean(values: np.ndarray) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def weighted_metrics(scores: np.ndarray, labels: np.ndarray,
+def weighted_metrics(scores: np.ndarray,
+                     labels: np.ndarray,
                      weights: Optional[np.ndarray] = None,
                      class_keys: Sequence[str] = (),
                      pos_label: int = 1) -> Dict[str, np.ndarray]:
@@ -129,12 +130,16 @@ def weighted_metrics(scores: np.ndarray, labels: np.ndarray,
         bp, br = np.nan_to_num(bp), np.nan_to_num(br)
         with np.errstate(invalid='ignore', divide='ignore'):
             bf = np.where(bp + br > 0, 2 * bp * br / (bp + br), 0.0)
-        out.update({'binary/precision': bp, 'binary/recall': br,
-                    'binary/f1-score': bf, 'binary/roc_auc': auc,
-                    'binary/accuracy': out['accuracy/top1']})
+        out.update({
+            'binary/precision': bp,
+            'binary/recall': br,
+            'binary/f1-score': bf,
+            'binary/roc_auc': auc,
+            'binary/accuracy': out['accuracy/top1']
+        })
     else:
-        aucs = np.stack([
-            weighted_auc(scores[:, k], labels == k, w) for k in range(c)
-        ], axis=1)
+        aucs = np.stack(
+            [weighted_auc(scores[:, k], labels == k, w) for k in range(c)],
+            axis=1)
         out['roc_auc'] = _nanmean(aucs)
     return out

@@ -41,40 +41,59 @@ def _epochs(n: int) -> dict:
 
 # the CPU presets: ResNet-18, batch 32, a 10x pretraining lr for short
 # runs, data loaded in the training process
-_CPU = dict(depth=18, batch_size=32, pretrain_lr=1e-3, num_workers=0,
-            crop_scale_min=BLOODMNIST_CROP)
+_CPU = dict(
+    depth=18,
+    batch_size=32,
+    pretrain_lr=1e-3,
+    num_workers=0,
+    crop_scale_min=BLOODMNIST_CROP)
 # DINO's 65536 prototypes dominate a ResNet-18 step on a CPU
 _CPU_DINO = {'model.neck.out_channels': 4096, 'model.head.out_channels': 4096}
 
 PRESETS = OrderedDict(
     tiny=dict(
-        _CPU, **_epochs(1),
+        _CPU,
+        **_epochs(1),
         description='CI smoke test: ResNet-18, 32 px, 128 train images, 1 '
         'epoch per stage, 1 seed',
-        img_size=32, train_subset=128, seeds=[0], jobs=1, threads=None,
+        img_size=32,
+        train_subset=128,
+        seeds=[0],
+        jobs=1,
+        threads=None,
         methods=['mixssl', 'rand'],
         method_options=dict(mocov2={'model.queue_len': 128})),
     cpu_small=dict(
-        _CPU, **_epochs(3),
+        _CPU,
+        **_epochs(3),
         description='2 CPU cores (2 seeds took under 40 min on the 4-class '
         'task): ResNet-18, 64 px, batch 32, 2048 train images, 3 pretraining '
         '+ 3 fine-tune + 3 linear-probe epochs, 3 seeds, 2 runs at a time '
         'with 1 thread each',
-        img_size=64, train_subset=2048, seeds=SEEDS,
+        img_size=64,
+        train_subset=2048,
+        seeds=SEEDS,
         # two single-threaded runs use 2 cores better than one run with two
         # threads (small convolutions scale poorly across threads)
-        jobs=2, threads=1,
+        jobs=2,
+        threads=1,
         methods=METHOD_GROUPS['builtin'],
-        method_options=dict(
-            mocov2={'model.queue_len': 1024}, dino=_CPU_DINO)),
+        method_options=dict(mocov2={'model.queue_len': 1024}, dino=_CPU_DINO)),
     cpu_medium=dict(
-        _CPU, pretrain_epochs=6, finetune_epochs=3, linear_epochs=3,
+        _CPU,
+        pretrain_epochs=6,
+        finetune_epochs=3,
+        linear_epochs=3,
         description='2 CPU cores (one seed on the 4-class task took 110 min '
         'on a shared machine, 2026-12-06): ResNet-18, 64 px, batch 32, the '
         'full train split, 6 pretraining epochs, fine-tune on 1 / 10 / 100 '
         '% of the labels (the steps of 3 epochs each) + a 3-epoch linear '
         'probe, 3 seeds',
-        img_size=64, train_subset=None, seeds=SEEDS, jobs=2, threads=1,
+        img_size=64,
+        train_subset=None,
+        seeds=SEEDS,
+        jobs=2,
+        threads=1,
         label_fractions=[0.01, 0.1, 1.0],
         methods=METHOD_GROUPS['builtin'],
         # MoCo keeps the config's 4096 keys (6,353 images)
@@ -83,28 +102,46 @@ PRESETS = OrderedDict(
     # gives the time it has left; the setting of docs' minimal prototype
     # (../shared/device.md), which an mmpretrain implementation should match
     gpu_quick=dict(
-        pretrain_epochs=20, finetune_epochs=10, linear_epochs=10,
+        pretrain_epochs=20,
+        finetune_epochs=10,
+        linear_epochs=10,
         description='one GPU: ResNet-18, 64 px, batch 256, the full train '
         'split, 20 pretraining (peak lr 1e-3) + 10 fine-tune + 10 '
         'linear-probe epochs, fine-tune also on 1 / 10 % of the labels, 3 '
         'seeds',
-        depth=18, img_size=64, batch_size=256, train_subset=None,
-        pretrain_lr=1e-3, num_workers=8, seeds=SEEDS, jobs=1, threads=None,
+        depth=18,
+        img_size=64,
+        batch_size=256,
+        train_subset=None,
+        pretrain_lr=1e-3,
+        num_workers=8,
+        seeds=SEEDS,
+        jobs=1,
+        threads=None,
         crop_scale_min=BLOODMNIST_CROP,
         label_fractions=[0.01, 0.1, 1.0],
         # MoCo's 4096 keys are 16 batches of 256
-        methods=METHOD_GROUPS['builtin'], method_options={}),
+        methods=METHOD_GROUPS['builtin'],
+        method_options={}),
     gpu_paper=dict(
         **_epochs(20),
         description='the paper\'s budget: ResNet-50, 224 px, batch 64, '
         'peak lr 1e-4, 20 pretraining + 20 downstream epochs, full train '
         'split, fine-tune on 1 / 10 / 100 % of the labels, 3 seeds '
         '(--recipe paper: the paper\'s constant Adam)',
-        depth=50, img_size=None, batch_size=64, train_subset=None,
-        pretrain_lr=None, num_workers=4, seeds=SEEDS, jobs=1,
+        depth=50,
+        img_size=None,
+        batch_size=64,
+        train_subset=None,
+        pretrain_lr=None,
+        num_workers=4,
+        seeds=SEEDS,
+        jobs=1,
         crop_scale_min=BLOODMNIST_CROP,
-        threads=None, label_fractions=[0.01, 0.1, 1.0],
-        methods=METHOD_GROUPS['builtin'], method_options={}),
+        threads=None,
+        label_fractions=[0.01, 0.1, 1.0],
+        methods=METHOD_GROUPS['builtin'],
+        method_options={}),
 )
 
 

@@ -71,8 +71,7 @@ def ordered_protocols(keys: Iterable[str]) -> List[str]:
 
     def rank(key):
         base, fraction = split_protocol(key)
-        pos = base_order.index(base) if base in base_order else len(
-            base_order)
+        pos = base_order.index(base) if base in base_order else len(base_order)
         return pos, 2.0 if fraction is None else fraction, key
 
     return sorted(set(keys), key=rank)

@@ -49,16 +49,25 @@ WARMUP_END_KEY = 'param_scheduler.0.end'
 
 SCHEDULE = [
     # iterations, set per stage (WARMUP_END_KEY) from its optimizer steps
-    dict(type='LinearLR', start_factor=WARMUP_START, by_epoch=False,
-         begin=0, end=1),
+    dict(
+        type='LinearLR',
+        start_factor=WARMUP_START,
+        by_epoch=False,
+        begin=0,
+        end=1),
     # no `end`: mmengine ends it at train_cfg.max_epochs (in iterations)
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=0,
-         convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        eta_min=0.0,
+        by_epoch=True,
+        begin=0,
+        convert_to_iter_based=True),
 ]
 NO_DECAY = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
 
 
-def optimizer_overrides(recipe: str, weight_decay: float = WEIGHT_DECAY,
+def optimizer_overrides(recipe: str,
+                        weight_decay: float = WEIGHT_DECAY,
                         stage: str = 'pretrain') -> dict:
     """Top-level config keys a stage's wrapper sets for ``recipe`` ({} for
     ``paper``). ``stage``: ``'pretrain'``, ``'finetune'`` or ``'linear'``
@@ -74,12 +83,12 @@ def optimizer_overrides(recipe: str, weight_decay: float = WEIGHT_DECAY,
     optimizer = dict(type='AdamW')
     if stage != 'linear':
         optimizer['weight_decay'] = weight_decay
-    out = dict(optim_wrapper=dict(optimizer=optimizer,
-                                  paramwise_cfg=dict(NO_DECAY)),
-               param_scheduler=copy.deepcopy(SCHEDULE))
+    out = dict(
+        optim_wrapper=dict(optimizer=optimizer, paramwise_cfg=dict(NO_DECAY)),
+        param_scheduler=copy.deepcopy(SCHEDULE))
     if stage == 'pretrain':
-        out['model'] = dict(backbone=dict(
-            zero_init_residual=ZERO_INIT_RESIDUAL))
+        out['model'] = dict(
+            backbone=dict(zero_init_residual=ZERO_INIT_RESIDUAL))
     return out
 
 
@@ -135,8 +144,9 @@ def _walk(cfg, loaders: Sequence[str], kind: str):
                             loader)
 
 
-def crop_options(cfg, scale_min: float,
-                 loaders: Sequence[str] = ('train_dataloader', )) -> dict:
+def crop_options(
+    cfg, scale_min: float,
+    loaders: Sequence[str] = ('train_dataloader', )) -> dict:
     """cfg-options raising the lower end of every ``RandomResizedCrop``
     area range in the pipelines of ``loaders`` to ``scale_min``, so that no
     crop upsamples fewer source pixels than the preset allows; the upper
@@ -151,8 +161,11 @@ def crop_options(cfg, scale_min: float,
     return out
 
 
-def blur_options(cfg, size: int, full: int = 224,
-                 loaders: Sequence[str] = ('train_dataloader', )) -> dict:
+def blur_options(
+    cfg,
+    size: int,
+    full: int = 224,
+    loaders: Sequence[str] = ('train_dataloader', )) -> dict:
     """cfg-options scaling every ``GaussianBlur``'s radius range (px of the
     224-px views the configs were written for, SimCLR's 0.1-2.0) with the
     input size: ``size / full`` of it (64 px: 0.03-0.57), so a blur hides
@@ -166,9 +179,11 @@ def blur_options(cfg, size: int, full: int = 224,
 
 
 # ------------------------------------------------------------------ start
-def write_random_start(path: str, depth: int, seed: int,
-                       zero_init_residual: bool = ZERO_INIT_RESIDUAL
-                       ) -> Optional[str]:
+def write_random_start(
+        path: str,
+        depth: int,
+        seed: int,
+        zero_init_residual: bool = ZERO_INIT_RESIDUAL) -> Optional[str]:
     """Write Rand's start, the encoder a pretraining stage with ``seed``
     starts from: mmpretrain's ``ResNet(depth)`` with its own init
     (``init_weights``: Kaiming convs, BatchNorm weight 1, zero-init
@@ -186,7 +201,6 @@ def write_random_start(path: str, depth: int, seed: int,
     state = {f'backbone.{k}': v for k, v in encoder.state_dict().items()}
     os.makedirs(osp.dirname(path), exist_ok=True)
     tmp = f'{path}.tmp{os.getpid()}'
-    torch.save(dict(state_dict=state, meta=dict(seed=seed, depth=depth)),
-               tmp)
+    torch.save(dict(state_dict=state, meta=dict(seed=seed, depth=depth)), tmp)
     os.replace(tmp, path)
     return path

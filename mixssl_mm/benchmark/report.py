@@ -18,8 +18,7 @@ from typing import Dict, List, Sequence
 from .methods import METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS
 from .protocols import (base_protocol, has_fractions, ordered_protocols,
                         percent, protocol_title)
-from .setup_notes import (data_lines, protocol_lines, recipe_line,
-                          start_lines)
+from .setup_notes import data_lines, protocol_lines, recipe_line, start_lines
 from .stats import finite, fmt_mean_std
 
 # metric key in mmpretrain/mixssl_mm output -> (csv column, table header)
@@ -58,14 +57,16 @@ def is_binary(records: List[dict]) -> bool:
 def present_protocols(records: List[dict]) -> List[str]:
     """The protocols to show: fine-tune and linear probe, the label
     fractions and k-NN when a record has them, in report order."""
-    return ordered_protocols(list(TRAINED_PROTOCOLS) +
-                             [r['protocol'] for r in records])
+    return ordered_protocols(
+        list(TRAINED_PROTOCOLS) + [r['protocol'] for r in records])
 
 
 def trained_protocols(records: List[dict]) -> List[str]:
     """:func:`present_protocols` that train a head (Tables 1 and 2)."""
-    return [p for p in present_protocols(records)
-            if base_protocol(p) in TRAINED_PROTOCOLS]
+    return [
+        p for p in present_protocols(records)
+        if base_protocol(p) in TRAINED_PROTOCOLS
+    ]
 
 
 def method_name(key: str) -> str:
@@ -84,8 +85,7 @@ def class_keys(metrics: dict) -> List[str]:
 def flatten_record(method: str, protocol: str, seed: int,
                    metrics: dict) -> 'OrderedDict[str, object]':
     """One results.csv row."""
-    row = OrderedDict(method=method_name(method), protocol=protocol,
-                      seed=seed)
+    row = OrderedDict(method=method_name(method), protocol=protocol, seed=seed)
     for key, (col, _) in MACRO_METRICS.items():
         row[col] = metrics.get(key)
     if protocol == 'knn':
@@ -101,13 +101,16 @@ def flatten_record(method: str, protocol: str, seed: int,
 
 def md_table(header: List[str], rows: List[List[str]]) -> List[str]:
     """Markdown table lines; every column but the first is centred."""
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '|'.join(['---'] + [':-:'] * (len(header) - 1)) + '|']
+    lines = [
+        '| ' + ' | '.join(header) + ' |',
+        '|' + '|'.join(['---'] + [':-:'] * (len(header) - 1)) + '|'
+    ]
     lines += ['| ' + ' | '.join(r) + ' |' for r in rows]
     return lines
 
 
-def build_tables(records: List[dict], methods: Sequence[str],
+def build_tables(records: List[dict],
+                 methods: Sequence[str],
                  digits: int = 2) -> Dict[str, List[str]]:
     """Markdown tables from ``records``: Table 1 (a column per class + their
     average) and Table 2 (macro metrics, or the positive class's for a
@@ -135,18 +138,18 @@ def build_tables(records: List[dict], methods: Sequence[str],
                 fmt_mean_std(vals(PER_CLASS_PREFIX + c), digits)
                 for c in classes
             ] + [fmt_mean_std(vals(PER_CLASS_MEAN), digits)])
-            t2.append([name] +
-                      [fmt_mean_std(vals(k), digits) for k in table2])
+            t2.append([name] + [fmt_mean_std(vals(k), digits) for k in table2])
         if t1:
             tables[f'table1_{proto}'] = md_table(
-                ['Method'] + [c.replace('_', ' ') for c in classes] +
-                ['Average'], t1)
+                ['Method'] + [c.replace('_', ' ')
+                              for c in classes] + ['Average'], t1)
             tables[f'table2_{proto}'] = md_table(
                 ['Method'] + [h for _, h in table2.values()], t2)
     return tables
 
 
-def build_top1_table(records: List[dict], methods: Sequence[str],
+def build_top1_table(records: List[dict],
+                     methods: Sequence[str],
                      digits: int = 2) -> List[str]:
     """One row per method, a top-1 column per protocol run (fine-tune,
     linear probe, k-NN), mean ± std over seeds with the seed count."""
@@ -166,7 +169,8 @@ def build_top1_table(records: List[dict], methods: Sequence[str],
                     rows)
 
 
-def build_table3(records: List[dict], methods: Sequence[str],
+def build_table3(records: List[dict],
+                 methods: Sequence[str],
                  digits: int = 2) -> List[str]:
     """The paper's Table 3 (MixSSL objectives): one row per objective that
     has results, top-1 per protocol, mean ± std over seeds; ``[]`` when fewer
@@ -177,8 +181,10 @@ def build_table3(records: List[dict], methods: Sequence[str],
         recs = [r for r in records if r['method'] == m]
         if obj is None or not recs:
             continue
-        row = [f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj,
-               OBJECTIVE_LOSSES[obj]]
+        row = [
+            f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj,
+            OBJECTIVE_LOSSES[obj]
+        ]
         for proto in present_protocols(records):
             vals = [top1(r) for r in recs if r['protocol'] == proto]
             n = len(finite(vals))
@@ -187,16 +193,21 @@ def build_table3(records: List[dict], methods: Sequence[str],
     if len(rows) < 2:
         return []
     protos = present_protocols(records)
-    return md_table(['Objective', 'Loss'] + [
-        f'{protocol_title(p, has_fractions(protos))} top-1' for p in protos
-    ], rows)
+    return md_table(
+        ['Objective', 'Loss'] +
+        [f'{protocol_title(p, has_fractions(protos))} top-1'
+         for p in protos], rows)
 
 
-def render_markdown(records: List[dict], methods: Sequence[str],
-                    header_lines: Sequence[str] = (),
-                    missing: Sequence[str] = (), digits: int = 2,
-                    positive_class: str = 'the positive class',
-                    sections: Sequence[str] = ()) -> str:
+def render_markdown(
+    records: List[dict],
+    methods: Sequence[str],
+    header_lines: Sequence[str] = (),
+    missing: Sequence[str] = (),
+    digits: int = 2,
+    positive_class: str = 'the positive class',
+    sections: Sequence[str] = ()
+) -> str:
     """The whole results.md: ``header_lines``, top-1 by protocol, Tables 1-3,
     the lines of further ``sections`` (the differences to MixSSL, the label
     subsets) and the list of ``missing`` (unfinished) runs;
@@ -206,8 +217,7 @@ def render_markdown(records: List[dict], methods: Sequence[str],
     seeds = sorted({r['seed'] for r in records})
     out = list(header_lines)
     out += [
-        '',
-        'All values are percentages on the official test split, mean ± '
+        '', 'All values are percentages on the official test split, mean ± '
         'sample std over seeds '
         f'{" ".join(map(str, seeds)) or "–"} (n = number of seeds '
         'finished; a single seed shows no std).', ''
@@ -217,8 +227,8 @@ def render_markdown(records: List[dict], methods: Sequence[str],
             '## Top-1 accuracy by protocol (%)', '',
             'k-NN: weighted k-NN (k = 20, T = 0.07) of the frozen encoder\'s '
             'pooled features, train subset as memory bank, test split as '
-            'queries (no training).', '', *build_top1_table(
-                records, methods, digits), ''
+            'queries (no training).', '',
+            *build_top1_table(records, methods, digits), ''
         ]
     out += [
         '## Table 1 — per-class test accuracy (%)', '',
@@ -273,8 +283,9 @@ def fraction_lines(plan) -> List[str]:
     if not below:
         return []
     return [
-        '- Label fractions: fine-tune also on ' + ', '.join(
-            f'{percent(f)} %' for f in below) + ' of the training labels '
+        '- Label fractions: fine-tune also on ' + ', '.join(f'{percent(f)} %'
+                                                            for f in below) +
+        ' of the training labels '
         '(stratified, fixed per seed, the same for every method; the full '
         'fine-tune\'s optimizer steps; see "Label fractions").'
     ]
@@ -292,7 +303,9 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
               if p['train_subset'] else 'the full train split')
     lines = [
         f'# Benchmark results — {plan.target.name}, preset '
-        f'`{plan.preset_name}`', '', *data_lines(plan),
+        f'`{plan.preset_name}`',
+        '',
+        *data_lines(plan),
         f'- Encoder: ResNet-{p["depth"]}, {size} px, batch '
         f'{p["batch_size"]}; pretraining and downstream training on '
         f'{subset}.',
@@ -300,7 +313,8 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
         f'{pretrain_lr}; fine-tune: {p["finetune_epochs"]} epochs, lr 1e-4; '
         f'linear probe: {p["linear_epochs"]} epochs, lr 1e-3. '
         f'{recipe_line(plan.recipe)}',
-        *protocol_lines(plan), *start_lines(plan),
+        *protocol_lines(plan),
+        *start_lines(plan),
         *fraction_lines(plan),
         f'- CPU threads per run (OMP_NUM_THREADS): '
         f'{plan.threads or "torch default"}; runs at a time: {plan.jobs}.',
@@ -340,4 +354,3 @@ def write_rows(path: str, rows: List[dict]) -> None:
                 k: (f'{v:.4f}' if isinstance(v, float) else v)
                 for k, v in row.items()
             })
-

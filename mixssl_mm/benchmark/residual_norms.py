@@ -32,14 +32,18 @@ def branch_norms(backbone) -> list:
     shortcuts excluded), stage 1..4."""
     out = []
     for i in range(1, 5):
-        sq = sum(float(p.detach().pow(2).sum())
-                 for n, p in getattr(backbone, f'layer{i}').named_parameters()
-                 if 'conv' in n and 'downsample' not in n)
+        sq = sum(
+            float(p.detach().pow(2).sum())
+            for n, p in getattr(backbone, f'layer{i}').named_parameters()
+            if 'conv' in n and 'downsample' not in n)
         out.append(sq**0.5)
     return out
 
 
-def measure(method: str, optimizer: dict, zero_init: bool, steps: int,
+def measure(method: str,
+            optimizer: dict,
+            zero_init: bool,
+            steps: int,
             seed: int = 0) -> list:
     """Norm ratios (after/before) of :func:`branch_norms` after ``steps``
     pretraining steps of ``method`` (a benchmark METHODS key)."""
@@ -47,30 +51,35 @@ def measure(method: str, optimizer: dict, zero_init: bool, steps: int,
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner, set_random_seed
-    import mixssl_mm  # noqa: F401
     from mmpretrain.registry import MODELS
+
+    import mixssl_mm  # noqa: F401
     from .methods import METHODS, resolution_options
     init_default_scope('mmpretrain')
     set_random_seed(seed)
     cfg = Config.fromfile(METHODS[method]['config'])
-    cfg.merge_from_dict(dict(
-        {
-            'model.backbone.depth': 18,
-            'model.backbone.zero_init_residual': zero_init,
-            'train_dataloader.batch_size': 32,
-            'train_dataloader.num_workers': 0,
-            'train_dataloader.persistent_workers': False,
-            'train_dataloader.pin_memory': False,
-            'train_dataloader.dataset.indices': 32 * (steps + 1),
-        }, **METHODS[method]['channels'](512),
-        **resolution_options(cfg, 64, ['train_dataloader'])),
-                        allow_list_keys=True)
+    cfg.merge_from_dict(
+        dict(
+            {
+                'model.backbone.depth': 18,
+                'model.backbone.zero_init_residual': zero_init,
+                'train_dataloader.batch_size': 32,
+                'train_dataloader.num_workers': 0,
+                'train_dataloader.persistent_workers': False,
+                'train_dataloader.pin_memory': False,
+                'train_dataloader.dataset.indices': 32 * (steps + 1),
+            }, **METHODS[method]['channels'](512),
+            **resolution_options(cfg, 64, ['train_dataloader'])),
+        allow_list_keys=True)
     model = MODELS.build(cfg.model)
     model.init_weights()
     before = branch_norms(model.backbone)
-    optim = build_optim_wrapper(model, dict(
-        type='OptimWrapper', optimizer=copy.deepcopy(optimizer),
-        paramwise_cfg=NO_DECAY if optimizer['type'] == 'AdamW' else None))
+    optim = build_optim_wrapper(
+        model,
+        dict(
+            type='OptimWrapper',
+            optimizer=copy.deepcopy(optimizer),
+            paramwise_cfg=NO_DECAY if optimizer['type'] == 'AdamW' else None))
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
     model.train()
     for step, batch in enumerate(loader):
@@ -92,8 +101,10 @@ def main():
     for name, opt in VARIANTS.items():
         for zero_init in (True, False):
             r = measure(args.method, opt, zero_init, args.steps)
-            print(f'| {name} | {zero_init} | ' +
-                  ' | '.join(f'×{x:.2f}' for x in r) + ' |', flush=True)
+            print(
+                f'| {name} | {zero_init} | ' + ' | '.join(f'×{x:.2f}'
+                                                          for x in r) + ' |',
+                flush=True)
 
 
 if __name__ == '__main__':

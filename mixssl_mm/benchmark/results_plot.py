@@ -13,8 +13,11 @@ from .report import TOP1, method_name, present_protocols, top1
 from .stats import mean_std
 
 
-def plot_bars(path: str, records: List[dict], methods: Sequence[str],
-              title: str = '', deltas: Optional[dict] = None) -> None:
+def plot_bars(path: str,
+              records: List[dict],
+              methods: Sequence[str],
+              title: str = '',
+              deltas: Optional[dict] = None) -> None:
     """Top-1 per method, the protocols run (fine-tune per label fraction,
     linear probe, k-NN) side by side, error bars = sample std over seeds;
     with ``deltas`` (:func:`~.comparison.compare`) a second panel of each
@@ -52,10 +55,13 @@ def plot_bars(path: str, records: List[dict], methods: Sequence[str],
         bars = ax.bar(xs, means, width, yerr=stds, capsize=3, label=label)
         for b, v, s in zip(bars, means, stds):
             if v:
-                ax.annotate(f'{v:.1f}',
-                            (b.get_x() + b.get_width() / 2, v + s),
-                            ha='center', va='bottom', fontsize=7,
-                            xytext=(0, 2), textcoords='offset points')
+                ax.annotate(
+                    f'{v:.1f}', (b.get_x() + b.get_width() / 2, v + s),
+                    ha='center',
+                    va='bottom',
+                    fontsize=7,
+                    xytext=(0, 2),
+                    textcoords='offset points')
     ax.set_xticks(range(len(present)))
     ax.set_xticklabels([_wrap(method_name(m)) for m in present], fontsize=8)
     ax.set_ylabel('test top-1 accuracy (%)')
@@ -63,15 +69,26 @@ def plot_bars(path: str, records: List[dict], methods: Sequence[str],
     if title:
         ax.set_title(title, fontsize=9)
     if deltas:
-        draw_deltas(ax_delta, deltas, lambda m: _wrap(method_name(m)),
-                    colors={p: f'C{i}' for i, p in enumerate(protos)})
+        draw_deltas(
+            ax_delta,
+            deltas,
+            lambda m: _wrap(method_name(m)),
+            colors={
+                p: f'C{i}'
+                for i, p in enumerate(protos)
+            })
     # one legend for both panels (same colour per protocol), below them;
     # the tight bounding box keeps it and long labels inside the image
     handles, labels = ax.get_legend_handles_labels()
     fig.tight_layout()
-    fig.legend(handles, labels, loc='upper center', frameon=False,
-               ncol=min(len(protos), max(1, int(width_in // 3.2))),
-               bbox_to_anchor=(0.5, 0.0), fontsize=8)
+    fig.legend(
+        handles,
+        labels,
+        loc='upper center',
+        frameon=False,
+        ncol=min(len(protos), max(1, int(width_in // 3.2))),
+        bbox_to_anchor=(0.5, 0.0),
+        fontsize=8)
     fig.savefig(path, dpi=120, bbox_inches='tight')
     plt.close(fig)
 
@@ -81,7 +98,9 @@ def _wrap(name: str) -> str:
     return textwrap.fill(name, 14)
 
 
-def draw_deltas(ax, comparison: dict, name_fn,
+def draw_deltas(ax,
+                comparison: dict,
+                name_fn,
                 reference_name: str = 'MixSSL',
                 colors: Optional[dict] = None) -> None:
     """The plot's second panel: each method's top-1 difference (k-NN's
@@ -98,18 +117,24 @@ def draw_deltas(ax, comparison: dict, name_fn,
     for i, proto in enumerate(protos):
         color = (colors or {}).get(proto, f'C{i}')
         for j, m in enumerate(methods):
-            iv = comparison[proto].get(m, {}).get(
-                TOP1[base_protocol(proto)])
+            iv = comparison[proto].get(m, {}).get(TOP1[base_protocol(proto)])
             if iv is None or np.isnan(iv.low):
                 continue
             x = j + (i - (len(protos) - 1) / 2) * width
             ax.errorbar([x], [iv.delta],
                         yerr=[[iv.delta - iv.low], [iv.high - iv.delta]],
-                        fmt='o', color=color, capsize=3,
+                        fmt='o',
+                        color=color,
+                        capsize=3,
                         mfc='white' if within_noise(iv) else color)
-            ax.annotate(f'{iv.delta:+.1f}', (x, iv.delta), ha='left',
-                        va='center', fontsize=7, color=color,
-                        xytext=(4, 0), textcoords='offset points')
+            ax.annotate(
+                f'{iv.delta:+.1f}', (x, iv.delta),
+                ha='left',
+                va='center',
+                fontsize=7,
+                color=color,
+                xytext=(4, 0),
+                textcoords='offset points')
     ax.axhline(0.0, color='0.4', lw=0.8)
     # a slot of width 1 per method, as in the bar panel: without it the
     # axis shrinks to the points, which then sit at the panel's edges, away
@@ -118,5 +143,7 @@ def draw_deltas(ax, comparison: dict, name_fn,
     ax.set_xticks(range(len(methods)))
     ax.set_xticklabels([name_fn(m) for m in methods], fontsize=8)
     ax.set_ylabel(f'Δ top-1 vs {reference_name} (points)')
-    ax.set_title(f'difference to {reference_name}, 95 % CI; hollow: '
-                 'within noise', fontsize=8)
+    ax.set_title(
+        f'difference to {reference_name}, 95 % CI; hollow: '
+        'within noise',
+        fontsize=8)

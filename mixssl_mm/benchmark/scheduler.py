@@ -58,8 +58,12 @@ class StageRunner:
         ignore_changes: reuse a finished stage whose command differs.
     """
 
-    def __init__(self, work_dir: str, total: int, threads: Optional[int],
-                 dry_run: bool = False, verbose: bool = False,
+    def __init__(self,
+                 work_dir: str,
+                 total: int,
+                 threads: Optional[int],
+                 dry_run: bool = False,
+                 verbose: bool = False,
                  ignore_changes: bool = False):
         self.work_dir = work_dir
         # relative config and checkpoint paths are relative to this folder
@@ -82,8 +86,9 @@ class StageRunner:
         the work dir and the working directory as placeholders: stable
         across moving either."""
         return [
-            c.replace(self.work_dir, '<work_dir>').replace(
-                self.root + os.sep, '<repo>' + os.sep) for c in cmd[1:]
+            c.replace(self.work_dir,
+                      '<work_dir>').replace(self.root + os.sep,
+                                            '<repo>' + os.sep) for c in cmd[1:]
             if c != '--resume'
         ]
 
@@ -100,9 +105,13 @@ class StageRunner:
         with open(path) as f:
             return json.load(f)
 
-    def run_stage(self, label: str, sdir: str, cmd: List[str],
-                  result_fn: Callable[[], dict],
-                  outputs: Sequence[str] = ()) -> dict:
+    def run_stage(
+        self,
+        label: str,
+        sdir: str,
+        cmd: List[str],
+        result_fn: Callable[[], dict],
+        outputs: Sequence[str] = ()) -> dict:
         """Run ``cmd`` unless ``sdir/done.json`` says it already ran with the
         same command; ``result_fn()`` returns what to record when done. A
         done stage that lacks one of the files ``outputs`` (one an earlier
@@ -143,14 +152,19 @@ class StageRunner:
             with open(log_path) as f:
                 tail = f.readlines()[-25:]
             self.log(f'{tag}: FAILED (exit {rc}) after {secs:.0f}s; last '
-                     f'lines of {log_path}:\n' +
-                     ''.join('    ' + t for t in tail))
+                     f'lines of {log_path}:\n' + ''.join('    ' + t
+                                                         for t in tail))
             raise StageFailed(label)
         result = result_fn()
         with open(osp.join(sdir, 'done.json'), 'w') as f:
             json.dump(
-                dict(fingerprint=fp, command=shlex.join(cmd),
-                     seconds=round(secs, 1), result=result), f, indent=1)
+                dict(
+                    fingerprint=fp,
+                    command=shlex.join(cmd),
+                    seconds=round(secs, 1),
+                    result=result),
+                f,
+                indent=1)
         with self.lock:
             self.n_run += 1
             self.stage_seconds += secs
@@ -184,11 +198,19 @@ class StageRunner:
             log.write(f'$ {shlex.join(cmd)}\n')
             log.flush()
             if not self.verbose:
-                return subprocess.call(cmd, cwd=self.root, env=env,
-                                       stdout=log, stderr=subprocess.STDOUT)
-            proc = subprocess.Popen(cmd, cwd=self.root, env=env,
-                                    stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
+                return subprocess.call(
+                    cmd,
+                    cwd=self.root,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                cmd,
+                cwd=self.root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True)
             for line in proc.stdout:
                 log.write(line)
                 sys.stdout.write('    | ' + line)

@@ -50,8 +50,8 @@ def protocol_lines(plan) -> List[str]:
     """The held-out protocol, the crops and the linear probe's views."""
     p, test = plan.preset, plan.target.counts['test']
     n_test = sum(test[i] for i in plan.task.ids)
-    held_out = ('the official test split' if plan.target.kind == 'npz' else
-                'the test folder')
+    held_out = ('the official test split'
+                if plan.target.kind == 'npz' else 'the test folder')
     return [
         f'- Held-out protocol: every score is on {held_out} ({n_test} '
         'images), seen by no training stage; the validation split is not '
@@ -64,9 +64,10 @@ def protocol_lines(plan) -> List[str]:
         '- Linear probe: trained and tested on clean views (the test '
         'pipeline: the whole image, resized); frozen encoder in eval mode '
         '(`frozen_stages=4`, `norm_eval=True`: BatchNorm keeps its '
-        'pretraining statistics' + (', re-estimated on clean train images: '
-                                    'see below' if plan.args.recalibrate_bn
-                                    else '') + '), for every method.',
+        'pretraining statistics' +
+        (', re-estimated on clean train images: '
+         'see below' if plan.args.recalibrate_bn else '') +
+        '), for every method.',
     ]
 
 
@@ -99,8 +100,8 @@ def start_lines(plan) -> List[str]:
             aux = describe_pool(plan.aux.root)
         else:
             aux = (f'`{plan.aux.root}` ({plan.aux.num_images} images, ' +
-                   (f'{len(plan.aux.classes)} classes' if plan.aux.classes
-                    else 'unlabelled') + ', `--aux-root`)')
+                   (f'{len(plan.aux.classes)} classes'
+                    if plan.aux.classes else 'unlabelled') + ', `--aux-root`)')
         lines.append(f'- Auxiliary images of {", ".join(mixing)}: {aux}.')
     if 'knn' in plan.protocols:
         lines.append(
@@ -113,4 +114,3 @@ def start_lines(plan) -> List[str]:
             'images before the linear probe and k-NN, for every method '
             '(`--recalibrate-bn`, BNRecalibrationHook).')
     return lines
-

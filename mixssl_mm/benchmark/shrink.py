@@ -28,8 +28,7 @@ from .methods import LOADERS, largest_size, resolution_options
 # a ResNet-18 of width 16; DINO's 65536 prototypes -> 4096, BYOL's 4096
 # hidden units -> 256); smaller values (projection sizes such as 128 or 256,
 # the decoder's channels) are left as they are.
-WIDTH_KEYS = ('in_channels', 'hid_channels', 'out_channels',
-              'input_features')
+WIDTH_KEYS = ('in_channels', 'hid_channels', 'out_channels', 'input_features')
 RESNETS = ('ResNet', 'mmpretrain.ResNet')
 
 
@@ -37,9 +36,9 @@ def shipped_configs(root: str = 'configs') -> List[str]:
     """Every config under ``root`` except the ``_base_`` files, sorted
     (paths as ``root`` gives them: relative to the working directory by
     default)."""
-    return sorted(p for p in glob.glob(osp.join(root, '**', '*.py'),
-                                       recursive=True)
-                  if '_base_' not in p.split(osp.sep))
+    return sorted(
+        p for p in glob.glob(osp.join(root, '**', '*.py'), recursive=True)
+        if '_base_' not in p.split(osp.sep))
 
 
 def _walk(node, path: str) -> Iterator[Tuple[str, dict]]:
@@ -112,9 +111,12 @@ def model_options(cfg, depth: int = 18, width: int = 16) -> 'OrderedDict':
     return opts
 
 
-def data_options(cfg, samples: int, batch_size: int,
+def data_options(cfg,
+                 samples: int,
+                 batch_size: int,
                  medmnist: Optional[Tuple[str, str]] = None,
-                 folder: Optional[str] = None, num_workers: int = 0,
+                 folder: Optional[str] = None,
+                 num_workers: int = 0,
                  loaders: Sequence[str] = LOADERS) -> 'OrderedDict':
     """cfg-options for the first ``samples`` samples of every split, in
     batches of ``batch_size`` (per process), with ``num_workers`` workers.
@@ -151,17 +153,21 @@ def data_options(cfg, samples: int, batch_size: int,
 def pretrained_options(cfg, checkpoint: str) -> 'OrderedDict':
     """Point every ``init_cfg=dict(type='Pretrained')`` of ``cfg.model`` at
     ``checkpoint``."""
-    return OrderedDict(
-        (f'{path}.checkpoint', checkpoint)
-        for path, d in _walk(_plain(cfg, 'model'), 'model')
-        if d.get('type') == 'Pretrained')
+    return OrderedDict((f'{path}.checkpoint', checkpoint)
+                       for path, d in _walk(_plain(cfg, 'model'), 'model')
+                       if d.get('type') == 'Pretrained')
 
 
-def shrink_options(cfg, size: int = 32, depth: int = 18, width: int = 16,
-                   samples: int = 16, batch_size: int = 4,
+def shrink_options(cfg,
+                   size: int = 32,
+                   depth: int = 18,
+                   width: int = 16,
+                   samples: int = 16,
+                   batch_size: int = 4,
                    medmnist: Optional[Tuple[str, str]] = None,
                    folder: Optional[str] = None,
-                   pretrained: Optional[str] = None, num_workers: int = 0,
+                   pretrained: Optional[str] = None,
+                   num_workers: int = 0,
                    cuda: bool = False) -> 'OrderedDict':
     """Everything above for one config: ``size`` px crops (smaller crops
     keep their ratio to the config's largest), one epoch, a log line per
@@ -173,8 +179,8 @@ def shrink_options(cfg, size: int = 32, depth: int = 18, width: int = 16,
         :func:`mixssl_mm.benchmark.planning.to_cfg_options`.
     """
     opts = model_options(cfg, depth, width)
-    opts.update(data_options(cfg, samples, batch_size, medmnist, folder,
-                             num_workers))
+    opts.update(
+        data_options(cfg, samples, batch_size, medmnist, folder, num_workers))
     opts.update(resolution_options(cfg, size, full=largest_size(cfg)))
     if pretrained is not None:
         opts.update(pretrained_options(cfg, pretrained))

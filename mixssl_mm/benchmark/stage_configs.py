@@ -25,8 +25,8 @@ from mmengine.config import Config, DictAction
 
 from .recipe import DEFAULT_RECIPE, optimizer_overrides
 from .wrappers import (GeneratedFiles, folder_dataset, has_cross_domain_mixup,
-                       image_lists, knn_hook, load_config, merged,
-                       replace_aux, wrapper_text)
+                       image_lists, knn_hook, load_config, merged, replace_aux,
+                       wrapper_text)
 
 RECALIBRATE_BN = dict(type='BNRecalibrationHook')
 
@@ -61,9 +61,15 @@ class StageConfigs:
             datasets (:meth:`clean_datasets`).
     """
 
-    def __init__(self, work_dir: str, target, task, downstream: Dict[str, str],
-                 positive: Optional[int] = None, aux=None,
-                 recalibrate_bn: bool = False, workers: int = 0,
+    def __init__(self,
+                 work_dir: str,
+                 target,
+                 task,
+                 downstream: Dict[str, str],
+                 positive: Optional[int] = None,
+                 aux=None,
+                 recalibrate_bn: bool = False,
+                 workers: int = 0,
                  recipe: str = DEFAULT_RECIPE,
                  eval_options: Optional[Callable[[], tuple]] = None):
         self.files = GeneratedFiles(work_dir)
@@ -137,20 +143,23 @@ class StageConfigs:
         BatchNorm re-estimation averages over (the train subset)."""
         if self._clean is None:
             options, extra = self.eval_options()
-            cfg = merged(load_config(self.downstream['finetune']),
-                         self.downstream_overrides('finetune'))
+            cfg = merged(
+                load_config(self.downstream['finetune']),
+                self.downstream_overrides('finetune'))
             cfg.merge_from_dict(dict(options), allow_list_keys=True)
-            cfg.merge_from_dict(parse_cfg_options(extra),
-                                allow_list_keys=True)
+            cfg.merge_from_dict(parse_cfg_options(extra), allow_list_keys=True)
             test = cfg.test_dataloader.dataset.to_dict()
-            train = dict(cfg.train_dataloader.dataset.to_dict(),
-                         pipeline=test['pipeline'])
+            train = dict(
+                cfg.train_dataloader.dataset.to_dict(),
+                pipeline=test['pipeline'])
             self._clean = (train, test)
         return self._clean
 
     def _recalibrate_bn(self) -> dict:
-        return dict(RECALIBRATE_BN, dataset=self.clean_datasets()[0],
-                    num_workers=self.workers)
+        return dict(
+            RECALIBRATE_BN,
+            dataset=self.clean_datasets()[0],
+            num_workers=self.workers)
 
     def knn(self) -> str:
         """The k-NN stage's config: the fine-tune config and a
@@ -163,8 +172,8 @@ class StageConfigs:
             if self.recalibrate_bn:
                 hooks.append(self._recalibrate_bn())
             hooks.append(knn_hook(*self.clean_datasets(), self.workers))
-            overrides = dict(self.downstream_overrides('finetune'),
-                             custom_hooks=hooks)
+            overrides = dict(
+                self.downstream_overrides('finetune'), custom_hooks=hooks)
             if 'param_scheduler' in overrides:
                 # 0 epochs: a schedule would end before it begins
                 overrides['param_scheduler'] = []
@@ -183,9 +192,9 @@ class StageConfigs:
         if self.aux is not None and has_cross_domain_mixup(cfg):
             pipeline, changed = replace_aux(pipeline, self.aux.root), True
         if self.target.kind == 'folder':
-            o['train_dataloader'] = dict(dataset=folder_dataset(
-                self.target, 'train', self.lists['train']['images'],
-                pipeline))
+            o['train_dataloader'] = dict(
+                dataset=folder_dataset(self.target, 'train', self.
+                                       lists['train']['images'], pipeline))
         elif changed:
             o['train_dataloader'] = dict(dataset=dict(pipeline=pipeline))
         return o
@@ -197,18 +206,20 @@ class StageConfigs:
         features, not augmentation; the data's, metrics and hooks."""
         cfg = load_config(self.downstream[protocol])
         o = optimizer_overrides(self.recipe, stage=protocol)
-        pipelines = dict(train=cfg.train_dataloader.dataset.pipeline,
-                         test=cfg.test_dataloader.dataset.pipeline)
+        pipelines = dict(
+            train=cfg.train_dataloader.dataset.pipeline,
+            test=cfg.test_dataloader.dataset.pipeline)
         if protocol == 'linear':
             pipelines['train'] = pipelines['test']
-            o['train_dataloader'] = dict(dataset=dict(
-                pipeline=pipelines['test']))
+            o['train_dataloader'] = dict(
+                dataset=dict(pipeline=pipelines['test']))
         if self.target.kind == 'folder':
             for loader, split in (('train_dataloader', 'train'),
                                   ('test_dataloader', 'test')):
-                o[loader] = dict(dataset=folder_dataset(
-                    self.target, split, self.lists[split]['labelled'],
-                    pipelines[split], self.task.classes))
+                o[loader] = dict(
+                    dataset=folder_dataset(
+                        self.target, split, self.lists[split]['labelled'],
+                        pipelines[split], self.task.classes))
             # the shipped MedMNIST val set would be left in the config
             o.update(val_dataloader=None, val_cfg=None, val_evaluator=None)
         if self.positive is not None:
@@ -219,7 +230,6 @@ class StageConfigs:
                 dict(type='PositiveClassMetric', pos_label=self.positive)
             ]
         if self.recalibrate_bn and protocol == 'linear':
-            o['custom_hooks'] = list(cfg.get('custom_hooks') or []) + [
-                self._recalibrate_bn()
-            ]
+            o['custom_hooks'] = list(cfg.get('custom_hooks')
+                                     or []) + [self._recalibrate_bn()]
         return o

@@ -56,13 +56,15 @@ def check_start(path: str, depth: int) -> str:
             shapes of another encoder (listed, checkpoint vs encoder).
     """
     from mmpretrain.models import ResNet
+
     from mixssl_mm.preflight.checkpoints import check_pretrained_keys
     from mixssl_mm.preflight.error import ConfigError
     if not osp.isfile(path):
         raise SystemExit(f'--init-ckpt {path}: no such file. Convert DINO or '
                          f'torchvision weights first: {CONVERTER}.')
-    encoder = ResNet(depth=depth, init_cfg=dict(
-        type='Pretrained', checkpoint=path, prefix=PREFIX))
+    encoder = ResNet(
+        depth=depth,
+        init_cfg=dict(type='Pretrained', checkpoint=path, prefix=PREFIX))
     try:
         check_pretrained_keys(encoder)
     except ConfigError as e:

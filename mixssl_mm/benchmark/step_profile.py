@@ -84,8 +84,8 @@ def main(argv: Optional[List[str]] = None) -> List[Tuple[str, float, float]]:
     def step():
         model.train_step(data, optim_wrapper)
 
-    sync = (torch.cuda.synchronize if args.device == 'cuda' else
-            (lambda: None))
+    sync = (
+        torch.cuda.synchronize if args.device == 'cuda' else (lambda: None))
     parts = dict(encoder=encoder, decoder=decoder, head=head)
     rows = []
     for name, fn in parts.items():

@@ -43,8 +43,8 @@ from mmpretrain.structures import DataSample
 from .memory import PeakMemory
 from .methods import (METHODS, feature_channels, largest_size,
                       resolution_options)
-from .throughput_report import (environment, markdown, merge_repeats,
-                                ratios, summarise, write_outputs)
+from .throughput_report import (environment, markdown, merge_repeats, ratios,
+                                summarise, write_outputs)
 
 # the methods of the shared table whose train_step takes two views
 THROUGHPUT_METHODS = ['mixssl', 'simclr', 'mocov2', 'byol']
@@ -61,9 +61,9 @@ def load_config(method: str, args) -> Config:
     if method == 'mixssl' and args.mixssl_config:
         path = args.mixssl_config
     cfg = Config.fromfile(path)
-    options = {'model.backbone.depth': args.depth,
-               **spec['channels'](feature_channels(args.depth)),
-               'train_dataloader.batch_size': args.batch}
+    options = {'model.backbone.depth': args.depth}
+    options.update(spec['channels'](feature_channels(args.depth)))
+    options['train_dataloader.batch_size'] = args.batch
     if method == 'mixssl':
         options.update(args.mixssl_options)
         if args.channels_last:
@@ -76,16 +76,15 @@ def load_config(method: str, args) -> Config:
         # bf16 has float32's range: no loss scaling (and no inf checks)
         options['optim_wrapper.loss_scale'] = dict(enabled=False)
     cfg.merge_from_dict(options)
-    if (method == 'mocov2'
-            and cfg.model.get('queue_len', 0) % args.batch):
+    if (method == 'mocov2' and cfg.model.get('queue_len', 0) % args.batch):
         # MoCo's queue must hold a whole number of batches
         cfg.model.queue_len = max(1, cfg.model.queue_len // args.batch) * \
             args.batch
     loaders = ['train_dataloader']
     # the config's own full size (224, or 64 for a 64-px config) -> --size
     cfg.merge_from_dict(
-        resolution_options(cfg, args.size, loaders,
-                           full=largest_size(cfg, loaders)))
+        resolution_options(
+            cfg, args.size, loaders, full=largest_size(cfg, loaders)))
     cfg.train_dataloader.dataset.data_root = args.data_root
     if args.num_workers is not None:
         cfg.train_dataloader.num_workers = args.num_workers
@@ -156,8 +155,8 @@ def synthetic_batch(method: str, cfg: Config, args) -> dict:
     g = torch.Generator().manual_seed(args.seed)
     shape = (args.batch, 3, args.size, args.size)
     views = [
-        torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(
-            args.device) for _ in range(2)
+        torch.randint(0, 256, shape, generator=g,
+                      dtype=torch.uint8).to(args.device) for _ in range(2)
     ]
     samples = []
     for _ in range(args.batch):
@@ -191,24 +190,29 @@ def time_loader(loader, args) -> Dict:
     return dict(loader_batch_ms=[1e3 * t for t in times])
 
 
-def _describe(method: str, mode: str, cfg: Config, optim_wrapper,
-              compile_cfg, args) -> 'OrderedDict':
+def _describe(method: str, mode: str, cfg: Config, optim_wrapper, compile_cfg,
+              args) -> 'OrderedDict':
     """The settings part of a result row."""
     row = OrderedDict(
-        method=METHODS[method]['name'], key=method, mode=mode,
+        method=METHODS[method]['name'],
+        key=method,
+        mode=mode,
         config=osp.relpath(cfg.filename) if cfg.filename else None,
-        depth=args.depth, batch=args.batch, size=args.size,
+        depth=args.depth,
+        batch=args.batch,
+        size=args.size,
         optim_wrapper=type(optim_wrapper).__name__,
         dtype=str(getattr(optim_wrapper, 'cast_dtype', None) or 'float32'),
-        channels_last=bool(args.channels_last
-                           or cfg.model.get('channels_last', False)),
+        channels_last=bool(
+            args.channels_last or cfg.model.get('channels_last', False)),
         compile=compile_cfg,
         fused=bool(cfg.optim_wrapper.optimizer.get('fused', False)))
     if method == 'mixssl':
         neck = cfg.model.neck
         row['decoder'] = dict(
             res_channels=neck.get('res_channels', 256),
-            ngf=neck.get('ngf', 64), n_blocks=neck.get('n_blocks', 6))
+            ngf=neck.get('ngf', 64),
+            n_blocks=neck.get('n_blocks', 6))
     return row
 
 
@@ -240,8 +244,7 @@ def run_one(method: str, mode: str, args) -> Dict:
         stream = iter(_cycle(loader))
         next_batch = lambda: next(stream)  # noqa: E731
     if args.flops:
-        row['gflop_per_step'] = count_flops(model, optim_wrapper,
-                                            next_batch())
+        row['gflop_per_step'] = count_flops(model, optim_wrapper, next_batch())
     if compile_cfg is not None:
         # what Runner._maybe_compile('train_step') does for cfg.compile
         model.train_step = torch.compile(model.train_step, **compile_cfg)
@@ -294,21 +297,27 @@ def measure(args) -> 'OrderedDict':
                 _print_row(row, mode)
     rows = [merge_repeats(r, args.batch) for r in runs.values()]
     return OrderedDict(
-        environment=environment(args), args=vars(args),
+        environment=environment(args),
+        args=vars(args),
         load_before=load_before,
         load_after=[round(x, 2) for x in os.getloadavg()],
-        results=rows, ratios=ratios(rows, MODES))
+        results=rows,
+        ratios=ratios(rows, MODES))
 
 
 def _print_row(row: Dict, mode: str) -> None:
     if 'step_ms_median' in row:
-        print(f"{row['method']:8s} {mode:9s} "
-              f"{row['step_ms_median']:9.1f} ms/step "
-              f"{row['samples_per_s']:8.1f} samples/s "
-              f"peak {row['peak_mem_mib']:.0f} MiB", flush=True)
+        print(
+            f"{row['method']:8s} {mode:9s} "
+            f"{row['step_ms_median']:9.1f} ms/step "
+            f"{row['samples_per_s']:8.1f} samples/s "
+            f"peak {row['peak_mem_mib']:.0f} MiB",
+            flush=True)
     else:
-        print(f"{row['method']:8s} loader alone "
-              f"{row['loader_samples_per_s']:8.1f} samples/s", flush=True)
+        print(
+            f"{row['method']:8s} loader alone "
+            f"{row['loader_samples_per_s']:8.1f} samples/s",
+            flush=True)
 
 
 def main(argv: Optional[List[str]] = None) -> 'OrderedDict':

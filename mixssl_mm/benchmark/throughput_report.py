@@ -63,9 +63,11 @@ def environment(args) -> Dict:
     env = OrderedDict(
         date=datetime.datetime.now().isoformat(timespec='seconds'),
         command='python ' + ' '.join([TOOL] + sys.argv[1:]),
-        cpu=cpu, cpu_count=os.cpu_count(),
+        cpu=cpu,
+        cpu_count=os.cpu_count(),
         torch_threads=torch.get_num_threads(),
-        torch=torch.__version__, python=platform.python_version(),
+        torch=torch.__version__,
+        python=platform.python_version(),
         device=args.device)
     if args.device == 'cuda':
         env['gpu'] = torch.cuda.get_device_name()
@@ -77,8 +79,10 @@ def ratios(rows: List[Dict], modes: Sequence[str]) -> Dict:
     ``modes`` order)."""
     out = OrderedDict()
     for mode in modes:
-        by = {r['key']: r for r in rows
-              if r['mode'] == mode and 'step_ms_median' in r}
+        by = {
+            r['key']: r
+            for r in rows if r['mode'] == mode and 'step_ms_median' in r
+        }
         if 'mixssl' not in by:
             continue
         for key, r in by.items():
@@ -89,8 +93,9 @@ def ratios(rows: List[Dict], modes: Sequence[str]) -> Dict:
 
 
 def _vs_simclr(row: Dict, rows: List[Dict]) -> str:
-    simclr = [r for r in rows
-              if r['mode'] == row['mode'] and r['key'] == 'simclr']
+    simclr = [
+        r for r in rows if r['mode'] == row['mode'] and r['key'] == 'simclr'
+    ]
     if not simclr or 'step_ms_median' not in row or \
             'step_ms_median' not in simclr[0]:
         return '-'
@@ -99,8 +104,10 @@ def _vs_simclr(row: Dict, rows: List[Dict]) -> str:
 
 def _title(result: Dict) -> str:
     env, a = result['environment'], result['args']
-    levers = [name for name in ('amp', 'channels_last', 'compile', 'fused')
-              if a.get(name)] or ['none']
+    levers = [
+        name
+        for name in ('amp', 'channels_last', 'compile', 'fused') if a.get(name)
+    ] or ['none']
     repeats = (f" (x {a['repeat']} repeats, pooled)"
                if a.get('repeat', 1) > 1 else '')
     title = (f"ResNet-{a['depth']}, batch {a['batch']}, {a['size']} px, "
@@ -136,8 +143,10 @@ def markdown(result: Dict) -> str:
         cols += [('data wait (ms)', num('data_wait_ms_median')),
                  ('loader alone (samples/s)', num('loader_samples_per_s'))]
     lines = [_title(result), '']
-    lines += ['| ' + ' | '.join(name for name, _ in cols) + ' |',
-              '|' + '|'.join(['---'] * 2 + ['---:'] * (len(cols) - 2)) + '|']
+    lines += [
+        '| ' + ' | '.join(name for name, _ in cols) + ' |',
+        '|' + '|'.join(['---'] * 2 + ['---:'] * (len(cols) - 2)) + '|'
+    ]
     for r in rows:
         lines.append('| ' + ' | '.join(f(r) for _, f in cols) + ' |')
     kinds = sorted({r['mem_kind'] for r in rows if 'mem_kind' in r})
@@ -150,8 +159,8 @@ def write_outputs(result: Dict, md: str, out: Optional[str],
                   md_path: Optional[str]) -> None:
     """``result`` as JSON to ``out`` and ``md`` to ``md_path`` (either may
     be None); parent folders are created."""
-    for path, text in ((out, json.dumps(result, indent=2, default=str)),
-                       (md_path, md)):
+    for path, text in ((out, json.dumps(result, indent=2,
+                                        default=str)), (md_path, md)):
         if path:
             os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
             with open(path, 'w') as f:

@@ -132,13 +132,15 @@ def _describe(obj) -> str:
     return f'a {type(obj).__name__}'
 
 
-def extract_backbone(obj, src: str, src_format: str = 'auto',
-                     dino_key: str = 'teacher'
-                     ) -> Tuple[Dict, str, List[str]]:
+def extract_backbone(obj,
+                     src: str,
+                     src_format: str = 'auto',
+                     dino_key: str = 'teacher') -> Tuple[Dict, str, List[str]]:
     """``(backbone state dict, detected format, dropped keys)`` of a loaded
     source. Keys keep torchvision's names, without any prefix."""
-    is_dino_full = isinstance(obj, dict) and (
-        'teacher' in obj or 'student' in obj) and not _is_tensor_dict(obj)
+    is_dino_full = isinstance(
+        obj, dict) and ('teacher' in obj
+                        or 'student' in obj) and not _is_tensor_dict(obj)
     if is_dino_full:
         if src_format == 'torchvision':
             raise ConversionError(
@@ -172,10 +174,13 @@ def extract_backbone(obj, src: str, src_format: str = 'auto',
     state = _strip(dict(state), 'module.')
     if any(k.startswith('backbone.') for k in state):
         # DINO's MultiCropWrapper (and mmpretrain) keep the network there
-        dropped = sorted(k for k in state if not k.startswith('backbone.')
-                         and k.split('.')[0] in DROPPED_PARTS)
-        state = {(k[9:] if k.startswith('backbone.') else k): v
-                 for k, v in state.items() if k not in dropped}
+        dropped = sorted(
+            k for k in state if not k.startswith('backbone.')
+            and k.split('.')[0] in DROPPED_PARTS)
+        state = {
+            (k[9:] if k.startswith('backbone.') else k): v
+            for k, v in state.items() if k not in dropped
+        }
     else:
         dropped = []
     # torchvision's classifier (DINO replaces it with Identity: no keys)
@@ -193,12 +198,14 @@ def resnet_layout(keys: Sequence[str]) -> Optional[Tuple[str, tuple]]:
     keys = set(keys)
     if 'conv1.weight' not in keys or 'layer1.0.conv1.weight' not in keys:
         return None
-    block = ('Bottleneck' if 'layer1.0.conv3.weight' in keys else
-             'BasicBlock')
+    block = ('Bottleneck' if 'layer1.0.conv3.weight' in keys else 'BasicBlock')
     counts = []
     for stage in range(1, 5):
-        found = {int(m.group(1)) for k in keys
-                 for m in [re.match(rf'layer{stage}\.(\d+)\.', k)] if m}
+        found = {
+            int(m.group(1))
+            for k in keys
+            for m in [re.match(rf'layer{stage}\.(\d+)\.', k)] if m
+        }
         if not found:
             return None
         counts.append(max(found) + 1)
@@ -228,9 +235,11 @@ def likely_cause(keys: Sequence[str]) -> str:
     if re.search(r'(^| )features\.\d', joined):
         return ('this looks like a torchvision VGG/DenseNet/MobileNet '
                 '(features.N), not a ResNet.')
-    nested = sorted({k[:-len('conv1.weight')] for k in keys
-                     if k.endswith('.conv1.weight')
-                     and not re.search(r'layer\d\.\d+\.conv1\.weight$', k)})
+    nested = sorted({
+        k[:-len('conv1.weight')]
+        for k in keys if k.endswith('.conv1.weight')
+        and not re.search(r'layer\d\.\d+\.conv1\.weight$', k)
+    })
     if nested:
         return (f'the ResNet keys sit under the prefix {nested[0]!r} (e.g. '
                 "MoCo's encoder_q.); this tool reads torchvision keys at the "
@@ -248,17 +257,20 @@ def mmpretrain_resnet_state(depth: int) -> dict:
     return ResNet(depth=depth).state_dict()
 
 
-def check_against_mmpretrain(state: dict, src: str,
-                             depth: Optional[int] = None
-                             ) -> Tuple[dict, int, int]:
+def check_against_mmpretrain(
+        state: dict,
+        src: str,
+        depth: Optional[int] = None) -> Tuple[dict, int, int]:
     """``(complete state dict, depth, filled keys)``: every key and shape of
     ``state`` must be those of an mmpretrain ``ResNet(depth)``. Missing
     BatchNorm ``num_batches_tracked`` counters (old torchvision files) are
     filled with 0, as torch does when it loads such a file."""
     layout = resnet_layout(state)
     if layout is None:
-        absent = [k for k in ('conv1.weight', 'layer1.0.conv1.weight')
-                  if k not in state]
+        absent = [
+            k for k in ('conv1.weight', 'layer1.0.conv1.weight')
+            if k not in state
+        ]
         raise ConversionError(
             f'{src} does not hold a ResNet: {likely_cause(state)}' +
             _keys_line('keys', sorted(state)) +
@@ -274,8 +286,7 @@ def check_against_mmpretrain(state: dict, src: str,
         depth = found
     elif found != depth:
         what = f'ResNet-{found}' if found else 'not a standard ResNet'
-        fix = (f' Pass --depth {found} or leave --depth out.'
-               if found else '')
+        fix = (f' Pass --depth {found} or leave --depth out.' if found else '')
         raise ConversionError(
             f'{src} has {layout[0]} blocks {layout[1]} per stage ({what}), '
             f'but --depth {depth} needs {ARCHS[depth][0]} blocks '
@@ -359,8 +370,11 @@ def check_paths(src: str, dst: str, force: bool) -> None:
             f'DST {dst} already exists; pass --force to replace it.')
 
 
-def convert(src: str, dst: str, src_format: str = 'auto',
-            dino_key: str = 'teacher', depth: Optional[int] = None,
+def convert(src: str,
+            dst: str,
+            src_format: str = 'auto',
+            dino_key: str = 'teacher',
+            depth: Optional[int] = None,
             force: bool = False) -> dict:
     """Convert ``src`` and write ``dst`` (atomically: a temporary file, then
     ``os.replace``). Every check runs before anything is written. Returns
@@ -379,14 +393,18 @@ def convert(src: str, dst: str, src_format: str = 'auto',
         depth=depth,
         dropped_keys=dropped,
         filled_num_batches_tracked=filled)
-    if isinstance(obj, dict) and fmt == 'dino' and (
-            'teacher' in obj or 'student' in obj):
+    if isinstance(obj, dict) and fmt == 'dino' and ('teacher' in obj
+                                                    or 'student' in obj):
         meta['dino_key'] = dino_key
     from mixssl_mm.compat import atomic_torch_save
     try:  # removes its temporary file when it fails
         atomic_torch_save(
-            dict(state_dict={f'backbone.{k}': v
-                             for k, v in state.items()}, meta=meta), dst)
+            dict(
+                state_dict={
+                    f'backbone.{k}': v
+                    for k, v in state.items()
+                },
+                meta=meta), dst)
     except OSError as e:
         raise ConversionError(f'cannot write DST {dst}: {e}') from None
     meta['num_keys'] = len(state)

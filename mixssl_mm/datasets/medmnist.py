@@ -2,7 +2,6 @@ import os.path as osp
 from typing import List, Optional, Sequence
 
 import numpy as np
-
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 

@@ -4,9 +4,9 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
+
 from .utils.fetch import FetchError
 from .utils.natural_photos import DEFAULT_OUT_DIR, FETCH_COMMAND, read_manifest
 

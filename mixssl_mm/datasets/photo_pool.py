@@ -1,7 +1,6 @@
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
-
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 

@@ -1,4 +1,4 @@
 from . import metrics  # noqa: F401
-from .metrics import PerClassAccuracy, ROCAUC
+from .metrics import ROCAUC, PerClassAccuracy
 
 __all__ = ['PerClassAccuracy', 'ROCAUC']

@@ -24,8 +24,10 @@ from typing import List, Optional
 
 from .error import ConfigError
 
-__all__ = ['world_size_of', 'samples_per_rank', 'batches_per_epoch',
-           'has_training_batchnorm', 'check_train_batches']
+__all__ = [
+    'world_size_of', 'samples_per_rank', 'batches_per_epoch',
+    'has_training_batchnorm', 'check_train_batches'
+]
 
 _LOADER = 'train_dataloader'
 
@@ -46,8 +48,8 @@ def _sampler_type(sampler_cfg) -> str:
     return kind if isinstance(kind, str) else getattr(kind, '__name__', '')
 
 
-def samples_per_rank(n: int, world_size: int, sampler_cfg) -> Optional[
-        List[int]]:
+def samples_per_rank(n: int, world_size: int,
+                     sampler_cfg) -> Optional[List[int]]:
     """The samples each rank draws in an epoch of a dataset of ``n``
     samples; None for a sampler without epochs or one this check does not
     know."""
@@ -73,7 +75,6 @@ def has_training_batchnorm(cfg) -> Optional[bool]:
     reports it). Weights are not initialised or loaded."""
     import torch
     from mmengine.registry import DefaultScope
-
     from mmpretrain.registry import MODELS
     model_cfg = copy.deepcopy(cfg.get('model'))
     if not isinstance(model_cfg, dict):
@@ -87,8 +88,9 @@ def has_training_batchnorm(cfg) -> Optional[bool]:
     except Exception:  # noqa: B902  reported by the Runner
         return None
     model.train()
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-               and m.training for m in model.modules())
+    return any(
+        isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training
+        for m in model.modules())
 
 
 def _loses(samples: List[int], batch_size: int) -> str:
@@ -131,17 +133,16 @@ def check_train_batches(cfg, dataset, report=print) -> None:
     drop_last = bool(loader.get('drop_last', False))
     procs = (f' over {world_size} processes ({", ".join(map(str, samples))}'
              ' per rank)' if world_size > 1 else '')
-    if min(batches_per_epoch(s, batch_size, drop_last)
-           for s in samples) == 0:
+    if min(batches_per_epoch(s, batch_size, drop_last) for s in samples) == 0:
         raise ConfigError(
             f'{_LOADER}: {n} training samples{procs} give no batch of '
-            f'batch_size={batch_size}' + (
-                ' with drop_last=True' if drop_last else '') +
+            f'batch_size={batch_size}' +
+            (' with drop_last=True' if drop_last else '') +
             ' in an epoch, so the run would train nothing, save checkpoints '
             'of the initial weights and exit 0. Set '
             f'{_LOADER}.batch_size to at most {min(samples)} (--cfg-options '
-            f'{_LOADER}.batch_size={max(1, min(samples))}), ' + (
-                f'or {_LOADER}.drop_last=False, ' if drop_last else '') +
+            f'{_LOADER}.batch_size={max(1, min(samples))}), ' +
+            (f'or {_LOADER}.drop_last=False, ' if drop_last else '') +
             'or add training samples' +
             (' or use fewer processes' if world_size > 1 else '') + '.')
     if drop_last or not any(s % batch_size == 1 for s in samples):

@@ -20,8 +20,10 @@ import numpy as np
 
 from .error import ConfigError
 
-__all__ = ['SAMPLE_FILES', 'sample_paths', 'find_loader', 'loader_reduction',
-           'check_loader_bit_depth']
+__all__ = [
+    'SAMPLE_FILES', 'sample_paths', 'find_loader', 'loader_reduction',
+    'check_loader_bit_depth'
+]
 
 SAMPLE_FILES = 8
 
@@ -32,8 +34,9 @@ def sample_paths(dataset, n: int = SAMPLE_FILES) -> List[str]:
     length = len(dataset)
     if length == 0 or not hasattr(dataset, 'get_data_info'):
         return []
-    picks = sorted({int(i) for i in np.linspace(0, length - 1,
-                                                min(n, length))})
+    picks = sorted(
+        {int(i)
+         for i in np.linspace(0, length - 1, min(n, length))})
     paths = []
     for i in picks:
         path = dataset.get_data_info(i).get('img_path')
@@ -86,14 +89,15 @@ def _kept(disk: np.ndarray, loaded: np.ndarray) -> bool:
         disk = disk[..., 0]
     if loaded.ndim == 3 and loaded.shape[2] == 1:
         loaded = loaded[..., 0]
-    if disk.ndim == 3 and disk.shape[2] == 4 and not (
-            loaded.ndim == 3 and loaded.shape[2] == 4):
+    if disk.ndim == 3 and disk.shape[2] == 4 and not (loaded.ndim == 3 and
+                                                      loaded.shape[2] == 4):
         if _varying_alpha(disk):
             return False
         disk = disk[..., :3]
     if disk.ndim == 2 and loaded.ndim == 3:
-        if not all(np.array_equal(loaded[..., c], loaded[..., 0])
-                   for c in range(loaded.shape[2])):
+        if not all(
+                np.array_equal(loaded[..., c], loaded[..., 0])
+                for c in range(loaded.shape[2])):
             return False
         loaded = loaded[..., 0]
     if disk.shape != loaded.shape:
@@ -156,8 +160,7 @@ def _fix(found: List[dict]) -> str:
             'your sensor/format if you know it)')
 
 
-def check_loader_bit_depth(dataset, key: str,
-                           n: int = SAMPLE_FILES) -> None:
+def check_loader_bit_depth(dataset, key: str, n: int = SAMPLE_FILES) -> None:
     """Refuse a loader that silently reduces the files of ``dataset``
     (``key``: where its config is, e.g. ``'train_dataloader.dataset'``),
     checked on up to ``n`` files spread over it.
@@ -176,11 +179,10 @@ def check_loader_bit_depth(dataset, key: str,
             found.append(dict(lost, path=path))
     if not found:
         return
-    lines = '\n'.join(
-        f'  {f["path"]}: on disk {_describe(f["disk"])}; loaded '
-        f'{_describe(f["loaded"])}' for f in found[:3])
-    what = ('drops their alpha channel' if all(f['alpha'] for f in found)
-            else 'reduces their bit depth / values')
+    lines = '\n'.join(f'  {f["path"]}: on disk {_describe(f["disk"])}; loaded '
+                      f'{_describe(f["loaded"])}' for f in found[:3])
+    what = ('drops their alpha channel' if all(
+        f['alpha'] for f in found) else 'reduces their bit depth / values')
     raise ConfigError(
         f'{key}: the pipeline\'s {type(loader).__name__}(color_type='
         f'{loader.color_type!r}, imdecode_backend='

@@ -84,8 +84,7 @@ def resnet_out_channels(backbone) -> Optional[int]:
     from mmpretrain.models.backbones.resnet import ResNet, get_expansion
     defaults = inspect.signature(ResNet.__init__).parameters
     base = backbone.get('base_channels', defaults['base_channels'].default)
-    out_indices = backbone.get('out_indices',
-                               defaults['out_indices'].default)
+    out_indices = backbone.get('out_indices', defaults['out_indices'].default)
     expansion = get_expansion(arch[0], backbone.get('expansion'))
     last = max(out_indices) if isinstance(out_indices,
                                           (list, tuple)) else out_indices
@@ -117,8 +116,7 @@ def _necks(model) -> List[Tuple[str, dict]]:
     return []
 
 
-def feature_channel_mismatches(model, channels: int
-                               ) -> List[Tuple[str, int]]:
+def feature_channel_mismatches(model, channels: int) -> List[Tuple[str, int]]:
     """``[(cfg key, its value), ...]`` of the settings of ``model`` that
     should equal the encoder's ``channels`` but do not."""
     cls = _registered(_type_name(model))
@@ -202,8 +200,9 @@ def _decoder_stride(model) -> Optional[int]:
     ups = neck.get('num_upsamples')
     if ups is None:
         cls = _registered(_type_name(neck))
-        param = (inspect.signature(cls.__init__).parameters.get(
-            'num_upsamples') if cls else None)
+        param = (
+            inspect.signature(cls.__init__).parameters.get('num_upsamples')
+            if cls else None)
         ups = None if param is None else param.default
     return 2**ups if isinstance(ups, int) else None
 

@@ -21,9 +21,10 @@ from mixssl_mm.utils.checkpoint import (NotACheckpointError, compare_keys,
 from .config import config_dicts, is_local
 from .error import ConfigError
 
-__all__ = ['check_pretrained_files', 'check_load_from_file',
-           'check_pretrained_keys', 'check_load_from_keys',
-           'check_resume_file', 'check_trained']
+__all__ = [
+    'check_pretrained_files', 'check_load_from_file', 'check_pretrained_keys',
+    'check_load_from_keys', 'check_resume_file', 'check_trained'
+]
 
 OPT_OUT = ('set strict_pretrained=False in the config (--cfg-options '
            'strict_pretrained=False) to load what fits and keep the rest '
@@ -177,16 +178,17 @@ def check_pretrained_keys(model) -> None:
             prefix = cfg.get('prefix')
             if prefix:
                 prefix = prefix if prefix.endswith('.') else prefix + '.'
-                state = {k[len(prefix):]: v for k, v in state.items()
-                         if k.startswith(prefix)}
+                state = {
+                    k[len(prefix):]: v
+                    for k, v in state.items() if k.startswith(prefix)
+                }
                 if not state:
                     raise ConfigError(
                         f'{key}: no key of {ckpt} starts with prefix='
                         f'{cfg["prefix"]!r}; it is not a checkpoint of a '
                         'model with that part (MixSSL checkpoints keep the '
-                        "encoder under 'backbone.')." + (
-                            '\n' + _unconverted_hint(checkpoint, ckpt))
-                        .rstrip())
+                        "encoder under 'backbone.')." +
+                        ('\n' + _unconverted_hint(checkpoint, ckpt)).rstrip())
             missing, unexpected, shapes = compare_keys(module.state_dict(),
                                                        state)
             if missing or unexpected or shapes:
@@ -207,8 +209,13 @@ def _carried_parts(own: dict, state: dict):
     """``own`` and ``state`` restricted to the model's top-level parts
     (``backbone``, ``neck``, ``head``, ...) that ``state`` has a key of."""
     parts = {_part(k) for k in state} & {_part(k) for k in own}
-    return ({k: v for k, v in own.items() if _part(k) in parts},
-            {k: v for k, v in state.items() if _part(k) in parts})
+    return ({
+        k: v
+        for k, v in own.items() if _part(k) in parts
+    }, {
+        k: v
+        for k, v in state.items() if _part(k) in parts
+    })
 
 
 def _resume_file(cfg):
@@ -274,11 +281,11 @@ def check_resume_file(cfg, report=print) -> None:
     if given:
         raise ConfigError(
             f'--resume {path}: the checkpoint cannot be read ({error}); it '
-            'is damaged or was cut short. ' + (
-                f'The newest intact checkpoint is {intact}: continue from it '
-                f'with --resume {intact}' if intact else
-                f'No intact checkpoint is left in {" or ".join(folders)}: '
-                'start over with --overwrite (or another --work-dir)') + '.')
+            'is damaged or was cut short. ' +
+            (f'The newest intact checkpoint is {intact}: continue from it '
+             f'with --resume {intact}' if intact else
+             f'No intact checkpoint is left in {" or ".join(folders)}: '
+             'start over with --overwrite (or another --work-dir)') + '.')
     if intact is None:
         raise ConfigError(
             f'--resume: the latest checkpoint of {work_dir}, {path}, cannot '
@@ -352,8 +359,8 @@ def check_load_from_keys(cfg, model, tool: str = 'train') -> None:
         if lines:
             raise ConfigError(
                 f'--resume: the checkpoint {ckpt} is not one of {what}; '
-                'resuming would go on with partly random weights:\n' +
-                lines + 'Resume with the config that run was trained with, '
+                'resuming would go on with partly random weights:\n' + lines +
+                'Resume with the config that run was trained with, '
                 'or start a new run (--work-dir DIR, or --overwrite), or '
                 f'{OPT_OUT}.')
         return

@@ -4,8 +4,10 @@ from typing import Iterator, Tuple
 
 from .error import ConfigError
 
-__all__ = ['PLUGIN', 'IMPORT_LINE', 'config_dicts', 'plugin_component_names',
-           'check_custom_imports', 'is_local', 'config_name']
+__all__ = [
+    'PLUGIN', 'IMPORT_LINE', 'config_dicts', 'plugin_component_names',
+    'check_custom_imports', 'is_local', 'config_name'
+]
 
 PLUGIN = 'mixssl_mm'
 IMPORT_LINE = ("custom_imports = dict(imports=['mixssl_mm'], "

@@ -27,8 +27,10 @@ __all__ = ['LOADERS', 'WORKER_ONLY', 'has_accelerator', 'check_dataloaders']
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # option -> its value without worker processes
-WORKER_ONLY = dict(persistent_workers=False, prefetch_factor=None,
-                   multiprocessing_context=None)
+WORKER_ONLY = dict(
+    persistent_workers=False,
+    prefetch_factor=None,
+    multiprocessing_context=None)
 
 
 def has_accelerator() -> bool:

@@ -6,9 +6,9 @@ import os.path as osp
 import sys
 
 from mixssl_mm.datasets.utils.fetch import BLOODMNIST_MD5, FETCH_COMMAND
-from mixssl_mm.datasets.utils.image_contract import ImageContractError
 from mixssl_mm.datasets.utils.image_check import (UnreadableMessages,
                                                   readable_indices)
+from mixssl_mm.datasets.utils.image_contract import ImageContractError
 from mixssl_mm.utils.hashing import file_hash
 from .bit_depth import check_loader_bit_depth
 from .dataset_errors import build_dataset
@@ -65,9 +65,12 @@ def check_target_images(dataset, cfg, logger=print):
     check.update(cfg.get('data_check') or {})
     if not check['images']:
         return dataset
-    keep = readable_indices(dataset, check['skip_corrupt'],
-                            _TARGET_UNREADABLE, error=ConfigError,
-                            report=logger)
+    keep = readable_indices(
+        dataset,
+        check['skip_corrupt'],
+        _TARGET_UNREADABLE,
+        error=ConfigError,
+        report=logger)
     return dataset if keep is None else dataset.get_subset(keep)
 
 
@@ -104,8 +107,10 @@ def preflight_dataset(cfg, report=None):
     first sample goes through the pipeline. The result is handed to the
     Runner."""
     if report is None:
+
         def report(m):
             print(f'tools/train.py: {m}', file=sys.stderr)
+
     loader = cfg.get('train_dataloader')
     if (cfg.get('train_cfg') is None or not isinstance(loader, dict)
             or not isinstance(loader.get('dataset'), dict)):

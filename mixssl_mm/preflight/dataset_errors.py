@@ -40,7 +40,6 @@ _FOLDER_COUNT = re.compile(r"number of subfolders \((\d+)\) doesn't match "
 
 def _dataset_class(ds_cfg: dict, default_scope: Optional[str]):
     from mmengine.registry import DefaultScope
-
     from mmpretrain.registry import DATASETS
     kind = ds_cfg.get('type')
     if isinstance(kind, type):
@@ -77,9 +76,11 @@ def _registered_names(default_scope: Optional[str]) -> List[str]:
     return sorted(names)
 
 
-def explain_dataset_error(ds_cfg: dict, error: BaseException, key: str,
-                          default_scope: Optional[str] = 'mmpretrain'
-                          ) -> Optional[ConfigError]:
+def explain_dataset_error(
+        ds_cfg: dict,
+        error: BaseException,
+        key: str,
+        default_scope: Optional[str] = 'mmpretrain') -> Optional[ConfigError]:
     """A :class:`ConfigError` naming the cause and the fix of ``error``,
     raised while building the dataset config ``ds_cfg`` (``key``: where it
     is in the config, e.g. ``'train_dataloader.dataset'``); None when the
@@ -100,9 +101,9 @@ def explain_dataset_error(ds_cfg: dict, error: BaseException, key: str,
         keys = dataset_keys(cls) if cls is not None else []
         close = difflib.get_close_matches(bad, keys, n=1, cutoff=0.6)
         return ConfigError(
-            f'{where} has a key {name} does not take: {bad!r}. ' + (
-                f'Did you mean {close[0]!r}? Rename it ({key}.{close[0]}).'
-                if close else f'Remove it ({key}.{bad}).') +
+            f'{where} has a key {name} does not take: {bad!r}. ' +
+            (f'Did you mean {close[0]!r}? Rename it ({key}.{close[0]}).'
+             if close else f'Remove it ({key}.{bad}).') +
             (f'\nThe keys of {name}: {", ".join(keys)}.' if keys else ''))
     if isinstance(error, ValueError) and _UNPACK.search(text) and \
             ds_cfg.get('ann_file') and ds_cfg.get('with_label', True):
@@ -118,12 +119,11 @@ def explain_dataset_error(ds_cfg: dict, error: BaseException, key: str,
     found = _NOT_REGISTERED.search(text)
     if isinstance(error, KeyError) and found and 'dataset' in found.group(2):
         close = difflib.get_close_matches(
-            found.group(1), _registered_names(default_scope), n=3,
-            cutoff=0.6)
+            found.group(1), _registered_names(default_scope), n=3, cutoff=0.6)
         return ConfigError(
-            f'{where}: no dataset type {found.group(1)!r} is registered. ' + (
-                f'Did you mean {" or ".join(map(repr, close))}? '
-                if close else '') +
+            f'{where}: no dataset type {found.group(1)!r} is registered. ' +
+            (f'Did you mean {" or ".join(map(repr, close))}? ' if close else ''
+             ) +
             'A mixssl_mm dataset (MedMNIST, NaturalPhotoPool, ...) also needs '
             "custom_imports = dict(imports=['mixssl_mm'], "
             'allow_failed_imports=False) in the config.')
@@ -153,7 +153,8 @@ def explain_dataset_error(ds_cfg: dict, error: BaseException, key: str,
     return None
 
 
-def build_dataset(ds_cfg: dict, key: str,
+def build_dataset(ds_cfg: dict,
+                  key: str,
                   default_scope: Optional[str] = 'mmpretrain'):
     """Build (and ``full_init``) the dataset config ``ds_cfg`` as the Runner
     would, in ``default_scope``.
@@ -163,7 +164,6 @@ def build_dataset(ds_cfg: dict, key: str,
             with its fix; other errors as they are.
     """
     from mmengine.registry import DefaultScope
-
     from mmpretrain.registry import DATASETS
     try:
         with DefaultScope.overwrite_default_scope(default_scope):

@@ -20,8 +20,10 @@ from .config import config_dicts
 from .dataset_errors import build_dataset
 from .error import ConfigError
 
-__all__ = ['model_num_classes', 'dataset_classes', 'check_split_classes',
-           'check_eval_classes']
+__all__ = [
+    'model_num_classes', 'dataset_classes', 'check_split_classes',
+    'check_eval_classes'
+]
 
 
 def model_num_classes(cfg) -> Optional[int]:
@@ -57,12 +59,14 @@ def _empty_classes(dataset, classes: Sequence[str]) -> List[str]:
         labels = np.asarray(dataset.get_gt_labels()).reshape(-1)
     except Exception:  # noqa: B902  a dataset without labels
         return []
-    counts = np.bincount(labels[labels >= 0].astype(int),
-                         minlength=len(classes))
+    counts = np.bincount(
+        labels[labels >= 0].astype(int), minlength=len(classes))
     return [c for c, n in zip(classes, counts) if n == 0]
 
 
-def check_split_classes(dataset, key: str, num_classes: Optional[int],
+def check_split_classes(dataset,
+                        key: str,
+                        num_classes: Optional[int],
                         train_classes: Optional[Sequence[str]] = None,
                         report=print) -> None:
     """Refuse a split of ``dataset`` (config ``key``) whose classes are not
@@ -83,20 +87,20 @@ def check_split_classes(dataset, key: str, num_classes: Optional[int],
             f'\n  missing (training classes without a folder here): '
             f'{", ".join(missing)}' if missing else '',
             f'\n  extra (folders here the training split has not): '
-            f'{", ".join(extra)}' if extra else '',
-            '' if missing or extra else
+            f'{", ".join(extra)}' if extra else '', '' if missing or extra else
             f'\n  the same names in another order: {", ".join(classes)} '
-            f'vs the training {", ".join(train_classes)}'])
+            f'vs the training {", ".join(train_classes)}'
+        ])
         raise ConfigError(
             f'{where} has the classes {", ".join(classes)}, not the training '
             f'classes {", ".join(train_classes)}:{lines}\nLabel ids follow '
             'the class list, so the model\'s outputs would be scored against '
-            'the wrong classes. ' + (
-                'Create the missing class folder(s) in the split (an empty '
-                'folder keeps the label ids; its per-class metrics are then '
-                'undefined)' if missing else '') + (
-                    ' and ' if missing and extra else '') + (
-                'remove or rename the extra folder(s)' if extra else '') +
+            'the wrong classes. ' +
+            ('Create the missing class folder(s) in the split (an empty '
+             'folder keeps the label ids; its per-class metrics are then '
+             'undefined)' if missing else '') +
+            (' and ' if missing and extra else '') +
+            ('remove or rename the extra folder(s)' if extra else '') +
             ('' if missing or extra else 'Give the split the training '
              "split's classes") + f', or set {key}.classes to the training '
             'classes.')
@@ -115,11 +119,14 @@ def check_split_classes(dataset, key: str, num_classes: Optional[int],
 
 
 def _has_parts(cfg, prefix: str) -> bool:
-    return all(cfg.get(f'{prefix}_{part}') is not None
-               for part in ('dataloader', 'evaluator', 'cfg'))
+    return all(
+        cfg.get(f'{prefix}_{part}') is not None
+        for part in ('dataloader', 'evaluator', 'cfg'))
 
 
-def check_eval_classes(cfg, tool: str = 'train', train_dataset=None,
+def check_eval_classes(cfg,
+                       tool: str = 'train',
+                       train_dataset=None,
                        report=print) -> dict:
     """Check the classes of the splits the run evaluates: the
     ``val_dataloader`` of a training run that validates and its training
@@ -139,8 +146,11 @@ def check_eval_classes(cfg, tool: str = 'train', train_dataset=None,
     scope = cfg.get('default_scope', 'mmpretrain')
     train_classes = None
     if train_dataset is not None:
-        check_split_classes(train_dataset, 'train_dataloader.dataset',
-                            num_classes, report=report)
+        check_split_classes(
+            train_dataset,
+            'train_dataloader.dataset',
+            num_classes,
+            report=report)
         train_classes = dataset_classes(train_dataset)
     split = 'val' if tool == 'train' else 'test'
     loader = cfg.get(f'{split}_dataloader')
@@ -150,9 +160,9 @@ def check_eval_classes(cfg, tool: str = 'train', train_dataset=None,
     if tool == 'test' and isinstance(cfg.get('train_dataloader'), dict) \
             and isinstance(cfg.train_dataloader.get('dataset'), dict):
         try:  # the training data may not be on this machine
-            train_classes = dataset_classes(build_dataset(
-                cfg.train_dataloader.dataset, 'train_dataloader.dataset',
-                scope))
+            train_classes = dataset_classes(
+                build_dataset(cfg.train_dataloader.dataset,
+                              'train_dataloader.dataset', scope))
         except Exception:  # noqa: B902
             train_classes = None
     key = f'{split}_dataloader.dataset'

@@ -18,8 +18,10 @@ from .config import config_name as _name
 from .error import ConfigError
 from .work_dir import _rank
 
-__all__ = ['VAL_KEYS', 'TEST_KEYS', 'model_class', 'can_predict',
-           'check_evaluation_parts']
+__all__ = [
+    'VAL_KEYS', 'TEST_KEYS', 'model_class', 'can_predict',
+    'check_evaluation_parts'
+]
 
 VAL_KEYS = ('val_dataloader', 'val_evaluator', 'val_cfg')
 TEST_KEYS = ('test_dataloader', 'test_evaluator', 'test_cfg')
@@ -91,8 +93,7 @@ def check_evaluation_parts(cfg, tool: str = 'train') -> None:
     Raises:
         ConfigError: naming the keys to remove or add, and what works.
     """
-    cls = model_class(cfg.get('model'), cfg.get('default_scope',
-                                               'mmpretrain'))
+    cls = model_class(cfg.get('model'), cfg.get('default_scope', 'mmpretrain'))
     val, test = _set(cfg, VAL_KEYS), _set(cfg, TEST_KEYS)
     if cls is not None and not can_predict(cls):
         if tool == 'test':
@@ -110,9 +111,9 @@ def check_evaluation_parts(cfg, tool: str = 'train') -> None:
                 f'{_name(cfg)}: {_what(cls)} with no predict mode, so it '
                 f'cannot honour {keys}: mmengine would fail {when} '
                 '(RuntimeError: Invalid mode "predict"). Remove '
-                f'{keys} from the config' + (
-                    ' (or pass --no-validate, which drops the val_* parts)'
-                    if val and not test else '') + '. ' + ONLINE_EVAL)
+                f'{keys} from the config' +
+                (' (or pass --no-validate, which drops the val_* parts)'
+                 if val and not test else '') + '. ' + ONLINE_EVAL)
     if tool == 'test':
         missing = [k for k in TEST_KEYS if k not in test]
         if missing:
@@ -130,7 +131,9 @@ def check_evaluation_parts(cfg, tool: str = 'train') -> None:
         # lossless: without validation it could never pick a checkpoint
         checkpoint['save_best'] = None
         if _rank() == 0:
-            print(f'tools/train.py: no validation in this run, so '
-                  f'default_hooks.checkpoint.save_best={save_best!r} is '
-                  'turned off (no best_*.pth); the regular checkpoints are '
-                  'saved as configured.', file=sys.stderr)
+            print(
+                f'tools/train.py: no validation in this run, so '
+                f'default_hooks.checkpoint.save_best={save_best!r} is '
+                'turned off (no best_*.pth); the regular checkpoints are '
+                'saved as configured.',
+                file=sys.stderr)

@@ -10,14 +10,17 @@ import os
 from .config import config_name as _name
 from .error import ConfigError
 
-__all__ = ['check_train_flags', 'check_test_flags', 'check_launcher',
-           'check_auto_scale_lr']
+__all__ = [
+    'check_train_flags', 'check_test_flags', 'check_launcher',
+    'check_auto_scale_lr'
+]
 
 # wrappers whose type --amp may set to AmpOptimWrapper without losing any
 # behaviour (the Amp wrapper is an OptimWrapper)
 _AMP_REPLACEABLE = ('OptimWrapper', 'AmpOptimWrapper')
-_DIST_USAGE = dict(train='train.sh CONFIG NUM_PROCESSES',
-                   test='test.sh CONFIG CHECKPOINT NUM_PROCESSES')
+_DIST_USAGE = dict(
+    train='train.sh CONFIG NUM_PROCESSES',
+    test='test.sh CONFIG CHECKPOINT NUM_PROCESSES')
 _LAUNCHER_ENV = {
     'pytorch': (('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'),
                 'start it with torchrun, which sets them (e.g. bash '
@@ -76,8 +79,7 @@ def check_train_flags(cfg, args) -> None:
             without an ``optim_wrapper`` or with a wrapper type it would
             replace.
     """
-    if args.auto_scale_lr and not isinstance(cfg.get('auto_scale_lr'),
-                                             dict):
+    if args.auto_scale_lr and not isinstance(cfg.get('auto_scale_lr'), dict):
         raise ConfigError(
             '--auto-scale-lr scales the learning rate by (total batch size) '
             f'/ auto_scale_lr.base_batch_size, but {_name(cfg)} has no '
@@ -122,8 +124,8 @@ def check_test_flags(cfg, args) -> None:
     if args.tta:
         loader = cfg.get('test_dataloader')
         dataset = loader.get('dataset') if isinstance(loader, dict) else None
-        if not isinstance(dataset, dict) or not (
-                dataset.get('pipeline') or cfg.get('tta_pipeline')):
+        if not isinstance(dataset, dict) or not (dataset.get('pipeline')
+                                                 or cfg.get('tta_pipeline')):
             raise ConfigError(
                 '--tta tests test_dataloader.dataset with a flip pipeline '
                 'made from test_dataloader.dataset.pipeline (or the '
@@ -131,8 +133,7 @@ def check_test_flags(cfg, args) -> None:
                 'test_dataloader whose dataset has a pipeline.')
     if args.show or args.show_dir is not None:
         if 'visualization' not in (cfg.get('default_hooks') or {}):
-            raise ConfigError(
-                '--show/--show-dir draw through default_hooks.'
-                f'visualization, which {_name(cfg)} lacks; add '
-                "default_hooks = dict(visualization=dict(type="
-                "'VisualizationHook', enable=False)).")
+            raise ConfigError('--show/--show-dir draw through default_hooks.'
+                              f'visualization, which {_name(cfg)} lacks; add '
+                              "default_hooks = dict(visualization=dict(type="
+                              "'VisualizationHook', enable=False)).")

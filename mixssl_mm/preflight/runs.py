@@ -31,9 +31,10 @@ def _reporter(tool: str):
     return report
 
 
-def preflight_train(cfg, overwrite: bool = False,
-                    tool: str = 'tools/train.py'
-                    ) -> Tuple[Optional[object], List[str]]:
+def preflight_train(
+        cfg,
+        overwrite: bool = False,
+        tool: str = 'tools/train.py') -> Tuple[Optional[object], List[str]]:
     """Every check of a training run that needs no Runner, on the merged
     config ``cfg`` (resolutions are made in it, in place; each is said on
     the console, prefixed with ``tool``).

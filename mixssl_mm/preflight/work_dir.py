@@ -10,8 +10,10 @@ from typing import List
 
 from .error import ConfigError
 
-__all__ = ['existing_checkpoints', 'check_work_dir', 'delete_for_overwrite',
-           'WorkDirGuard']
+__all__ = [
+    'existing_checkpoints', 'check_work_dir', 'delete_for_overwrite',
+    'WorkDirGuard'
+]
 
 
 def _rank() -> int:
@@ -23,10 +25,9 @@ def existing_checkpoints(work_dir: str) -> List[str]:
     ``work_dir``, sorted; empty when it does not exist."""
     if not osp.isdir(work_dir):
         return []
-    return sorted(n for n in os.listdir(work_dir)
-                  if n == 'last_checkpoint' or (
-                      n.endswith('.pth')
-                      and osp.isfile(osp.join(work_dir, n))))
+    return sorted(
+        n for n in os.listdir(work_dir) if n == 'last_checkpoint' or (
+            n.endswith('.pth') and osp.isfile(osp.join(work_dir, n))))
 
 
 def check_work_dir(cfg, overwrite: bool) -> List[str]:
@@ -61,9 +62,11 @@ def delete_for_overwrite(paths: List[str]) -> None:
     for path in paths:
         if osp.isfile(path):
             os.remove(path)
-    print('tools/train.py: --overwrite: deleted '
-          f'{", ".join(osp.basename(p) for p in paths)} in '
-          f'{osp.dirname(paths[0])}', file=sys.stderr)
+    print(
+        'tools/train.py: --overwrite: deleted '
+        f'{", ".join(osp.basename(p) for p in paths)} in '
+        f'{osp.dirname(paths[0])}',
+        file=sys.stderr)
 
 
 class WorkDirGuard:
@@ -75,7 +78,9 @@ class WorkDirGuard:
     :meth:`hook` registered on it (it counts completed iterations).
     """
 
-    def __init__(self, work_dir: str, tool: str = 'tools/train.py',
+    def __init__(self,
+                 work_dir: str,
+                 tool: str = 'tools/train.py',
                  when: str = 'before its first iteration') -> None:
         self.work_dir = osp.abspath(work_dir)
         # the clean-up message: '<tool>: the run failed <when>; removed ...'
@@ -91,7 +96,10 @@ class WorkDirGuard:
         class _FirstIterDone(Hook):
             priority = 'LOWEST'
 
-            def after_train_iter(self, runner, batch_idx, data_batch=None,
+            def after_train_iter(self,
+                                 runner,
+                                 batch_idx,
+                                 data_batch=None,
                                  outputs=None):
                 guard.iters_done += 1
 
@@ -128,8 +136,9 @@ class WorkDirGuard:
         if exc_type is not None and self.iters_done == 0:
             removed = self.cleanup()
             if removed:
-                print(f'{self.tool}: the run failed {self.when}; removed '
-                      f'what it had created in '
-                      f'{self.work_dir}: {", ".join(removed)}',
-                      file=sys.stderr)
+                print(
+                    f'{self.tool}: the run failed {self.when}; removed '
+                    f'what it had created in '
+                    f'{self.work_dir}: {", ".join(removed)}',
+                    file=sys.stderr)
         return False

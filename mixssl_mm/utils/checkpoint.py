@@ -14,11 +14,10 @@ import re
 from typing import Dict, Iterable, List, Optional, Tuple
 
 __all__ = [
-    'NotACheckpointError', 'read_checkpoint', 'state_dict_of',
-    'compare_keys', 'format_keys', 'mismatch_lines', 'refused_global',
-    'unpickler_reason', 'run_checkpoints', 'pointed_checkpoint',
-    'latest_checkpoint', 'checkpoint_error', 'newest_intact_checkpoint',
-    'trained_steps'
+    'NotACheckpointError', 'read_checkpoint', 'state_dict_of', 'compare_keys',
+    'format_keys', 'mismatch_lines', 'refused_global', 'unpickler_reason',
+    'run_checkpoints', 'pointed_checkpoint', 'latest_checkpoint',
+    'checkpoint_error', 'newest_intact_checkpoint', 'trained_steps'
 ]
 
 _BN_COUNT = 'num_batches_tracked'
@@ -58,12 +57,14 @@ def state_dict_of(checkpoint: dict) -> dict:
     """The ``state_dict`` entry (or the dict itself), without the
     ``module.`` prefix that ``DataParallel``/DDP add to every key."""
     state = checkpoint.get('state_dict', checkpoint)
-    return {(k[7:] if k.startswith('module.') else k): v
-            for k, v in state.items()}
+    return {
+        (k[7:] if k.startswith('module.') else k): v
+        for k, v in state.items()
+    }
 
 
-def compare_keys(expected: Dict, given: Dict
-                 ) -> Tuple[List[str], List[str], List[str]]:
+def compare_keys(expected: Dict,
+                 given: Dict) -> Tuple[List[str], List[str], List[str]]:
     """``(missing, unexpected, shape mismatches)`` of the state dict
     ``given`` against ``expected`` (e.g. a module's ``state_dict()``).
 
@@ -76,8 +77,9 @@ def compare_keys(expected: Dict, given: Dict
     Shape mismatches read ``'<key> <given shape> vs <expected shape>'``, in
     the order of ``expected``.
     """
-    missing = sorted(k for k in expected if k not in given
-                     and not k.endswith((_BN_COUNT, ) + _LAM_STATE))
+    missing = sorted(
+        k for k in expected
+        if k not in given and not k.endswith((_BN_COUNT, ) + _LAM_STATE))
     unexpected = sorted(k for k in given if k not in expected)
     shapes = [
         f'{k} {tuple(given[k].shape)} vs {tuple(v.shape)}'
@@ -96,24 +98,28 @@ def format_keys(label: str, keys: Iterable[str], limit: int = 5) -> str:
     return f'  {label}: {", ".join(keys[:limit])}{more}'
 
 
-def mismatch_lines(missing: Iterable[str], unexpected: Iterable[str],
-                   shapes: Iterable[str], checkpoint: str = 'the checkpoint',
+def mismatch_lines(missing: Iterable[str],
+                   unexpected: Iterable[str],
+                   shapes: Iterable[str],
+                   checkpoint: str = 'the checkpoint',
                    model: str = 'the model') -> str:
     """The result of :func:`compare_keys` as lines that say which side is
     which (``''`` when nothing differs), e.g.::
 
           missing keys (in the model, not in the checkpoint): head.fc.bias
-          shape mismatches (checkpoint vs model): conv1.weight (64, 3, 7, 7) vs (16, 3, 7, 7)
+          shape mismatches (checkpoint vs model):
+            conv1.weight (64, 3, 7, 7) vs (16, 3, 7, 7)
 
     ``checkpoint`` and ``model`` name the two sides (e.g. ``'the file'``,
     ``'mmpretrain ResNet-50'``); every line ends with a newline.
     """
     lines = []
-    for label, keys in (
-            (f'missing keys (in {model}, not in {checkpoint})', missing),
-            (f'unexpected keys (in {checkpoint}, not in {model})',
-             unexpected),
-            (f'shape mismatches ({checkpoint} vs {model})', shapes)):
+    for label, keys in ((f'missing keys (in {model}, not in {checkpoint})',
+                         missing),
+                        (f'unexpected keys (in {checkpoint}, not in {model})',
+                         unexpected),
+                        (f'shape mismatches ({checkpoint} vs {model})',
+                         shapes)):
         keys = list(keys)
         if keys:
             lines.append(format_keys(label, keys) + '\n')
@@ -210,8 +216,8 @@ def checkpoint_error(path: str) -> Optional[str]:
     return None
 
 
-def newest_intact_checkpoint(work_dir: str,
-                             skip: Iterable[str] = ()) -> Optional[str]:
+def newest_intact_checkpoint(
+    work_dir: str, skip: Iterable[str] = ()) -> Optional[str]:
     """The newest ``epoch_N.pth`` / ``iter_N.pth`` of ``work_dir`` that
     :func:`checkpoint_error` accepts, leaving out the paths in ``skip``;
     None when there is none."""

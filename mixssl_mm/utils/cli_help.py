@@ -15,10 +15,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ''
-        if ('default' not in text.lower()
-                and not any(action.default is v
-                            for v in (None, False, argparse.SUPPRESS))
-                and (action.option_strings or action.nargs in
-                     (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
+        if ('default' not in text.lower() and not any(
+                action.default is v for v in (None, False, argparse.SUPPRESS))
+                and
+            (action.option_strings
+             or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))):
             text += ' (default: %(default)s)'
         return text

@@ -10,8 +10,8 @@ def mmpretrain_tool_path(name: str) -> str:
     in the wheel, under ``tools/`` in a source checkout)."""
     import mmpretrain
     pkg = osp.dirname(mmpretrain.__file__)
-    for path in (osp.join(pkg, '.mim', 'tools', name),
-                 osp.join(osp.dirname(pkg), 'tools', name)):
+    for path in (osp.join(pkg, '.mim', 'tools',
+                          name), osp.join(osp.dirname(pkg), 'tools', name)):
         if osp.isfile(path):
             return path
     raise FileNotFoundError(

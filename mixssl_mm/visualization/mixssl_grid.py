@@ -28,8 +28,9 @@ def to_rgb_uint8(x: torch.Tensor, data_preprocessor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def grid_layout(num_rows: int, tile_h: int, tile_w: int,
-                num_cols: int = len(COLUMNS)) -> Dict[str, object]:
+def grid_layout(
+    num_rows: int, tile_h: int, tile_w: int,
+    num_cols: int = len(COLUMNS)) -> Dict[str, object]:
     """Pixel geometry of :func:`draw_mixssl_grid`'s picture.
 
     Returns a dict with ``size`` (H, W) and ``tile(row, col)`` giving the
@@ -43,7 +44,10 @@ def grid_layout(num_rows: int, tile_h: int, tile_w: int,
                 label_w + pad + col * (tile_w + pad))
 
     return dict(
-        size=(height, width), tile=tile, pad=pad, header=header,
+        size=(height, width),
+        tile=tile,
+        pad=pad,
+        header=header,
         label_w=label_w)
 
 
@@ -104,12 +108,24 @@ def _render_text(n, lay, tile_hw, lam, lam_pred, title, no_rec) -> np.ndarray:
 
     header = lay['header']
     if title:
-        text(6, header / 2, title, fontsize=9, va='center', ha='left',
-             color='0.3')
+        text(
+            6,
+            header / 2,
+            title,
+            fontsize=9,
+            va='center',
+            ha='left',
+            color='0.3')
     for col, label in enumerate(COLUMNS):
         x = lay['tile'](0, col)[1] + tw / 2
-        text(x, header / 2, label, fontsize=10, va='center', ha='center',
-             weight='bold')
+        text(
+            x,
+            header / 2,
+            label,
+            fontsize=10,
+            va='center',
+            ha='center',
+            weight='bold')
     if no_rec:  # blank reconstruction column
         for row in range(n):
             y, x = lay['tile'](row, 3)
@@ -120,15 +136,32 @@ def _render_text(n, lay, tile_hw, lam, lam_pred, title, no_rec) -> np.ndarray:
                           transform=fig.transFigure,
                           facecolor='0.92',
                           edgecolor='none'))
-            text(x + tw / 2, y + th / 2, 'use_rec=False', fontsize=8,
-                 va='center', ha='center', color='0.45')
+            text(
+                x + tw / 2,
+                y + th / 2,
+                'use_rec=False',
+                fontsize=8,
+                va='center',
+                ha='center',
+                color='0.45')
     for row in range(n):
         y = lay['tile'](row, 0)[0] + th / 2
         pred = ('n/a' if lam_pred is None else f'{float(lam_pred[row]):.3f}')
-        text(8, y - 10, rf'$\lambda$ = {float(lam[row]):.3f}', fontsize=10,
-             va='center', ha='left')
-        text(8, y + 10, rf'$\hat{{\lambda}}$ = {pred}', fontsize=10,
-             va='center', ha='left', color='tab:blue')
+        text(
+            8,
+            y - 10,
+            rf'$\lambda$ = {float(lam[row]):.3f}',
+            fontsize=10,
+            va='center',
+            ha='left')
+        text(
+            8,
+            y + 10,
+            rf'$\hat{{\lambda}}$ = {pred}',
+            fontsize=10,
+            va='center',
+            ha='left',
+            color='tab:blue')
     canvas.draw()
     buf = np.asarray(canvas.buffer_rgba())[..., :3]
     out = np.full((height, width, 3), 255, dtype=np.uint8)

@@ -11,7 +11,9 @@ import numpy as np
 MAX_16BIT = 65444
 
 
-def image_16bit(size: int = 40, seed: int = 0, channels: int = 3,
+def image_16bit(size: int = 40,
+                seed: int = 0,
+                channels: int = 3,
                 max_value: int = MAX_16BIT) -> np.ndarray:
     """A random uint16 image whose brightest pixel is ``max_value``
     (H x W for ``channels=1``)."""
@@ -22,8 +24,12 @@ def image_16bit(size: int = 40, seed: int = 0, channels: int = 3,
     return img
 
 
-def write_16bit_folder(root, n: int, ext: str = '.png', size: int = 40,
-                       channels: int = 3, seed: int = 0) -> str:
+def write_16bit_folder(root,
+                       n: int,
+                       ext: str = '.png',
+                       size: int = 40,
+                       channels: int = 3,
+                       seed: int = 0) -> str:
     """``n`` uint16 images (``.png`` or ``.tif``) at the top of ``root``;
     returns ``root``."""
     os.makedirs(root, exist_ok=True)

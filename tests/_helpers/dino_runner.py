@@ -11,32 +11,46 @@ from tests._helpers.loaders import image_folder_loader
 OUT = 16  # prototypes
 
 
-def tiny_dino_runner(work_dir, data_root, custom_hooks=(), optimizer=None,
-                     max_epochs=2, batch_size=2, norm_last_layer=True):
+def tiny_dino_runner(work_dir,
+                     data_root,
+                     custom_hooks=(),
+                     optimizer=None,
+                     max_epochs=2,
+                     batch_size=2,
+                     norm_last_layer=True):
     """A Runner for ``len(images) / batch_size`` iterations per epoch."""
     return Runner(
         model=dict(
             type='DINO',
-            backbone=dict(type='ResNet', depth=18, stem_channels=16,
-                          base_channels=16),
-            neck=dict(type='DINONeck', in_channels=128, out_channels=OUT,
-                      hid_channels=16, bottleneck_channels=8,
-                      norm_last_layer=norm_last_layer),
+            backbone=dict(
+                type='ResNet', depth=18, stem_channels=16, base_channels=16),
+            neck=dict(
+                type='DINONeck',
+                in_channels=128,
+                out_channels=OUT,
+                hid_channels=16,
+                bottleneck_channels=8,
+                norm_last_layer=norm_last_layer),
             head=dict(type='DINOHead', out_channels=OUT),
             data_preprocessor=dict(
-                type='SelfSupDataPreprocessor', mean=[127.5] * 3,
-                std=[127.5] * 3, to_rgb=True)),
+                type='SelfSupDataPreprocessor',
+                mean=[127.5] * 3,
+                std=[127.5] * 3,
+                to_rgb=True)),
         work_dir=str(work_dir),
         train_dataloader=image_folder_loader(data_root, [
             dict(type='LoadImageFromFile'),
-            dict(type='MultiView', num_views=[2, 2], transforms=[
-                [dict(type='RandomResizedCrop', scale=32)],
-                [dict(type='RandomResizedCrop', scale=16)]]),
+            dict(
+                type='MultiView',
+                num_views=[2, 2],
+                transforms=[[dict(type='RandomResizedCrop', scale=32)],
+                            [dict(type='RandomResizedCrop', scale=16)]]),
             dict(type='PackInputs')
         ], batch_size),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        optim_wrapper=dict(optimizer=optimizer or dict(
-            type='Adam', lr=1e-3, weight_decay=1e-4)),
+        optim_wrapper=dict(
+            optimizer=optimizer
+            or dict(type='Adam', lr=1e-3, weight_decay=1e-4)),
         default_hooks=dict(checkpoint=None),
         custom_hooks=list(custom_hooks),
         default_scope='mmpretrain',
@@ -64,6 +78,9 @@ class RecordEachIter(Hook):
     def before_train(self, runner):
         self.values.append(self.record(self._model(runner), runner))
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self.values.append(self.record(self._model(runner), runner))

@@ -7,7 +7,6 @@ import torch
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
 from mmpretrain.registry import HOOKS
 
 
@@ -24,10 +23,14 @@ class LastLayerTraceHook(Hook):
     def before_train(self, runner):
         self.trace = [self._weight(runner)]
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         self.trace.append(self._weight(runner))
 
     def after_train(self, runner):
-        torch.save(self.trace, osp.join(runner.work_dir,
-                                        f'last_layer_rank{get_rank()}.pth'))
+        torch.save(
+            self.trace,
+            osp.join(runner.work_dir, f'last_layer_rank{get_rank()}.pth'))

@@ -22,7 +22,8 @@ TINY_NPZ = 'bloodmnist_tiny.npz'
 # import path: ``custom_imports`` given with --cfg-options would come too
 # late (Config.fromfile imports them before the options are merged)
 RANK_HOOK_OPTIONS = [
-    'default_hooks.rank_params.type=rank_params_hook.RankParamsDumpHook']
+    'default_hooks.rank_params.type=rank_params_hook.RankParamsDumpHook'
+]
 CRASH_MARKERS = ('terminate called', 'Traceback', 'SIGABRT', 'Signal 6')
 
 
@@ -68,8 +69,9 @@ def write_jpeg_folder(root, n: int, size: int = 40, seed: int = 0) -> str:
     for i in range(n):
         folder = osp.join(root, 'ab'[i % 2])
         os.makedirs(folder, exist_ok=True)
-        cv2.imwrite(osp.join(folder, f'{i:03d}.jpg'),
-                    rng.integers(0, 256, (size, size + 8, 3), np.uint8))
+        cv2.imwrite(
+            osp.join(folder, f'{i:03d}.jpg'),
+            rng.integers(0, 256, (size, size + 8, 3), np.uint8))
     return str(root)
 
 
@@ -78,43 +80,61 @@ def write_backbone_checkpoint(path, depth=18, width=16) -> str:
     as a pretraining run's checkpoint holds it."""
     from mmpretrain.models import ResNet
     net = ResNet(depth=depth, base_channels=width, stem_channels=width)
-    torch.save({'state_dict': {f'backbone.{k}': v
-                               for k, v in net.state_dict().items()}},
-               str(path))
+    torch.save(
+        {
+            'state_dict': {
+                f'backbone.{k}': v
+                for k, v in net.state_dict().items()
+            }
+        }, str(path))
     return str(path)
 
 
 def dist_env(**extra) -> dict:
     """The launch environment: the test hooks importable, one intra-op
     thread per rank (4 ranks share 2 cores), a free rendezvous port."""
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-               PORT=str(free_port()))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        MKL_NUM_THREADS='1',
+        PORT=str(free_port()))
     env['PYTHONPATH'] = os.pathsep.join(
         p for p in (HELPERS, REPO, os.environ.get('PYTHONPATH')) if p)
     env.update(extra)
     return env
 
 
-def launch(script: str, args: List[str], cwd, timeout: int = 300,
+def launch(script: str,
+           args: List[str],
+           cwd,
+           timeout: int = 300,
            env: Optional[dict] = None) -> subprocess.CompletedProcess:
     """``bash tools/<script> ARGS`` (stdout and stderr together)."""
-    return subprocess.run(['bash', osp.join(REPO, 'tools', script), *args],
-                          cwd=str(cwd), env=env or dist_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        ['bash', osp.join(REPO, 'tools', script), *args],
+        cwd=str(cwd),
+        env=env or dist_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout)
 
 
 def rank_params(work_dir, nproc: int = 2) -> List[dict]:
     """Each rank's final parameters (saved by RankParamsDumpHook)."""
-    return [torch.load(osp.join(work_dir, f'params_rank{r}.pth'))
-            for r in range(nproc)]
+    return [
+        torch.load(osp.join(work_dir, f'params_rank{r}.pth'))
+        for r in range(nproc)
+    ]
 
 
 def rank_buffers(work_dir, nproc: int = 2) -> List[dict]:
     """Each rank's ``dict(buffers=..., norm_types={module: class name})``
     (saved by RankParamsDumpHook)."""
-    return [torch.load(osp.join(work_dir, f'buffers_rank{r}.pth'))
-            for r in range(nproc)]
+    return [
+        torch.load(osp.join(work_dir, f'buffers_rank{r}.pth'))
+        for r in range(nproc)
+    ]
 
 
 def logged_lrs(log: str) -> List[float]:

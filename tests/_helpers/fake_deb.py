@@ -55,8 +55,10 @@ def photo_bytes(seed: int, size=(60, 40), fmt='PNG') -> bytes:
     return buf.getvalue()
 
 
-def fake_sources(deb_dir: Path, num: int = 3, size=(60, 40)
-                 ) -> Tuple[Dict[str, Package], List[Photo]]:
+def fake_sources(
+    deb_dir: Path,
+    num: int = 3,
+    size=(60, 40)) -> Tuple[Dict[str, Package], List[Photo]]:
     """Write ``fake-backgrounds_1.0-1_all.deb`` with ``num`` photos into
     ``deb_dir``; return the tables that pin it and them."""
     deb_dir.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,12 @@ import cv2
 import numpy as np
 
 
-def write_split_folders(root, classes: Sequence[str],
-                        counts: Dict[str, int], size: int = 24,
-                        seed: int = 0, ext: str = '.png') -> str:
+def write_split_folders(root,
+                        classes: Sequence[str],
+                        counts: Dict[str, int],
+                        size: int = 24,
+                        seed: int = 0,
+                        ext: str = '.png') -> str:
     """``root/<split>/<class>/<i>.png`` for each split of ``counts``
     (e.g. ``{'train': 24, 'test': 8}`` images per class; the split names as
     given: ``train`` or ``TRAIN``). Each class has its own mean colour, so a
@@ -23,8 +26,9 @@ def write_split_folders(root, classes: Sequence[str],
             os.makedirs(folder, exist_ok=True)
             for i in range(n):
                 img = rng.integers(0, 96, (size, size, 3)) + 40 * c
-                cv2.imwrite(osp.join(folder, f'{i:03d}{ext}'),
-                            np.clip(img, 0, 255).astype(np.uint8))
+                cv2.imwrite(
+                    osp.join(folder, f'{i:03d}{ext}'),
+                    np.clip(img, 0, 255).astype(np.uint8))
     return str(root)
 
 
@@ -33,12 +37,15 @@ def write_flat_folder(root, n: int, size: int = 24, seed: int = 1) -> str:
     rng = np.random.default_rng(seed)
     os.makedirs(root, exist_ok=True)
     for i in range(n):
-        cv2.imwrite(osp.join(root, f'{i:03d}.jpg'),
-                    rng.integers(0, 256, (size, size + 4, 3), np.uint8))
+        cv2.imwrite(
+            osp.join(root, f'{i:03d}.jpg'),
+            rng.integers(0, 256, (size, size + 4, 3), np.uint8))
     return str(root)
 
 
-def write_npz(path, labels: Dict[str, Sequence[int]], size: int = 28,
+def write_npz(path,
+              labels: Dict[str, Sequence[int]],
+              size: int = 28,
               seed: int = 0) -> str:
     """A MedMNIST-format ``.npz`` with the given labels per split (RGB
     uint8 images, ``(N, 1)`` labels)."""

@@ -47,8 +47,8 @@ def _snapshot():
                 for ckey, cvalue in dict(vars(value)).items():
                     classes[f'{name}.{key}.{ckey}'] = id(cvalue)
     state = {
-        'safe_globals': sorted(map(repr,
-                                   torch.serialization.get_safe_globals())),
+        'safe_globals':
+        sorted(map(repr, torch.serialization.get_safe_globals())),
         'meta_path': [repr(f) for f in sys.meta_path],
         'path_hooks': [repr(h) for h in sys.path_hooks],
         'warnings_filters': [repr(f) for f in warnings.filters],
@@ -80,12 +80,16 @@ def main(argv):
         # module or class that was loaded beforehand
         owners = {key.rsplit('.', 1)[0] for key in old}
         changed += [k for k in old if new.get(k) != old[k]]
-        changed += [k for k in new
-                    if k not in old and k.rsplit('.', 1)[0] in owners]
+        changed += [
+            k for k in new if k not in old and k.rsplit('.', 1)[0] in owners
+        ]
     changed += [k for k in before[2] if before[2][k] != after[2][k]]
-    print(json.dumps(dict(changed=sorted(set(changed)),
-                          modules=len(_stack_modules()),
-                          classes=len(after[1]))))
+    print(
+        json.dumps(
+            dict(
+                changed=sorted(set(changed)),
+                modules=len(_stack_modules()),
+                classes=len(after[1]))))
 
 
 if __name__ == '__main__':

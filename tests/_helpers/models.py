@@ -3,7 +3,6 @@ mmpretrain/mixssl_mm components; nothing here replaces one)."""
 import copy
 
 import torch
-
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
@@ -11,10 +10,16 @@ from mmpretrain.structures import DataSample
 # algorithms (SimCLR, MixupSimCLR, MixCo)
 RESNET18 = dict(type='ResNet', depth=18, norm_cfg=dict(type='BN'))
 SIMCLR_NECK = dict(
-    type='NonLinearNeck', in_channels=512, hid_channels=32, out_channels=16,
-    num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d'))
+    type='NonLinearNeck',
+    in_channels=512,
+    hid_channels=32,
+    out_channels=16,
+    num_layers=2,
+    with_avg_pool=True,
+    norm_cfg=dict(type='BN1d'))
 SIMCLR_HEAD = dict(
-    type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
+    type='ContrastiveHead',
+    loss=dict(type='CrossEntropyLoss'),
     temperature=0.1)
 MIXSSL_R18 = dict(
     type='MixSSL',

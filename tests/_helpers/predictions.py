@@ -9,9 +9,12 @@ from mmpretrain.structures import DataSample
 import mixssl_mm  # noqa: F401  (registers the metrics)
 
 # the test stages' metrics (configs/_base_/datasets/bloodmnist_cls.py)
-STAGE_METRICS = [dict(type='Accuracy', topk=(1, )),
-                 dict(type='SingleLabelMetric', average='macro'),
-                 dict(type='PerClassAccuracy'), dict(type='ROCAUC')]
+STAGE_METRICS = [
+    dict(type='Accuracy', topk=(1, )),
+    dict(type='SingleLabelMetric', average='macro'),
+    dict(type='PerClassAccuracy'),
+    dict(type='ROCAUC')
+]
 
 
 def random_predictions(n, c, seed, signal=1.5):

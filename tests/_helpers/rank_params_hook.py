@@ -9,7 +9,6 @@ import torch
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
 from mmpretrain.registry import HOOKS
 
 
@@ -21,13 +20,14 @@ class RankParamsDumpHook(Hook):
         if is_model_wrapper(model):
             model = model.module
         params = {k: v.detach().cpu() for k, v in model.named_parameters()}
-        torch.save(params, osp.join(runner.work_dir,
-                                    f'params_rank{get_rank()}.pth'))
+        torch.save(params,
+                   osp.join(runner.work_dir, f'params_rank{get_rank()}.pth'))
         buffers = {k: v.detach().cpu() for k, v in model.named_buffers()}
         norms = {
             name: type(m).__name__
             for name, m in model.named_modules()
             if isinstance(m, torch.nn.modules.batchnorm._NormBase)
         }
-        torch.save(dict(buffers=buffers, norm_types=norms),
-                   osp.join(runner.work_dir, f'buffers_rank{get_rank()}.pth'))
+        torch.save(
+            dict(buffers=buffers, norm_types=norms),
+            osp.join(runner.work_dir, f'buffers_rank{get_rank()}.pth'))

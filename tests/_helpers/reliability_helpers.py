@@ -19,7 +19,6 @@ from mmcv.transforms import BaseTransform
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
 from mmpretrain.registry import HOOKS, TRANSFORMS
 
 
@@ -34,14 +33,18 @@ class RecordRunHook(Hook):
         model.lam_sampler.register_forward_hook(
             lambda module, args, lam: self.lams.append(lam.tolist()))
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         paths = [s.img_path for s in data_batch['data_samples']]
         self.seen.setdefault(str(runner.epoch), []).extend(paths)
 
     def after_train(self, runner):
-        with open(osp.join(runner.work_dir,
-                           f'record_rank{get_rank()}.json'), 'w') as f:
+        with open(
+                osp.join(runner.work_dir, f'record_rank{get_rank()}.json'),
+                'w') as f:
             json.dump(dict(lams=self.lams, seen=self.seen), f)
 
 

@@ -34,8 +34,8 @@ def mm_resnet(depth: int, path):
 def assert_same_features(tv_net, mm_net, size: int = 64) -> None:
     """Pooled features of both networks on the same input agree."""
     tv_net.fc = torch.nn.Identity()  # pooled features
-    x = torch.randn(2, 3, size, size,
-                    generator=torch.Generator().manual_seed(1))
+    x = torch.randn(
+        2, 3, size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = tv_net(x)
         out = mm_net(x)[-1].mean(dim=(2, 3))  # + global average pooling

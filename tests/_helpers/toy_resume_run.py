@@ -21,24 +21,32 @@ class RecordSamplesHook(Hook):
     def __init__(self):
         self.seen = {}
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None):
         ids = [int(x) for x in data_batch['inputs'][:, 0].floor().tolist()]
         self.seen.setdefault(str(runner.epoch), []).extend(ids)
 
     def after_train(self, runner):
-        with open(osp.join(runner.work_dir,
-                           f'samples_rank{get_rank()}.json'), 'w') as f:
+        with open(
+                osp.join(runner.work_dir, f'samples_rank{get_rank()}.json'),
+                'w') as f:
             json.dump(self.seen, f)
 
 
 def main(work, batch_size, checkpoint=None):
     launcher = 'pytorch' if 'LOCAL_RANK' in __import__('os').environ \
         else 'none'
-    runner = make_runner(work, resume=checkpoint is not None,
-                         load_from=checkpoint, batch_size=int(batch_size),
-                         n=16, launcher=launcher,
-                         hooks=[ExactResumeHook(), RecordSamplesHook()])
+    runner = make_runner(
+        work,
+        resume=checkpoint is not None,
+        load_from=checkpoint,
+        batch_size=int(batch_size),
+        n=16,
+        launcher=launcher,
+        hooks=[ExactResumeHook(), RecordSamplesHook()])
     runner.train()
     from mixssl_mm.apis.teardown import finish_run
     finish_run()

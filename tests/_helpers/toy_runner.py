@@ -45,8 +45,14 @@ class LambdaModel(BaseModel):
         return out
 
 
-def make_runner(work_dir, resume=False, load_from=None, hooks=None,
-                max_epochs=2, by_epoch=False, batch_size=2, n=8,
+def make_runner(work_dir,
+                resume=False,
+                load_from=None,
+                hooks=None,
+                max_epochs=2,
+                by_epoch=False,
+                batch_size=2,
+                n=8,
                 launcher='none'):
     """2 epochs x 4 iterations of batch 2 (``n`` samples at ``batch_size``
     per process), checkpoints every iteration (or epoch with
@@ -54,25 +60,31 @@ def make_runner(work_dir, resume=False, load_from=None, hooks=None,
     ``launcher='pytorch'`` (under torchrun) the processes use gloo on the
     CPU."""
     dist = {} if launcher == 'none' else dict(
-        launcher=launcher, env_cfg=dict(dist_cfg=dict(backend='gloo')),
+        launcher=launcher,
+        env_cfg=dict(dist_cfg=dict(backend='gloo')),
         # DDP on the CPU: no device_ids (mmengine passes LOCAL_RANK's)
-        cfg=dict(model_wrapper_cfg=dict(type='MMDistributedDataParallel',
-                                        device_ids=None)))
+        cfg=dict(
+            model_wrapper_cfg=dict(
+                type='MMDistributedDataParallel', device_ids=None)))
     torch.manual_seed(0)  # the model is built before the Runner seeds
     return Runner(
         model=LambdaModel(),
         work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=NoisyDataset(n), batch_size=batch_size, num_workers=0,
+            dataset=NoisyDataset(n),
+            batch_size=batch_size,
+            num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=True),
             collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='Adam', lr=0.01)),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-        default_hooks=dict(checkpoint=dict(
-            type='CheckpointHook', interval=1, by_epoch=by_epoch)),
+        default_hooks=dict(
+            checkpoint=dict(
+                type='CheckpointHook', interval=1, by_epoch=by_epoch)),
         custom_hooks=[ExactResumeHook()] if hooks is None else hooks,
         randomness=dict(seed=0, deterministic=True),
         default_scope='mmpretrain',  # the scope the rest of the suite uses
         resume=resume,
         load_from=load_from,
-        experiment_name=f'toy_runner_{next(_run_ids)}', **dist)
+        experiment_name=f'toy_runner_{next(_run_ids)}',
+        **dist)

@@ -58,7 +58,6 @@ custom_hooks = {custom_hooks}
 randomness = {randomness}
 """
 
-
 # an image folder of targets, mixed with an image folder of auxiliary images
 _FOLDER_DATASET = """dict(
         type='CustomDataset', data_root='{target}', with_label=False,
@@ -67,14 +66,21 @@ _FOLDER_DATASET = """dict(
                        aux_pipeline=aux_view{mixup}), pack])"""
 
 
-def mixssl_config(target: str, aux: str, *, model: str = TINY_MODEL,
+def mixssl_config(target: str,
+                  aux: str,
+                  *,
+                  model: str = TINY_MODEL,
                   dataset: str = None,
                   imports=('mixssl_mm', 'reliability_helpers'),
-                  view: str = RESIZE_32, aux_view: str = 'view',
-                  batch_size: int = 4, shuffle: bool = False,
-                  before_mixup: str = '', mixup: str = '',
+                  view: str = RESIZE_32,
+                  aux_view: str = 'view',
+                  batch_size: int = 4,
+                  shuffle: bool = False,
+                  before_mixup: str = '',
+                  mixup: str = '',
                   optimizer: str = "dict(type='Adam', lr=1e-4)",
-                  epochs: int = 1, default_hooks: str = (
+                  epochs: int = 1,
+                  default_hooks: str = (
                       "dict(logger=dict(type='LoggerHook', interval=1), "
                       "checkpoint=dict(type='CheckpointHook', interval=1))"),
                   custom_hooks: str = '[]',
@@ -90,14 +96,21 @@ def mixssl_config(target: str, aux: str, *, model: str = TINY_MODEL,
     final ``PackInputs``, for it to use).
     """
     if dataset is None:
-        dataset = _FOLDER_DATASET.format(target=target, aux=aux,
-                                         before_mixup=before_mixup,
-                                         mixup=mixup)
+        dataset = _FOLDER_DATASET.format(
+            target=target, aux=aux, before_mixup=before_mixup, mixup=mixup)
     return _CONFIG.format(
-        repo=REPO, model=model, imports=list(imports), dataset=dataset,
-        view=view, aux_view=aux_view, batch_size=batch_size, shuffle=shuffle,
+        repo=REPO,
+        model=model,
+        imports=list(imports),
+        dataset=dataset,
+        view=view,
+        aux_view=aux_view,
+        batch_size=batch_size,
+        shuffle=shuffle,
         optimizer=optimizer,
-        epochs=epochs, default_hooks=default_hooks, custom_hooks=custom_hooks,
+        epochs=epochs,
+        default_hooks=default_hooks,
+        custom_hooks=custom_hooks,
         randomness=randomness)
 
 
@@ -124,7 +137,6 @@ optim_wrapper = dict(optimizer=dict(type='Adam', lr={lr}))
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1)
 {extra}"""
 
-
 # ``extra`` of classifier_config: test on the training folder with
 # mmpretrain's accuracy and the plugin's metrics
 CLASSIFIER_EVAL = """
@@ -135,15 +147,23 @@ test_cfg = dict()
 """
 
 
-def classifier_config(target: str, ckpt, *, depth: int = 18,
-                      tiny: bool = True, lr: str = '1e-4',
+def classifier_config(target: str,
+                      ckpt,
+                      *,
+                      depth: int = 18,
+                      tiny: bool = True,
+                      lr: str = '1e-4',
                       extra: str = '') -> str:
     """The text of a fine-tuning config: a 2-class ``ImageClassifier`` on
     the labelled image folder ``target`` whose ResNet (1/4 width when
     ``tiny``) starts from the ``backbone.`` keys of ``ckpt``. ``extra`` is
     appended (e.g. a test dataloader and evaluator)."""
     return _CLASSIFIER.format(
-        depth=depth, ckpt=ckpt, target=target, lr=lr, extra=extra,
+        depth=depth,
+        ckpt=ckpt,
+        target=target,
+        lr=lr,
+        extra=extra,
         widths='stem_channels=16, base_channels=16, ' if tiny else '',
         channels=128 if tiny else 512)
 
@@ -152,8 +172,12 @@ def subprocess_env(**extra) -> dict:
     """Environment for a training subprocess: one OpenMP thread (the runs are
     tiny; threads only compete on a shared machine) and the test helpers
     importable."""
-    return dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
-        [HELPERS, REPO, os.environ.get('PYTHONPATH', '')]), **extra)
+    return dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join(
+            [HELPERS, REPO, os.environ.get('PYTHONPATH', '')]),
+        **extra)
 
 
 def corrupt(path, data: bytes = b'this is not an image') -> str:
@@ -194,15 +218,16 @@ class InProcessTrainer:
 
     def __call__(self, cfg: str, work, *extra):
         from mixssl_mm.apis.train import main
-        return _one_runner_per_second(main, [cfg, '--work-dir', str(work),
-                                             *extra])
+        return _one_runner_per_second(
+            main, [cfg, '--work-dir', str(work), *extra])
 
     def test(self, cfg: str, ckpt, work, *extra):
         """``mixssl_mm.apis.test.main`` (what ``tools/test.py`` runs) on
         ``cfg`` and the checkpoint ``ckpt``; returns the metrics."""
         from mixssl_mm.apis.test import main
         return _one_runner_per_second(
-            main, [cfg, str(ckpt), '--work-dir', str(work), *extra])
+            main, [cfg, str(ckpt), '--work-dir',
+                   str(work), *extra])
 
 
 # when the last in-process call built a Runner (time.time())

@@ -4,8 +4,6 @@ leaves out mmengine's start-up dumps (environment, config, hook order: about
 else; the log file keeps them all."""
 import glob
 
-from tests._helpers.training import train_in_process  # noqa: F401
-
 DUMPS = ('System environment:', 'Config:', 'Hooks will be executed',
          '"FileClient" will be deprecated')
 

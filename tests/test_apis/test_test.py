@@ -9,15 +9,15 @@ import sys
 import pytest
 import torch
 
-from tests._helpers.training import (CLASSIFIER_EVAL, REPO,
-                                     classifier_config,
-                                     train_in_process)  # noqa: F401
+from tests._helpers.training import CLASSIFIER_EVAL, REPO, classifier_config
 
 
 def test_python_m_help_is_mmpretrain_test_py(tmp_path):
-    out = subprocess.run(
-        [sys.executable, '-m', 'mixssl_mm.apis.test', '-h'],
-        capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    out = subprocess.run([sys.executable, '-m', 'mixssl_mm.apis.test', '-h'],
+                         capture_output=True,
+                         text=True,
+                         cwd=str(tmp_path),
+                         timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert 'usage: test.py' in out.stdout
     for flag in ('checkpoint', '--work-dir', '--out', '--cfg-options'):
@@ -37,12 +37,17 @@ def test_a_checkpoint_is_evaluated_with_the_plugin_metrics(
     ckpt = tmp_path / 'classifier.pth'
     torch.save({'meta': {}, 'state_dict': state}, ckpt)
     cfg = tmp_path / 'classifier.py'
-    cfg.write_text(classifier_config(image_folders[0], ckpt, extra=CLASSIFIER_EVAL))
+    cfg.write_text(
+        classifier_config(image_folders[0], ckpt, extra=CLASSIFIER_EVAL))
     out = tmp_path / 'metrics.pkl'
     argv = sys.argv
     try:
-        main([str(cfg), str(ckpt), '--work-dir', str(tmp_path / 'work'),
-              '--out', str(out)])
+        main([
+            str(cfg),
+            str(ckpt), '--work-dir',
+            str(tmp_path / 'work'), '--out',
+            str(out)
+        ])
     finally:
         sys.argv = argv
         init_default_scope('mmpretrain')
@@ -62,10 +67,14 @@ def resnet18_finetune_checkpoint(path, num_classes=8) -> str:
     """What a ResNet-18 fine-tune run saves: the backbone and a linear head
     of ``num_classes`` (random weights)."""
     from mmpretrain.models import ResNet
-    state = {f'backbone.{k}': v
-             for k, v in ResNet(depth=18).state_dict().items()}
-    state.update({'head.fc.weight': torch.zeros(num_classes, 512),
-                  'head.fc.bias': torch.zeros(num_classes)})
+    state = {
+        f'backbone.{k}': v
+        for k, v in ResNet(depth=18).state_dict().items()
+    }
+    state.update({
+        'head.fc.weight': torch.zeros(num_classes, 512),
+        'head.fc.bias': torch.zeros(num_classes)
+    })
     torch.save({'meta': {}, 'state_dict': state}, path)
     return str(path)
 
@@ -85,12 +94,15 @@ def test_a_checkpoint_that_does_not_fit_is_refused_before_testing(
                           'fit the model (ImageClassifier) of the config')
     assert 'missing keys (in the model, not in the checkpoint): ' \
         'backbone.layer1.0.bn3.bias' in msg
-    assert 'shape mismatches (the checkpoint vs the model): ' \
-        'backbone.layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)' in msg
+    assert ('shape mismatches (the checkpoint vs the model): '
+            'backbone.layer1.0.conv1.weight (64, 64, 3, 3) vs (64, 64, 1, 1)'
+            in msg)
     assert 'model.backbone.depth' in msg and 'strict_pretrained=False' in msg
     assert not work.exists()  # the Runner's files were removed, no test ran
     missing = tmp_path / 'nope.pth'
-    with pytest.raises(ConfigError, match=f"CHECKPOINT '{missing}' \\(the "
-                       'checkpoint to test\\): no such file'):
+    with pytest.raises(
+            ConfigError,
+            match=f"CHECKPOINT '{missing}' \\(the "
+            'checkpoint to test\\): no such file'):
         train_in_process.test(osp.join(REPO, FINETUNE_R50), missing, work)
     assert not work.exists()

@@ -10,13 +10,14 @@ import pytest
 import torch
 
 from mixssl_mm.apis.train import EPILOG
-from tests._helpers.training import train_in_process  # noqa: F401
 
 
 def test_python_m_help_shows_mmpretrain_flags_and_ours(tmp_path):
-    out = subprocess.run(
-        [sys.executable, '-m', 'mixssl_mm.apis.train', '-h'],
-        capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    out = subprocess.run([sys.executable, '-m', 'mixssl_mm.apis.train', '-h'],
+                         capture_output=True,
+                         text=True,
+                         cwd=str(tmp_path),
+                         timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     # usage first; --overwrite is one of the options, in the usage too
     assert out.stdout.startswith('usage: ')
@@ -41,8 +42,9 @@ def test_resume_from_a_crafted_checkpoint_is_refused(tmp_path, image_folders,
     torch.save({'state_dict': {}, 'x': Evil()}, evil)
     work = tmp_path / 'work'
     with pytest.raises(pickle.UnpicklingError) as info:
-        train_in_process(train_in_process.config(image_folders), work,
-                         '--resume', str(evil))
+        train_in_process(
+            train_in_process.config(image_folders), work, '--resume',
+            str(evil))
     msg = str(info.value)
     assert msg.startswith(f'refusing to load checkpoint {evil}: it needs `')
     assert 'system' in msg and 'Trust model' in msg

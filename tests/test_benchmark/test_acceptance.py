@@ -35,8 +35,10 @@ def _pretraining_configs():
     import mixssl_mm  # noqa: F401
     from mixssl_mm.benchmark.planning import load_config
     from mixssl_mm.benchmark.shrink import config_kind, shipped_configs
-    return [c for c in shipped_configs('configs')
-            if config_kind(load_config(c)) == 'pretrain']
+    return [
+        c for c in shipped_configs('configs')
+        if config_kind(load_config(c)) == 'pretrain'
+    ]
 
 
 def _gone(pid: int, wait_s: float = 10.0) -> bool:
@@ -57,8 +59,11 @@ def test_a_child_and_its_process_group_are_killed_at_the_deadline(
     cmd = ['bash', '-c', f'sleep 300 & echo $! > {pid_file}; wait']
     ticks = []
     t0 = time.time()
-    res = acceptance.run(cmd, str(tmp_path / 'child.log'),
-                         until=time.time() + 2, on_tick=lambda: ticks.append(1))
+    res = acceptance.run(
+        cmd,
+        str(tmp_path / 'child.log'),
+        until=time.time() + 2,
+        on_tick=lambda: ticks.append(1))
     assert res['cut'] and res['rc'] != 0
     assert time.time() - t0 < 2 + 2 * 5 + 5  # the deadline + kill grace
     assert _gone(int(pid_file.read_text()))
@@ -66,7 +71,8 @@ def test_a_child_and_its_process_group_are_killed_at_the_deadline(
 
 
 def test_a_finished_child_is_not_cut(acceptance, tmp_path):
-    res = acceptance.run(['bash', '-c', 'exit 3'], str(tmp_path / 'x.log'),
+    res = acceptance.run(['bash', '-c', 'exit 3'],
+                         str(tmp_path / 'x.log'),
                          until=time.time() + 60)
     assert res == dict(rc=3, seconds=res['seconds'], cut=False)
 
@@ -125,26 +131,28 @@ def test_gpu_mode_command_lines(gpu_acceptance):
     # dist_test.sh on the whole test split
     assert 'test_dataloader.dataset.indices=None' in steps[3][2]
 
-    levers = ['--device', 'cuda', '--depth', '50', '--size', '224',
-              '--batch', '256', '--amp', '--channels-last', '--compile',
-              '--fused', '--iters', '20', '--warmup', '5', '--num-workers',
-              '14']
+    levers = [
+        '--device', 'cuda', '--depth', '50', '--size', '224', '--batch', '256',
+        '--amp', '--channels-last', '--compile', '--fused', '--iters', '20',
+        '--warmup', '5', '--num-workers', '14'
+    ]
     methods = acc.settings['throughput_methods']
     assert methods == ('mixssl', 'simclr', 'mocov2')
     for method in methods:
         cmd = acc.c_command(method)
         assert cmd[3:3 + len(levers)] == levers
         assert cmd[cmd.index('--methods') + 1] == method
-        assert cmd[cmd.index('--modes') + 1:][:2] == ['synthetic',
-                                                      'pipeline']
+        assert cmd[cmd.index('--modes') + 1:][:2] == ['synthetic', 'pipeline']
         assert cmd[cmd.index('--out') + 1] == osp.join(acc.out, 'c',
                                                        f'{method}.json')
     mixssl = acc.c_command('mixssl')
     assert mixssl[-2:] == ['--mixssl-config', FAST]  # compiled: no options
 
     d = acc.d_command()
-    assert d[3:] == ['--preset', 'gpu-quick', '--work-dir',
-                     osp.join(acc.out, 'd'), '--classes', '8']
+    assert d[3:] == [
+        '--preset', 'gpu-quick', '--work-dir',
+        osp.join(acc.out, 'd'), '--classes', '8'
+    ]
 
 
 def test_tiny_mode_command_lines(acceptance):

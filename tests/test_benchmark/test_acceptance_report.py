@@ -6,30 +6,60 @@ from mixssl_mm.benchmark.acceptance_report import (budget_hit, goal_lines,
 
 
 def _state(**parts):
-    state = dict(mode='gpu', budget=480, command='cmd', date='today',
-                 environment=dict(device='NVIDIA H200', gpu_mem_gib=139.8,
-                                  bf16=True, torch='2.11', cuda='12.8',
-                                  python='3.12', host_cpus=16),
-                 status='finished', skipped=[], a=[], b=[], c=[], d=None)
+    state = dict(
+        mode='gpu',
+        budget=480,
+        command='cmd',
+        date='today',
+        environment=dict(
+            device='NVIDIA H200',
+            gpu_mem_gib=139.8,
+            bf16=True,
+            torch='2.11',
+            cuda='12.8',
+            python='3.12',
+            host_cpus=16),
+        status='finished',
+        skipped=[],
+        a=[],
+        b=[],
+        c=[],
+        d=None)
     state.update(parts)
     return state
 
 
 def test_goals_and_verdict():
-    rows = [dict(method='mixssl', mode='synthetic', status='ok',
-                 samples_per_s=3600.0, peak_mem_mib=9000.0),
-            dict(method='simclr', mode='synthetic', status='ok',
-                 samples_per_s=1200.0, peak_mem_mib=22000.0),
-            dict(method='mixssl', mode='pipeline', status='ok',
-                 samples_per_s=2500.0, peak_mem_mib=9000.0)]
+    rows = [
+        dict(
+            method='mixssl',
+            mode='synthetic',
+            status='ok',
+            samples_per_s=3600.0,
+            peak_mem_mib=9000.0),
+        dict(
+            method='simclr',
+            mode='synthetic',
+            status='ok',
+            samples_per_s=1200.0,
+            peak_mem_mib=22000.0),
+        dict(
+            method='mixssl',
+            mode='pipeline',
+            status='ok',
+            samples_per_s=2500.0,
+            peak_mem_mib=9000.0)
+    ]
     synthetic, pipeline = goal_lines(rows)
     assert 'goal >= 3500: met' in synthetic and '3.00x SimCLR' in synthetic
     assert 'peak 9000 vs SimCLR 22000 MiB (met)' in synthetic
     assert 'goal >= 3000: NOT met' in pipeline
     ok = dict(config='x', status='ok')
-    state = _state(a=[ok], b=[dict(step='s', backend='nccl', status='ok')],
-                   c=rows, d=dict(preset='gpu-quick',
-                                  status='cut at the budget', seconds=10))
+    state = _state(
+        a=[ok],
+        b=[dict(step='s', backend='nccl', status='ok')],
+        c=rows,
+        d=dict(preset='gpu-quick', status='cut at the budget', seconds=10))
     assert passed(state, 'abcd') and budget_hit(state)
     md = render(state, elapsed=470)
     assert 'NVIDIA H200 (139.8 GiB, bf16 yes)' in md

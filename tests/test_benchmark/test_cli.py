@@ -1,8 +1,7 @@
 """mixssl_mm.benchmark.cli: both tools' arguments."""
 import pytest
 
-from mixssl_mm.benchmark.cli import (parse_benchmark_args,
-                                     parse_throughput_args)
+from mixssl_mm.benchmark.cli import parse_benchmark_args, parse_throughput_args
 
 
 def test_benchmark_defaults_keep_the_command_line():
@@ -18,8 +17,9 @@ def test_benchmark_defaults_keep_the_command_line():
 def test_bad_throughput_arguments_are_refused(capsys):
     for argv, msg in ((['--size', '48'], 'multiple of 32'),
                       (['--amp', '--device', 'cpu'], 'needs CUDA'),
-                      (['--iters', '0'], '--iters >= 1'),
-                      (['--methods', 'rand'], 'invalid choice')):
+                      (['--iters',
+                        '0'], '--iters >= 1'), (['--methods',
+                                                 'rand'], 'invalid choice')):
         with pytest.raises(SystemExit):
             parse_throughput_args(argv)
         assert msg in capsys.readouterr().err, argv

@@ -5,17 +5,22 @@ from mixssl_mm.benchmark.orchestration import RESULT_FILES, closing_lines
 
 
 def _records():
-    return [dict(method=m, protocol=p, seed=s,
-                 metrics={'accuracy/top1': 80.0 + s - (m == 'rand') * 9})
-            for m in ('mixssl', 'rand') for s in (0, 1)
-            for p in ('finetune', 'linear')]
+    return [
+        dict(
+            method=m,
+            protocol=p,
+            seed=s,
+            metrics={'accuracy/top1': 80.0 + s - (m == 'rand') * 9})
+        for m in ('mixssl', 'rand') for s in (0, 1)
+        for p in ('finetune', 'linear')
+    ]
 
 
 def test_closing_lines_summarise_top1_and_name_every_file(tmp_path):
     for name, _ in RESULT_FILES:
         (tmp_path / name).write_text('x')
-    lines = closing_lines(str(tmp_path), _records(), ['mixssl', 'rand'],
-                          inputs=['a.py', 'b.py'])
+    lines = closing_lines(
+        str(tmp_path), _records(), ['mixssl', 'rand'], inputs=['a.py', 'b.py'])
     text = '\n'.join(lines)
     for name in ('results.md', 'results.csv', 'deltas.csv', 'results.png'):
         assert str(tmp_path / name) in text, name

@@ -3,8 +3,8 @@ and files (both folder layouts, MedMNIST files with other classes), the
 task chosen from the options, and the refusals before any stage."""
 import pytest
 
-from mixssl_mm.benchmark.data import (choose_task, find_target,
-                                      positive_index, read_aux)
+from mixssl_mm.benchmark.data import (choose_task, find_target, positive_index,
+                                      read_aux)
 from tests._helpers.image_folders import (write_flat_folder, write_npz,
                                           write_split_folders)
 
@@ -32,9 +32,8 @@ def test_kaggle_layout_is_named_by_its_parent(tmp_path):
     assert t.name == 'dataset2-master' and t.splits['train'] == 'TRAIN'
     assert t.classes == ['EOSINOPHIL', 'NEUTROPHIL'] and 'Kaggle' in t.layout
     # subsets by name or by id (the sorted class folders), in given order
-    assert choose_task(t, subset=['NEUTROPHIL', '0']).classes == [
-        'NEUTROPHIL', 'EOSINOPHIL'
-    ]
+    assert choose_task(
+        t, subset=['NEUTROPHIL', '0']).classes == ['NEUTROPHIL', 'EOSINOPHIL']
 
 
 def test_folders_that_do_not_fit_are_refused(tmp_path):
@@ -44,8 +43,10 @@ def test_folders_that_do_not_fit_are_refused(tmp_path):
     odd = write_split_folders(tmp_path / 'odd', CELLS, dict(train=2))
     write_split_folders(tmp_path / 'odd', CELLS[:2] + ['monocyte'],
                         dict(test=2))
-    with pytest.raises(SystemExit, match=r"missing: \['lymphocyte'\], "
-                       r"extra: \['monocyte'\]"):
+    with pytest.raises(
+            SystemExit,
+            match=r"missing: \['lymphocyte'\], "
+            r"extra: \['monocyte'\]"):
         find_target(odd, None)
     one = write_split_folders(tmp_path / 'one', CELLS[:1],
                               dict(train=2, test=2))
@@ -66,8 +67,10 @@ def test_a_class_without_test_images_is_refused_with_the_counts(tmp_path):
 
 
 def test_other_medmnist_file_uses_its_own_classes(tmp_path):
-    path = write_npz(tmp_path / 'dermamnist.npz', dict(
-        train=list(range(7)) * 3, val=list(range(7)), test=list(range(7))))
+    path = write_npz(
+        tmp_path / 'dermamnist.npz',
+        dict(
+            train=list(range(7)) * 3, val=list(range(7)), test=list(range(7))))
     t = find_target(None, str(path))
     assert (t.kind, t.name, len(t.classes)) == ('npz', 'DermaMNIST', 7)
     assert t.classes[0] == 'class_0' and not t.is_bloodmnist
@@ -90,8 +93,8 @@ def test_other_medmnist_file_uses_its_own_classes(tmp_path):
 
 
 def test_bloodmnist_runs_8_classes_and_the_paper_task_on_request(tmp_path):
-    path = write_npz(tmp_path / 'bloodmnist_64.npz', dict(
-        train=list(range(8)) * 2, test=list(range(8))))
+    path = write_npz(tmp_path / 'bloodmnist_64.npz',
+                     dict(train=list(range(8)) * 2, test=list(range(8))))
     t = find_target(str(tmp_path), 'bloodmnist_64.npz')
     assert t.is_bloodmnist and t.name == 'BloodMNIST (64 px)'
     default = choose_task(t)  # all 8 classes: the task with headroom
@@ -99,8 +102,9 @@ def test_bloodmnist_runs_8_classes_and_the_paper_task_on_request(tmp_path):
     assert choose_task(t, classes='8') == default
     paper = choose_task(t, classes='4')
     assert (paper.ids, paper.paper) == ([1, 4, 5, 6], '4')
-    assert paper.classes == ['eosinophil', 'lymphocyte', 'monocyte',
-                             'neutrophil']
+    assert paper.classes == [
+        'eosinophil', 'lymphocyte', 'monocyte', 'neutrophil'
+    ]
     assert choose_task(t, classes='4', num_classes=4) == paper
     with pytest.raises(SystemExit, match='BloodMNIST \\(64 px\\) has 8'):
         choose_task(t, num_classes=4)
@@ -129,17 +133,18 @@ def test_positive_class(tmp_path):
     assert positive_index(task, '0') == 0
     with pytest.raises(SystemExit, match='0 = CIN1, 1 = CIN2\\+'):
         positive_index(task, 'HSIL')
-    three = choose_task(find_target(
-        write_split_folders(tmp_path / 'c3', CELLS, dict(train=2, test=2)),
-        None))
+    three = choose_task(
+        find_target(
+            write_split_folders(tmp_path / 'c3', CELLS, dict(train=2, test=2)),
+            None))
     assert positive_index(three, None) is None
     with pytest.raises(SystemExit, match='belongs to a binary task'):
         positive_index(three, 'basophil')
 
 
 def test_aux_folders_with_and_without_labels(tmp_path):
-    labelled = read_aux(write_split_folders(tmp_path / 'inet',
-                                            ['n01', 'n02'], {'.': 3}))
+    labelled = read_aux(
+        write_split_folders(tmp_path / 'inet', ['n01', 'n02'], {'.': 3}))
     assert labelled.classes == ['n01', 'n02'] and labelled.num_images == 6
     flat = read_aux(write_flat_folder(tmp_path / 'photos', 4))
     assert flat.classes is None and flat.num_images == 4

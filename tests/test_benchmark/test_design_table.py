@@ -12,8 +12,10 @@ def _records(values):
     recs = []
     for (m, proto), vals in values.items():
         key = 'knn/top1' if proto == 'knn' else 'accuracy/top1'
-        recs += [dict(method=m, protocol=proto, seed=s, metrics={key: v})
-                 for s, v in enumerate(vals)]
+        recs += [
+            dict(method=m, protocol=proto, seed=s, metrics={key: v})
+            for s, v in enumerate(vals)
+        ]
     return recs
 
 
@@ -27,8 +29,9 @@ def test_each_variant_row_has_its_top1_and_paired_interval():
         ('mixssl_coslr', 'knn'): [60.0, 61.0],
         ('rand', 'finetune'): [90.0, 90.0],  # not a design row
     })
-    methods = ['mixssl', 'mixssl_pix01', 'mixssl_lambatch', 'mixssl_coslr',
-               'rand']
+    methods = [
+        'mixssl', 'mixssl_pix01', 'mixssl_lambatch', 'mixssl_coslr', 'rand'
+    ]
     lines = design_section(recs, methods, compare(recs, methods))
     text = '\n'.join(lines)
     assert lines[0].startswith('## Design choices')
@@ -58,8 +61,10 @@ def test_each_variant_row_has_its_top1_and_paired_interval():
 
 
 def test_no_design_variant_no_section():
-    recs = _records({('mixssl', 'finetune'): [80.0, 82.0],
-                     ('rand', 'finetune'): [85.0, 86.0]})
+    recs = _records({
+        ('mixssl', 'finetune'): [80.0, 82.0],
+        ('rand', 'finetune'): [85.0, 86.0]
+    })
     assert design_section(recs, ['mixssl', 'rand'],
                           compare(recs, ['mixssl', 'rand'])) == []
     # a variant that is planned but has no result yet: no section either
@@ -68,8 +73,10 @@ def test_no_design_variant_no_section():
 
 
 def test_one_seed_without_predictions_shows_no_interval():
-    recs = _records({('mixssl', 'finetune'): [80.0],
-                     ('mixssl_auxzoom', 'finetune'): [81.0]})
+    recs = _records({
+        ('mixssl', 'finetune'): [80.0],
+        ('mixssl_auxzoom', 'finetune'): [81.0]
+    })
     methods = ['mixssl', 'mixssl_auxzoom']
     lines = design_section(recs, methods, compare(recs, methods))
     row = [line for line in lines if 'zoomed' in line][0]

@@ -22,24 +22,26 @@ def _plan(*argv):
 
 def test_protocols_per_fraction():
     assert expand_protocols(['finetune', 'linear', 'knn'], [0.01, 1.0]) == [
-        'finetune_1pct', 'finetune', 'linear', 'knn']
+        'finetune_1pct', 'finetune', 'linear', 'knn'
+    ]
     assert expand_protocols(['linear'], [0.1]) == ['linear']
 
 
 def test_dry_run_gives_every_method_the_seeds_subset(repo_cwd, tmp_path,
                                                      capsys):
-    assert main(['--preset', 'tiny', '--dry-run', '--methods', 'mixssl',
-                 'rand', 'simclr', '--seeds', '0', '1', '--protocols',
-                 'finetune', '--label-fractions', '0.1', '1.0',
-                 '--work-dir', str(tmp_path)]) == 0
+    assert main([
+        '--preset', 'tiny', '--dry-run', '--methods', 'mixssl', 'rand',
+        'simclr', '--seeds', '0', '1', '--protocols', 'finetune',
+        '--label-fractions', '0.1', '1.0', '--work-dir',
+        str(tmp_path)
+    ]) == 0
     log = capsys.readouterr().out
-    runs = [line for line in log.splitlines()
-            if '-m mixssl_mm.apis.' in line]
+    runs = [line for line in log.splitlines() if '-m mixssl_mm.apis.' in line]
     configs = {}
     for line in runs:
-        m = re.search(r'(\S+/generated/configs/finetune_10pct_seed(\d)-'
-                      r'\w+\.py) --work-dir \S+/(\w+)/seed\d/finetune_10pct ',
-                      line)
+        m = re.search(
+            r'(\S+/generated/configs/finetune_10pct_seed(\d)-'
+            r'\w+\.py) --work-dir \S+/(\w+)/seed\d/finetune_10pct ', line)
         if m:
             configs.setdefault(m.group(2), set()).add(m.group(1))
             assert 'train_cfg.max_epochs=4' in line  # 13 images: 1 step
@@ -59,8 +61,9 @@ def test_subsets_are_stratified_in_the_pool_and_in_the_config(
         repo_cwd, tmp_path):
     plan = _plan('--preset', 'tiny', '--label-fractions', '0.1', '0.5', '1',
                  '--classes', '4', '--work-dir', str(tmp_path))
-    assert plan.protocols[:3] == ['finetune_10pct', 'finetune_50pct',
-                                  'finetune']
+    assert plan.protocols[:3] == [
+        'finetune_10pct', 'finetune_50pct', 'finetune'
+    ]
     labels, classes, pool = plan.fraction_stages.pool()
     assert pool.tolist() == list(range(128))  # tiny: the first 128
     assert classes == ['eosinophil', 'lymphocyte', 'monocyte', 'neutrophil']
@@ -97,8 +100,10 @@ def test_the_users_indices_set_the_pool(repo_cwd, tmp_path):
 
 
 def test_image_folder_subsets(repo_cwd, tmp_path):
-    root = write_split_folders(tmp_path / 'cells', ['a', 'b', 'c'],
-                               {'train': 20, 'test': 4})
+    root = write_split_folders(tmp_path / 'cells', ['a', 'b', 'c'], {
+        'train': 20,
+        'test': 4
+    })
     plan = _plan('--preset', 'tiny', '--data-root', root, '--seeds', '1',
                  '--label-fractions', '0.1', '1', '--work-dir',
                  str(tmp_path / 'w'))
@@ -115,8 +120,8 @@ def test_image_folder_subsets(repo_cwd, tmp_path):
 
 
 def test_small_pools_keep_every_class(repo_cwd, tmp_path):
-    npz = write_npz(tmp_path / 'x.npz', dict(
-        train=[0] * 30 + [1] * 3, test=[0, 1] * 2))
+    npz = write_npz(tmp_path / 'x.npz',
+                    dict(train=[0] * 30 + [1] * 3, test=[0, 1] * 2))
     plan = _plan('--preset', 'tiny', '--ann-file', npz, '--num-classes', '2',
                  '--label-fractions', '0.01', '1')
     sub = plan.fraction_stages.subset('finetune_1pct', 0)

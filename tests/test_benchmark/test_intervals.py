@@ -42,17 +42,19 @@ def test_t_interval_edge_cases():
 
 def _accuracy_delta(correct_a, correct_b):
     """delta_fn of the top-1 difference for per-image correctness."""
+
     def fn(w):
         acc = lambda c: (w * c).sum(1) / w.sum(1) * 100  # noqa: E731
         return (acc(correct_a) - acc(correct_b))[:, None]
+
     return fn
 
 
 def test_bootstrap_of_identical_predictions_is_zero():
     rng = np.random.default_rng(1)
     correct = rng.random(300) < 0.8
-    iv = bootstrap_intervals(_accuracy_delta(correct, correct), 300,
-                             keys=['acc'])['acc']
+    iv = bootstrap_intervals(
+        _accuracy_delta(correct, correct), 300, keys=['acc'])['acc']
     assert (iv.delta, iv.low, iv.high) == (0.0, 0.0, 0.0)
     assert iv.kind == 'bootstrap' and iv.n == 300 and within_noise(iv)
 
@@ -76,10 +78,10 @@ def test_bootstrap_is_deterministic_with_its_seed():
     a, b = rng.random(200) < 0.8, rng.random(200) < 0.7
     fn = _accuracy_delta(a, b)
     first = paired_bootstrap_interval(fn, 200, resamples=500, seed=7)
-    assert np.array_equal(first, paired_bootstrap_interval(
-        fn, 200, resamples=500, seed=7))
-    assert not np.array_equal(first, paired_bootstrap_interval(
-        fn, 200, resamples=500, seed=8))
+    assert np.array_equal(
+        first, paired_bootstrap_interval(fn, 200, resamples=500, seed=7))
+    assert not np.array_equal(
+        first, paired_bootstrap_interval(fn, 200, resamples=500, seed=8))
 
 
 def test_bootstrap_is_scipys_paired_percentile_bootstrap():
@@ -87,12 +89,15 @@ def test_bootstrap_is_scipys_paired_percentile_bootstrap():
     correctness itself (same generator, resamples and batches)."""
     rng = np.random.default_rng(4)
     a, b = rng.random(120) < 0.8, rng.random(120) < 0.6
-    ours = paired_bootstrap_interval(_accuracy_delta(a, b), 120,
-                                     resamples=400, seed=5)[0]
-    ref = stats.bootstrap(
-        (a * 100.0, b * 100.0), lambda x, y, axis=-1: x.mean(axis) -
-        y.mean(axis), paired=True, vectorized=True, n_resamples=400,
-        method='percentile', rng=np.random.default_rng(5))
+    ours = paired_bootstrap_interval(
+        _accuracy_delta(a, b), 120, resamples=400, seed=5)[0]
+    ref = stats.bootstrap((a * 100.0, b * 100.0),
+                          lambda x, y, axis=-1: x.mean(axis) - y.mean(axis),
+                          paired=True,
+                          vectorized=True,
+                          n_resamples=400,
+                          method='percentile',
+                          rng=np.random.default_rng(5))
     assert ours[0] == pytest.approx((a.mean() - b.mean()) * 100)
     assert ours[1:] == pytest.approx(tuple(ref.confidence_interval))
 
@@ -101,5 +106,5 @@ def test_undefined_metric_gives_no_interval():
     nan = paired_bootstrap_interval(
         lambda w: np.full((len(w), 1), np.nan), 10, resamples=20)[0]
     assert np.isnan(nan[1]) and np.isnan(nan[2])
-    assert within_noise(Interval(float('nan'), float('nan'), float('nan'),
-                                 10, 'bootstrap'))
+    assert within_noise(
+        Interval(float('nan'), float('nan'), float('nan'), 10, 'bootstrap'))

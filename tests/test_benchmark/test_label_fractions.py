@@ -7,16 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from mixssl_mm.benchmark.label_fractions import (LabelSubset,
-                                                 check_fractions,
+# yapf: disable
+from mixssl_mm.benchmark.label_fractions import (LabelSubset, check_fractions,
                                                  dataset_labels, draw_subset,
                                                  equal_step_epochs,
                                                  pool_positions,
                                                  stratified_subset,
                                                  subsets_section)
+# yapf: enable
 from mixssl_mm.benchmark.protocols import (base_protocol, fraction_protocol,
-                                           ordered_protocols,
-                                           protocol_title, split_protocol)
+                                           ordered_protocols, protocol_title,
+                                           split_protocol)
 from tests._helpers.dist_launch import TINY_NPZ, write_tiny_medmnist
 
 COUNTS = [500, 300, 150, 40, 10]
@@ -90,8 +91,12 @@ def test_record_file_and_results_section(tmp_path):
     assert path == str(tmp_path / 'label_fractions' / 'seed0_10pct.json')
     rec = json.loads(open(path).read())
     assert rec['indices'] == sub.indices and rec['sha256'] == sub.sha256
-    again = LabelSubset(**{k: rec[k] for k in (
-        'fraction', 'seed', 'indices', 'counts', 'pool_counts', 'classes')})
+    again = LabelSubset(
+        **{
+            k: rec[k]
+            for k in ('fraction', 'seed', 'indices', 'counts', 'pool_counts',
+                      'classes')
+        })
     assert again.sha256 == sub.sha256
     md = subsets_section([sub], str(tmp_path))
     assert md[0] == '## Label fractions'
@@ -105,9 +110,17 @@ def test_record_file_and_results_section(tmp_path):
 
 def test_labels_of_a_medmnist_file_in_data_list_order(tmp_path):
     root = write_tiny_medmnist(tmp_path, n=(24, 8, 8))
-    labels, classes = dataset_labels(dict(
-        type='MedMNIST', data_root=root, ann_file=TINY_NPZ, split='train',
-        classes_subset=[1, 4, 5, 6], indices=3, pipeline=[{'type': 'X'}]))
+    labels, classes = dataset_labels(
+        dict(
+            type='MedMNIST',
+            data_root=root,
+            ann_file=TINY_NPZ,
+            split='train',
+            classes_subset=[1, 4, 5, 6],
+            indices=3,
+            pipeline=[{
+                'type': 'X'
+            }]))
     assert classes == ['eosinophil', 'lymphocyte', 'monocyte', 'neutrophil']
     assert labels.tolist() == [0, 1, 2, 3] * 3  # 24 images, labels i % 8
 
@@ -123,6 +136,6 @@ def test_protocol_keys_and_titles():
     assert protocol_title('finetune') == 'Fine-tune'
     assert protocol_title('finetune', True) == \
         'Fine-tune, 100 % of the labels'
-    assert ordered_protocols(['linear', 'finetune', 'finetune_10pct',
-                              'finetune_1pct', 'linear']) == [
-        'finetune_1pct', 'finetune_10pct', 'finetune', 'linear']
+    assert ordered_protocols([
+        'linear', 'finetune', 'finetune_10pct', 'finetune_1pct', 'linear'
+    ]) == ['finetune_1pct', 'finetune_10pct', 'finetune', 'linear']

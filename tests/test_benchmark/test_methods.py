@@ -44,28 +44,45 @@ def test_channel_overrides_fit_each_neck_and_head():
     mixssl = ['model.neck.in_channels', 'model.head.in_channels']
     projector = ['model.neck.in_channels', 'model.neck.hid_channels']
     expected = dict(
-        mixssl=mixssl, simclr=projector, mocov2=projector,
-        byol=['model.neck.in_channels'], rand=[],
-        rotation=['model.head.in_channels'], mixup_simclr=projector,
-        mixco=projector, dino=['model.neck.in_channels'], imagenet_self=[],
-        mixssl_r=mixssl, mixssl_t=mixssl,
-        mixssl_rc=mixssl + ['model.contrast_neck.in_channels',
-                            'model.contrast_neck.hid_channels'],
+        mixssl=mixssl,
+        simclr=projector,
+        mocov2=projector,
+        byol=['model.neck.in_channels'],
+        rand=[],
+        rotation=['model.head.in_channels'],
+        mixup_simclr=projector,
+        mixco=projector,
+        dino=['model.neck.in_channels'],
+        imagenet_self=[],
+        mixssl_r=mixssl,
+        mixssl_t=mixssl,
+        mixssl_rc=mixssl + [
+            'model.contrast_neck.in_channels',
+            'model.contrast_neck.hid_channels'
+        ],
         mixssl_ra=mixssl + ['model.aux_head.in_channels'],
-        mixssl_pix01=mixssl, mixssl_cycleganinit=mixssl,
-        mixssl_lambatch=mixssl, mixssl_auxzoom=mixssl, mixssl_coslr=mixssl)
+        mixssl_pix01=mixssl,
+        mixssl_cycleganinit=mixssl,
+        mixssl_lambatch=mixssl,
+        mixssl_auxzoom=mixssl,
+        mixssl_coslr=mixssl)
     assert list(METHODS) == list(expected)
     for key, keys in expected.items():
         assert list(METHODS[key]['channels'](c).items()) == [
             (k, c) for k in keys
         ], key
-    objectives = {k: m['objective'] for k, m in METHODS.items()
-                  if m.get('objective')}
-    assert objectives == dict(mixssl='R+T', mixssl_r='R', mixssl_t='T',
-                              mixssl_rc='R+C', mixssl_ra='R+A')
-    assert [k for k, m in METHODS.items() if m.get('external')] == [
-        'imagenet_self'
-    ]
+    objectives = {
+        k: m['objective']
+        for k, m in METHODS.items() if m.get('objective')
+    }
+    assert objectives == dict(
+        mixssl='R+T',
+        mixssl_r='R',
+        mixssl_t='T',
+        mixssl_rc='R+C',
+        mixssl_ra='R+A')
+    assert [k for k, m in METHODS.items()
+            if m.get('external')] == ['imagenet_self']
 
 
 def test_design_group_is_the_paper_reading_and_one_variant_per_choice():
@@ -76,31 +93,39 @@ def test_design_group_is_the_paper_reading_and_one_variant_per_choice():
     assert design[0] == 'mixssl'
     configs = sorted(METHODS[m]['config'] for m in design[1:])
     on_disk = sorted(
-        str(p.relative_to(REPO)) for p in
-        (REPO / 'configs/mixssl/design_choices').glob('*.py'))
+        str(p.relative_to(REPO))
+        for p in (REPO / 'configs/mixssl/design_choices').glob('*.py'))
     assert configs == on_disk and len(on_disk) == 5
-    assert {METHODS[m]['design'] for m in design[1:]} == {
-        'pixel space of reconstruction', 'decoder initialisation',
-        'λ per batch or per sample', 'auxiliary crops',
-        'learning-rate schedule'
-    }
+    assert {METHODS[m]['design']
+            for m in design[1:]} == {
+                'pixel space of reconstruction', 'decoder initialisation',
+                'λ per batch or per sample', 'auxiliary crops',
+                'learning-rate schedule'
+            }
     assert all(mixes_images(m) for m in design)
     assert not mixes_images('simclr') and not mixes_images('rand')
     assert not set(design[1:]) & set(METHOD_GROUPS['all'])
 
 
 def _pipelines(rrc):
-    return dict(train_dataloader=dict(dataset=dict(pipeline=[
-        dict(type='RandomResizedCrop', scale=rrc),
-        dict(type='MultiView', transforms=[[
-            dict(type='RandomResizedCrop', scale=rrc)]]),
-        dict(type='CrossDomainMixup', aux_dataset=dict(pipeline=[
-            dict(type='RandomResizedCrop', scale=rrc)])),
-        # DINO's local views keep their ratio to the full size
-        dict(type='MultiView', transforms=[[
-            dict(type='RandomResizedCrop', scale=96)]]),
-    ])), test_dataloader=dict(dataset=dict(pipeline=[
-        dict(type='Resize', scale=(rrc, rrc))])))
+    return dict(
+        train_dataloader=dict(
+            dataset=dict(pipeline=[
+                dict(type='RandomResizedCrop', scale=rrc),
+                dict(
+                    type='MultiView',
+                    transforms=[[dict(type='RandomResizedCrop', scale=rrc)]]),
+                dict(
+                    type='CrossDomainMixup',
+                    aux_dataset=dict(
+                        pipeline=[dict(type='RandomResizedCrop', scale=rrc)])),
+                # DINO's local views keep their ratio to the full size
+                dict(
+                    type='MultiView',
+                    transforms=[[dict(type='RandomResizedCrop', scale=96)]]),
+            ])),
+        test_dataloader=dict(
+            dataset=dict(pipeline=[dict(type='Resize', scale=(rrc, rrc))])))
 
 
 def test_resolution_options_reach_nested_pipelines():
@@ -108,8 +133,7 @@ def test_resolution_options_reach_nested_pipelines():
     assert opts == {
         'train_dataloader.dataset.pipeline.0.scale': 32,
         'train_dataloader.dataset.pipeline.1.transforms.0.0.scale': 32,
-        'train_dataloader.dataset.pipeline.2.aux_dataset.pipeline.0.scale':
-        32,
+        'train_dataloader.dataset.pipeline.2.aux_dataset.pipeline.0.scale': 32,
         'train_dataloader.dataset.pipeline.3.transforms.0.0.scale': 14,
         'test_dataloader.dataset.pipeline.0.scale': (32, 32),
     }

@@ -10,8 +10,10 @@ from tests._helpers.image_folders import write_npz
 
 
 def test_dry_run_plans_every_stage(repo_cwd, tmp_path, capsys):
-    assert main(['--preset', 'cpu-small', '--dry-run', '--work-dir',
-                 str(tmp_path), '--seeds', '0', '--classes', '8']) == 0
+    assert main([
+        '--preset', 'cpu-small', '--dry-run', '--work-dir',
+        str(tmp_path), '--seeds', '0', '--classes', '8'
+    ]) == 0
     log = capsys.readouterr().out
     # 4 pretrained methods x (pretrain + 2 x (train + test) + k-NN) + Rand x 5
     assert '29 stages, 2 at a time' in log
@@ -30,8 +32,9 @@ def test_dry_run_plans_every_stage(repo_cwd, tmp_path, capsys):
     assert "'model.backbone.init_cfg.checkpoint=<pretrain checkpoint>'" \
         in log
     # Rand: its random start, a pretraining stage's init
-    assert log.count('model.backbone.init_cfg.checkpoint=' + str(
-        tmp_path / 'rand_start' / 'seed0' / 'encoder' / 'backbone.pth')) == 3
+    assert log.count('model.backbone.init_cfg.checkpoint=' +
+                     str(tmp_path / 'rand_start' / 'seed0' / 'encoder' /
+                         'backbone.pth')) == 3
     assert 'model.backbone.init_cfg=None' not in log.replace(
         'apis.test', '\n').split('\n')[0]
     assert 'classes_subset' not in log  # --classes 8
@@ -42,15 +45,17 @@ def test_a_failing_stage_is_reported_and_the_rest_goes_on(
         repo_cwd, tmp_path, capsys):
     work = tmp_path / 'bench'
     # labels the benchmark reads, images the MedMNIST dataset refuses
-    npz = write_npz(tmp_path / 'bad.npz', dict(train=[0, 1] * 4,
-                                              test=[0, 1] * 2))
+    npz = write_npz(tmp_path / 'bad.npz',
+                    dict(train=[0, 1] * 4, test=[0, 1] * 2))
     with np.load(npz) as f:
         arrays = dict(f)
     arrays['train_images'] = arrays['train_images'].astype(np.float32)
     np.savez(npz, **arrays)
-    rc = main(['--preset', 'tiny', '--methods', 'rand', '--protocols',
-               'linear', 'finetune', '--threads', '1', '--ann-file', npz,
-               '--work-dir', str(work)])
+    rc = main([
+        '--preset', 'tiny', '--methods', 'rand', '--protocols', 'linear',
+        'finetune', '--threads', '1', '--ann-file', npz, '--work-dir',
+        str(work)
+    ])
     out = capsys.readouterr().out
     assert rc == 1
     # both protocols were tried although the first one failed

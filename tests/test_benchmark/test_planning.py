@@ -18,8 +18,14 @@ def _plan(*argv):
 
 
 def test_cfg_option_values_round_trip_through_mmengine():
-    opts = {'a': None, 'b': [1, 4, 5, 6], 'c': (32, 32), 'd': 1e-3,
-            'e': 'x/y.pth', 'f': False}
+    opts = {
+        'a': None,
+        'b': [1, 4, 5, 6],
+        'c': (32, 32),
+        'd': 1e-3,
+        'e': 'x/y.pth',
+        'f': False
+    }
     parser = argparse.ArgumentParser()
     parser.add_argument('--o', nargs='+', action=DictAction)
     assert parser.parse_args(['--o'] + to_cfg_options(opts)).o == opts
@@ -43,8 +49,9 @@ def test_plan_of_the_preset(repo_cwd, tmp_path):
     assert _plan('--preset', 'tiny').threads is None
     assert tiny.work_dir == str(repo_cwd / 'work_dirs' / 'benchmark' / 'tiny')
     ablations = _plan('--methods', 'rand', 'mixssl', '--ablations')
-    assert ablations.methods == ['rand', 'mixssl', 'mixssl_t', 'mixssl_r',
-                                 'mixssl_rc', 'mixssl_ra']
+    assert ablations.methods == [
+        'rand', 'mixssl', 'mixssl_t', 'mixssl_r', 'mixssl_rc', 'mixssl_ra'
+    ]
 
 
 def test_pretraining_options(repo_cwd):
@@ -55,8 +62,8 @@ def test_pretraining_options(repo_cwd):
     assert o['model.neck.in_channels'] == o['model.head.in_channels'] == 512
     assert o['train_dataloader.dataset.indices'] == 128
     assert o['optim_wrapper.optimizer.lr'] == 1e-3
-    assert o['train_dataloader.dataset.data_root'] == str(
-        repo_cwd / 'data' / 'medmnist')
+    assert o['train_dataloader.dataset.data_root'] == str(repo_cwd / 'data' /
+                                                          'medmnist')
     assert 'train_dataloader.dataset.classes_subset' not in o  # 8 classes
     # every crop of both pipelines (target and auxiliary) at 32 px
     scales = {k: v for k, v in o.items() if k.endswith('.scale')}
@@ -64,8 +71,8 @@ def test_pretraining_options(repo_cwd):
     assert plan.pretrain_options('mocov2', 0)['model.queue_len'] == 128
     assert 'train_dataloader.dataset.classes_subset' not in _plan(
         '--preset', 'tiny').pretrain_options('byol', 0)  # 8 by default
-    four = _plan('--preset', 'tiny', '--classes', '4').pretrain_options(
-        'byol', 0)
+    four = _plan('--preset', 'tiny', '--classes',
+                 '4').pretrain_options('byol', 0)
     assert four['train_dataloader.dataset.classes_subset'] == [1, 4, 5, 6]
 
 
@@ -81,17 +88,17 @@ def test_linear_probe_normalises_features_and_gets_channels(repo_cwd):
     assert opts['val_dataloader'] is None
     assert not any(k.startswith('val_dataloader.') for k in opts)
     cfg = load_config(plan.downstream['linear'])
-    assert [n['type'] for n in cfg.model.neck] == [
-        'GlobalAveragePooling', 'ClsBatchNormNeck'
-    ]
+    assert [n['type'] for n in cfg.model.neck
+            ] == ['GlobalAveragePooling', 'ClsBatchNormNeck']
     ft = plan.downstream_train_options('finetune', 0, '/w/ckpt.pth')
     assert 'model.neck.1.input_features' not in ft
     assert ft['model.backbone.init_cfg.checkpoint'] == '/w/ckpt.pth'
 
 
 def test_other_files_and_class_subsets(repo_cwd, tmp_path):
-    npz = write_npz(tmp_path / 'x.npz', dict(
-        train=[0, 1, 2, 3, 4] * 12, val=[0, 1], test=[0, 1, 2, 3, 4] * 2))
+    npz = write_npz(
+        tmp_path / 'x.npz',
+        dict(train=[0, 1, 2, 3, 4] * 12, val=[0, 1], test=[0, 1, 2, 3, 4] * 2))
     plan = _plan('--classes-subset', '0', '2', '--ann-file', npz)
     assert (plan.subset, plan.num_classes) == ([0, 2], 2)
     assert plan.downstream['linear'].endswith('_bloodmnist_linear-probe.py')
@@ -113,15 +120,19 @@ def test_other_files_and_class_subsets(repo_cwd, tmp_path):
 
 def test_commands_run_the_package_modules(repo_cwd, tmp_path):
     cmd = Plan.train_command('c.py', str(tmp_path), {'a': 1}, ['b=2'])
-    assert cmd == [sys.executable, '-m', 'mixssl_mm.apis.train', 'c.py',
-                   '--work-dir', str(tmp_path), '--cfg-options', 'a=1', 'b=2']
+    assert cmd == [
+        sys.executable, '-m', 'mixssl_mm.apis.train', 'c.py', '--work-dir',
+        str(tmp_path), '--cfg-options', 'a=1', 'b=2'
+    ]
     (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
     assert '--resume' in Plan.train_command('c.py', str(tmp_path), {}, [])
     test = Plan.test_command('c.py', 'k.pth', 'd', 'd/m.json', {}, [])
-    assert test[1:6] == ['-m', 'mixssl_mm.apis.test', 'c.py', 'k.pth',
-                         '--work-dir']
-    assert test[-5:] == ['--out', 'd/m.json', '--out-item', 'metrics',
-                         '--cfg-options']
+    assert test[1:6] == [
+        '-m', 'mixssl_mm.apis.test', 'c.py', 'k.pth', '--work-dir'
+    ]
+    assert test[-5:] == [
+        '--out', 'd/m.json', '--out-item', 'metrics', '--cfg-options'
+    ]
 
 
 def test_imagenet_self_needs_a_converted_checkpoint(repo_cwd, tmp_path):
@@ -141,21 +152,19 @@ def test_bad_jobs_and_missing_configs_are_refused(repo_cwd, monkeypatch):
         _plan('--methods', 'mixssl')
 
 
-def test_configs_are_relative_to_the_working_directory(tmp_path,
-                                                       monkeypatch):
+def test_configs_are_relative_to_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match='run from the repository root'):
         _plan('--methods', 'mixssl')
 
 
 def test_knn_needs_a_bank_of_k_images(repo_cwd, tmp_path):
-    small = write_npz(tmp_path / 'small.npz', dict(train=[0, 1] * 9,
-                                                  test=[0, 1]))
+    small = write_npz(tmp_path / 'small.npz',
+                      dict(train=[0, 1] * 9, test=[0, 1]))
     with pytest.raises(SystemExit, match='18 train images to search'):
         _plan('--ann-file', small)
-    assert _plan('--ann-file', small, '--protocols', 'linear').protocols == [
-        'linear'
-    ]
+    assert _plan('--ann-file', small, '--protocols',
+                 'linear').protocols == ['linear']
 
 
 def test_every_mixing_method_needs_a_stride_32_size(repo_cwd, monkeypatch):

@@ -15,8 +15,11 @@ from tests._helpers.predictions import (STAGE_METRICS, evaluate,
 
 def _ours(scores, labels, classes, weights=None, pos_label=1):
     keys = class_metric_keys(classes)
-    return {k: float(v[0]) for k, v in weighted_metrics(
-        scores, labels, weights, keys, pos_label).items()}
+    return {
+        k: float(v[0])
+        for k, v in weighted_metrics(scores, labels, weights, keys,
+                                     pos_label).items()
+    }
 
 
 def test_equal_to_the_reported_metrics_from_the_dumped_file(tmp_path):
@@ -51,8 +54,7 @@ def test_weights_count_images_that_many_times():
 def test_binary_tasks_match_the_positive_class_metric():
     classes = ('negative', 'CIN2+')
     scores, labels = random_predictions(200, 2, 2)
-    metrics = STAGE_METRICS + [
-        dict(type='PositiveClassMetric', pos_label=0)]
+    metrics = STAGE_METRICS + [dict(type='PositiveClassMetric', pos_label=0)]
     reported = evaluate(scores, labels, classes, metrics)
     ours = _ours(scores, labels, classes, pos_label=0)
     for key, value in reported.items():

@@ -4,8 +4,9 @@ from mixssl_mm.benchmark.presets import PRESETS, preset_key, preset_names
 
 
 def test_presets_are_consistent():
-    assert preset_names() == ['tiny', 'cpu-small', 'cpu-medium', 'gpu-quick',
-                              'gpu-paper']
+    assert preset_names() == [
+        'tiny', 'cpu-small', 'cpu-medium', 'gpu-quick', 'gpu-paper'
+    ]
     assert [preset_key(n) for n in preset_names()] == list(PRESETS)
     for name, p in PRESETS.items():
         assert set(p['methods']) <= set(METHODS), name
@@ -22,8 +23,8 @@ def test_presets_are_consistent():
     quick = PRESETS['gpu_quick']
     assert (quick['depth'], quick['img_size'], quick['batch_size'],
             quick['train_subset'], quick['pretrain_epochs'],
-            quick['finetune_epochs'], quick['seeds']) == (
-                18, 64, 256, None, 20, 10, [0, 1, 2])
+            quick['finetune_epochs'], quick['seeds']) == (18, 64, 256, None,
+                                                          20, 10, [0, 1, 2])
     # issue 20: the GPU presets carry the CPU presets' seeds and crops
     for name in ('gpu_quick', 'gpu_paper'):
         assert PRESETS[name]['seeds'] == PRESETS['cpu_medium']['seeds']

@@ -26,8 +26,8 @@ def _stage_cfg(plan, config: str, options: dict):
     """The config a stage loads: its (wrapper) config, then its options
     as they travel on the command line."""
     cfg = copy.deepcopy(plan.configs.config(config))
-    cfg.merge_from_dict(parse_cfg_options(to_cfg_options(options)),
-                        allow_list_keys=True)
+    cfg.merge_from_dict(
+        parse_cfg_options(to_cfg_options(options)), allow_list_keys=True)
     return cfg
 
 
@@ -78,8 +78,8 @@ def test_every_method_gets_the_same_recipe_and_crops(repo_cwd, tmp_path,
         for m, ckpt in (('mixssl', '/x/epoch_1.pth'), ('rand', None)):
             cfg = _stage_cfg(plan, plan.train_config(proto, 0),
                              plan.downstream_train_options(proto, 0, ckpt))
-            epochs = p['finetune_epochs' if proto == 'finetune' else
-                       'linear_epochs']
+            epochs = p['finetune_epochs' if proto ==
+                       'finetune' else 'linear_epochs']
             _check_fair(cfg, 0.05 if proto == 'finetune' else 0.0,
                         epochs * steps)
             init = cfg.model.backbone.init_cfg
@@ -104,8 +104,8 @@ def test_paper_recipe_keeps_the_configs(repo_cwd, tmp_path):
         assert 'optim_wrapper.optimizer.lr' not in o  # the paper's 1e-4
         assert WARMUP_END_KEY not in o
         cfg = _stage_cfg(plan, plan.pretrain_config(m), o)
-        assert cfg.optim_wrapper.optimizer == dict(type='Adam', lr=1e-4,
-                                                   weight_decay=1e-4)
+        assert cfg.optim_wrapper.optimizer == dict(
+            type='Adam', lr=1e-4, weight_decay=1e-4)
         assert cfg.param_scheduler == []
     cfg = _stage_cfg(plan, plan.train_config('finetune', 0),
                      plan.downstream_train_options('finetune', 0, None))
@@ -160,5 +160,6 @@ def test_random_start_is_a_pretraining_start(tmp_path):
     other = str(tmp_path / 'other.pth')
     write_random_start(other, 18, 4)
     assert not torch.equal(
-        w, torch.load(other, map_location='cpu')['state_dict'][
-            'backbone.layer1.0.conv1.weight'])
+        w,
+        torch.load(other, map_location='cpu')['state_dict']
+        ['backbone.layer1.0.conv1.weight'])

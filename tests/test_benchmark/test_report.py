@@ -22,33 +22,38 @@ def _metrics(acc, per_class=None):
         'single-label/recall': acc - 2,
         'single-label/f1-score': acc - 3,
     }
-    m.update({f'per_class_accuracy/{c}': v
-              for c, v in zip(CLASSES, per_class)})
+    m.update({
+        f'per_class_accuracy/{c}': v
+        for c, v in zip(CLASSES, per_class)
+    })
     m['per_class_accuracy/mean'] = sum(per_class) / len(per_class)
     m['roc_auc'] = 90.0
     return m
 
 
 def _record(method, protocol, seed, acc, per_class=None):
-    return dict(method=method, protocol=protocol, seed=seed,
-                metrics=_metrics(acc, per_class))
+    return dict(
+        method=method,
+        protocol=protocol,
+        seed=seed,
+        metrics=_metrics(acc, per_class))
 
 
 def _records():
     recs = []
     for seed, (a, b) in enumerate([(80.0, 60.0), (82.0, 64.0)]):
-        recs += [_record('mixssl', 'finetune', seed, a,
-                         [a, a - 10, a + 10, a]),
-                 _record('rand', 'finetune', seed, b),
-                 _record('mixssl', 'linear', seed, b)]
+        recs += [
+            _record('mixssl', 'finetune', seed, a, [a, a - 10, a + 10, a]),
+            _record('rand', 'finetune', seed, b),
+            _record('mixssl', 'linear', seed, b)
+        ]
     return recs
 
 
 def test_tables_have_table1_and_table2_layout():
     tables = build_tables(_records(), ['mixssl', 'rand'])
     assert set(tables) == {
-        'table1_finetune', 'table2_finetune', 'table1_linear',
-        'table2_linear'
+        'table1_finetune', 'table2_finetune', 'table1_linear', 'table2_linear'
     }
     t1 = tables['table1_finetune']
     assert t1[0] == ('| Method | eosinophil | lymphocyte | monocyte | '
@@ -69,12 +74,15 @@ def test_tables_have_table1_and_table2_layout():
 
 
 def test_render_markdown_orders_sections_and_lists_unfinished():
-    md = render_markdown(_records(), ['mixssl', 'rand'], ['# T'],
-                         missing=['Rand linear probe, seed 0'])
+    md = render_markdown(
+        _records(), ['mixssl', 'rand'], ['# T'],
+        missing=['Rand linear probe, seed 0'])
     assert md.startswith('# T\n\nAll values are percentages')
-    order = [md.index(s) for s in (
-        '## Table 1', '### Fine-tune', '### Linear probe', '## Table 2',
-        '## Not finished')]
+    order = [
+        md.index(s)
+        for s in ('## Table 1', '### Fine-tune', '### Linear probe',
+                  '## Table 2', '## Not finished')
+    ]
     assert order == sorted(order)
     assert md.count('### Fine-tune') == 2 and '## Table 3' not in md
     assert md.endswith('- Rand linear probe, seed 0\n')
@@ -82,13 +90,13 @@ def test_render_markdown_orders_sections_and_lists_unfinished():
 
 def test_missing_runs_in_plan_order():
     recs = [_record('mixssl', 'finetune', 0, 80.0)]
-    assert missing_runs(recs, ['mixssl', 'rand'], [0, 1],
-                        ['finetune', 'linear']) == [
-        'MixSSL linear probe, seed 0', 'Rand fine-tune, seed 0',
-        'Rand linear probe, seed 0', 'MixSSL fine-tune, seed 1',
-        'MixSSL linear probe, seed 1', 'Rand fine-tune, seed 1',
-        'Rand linear probe, seed 1'
-    ]
+    assert missing_runs(
+        recs, ['mixssl', 'rand'], [0, 1], ['finetune', 'linear']) == [
+            'MixSSL linear probe, seed 0', 'Rand fine-tune, seed 0',
+            'Rand linear probe, seed 0', 'MixSSL fine-tune, seed 1',
+            'MixSSL linear probe, seed 1', 'Rand fine-tune, seed 1',
+            'Rand linear probe, seed 1'
+        ]
 
 
 def test_csv_one_row_per_method_protocol_seed(tmp_path):
@@ -110,13 +118,14 @@ def test_csv_one_row_per_method_protocol_seed(tmp_path):
 def test_table3_rows_follow_objectives():
     recs = []
     for seed, (t, r, rt) in enumerate([(70.0, 80.0, 90.0),
-                                        (72.0, 84.0, 92.0)]):
-        recs += [_record(m, 'finetune', seed, v)
-                 for m, v in (('mixssl_t', t), ('mixssl_r', r),
-                              ('mixssl', rt))]
+                                       (72.0, 84.0, 92.0)]):
+        recs += [
+            _record(m, 'finetune', seed, v)
+            for m, v in (('mixssl_t', t), ('mixssl_r', r), ('mixssl', rt))
+        ]
     recs.append(_record('rand', 'finetune', 0, 50.0))
-    t3 = build_table3(recs, ['rand', 'mixssl_t', 'mixssl_r', 'mixssl',
-                             'mixssl_rc'])
+    t3 = build_table3(recs,
+                      ['rand', 'mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc'])
     assert t3[0] == ('| Objective | Loss | Fine-tune top-1 | '
                      'Linear probe top-1 |')
     assert t3[2] == '| T | L_trans | 71.00 ± 1.41 (n=2) | – |'
@@ -124,16 +133,18 @@ def test_table3_rows_follow_objectives():
     assert t3[4].startswith('| R+T (MixSSL) | L_rec + γ·L_trans | '
                             '91.00 ± 1.41 (n=2) |')
     assert len(t3) == 5  # Rand is no objective; R+C has no results
-    assert '## Table 3' in render_markdown(
-        recs, ['mixssl_t', 'mixssl_r', 'mixssl'])
+    assert '## Table 3' in render_markdown(recs,
+                                           ['mixssl_t', 'mixssl_r', 'mixssl'])
     # a single objective is nothing to compare: no Table 3
     assert build_table3(recs, ['mixssl', 'rand']) == []
     assert '## Table 3' not in render_markdown(recs, ['mixssl'])
 
 
 def test_header_describes_the_plan(repo_cwd):
-    argv = ['--preset', 'tiny', '--methods', 'rand', '--jobs', '2',
-            '--threads', '3', '--downstream-cfg-options', 'a=1']
+    argv = [
+        '--preset', 'tiny', '--methods', 'rand', '--jobs', '2', '--threads',
+        '3', '--downstream-cfg-options', 'a=1'
+    ]
     lines = header_lines(Plan(parse_benchmark_args(argv)), 90.0)
     assert lines[0] == '# Benchmark results — BloodMNIST, preset `tiny`'
     assert ('- Task: all 8 classes: basophil, eosinophil, erythroblast, '
@@ -151,8 +162,11 @@ def test_header_describes_the_plan(repo_cwd):
     assert 'keep at least 0.33 of the image area' in text
     assert '- Linear probe: trained and tested on clean views' in text
     assert "- Rand: the encoder a pretraining stage starts from" in text
-    paper = header_lines(Plan(parse_benchmark_args(
-        ['--preset', 'tiny', '--recipe', 'paper', '--classes', '4'])), 0.0)
+    paper = header_lines(
+        Plan(
+            parse_benchmark_args(
+                ['--preset', 'tiny', '--recipe', 'paper', '--classes', '4'])),
+        0.0)
     assert 'Recipe `paper` (`--recipe paper`)' in '\n'.join(paper)
     assert '(1817 images)' in '\n'.join(paper)
     assert ('- CPU threads per run (OMP_NUM_THREADS): 3; runs at a time: '
@@ -168,27 +182,36 @@ def test_header_describes_the_plan(repo_cwd):
 
 def _binary(acc, p, r):
     m = _metrics(acc)
-    m.update({'binary/precision': p, 'binary/recall': r,
-              'binary/f1-score': 2 * p * r / (p + r),
-              'binary/roc_auc': 91.0, 'binary/accuracy': acc})
+    m.update({
+        'binary/precision': p,
+        'binary/recall': r,
+        'binary/f1-score': 2 * p * r / (p + r),
+        'binary/roc_auc': 91.0,
+        'binary/accuracy': acc
+    })
     return m
 
 
 def test_binary_task_table2_is_the_positive_class(tmp_path):
-    recs = [dict(method='mixssl', protocol=proto, seed=0,
-                 metrics=_binary(80.0, 60.0, 90.0))
-            for proto in ('finetune', 'linear')]
+    recs = [
+        dict(
+            method='mixssl',
+            protocol=proto,
+            seed=0,
+            metrics=_binary(80.0, 60.0, 90.0))
+        for proto in ('finetune', 'linear')
+    ]
     t2 = build_tables(recs, ['mixssl'])['table2_linear']
     assert t2[0] == '| Method | Precision | Recall | F1 | ROC-AUC | Accuracy |'
     assert t2[2] == '| MixSSL (n=1) | 60.00 | 90.00 | 72.00 | 91.00 | 80.00 |'
-    md = render_markdown(recs, ['mixssl'],
-                         positive_class='the positive class CIN2+')
+    md = render_markdown(
+        recs, ['mixssl'], positive_class='the positive class CIN2+')
     assert ('## Table 2 — precision / recall / F1 of the positive class '
             'CIN2+, ROC-AUC of its score and accuracy (%)') in md
     write_csv(str(tmp_path / 'r.csv'), recs)
     row = next(csv.DictReader(open(tmp_path / 'r.csv')))
-    assert (row['pos_precision'], row['pos_recall'], row['pos_f1']) == (
-        '60.0000', '90.0000', '72.0000')
+    assert (row['pos_precision'], row['pos_recall'],
+            row['pos_f1']) == ('60.0000', '90.0000', '72.0000')
 
 
 def test_knn_is_a_third_top1_column(tmp_path):
@@ -205,34 +228,41 @@ def test_knn_is_a_third_top1_column(tmp_path):
     assert '| Rand | 62.00 ± 2.83 (n=2) | – | 50.00 (n=1) |' in top1
     # the per-class and macro tables stay per trained protocol
     assert set(build_tables(recs, ['mixssl', 'rand'])) == {
-        'table1_finetune', 'table2_finetune', 'table1_linear',
-        'table2_linear'
+        'table1_finetune', 'table2_finetune', 'table1_linear', 'table2_linear'
     }
     write_csv(str(tmp_path / 'r.csv'), recs)
-    knn = [r for r in csv.DictReader(open(tmp_path / 'r.csv'))
-           if r['protocol'] == 'knn']
+    knn = [
+        r for r in csv.DictReader(open(tmp_path / 'r.csv'))
+        if r['protocol'] == 'knn'
+    ]
     assert [r['accuracy'] for r in knn] == ['70.0000', '72.0000', '50.0000']
     plot_bars(str(tmp_path / 'r.png'), recs, ['mixssl', 'rand'])
     assert (tmp_path / 'r.png').read_bytes()[:4] == b'\x89PNG'
 
 
 def test_label_fractions_get_their_tables_in_order():
-    recs = _records() + [_record('mixssl', 'finetune_10pct', 0, 50.0),
-                         _record('rand', 'finetune_1pct', 0, 40.0)]
+    recs = _records() + [
+        _record('mixssl', 'finetune_10pct', 0, 50.0),
+        _record('rand', 'finetune_1pct', 0, 40.0)
+    ]
     tables = build_tables(recs, ['mixssl', 'rand'])
-    assert list(tables)[:4] == ['table1_finetune_1pct', 'table2_finetune_1pct',
-                                'table1_finetune_10pct',
-                                'table2_finetune_10pct']
-    md = render_markdown(recs, ['mixssl', 'rand'], ['# T'],
-                         missing=['x'], sections=['## Extra', ''])
+    assert list(tables)[:4] == [
+        'table1_finetune_1pct', 'table2_finetune_1pct',
+        'table1_finetune_10pct', 'table2_finetune_10pct'
+    ]
+    md = render_markdown(
+        recs, ['mixssl', 'rand'], ['# T'],
+        missing=['x'],
+        sections=['## Extra', ''])
     titles = [line for line in md.splitlines() if line.startswith('### ')]
-    assert titles[:4] == ['### Fine-tune, 1 % of the labels',
-                          '### Fine-tune, 10 % of the labels',
-                          '### Fine-tune, 100 % of the labels',
-                          '### Linear probe']
+    assert titles[:4] == [
+        '### Fine-tune, 1 % of the labels',
+        '### Fine-tune, 10 % of the labels',
+        '### Fine-tune, 100 % of the labels', '### Linear probe'
+    ]
     assert md.index('## Extra') < md.index('## Not finished')
     assert '| Method | Fine-tune, 1 % of the labels | Fine-tune, 10 % of ' \
         'the labels | Fine-tune, 100 % of the labels | Linear probe |' in md
     assert missing_runs(recs, ['rand'], [0], ['finetune_10pct']) == [
-        'Rand fine-tune, 10 % of the labels, seed 0']
-
+        'Rand fine-tune, 10 % of the labels, seed 0'
+    ]

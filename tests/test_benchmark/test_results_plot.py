@@ -7,10 +7,15 @@ PNG = b'\x89PNG\r\n\x1a\n'
 
 
 def _records():
-    return [dict(method=m, protocol=p, seed=s,
-                 metrics={'accuracy/top1': 80.0 + s - (m == 'rand') * 9})
-            for m in ('mixssl', 'rand') for s in (0, 1)
-            for p in ('finetune_10pct', 'finetune', 'linear')]
+    return [
+        dict(
+            method=m,
+            protocol=p,
+            seed=s,
+            metrics={'accuracy/top1': 80.0 + s - (m == 'rand') * 9})
+        for m in ('mixssl', 'rand') for s in (0, 1)
+        for p in ('finetune_10pct', 'finetune', 'linear')
+    ]
 
 
 def test_plot_writes_png(tmp_path):
@@ -21,10 +26,17 @@ def test_plot_writes_png(tmp_path):
 
 def test_plot_with_the_differences_to_mixssl(tmp_path):
     deltas = {
-        'finetune_10pct': {'rand': {'accuracy/top1': Interval(
-            -9.0, -12.0, -6.0, 2, 't')}},
-        'linear': {'rand': {'accuracy/top1': Interval(
-            -1.0, -3.0, 1.0, 400, 'bootstrap'), '_seed': 0}},
+        'finetune_10pct': {
+            'rand': {
+                'accuracy/top1': Interval(-9.0, -12.0, -6.0, 2, 't')
+            }
+        },
+        'linear': {
+            'rand': {
+                'accuracy/top1': Interval(-1.0, -3.0, 1.0, 400, 'bootstrap'),
+                '_seed': 0
+            }
+        },
     }
     path, plain = tmp_path / 'd.png', tmp_path / 'p.png'
     plot_bars(str(path), _records(), ['mixssl', 'rand'], deltas=deltas)
@@ -42,8 +54,13 @@ def test_delta_panel_colours_a_protocol_as_the_bar_panel_does():
     from matplotlib.colors import to_rgba
 
     from mixssl_mm.benchmark.results_plot import draw_deltas
-    deltas = {'linear': {'rand': {'accuracy/top1': Interval(
-        -1.0, -3.0, 1.0, 400, 'bootstrap')}}}
+    deltas = {
+        'linear': {
+            'rand': {
+                'accuracy/top1': Interval(-1.0, -3.0, 1.0, 400, 'bootstrap')
+            }
+        }
+    }
     fig, ax = plt.subplots()
     draw_deltas(ax, deltas, str, colors={'finetune': 'C0', 'linear': 'C1'})
     # the marker and its two caps; the last line is the zero line
@@ -61,8 +78,7 @@ def test_delta_panel_plots_the_knn_difference():
     import matplotlib.pyplot as plt
 
     from mixssl_mm.benchmark.results_plot import draw_deltas
-    deltas = {'knn': {'rand': {'knn/top1': Interval(
-        4.8, 3.1, 6.6, 3, 't')}}}
+    deltas = {'knn': {'rand': {'knn/top1': Interval(4.8, 3.1, 6.6, 3, 't')}}}
     fig, ax = plt.subplots()
     draw_deltas(ax, deltas, str)
     marker = ax.lines[0]
@@ -80,10 +96,16 @@ def test_delta_panel_labels_every_point_with_a_single_method():
 
     from mixssl_mm.benchmark.results_plot import draw_deltas
     deltas = {
-        'finetune': {'rand': {'accuracy/top1': Interval(
-            -9.0, -12.0, -6.0, 2, 't')}},
-        'linear': {'rand': {'accuracy/top1': Interval(
-            -1.0, -3.0, 1.0, 400, 'bootstrap')}},
+        'finetune': {
+            'rand': {
+                'accuracy/top1': Interval(-9.0, -12.0, -6.0, 2, 't')
+            }
+        },
+        'linear': {
+            'rand': {
+                'accuracy/top1': Interval(-1.0, -3.0, 1.0, 400, 'bootstrap')
+            }
+        },
     }
     fig, ax = plt.subplots()
     draw_deltas(ax, deltas, str)

@@ -17,8 +17,8 @@ def _py(code):
 
 
 def _runner(work, **kw):
-    return StageRunner(str(work), total=3, threads=kw.pop('threads', None),
-                       **kw)
+    return StageRunner(
+        str(work), total=3, threads=kw.pop('threads', None), **kw)
 
 
 def test_a_stage_runs_once_then_is_skipped(tmp_path, capsys):
@@ -47,8 +47,9 @@ def test_changed_settings_are_refused_unless_ignored(tmp_path):
     _runner(tmp_path).run_stage('s', sdir, _py('pass'), dict)
     with pytest.raises(SystemExit, match='finished with other settings'):
         _runner(tmp_path).run_stage('s', sdir, _py('pass;'), dict)
-    assert _runner(tmp_path, ignore_changes=True).run_stage(
-        's', sdir, _py('pass;'), dict) == {}
+    assert _runner(
+        tmp_path, ignore_changes=True).run_stage('s', sdir, _py('pass;'),
+                                                 dict) == {}
 
 
 def test_a_done_stage_without_a_needed_output_runs_again(tmp_path):
@@ -56,8 +57,9 @@ def test_a_done_stage_without_a_needed_output_runs_again(tmp_path):
     _runner(tmp_path).run_stage('t', str(sdir), _py('pass'), dict)  # older
     write = _py(f'open({str(out)!r}, "w").write("p")')
     runner = _runner(tmp_path)
-    assert runner.run_stage('t', str(sdir), write, lambda: dict(y=2),
-                            outputs=[str(out)]) == dict(y=2)
+    assert runner.run_stage(
+        't', str(sdir), write, lambda: dict(y=2),
+        outputs=[str(out)]) == dict(y=2)
     assert runner.n_run == 1 and out.read_text() == 'p'
     again = _runner(tmp_path)  # now complete: skipped
     again.run_stage('t', str(sdir), write, dict, outputs=[str(out)])
@@ -66,11 +68,14 @@ def test_a_done_stage_without_a_needed_output_runs_again(tmp_path):
 
 def test_stages_done_by_the_former_script_tools_count_as_done(tmp_path):
     runner = _runner(tmp_path)
-    cmd = [sys.executable, '-m', 'mixssl_mm.apis.train', 'c.py',
-           '--work-dir', str(tmp_path / 'w')]
+    cmd = [
+        sys.executable, '-m', 'mixssl_mm.apis.train', 'c.py', '--work-dir',
+        str(tmp_path / 'w')
+    ]
     fp = runner.fingerprint(cmd)
-    assert fp == ['-m', 'mixssl_mm.apis.train', 'c.py', '--work-dir',
-                  '<work_dir>/w']
+    assert fp == [
+        '-m', 'mixssl_mm.apis.train', 'c.py', '--work-dir', '<work_dir>/w'
+    ]
     legacy = ['<repo>/tools/train.py', 'c.py', '--work-dir', '<work_dir>/w']
     assert same_settings(legacy, fp)
     assert not same_settings(['<repo>/tools/test.py'] + legacy[1:], fp)
@@ -95,8 +100,9 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 
 
 def test_verbose_streams_the_output(tmp_path, capsys):
-    _runner(tmp_path, verbose=True).run_stage(
-        'v', str(tmp_path / 'v'), _py('print("hello")'), dict)
+    _runner(
+        tmp_path, verbose=True).run_stage('v', str(tmp_path / 'v'),
+                                          _py('print("hello")'), dict)
     assert '    | hello' in capsys.readouterr().out
 
 

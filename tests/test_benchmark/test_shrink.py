@@ -9,7 +9,8 @@ from mixssl_mm.benchmark.shrink import (config_kind, data_options,
 
 DINO = 'configs/dino/dino_resnet50_1xb64-20e_bloodmnist.py'
 BYOL = 'configs/byol/byol_resnet50_1xb64-20e_bloodmnist.py'
-PROBE = 'configs/mixssl/benchmarks/resnet50_1xb64-20e_bloodmnist_linear-probe.py'
+PROBE = ('configs/mixssl/benchmarks/'
+         'resnet50_1xb64-20e_bloodmnist_linear-probe.py')
 CELLS = 'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodcell.py'
 QUICK = 'configs/mixssl/mixssl_resnet18_1xb64-1e_bloodmnist-64px.py'
 
@@ -55,23 +56,25 @@ def test_widths_that_follow_the_encoder_are_scaled():
 
 
 def test_non_resnet_encoders_are_refused():
-    cfg = Config(dict(model=dict(type='MixSSL', backbone=dict(
-        type='VisionTransformer'))))
+    cfg = Config(
+        dict(
+            model=dict(type='MixSSL', backbone=dict(
+                type='VisionTransformer'))))
     with pytest.raises(ValueError, match='not a ResNet'):
         model_options(cfg)
 
 
 def test_data_is_redirected_everywhere():
-    opts = data_options(Config.fromfile(CELLS), samples=16, batch_size=4,
-                        folder='/tmp/images')
+    opts = data_options(
+        Config.fromfile(CELLS), samples=16, batch_size=4, folder='/tmp/images')
     assert opts['train_dataloader.dataset.data_root'] == '/tmp/images'
     assert opts['train_dataloader.dataset.data_prefix'] == ''
     aux = [k for k in opts if k.endswith('aux_dataset.data_root')]
     assert aux and opts[aux[0]] == '/tmp/images'  # the auxiliary set too
     assert opts['train_dataloader.dataset.indices'] == 16
     assert opts['train_dataloader.persistent_workers'] is False
-    probe = data_options(Config.fromfile(PROBE), 16, 4,
-                         medmnist=('/tmp/m', 'tiny.npz'))
+    probe = data_options(
+        Config.fromfile(PROBE), 16, 4, medmnist=('/tmp/m', 'tiny.npz'))
     for loader in ('train', 'val', 'test'):
         assert probe[f'{loader}_dataloader.dataset.ann_file'] == 'tiny.npz'
 

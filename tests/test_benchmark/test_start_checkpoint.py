@@ -7,6 +7,8 @@ import shlex
 
 import pytest
 import torch
+from mmpretrain.models import ResNet
+from mmpretrain.registry import MODELS
 
 import mixssl_mm  # noqa: F401 (registers the plugin's components)
 from mixssl_mm.benchmark.cli import parse_benchmark_args
@@ -14,8 +16,6 @@ from mixssl_mm.benchmark.methods import METHODS
 from mixssl_mm.benchmark.orchestration import main
 from mixssl_mm.benchmark.planning import Plan
 from mixssl_mm.benchmark.report import header_lines
-from mmpretrain.models import ResNet
-from mmpretrain.registry import MODELS
 
 
 def _converted(path, depth=18, prefix='backbone.'):
@@ -23,29 +23,39 @@ def _converted(path, depth=18, prefix='backbone.'):
     under ``backbone.`` (random weights, seed 0)."""
     torch.manual_seed(0)
     state = ResNet(depth=depth).state_dict()
-    torch.save({'state_dict': {prefix + k: v for k, v in state.items()}},
-               str(path))
+    torch.save({'state_dict': {
+        prefix + k: v
+        for k, v in state.items()
+    }}, str(path))
     return str(path)
 
 
 def test_every_pretraining_and_imagenet_self_start_from_it(
         repo_cwd, tmp_path, capsys):
     ckpt = _converted(tmp_path / 'dino_r18.pth')
-    assert main(['--preset', 'tiny', '--methods', 'all', 'design',
-                 'imagenet-self',
-                 '--protocols', 'finetune', '--init-ckpt', ckpt,
-                 '--dry-run', '--work-dir', str(tmp_path / 'w')]) == 0
+    assert main([
+        '--preset', 'tiny', '--methods', 'all', 'design', 'imagenet-self',
+        '--protocols', 'finetune', '--init-ckpt', ckpt, '--dry-run',
+        '--work-dir',
+        str(tmp_path / 'w')
+    ]) == 0
     log = capsys.readouterr().out
-    commands = [shlex.split(line) for line in log.splitlines()
-                if '-m mixssl_mm.apis.train' in line]
-    pretrain = [c for c in commands if c[c.index('--work-dir') + 1]
-                .endswith('/pretrain')]
+    commands = [
+        shlex.split(line) for line in log.splitlines()
+        if '-m mixssl_mm.apis.train' in line
+    ]
+    pretrain = [
+        c for c in commands
+        if c[c.index('--work-dir') + 1].endswith('/pretrain')
+    ]
     pretrained = [m for m in METHODS if METHODS[m]['config']]
     assert len(pretrain) == len(pretrained) == 17
     for cmd in pretrain:
-        assert {'model.backbone.init_cfg.type=Pretrained',
-                f'model.backbone.init_cfg.checkpoint={ckpt}',
-                'model.backbone.init_cfg.prefix=backbone.'} <= set(cmd), cmd
+        assert {
+            'model.backbone.init_cfg.type=Pretrained',
+            f'model.backbone.init_cfg.checkpoint={ckpt}',
+            'model.backbone.init_cfg.prefix=backbone.'
+        } <= set(cmd), cmd
     imagenet_self, = [c for c in commands if '/imagenet_self/' in ' '.join(c)]
     assert f'model.backbone.init_cfg.checkpoint={ckpt}' in imagenet_self
     rand, = [c for c in commands if '/rand/' in ' '.join(c)]
@@ -54,15 +64,15 @@ def test_every_pretraining_and_imagenet_self_start_from_it(
         tmp_path / 'w' / 'rand_start' / 'seed0' / 'encoder' /
         'backbone.pth') in rand
 
-    plan = Plan(parse_benchmark_args(['--preset', 'tiny', '--init-ckpt',
-                                      ckpt]))
+    plan = Plan(
+        parse_benchmark_args(['--preset', 'tiny', '--init-ckpt', ckpt]))
     start, = [line for line in header_lines(plan, 0) if 'Start' in line]
     assert ckpt in start and plan.init_sha256[:16] in start
 
     # and it really is what the built encoder starts from
     cfg = copy.deepcopy(plan.configs.config(plan.pretrain_config('mixssl')))
-    cfg.merge_from_dict(plan.pretrain_options('mixssl', 0),
-                        allow_list_keys=True)
+    cfg.merge_from_dict(
+        plan.pretrain_options('mixssl', 0), allow_list_keys=True)
     model = MODELS.build(cfg.model)
     model.init_weights()
     saved = torch.load(ckpt)['state_dict']

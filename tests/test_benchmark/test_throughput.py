@@ -14,8 +14,10 @@ from mixssl_mm.benchmark.throughput import (THROUGHPUT_METHODS, load_config,
                                             main)
 
 DATA = Path(__file__).resolve().parents[2] / 'data/medmnist/bloodmnist.npz'
-TINY = ['--device', 'cpu', '--depth', '18', '--size', '32', '--batch', '4',
-        '--iters', '2', '--warmup', '1']
+TINY = [
+    '--device', 'cpu', '--depth', '18', '--size', '32', '--batch', '4',
+    '--iters', '2', '--warmup', '1'
+]
 
 
 def _crop_sizes(cfg):
@@ -24,8 +26,8 @@ def _crop_sizes(cfg):
 
 
 def test_config_plumbing(repo_cwd):
-    args = parse_throughput_args([*TINY, '--batch', '48', '--num-workers',
-                                  '0'])
+    args = parse_throughput_args(
+        [*TINY, '--batch', '48', '--num-workers', '0'])
     for key in THROUGHPUT_METHODS:
         cfg = load_config(key, args)
         assert cfg.filename == METHODS[key]['config']  # the shared table
@@ -65,8 +67,8 @@ def test_levers_run_through_the_tool(repo_cwd, tmp_path):
         *TINY, '--modes', 'synthetic', '--methods', 'mixssl',
         '--channels-last', '--fused', '--flops', '--compile',
         '--compile-backend', 'eager', '--mixssl-options',
-        'model.neck.n_blocks=1', 'model.neck.ngf=32',
-        '--md', str(tmp_path / 'r.md')
+        'model.neck.n_blocks=1', 'model.neck.ngf=32', '--md',
+        str(tmp_path / 'r.md')
     ])
     (row, ) = result['results']
     assert row['config'] == METHODS['mixssl']['config']
@@ -80,12 +82,16 @@ def test_levers_run_through_the_tool(repo_cwd, tmp_path):
     assert 'GFLOP/step' in text and 'model.neck.ngf' in text
 
 
-@pytest.mark.skipif(not DATA.exists(),
-                    reason='needs data/medmnist/bloodmnist.npz '
-                    '(python tools/data/fetch_bloodmnist.py)')
+@pytest.mark.skipif(
+    not DATA.exists(),
+    reason='needs data/medmnist/bloodmnist.npz '
+    '(python tools/data/fetch_bloodmnist.py)')
 def test_loader_only(repo_cwd, tmp_path):
-    result = main([*TINY, '--loader-only', '--methods', 'mixssl', 'simclr',
-                   '--num-workers', '0', '--md', str(tmp_path / 'r.md')])
+    result = main([
+        *TINY, '--loader-only', '--methods', 'mixssl', 'simclr',
+        '--num-workers', '0', '--md',
+        str(tmp_path / 'r.md')
+    ])
     rows = result['results']
     assert [(r['key'], r['mode']) for r in rows] == [('mixssl', 'pipeline'),
                                                      ('simclr', 'pipeline')]

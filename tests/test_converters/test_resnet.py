@@ -30,8 +30,7 @@ def test_torchvision_resnet18(tmp_path):
     meta = convert(str(src), str(dst))
     assert meta['num_keys'] == len(net.state_dict()) - 2
     ckpt = torch.load(dst)
-    assert torch.serialization.get_unsafe_globals_in_checkpoint(
-        str(dst)) == []
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(dst)) == []
     assert ckpt['meta']['src_format'] == 'torchvision'
     assert ckpt['meta']['depth'] == 18
     assert ckpt['meta']['dropped_keys'] == ['fc.bias', 'fc.weight']
@@ -57,11 +56,16 @@ def test_dino_release_and_training_checkpoint(tmp_path):
     teacher, student = torchvision_resnet(18, 0), torchvision_resnet(18, 1)
     # the backbone release: no fc (DINO's is Identity) and, like old
     # torchvision files, no num_batches_tracked
-    release = {k: v for k, v in teacher.state_dict().items()
-               if not k.startswith('fc.') and 'num_batches' not in k}
+    release = {
+        k: v
+        for k, v in teacher.state_dict().items()
+        if not k.startswith('fc.') and 'num_batches' not in k
+    }
     torch.save(release, tmp_path / 'dino_resnet18_pretrain.pth')
-    convert(str(tmp_path / 'dino_resnet18_pretrain.pth'),
-            str(tmp_path / 'release.pth'), src_format='dino')
+    convert(
+        str(tmp_path / 'dino_resnet18_pretrain.pth'),
+        str(tmp_path / 'release.pth'),
+        src_format='dino')
     meta = torch.load(tmp_path / 'release.pth')['meta']
     assert meta['src_format'] == 'dino' and meta['dropped_keys'] == []
     assert meta['filled_num_batches_tracked'] == 20
@@ -69,18 +73,41 @@ def test_dino_release_and_training_checkpoint(tmp_path):
 
     # the training checkpoint: DDP's module. + MultiCropWrapper's backbone.
     # (or backbone. only), the projection head, the args Namespace
-    head = {'head.mlp.0.weight': torch.randn(8, 512),
-            'head.last_layer.weight_g': torch.ones(16, 1)}
+    head = {
+        'head.mlp.0.weight': torch.randn(8, 512),
+        'head.last_layer.weight_g': torch.ones(16, 1)
+    }
+    teacher_enc = {
+        k: v
+        for k, v in teacher.state_dict().items() if not k.startswith('fc.')
+    }
+    student_enc = {
+        k: v
+        for k, v in student.state_dict().items() if not k.startswith('fc.')
+    }
     full = {
-        'teacher': {**{f'module.backbone.{k}': v
-                       for k, v in teacher.state_dict().items()
-                       if not k.startswith('fc.')},
-                    **{f'module.{k}': v for k, v in head.items()}},
-        'student': {**{f'backbone.{k}': v
-                       for k, v in student.state_dict().items()
-                       if not k.startswith('fc.')}, **head},
+        'teacher': {
+            **{
+                f'module.backbone.{k}': v
+                for k, v in teacher_enc.items()
+            },
+            **{
+                f'module.{k}': v
+                for k, v in head.items()
+            }
+        },
+        'student': {
+            **{
+                f'backbone.{k}': v
+                for k, v in student_enc.items()
+            },
+            **head
+        },
         'args': argparse.Namespace(arch='resnet18', lr=0.03),
-        'epoch': 100, 'dino_loss': {'center': torch.zeros(1, 16)},
+        'epoch': 100,
+        'dino_loss': {
+            'center': torch.zeros(1, 16)
+        },
     }
     torch.save(full, tmp_path / 'checkpoint.pth')
     for key, net in (('teacher', teacher), ('student', student)):
@@ -110,8 +137,12 @@ def test_unconverted_files_are_recognised():
         state = torchvision.models.resnet50(weights=None).state_dict()
     assert 'unconverted torchvision-layout ResNet-50' in unconverted_source(
         state)
-    assert 'DINO training checkpoint' in unconverted_source(
-        {'teacher': {'backbone.conv1.weight': 1}, 'epoch': 3})
+    assert 'DINO training checkpoint' in unconverted_source({
+        'teacher': {
+            'backbone.conv1.weight': 1
+        },
+        'epoch': 3
+    })
     converted = {'state_dict': {f'backbone.{k}': v for k, v in state.items()}}
     assert unconverted_source(converted) is None
     assert unconverted_source({'state_dict': {'x': 1}}) is None
@@ -171,7 +202,10 @@ def test_a_write_that_fails_leaves_nothing(tmp_path, resnet18_file):
 
 @pytest.mark.parametrize('obj,message', [
     (torch.ones(3), 'is not a state dict: it holds a Tensor'),
-    ({'epoch': 3, 'lr': 0.1}, "it holds a dict {'epoch': int, 'lr': float}"),
+    ({
+        'epoch': 3,
+        'lr': 0.1
+    }, "it holds a dict {'epoch': int, 'lr': float}"),
 ])
 def test_not_a_state_dict(tmp_path, obj, message):
     torch.save(obj, tmp_path / 'src.pth')
@@ -193,12 +227,14 @@ def test_text_file_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize('keys,cause', [
-    (['cls_token', 'pos_embed', 'patch_embed.proj.weight',
-      'blocks.0.attn.qkv.weight', 'norm.weight'], 'looks like a ViT'),
-    (['stem.0.weight', 'stem.1.weight', 'layer1.0.conv1.weight'],
-     'deep-stem ResNet'),
-    (['encoder_q.conv1.weight', 'encoder_q.layer1.0.conv1.weight'],
-     "under the prefix 'encoder_q.'"),
+    ([
+        'cls_token', 'pos_embed', 'patch_embed.proj.weight',
+        'blocks.0.attn.qkv.weight', 'norm.weight'
+    ], 'looks like a ViT'),
+    (['stem.0.weight', 'stem.1.weight', 'layer1.0.conv1.weight'
+      ], 'deep-stem ResNet'),
+    (['encoder_q.conv1.weight', 'encoder_q.layer1.0.conv1.weight'
+      ], "under the prefix 'encoder_q.'"),
     (['features.0.weight', 'classifier.weight'], 'VGG/DenseNet/MobileNet'),
 ])
 def test_other_architectures_are_named(tmp_path, keys, cause):
@@ -238,8 +274,10 @@ def test_wrong_depth_extra_keys_and_shapes(tmp_path, resnet18_file):
 
 def test_dino_options_that_do_not_fit(tmp_path, resnet18_file):
     state = torch.load(resnet18_file)
-    torch.save({'teacher': {f'backbone.{k}': v for k, v in state.items()}},
-               tmp_path / 'checkpoint.pth')
+    torch.save({'teacher': {
+        f'backbone.{k}': v
+        for k, v in state.items()
+    }}, tmp_path / 'checkpoint.pth')
     src, dst = tmp_path / 'checkpoint.pth', tmp_path / 'dst.pth'
     msg = refused(src, dst, src_format='torchvision')
     assert 'DINO training checkpoint' in msg and '--src-format dino' in msg

@@ -8,11 +8,11 @@ import mmcv
 import numpy as np
 import pytest
 from mmengine.config import Config
+from mmpretrain.registry import DATASETS
 
 from mixssl_mm.datasets import NaturalPhotoFolder
 from mixssl_mm.datasets.utils.fetch import FetchError
 from mixssl_mm.datasets.utils.natural_photos import fetch
-from mmpretrain.registry import DATASETS
 from tests._helpers.fake_deb import PREFIX, fake_sources, write_deb
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,9 +24,13 @@ def pool(tmp_path_factory):
     """A fetched pool of 3 photos, 60 x 40 px."""
     tmp = tmp_path_factory.mktemp('pool')
     packages, photos = fake_sources(tmp / 'debs')
-    return fetch(str(tmp / 'natural_photos'), deb_dir=str(tmp / 'debs'),
-                 packages=packages, photos=photos, short_side=40,
-                 apt_get=str(tmp / 'no-apt-get'))
+    return fetch(
+        str(tmp / 'natural_photos'),
+        deb_dir=str(tmp / 'debs'),
+        packages=packages,
+        photos=photos,
+        short_side=40,
+        apt_get=str(tmp / 'no-apt-get'))
 
 
 def _crops(ds):
@@ -40,8 +44,8 @@ def test_length_labels_and_images(pool):
     assert [ds[i]['gt_label'] for i in range(6)] == [0, 1, 2, 0, 1, 2]
     assert ds.get_gt_labels().tolist() == [0, 1, 2] * 10
     assert ds.get_cat_ids(4) == [1]
-    full = mmcv.imread(str(Path(pool) / 'fake-p1' / 'fake-p1.jpg'),
-                       channel_order='rgb')
+    full = mmcv.imread(
+        str(Path(pool) / 'fake-p1' / 'fake-p1.jpg'), channel_order='rgb')
     for i in (1, 4):
         s = ds[i]
         x, y, w, h = s['crop_box']
@@ -55,16 +59,17 @@ def test_length_labels_and_images(pool):
         assert 0 <= x and x + w <= 60 and 0 <= y and y + h <= 40
         img[:] = 0  # a writable copy: the shared photo is unchanged
     assert ds[1]['img'].any()
-    assert 'gt_label' not in NaturalPhotoFolder(data_root=pool,
-                                                num_crops=3)[0]
+    assert 'gt_label' not in NaturalPhotoFolder(data_root=pool, num_crops=3)[0]
 
 
 def test_crops_are_distinct_and_seeded(pool):
     """num_crops distinct crops, the same ones for the same seed."""
     ds = NaturalPhotoFolder(data_root=pool, num_crops=600, seed=3)
     crops = _crops(ds)
-    digests = {hashlib.sha256(c.tobytes() + bytes(c.shape)).hexdigest()
-               for c in crops}
+    digests = {
+        hashlib.sha256(c.tobytes() + bytes(c.shape)).hexdigest()
+        for c in crops
+    }
     assert len(digests) == 600
     again = NaturalPhotoFolder(data_root=pool, num_crops=600, seed=3)
     assert all(np.array_equal(a, b) for a, b in zip(crops, _crops(again)))
@@ -79,11 +84,12 @@ def test_repeated_boxes_are_redrawn(pool):
     whole = dict(data_root=pool, crop_scale=(1.0, 1.0), crop_ratio=(1.5, 1.5))
     ds = NaturalPhotoFolder(num_crops=3, **whole)
     assert [ds[i]['crop_box'] for i in range(3)] == [(0, 0, 60, 40)] * 3
-    with pytest.raises(ValueError, match='allow fewer than num_crops=4 '
-                       'distinct crops'):
+    with pytest.raises(
+            ValueError, match='allow fewer than num_crops=4 '
+            'distinct crops'):
         NaturalPhotoFolder(num_crops=4, **whole)
-    small = dict(data_root=pool, crop_scale=(0.02, 0.02),
-                 crop_ratio=(1.0, 1.0))
+    small = dict(
+        data_root=pool, crop_scale=(0.02, 0.02), crop_ratio=(1.0, 1.0))
     ds = NaturalPhotoFolder(num_crops=300, **small)
     boxes = [(ds[i]['photo_idx'], ds[i]['crop_box']) for i in range(300)]
     assert len(set(boxes)) == 300
@@ -116,8 +122,10 @@ def test_base_config_points_mixssl_at_the_pool():
     which the test-suite configs use, keeps NaturalPhotoPool."""
     cfg = Config.fromfile(str(BASE / 'bloodmnist_mixssl_natural-photos.py'))
     base = Config.fromfile(str(BASE / 'bloodmnist_mixssl.py'))
-    mixup = [t for t in cfg.train_dataloader.dataset.pipeline
-             if t['type'] == 'CrossDomainMixup'][0]
+    mixup = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t['type'] == 'CrossDomainMixup'
+    ][0]
     aux = mixup['aux_dataset']
     assert aux['type'] == 'NaturalPhotoFolder' and aux['with_label']
     assert aux['data_root'] == 'data/natural_photos/'

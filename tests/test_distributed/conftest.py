@@ -5,8 +5,7 @@ import types
 import pytest
 
 from tests._helpers.dist_launch import (TINY_NPZ, write_backbone_checkpoint,
-                                        write_jpeg_folder,
-                                        write_tiny_medmnist)
+                                        write_jpeg_folder, write_tiny_medmnist)
 from tests._helpers.tmp_dirs import shared_tmp
 
 

@@ -18,16 +18,21 @@ REPEATS = 3
 def test_two_process_runs_exit_zero_every_time(tiny_data, tmp_path):
     """REPEATS launches at once (the load under which the abort showed up),
     each with a persistent data-loader worker per rank."""
-    opts = to_cfg_options(shrink_options(
-        parsed_config(CONFIG), medmnist=tiny_data.medmnist, num_workers=1))
+    opts = to_cfg_options(
+        shrink_options(
+            parsed_config(CONFIG), medmnist=tiny_data.medmnist, num_workers=1))
     procs = [
-        subprocess.Popen(
-            ['bash', osp.join(REPO, 'tools/dist_train.sh'),
-             osp.join(REPO, CONFIG), '2', '--work-dir',
-             str(tmp_path / f'run{i}'), '--cfg-options', *opts],
-            cwd=str(tmp_path), env=dist_env(), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for i in range(REPEATS)
+        subprocess.Popen([
+            'bash',
+            osp.join(REPO, 'tools/dist_train.sh'),
+            osp.join(REPO, CONFIG), '2', '--work-dir',
+            str(tmp_path / f'run{i}'), '--cfg-options', *opts
+        ],
+                         cwd=str(tmp_path),
+                         env=dist_env(),
+                         text=True,
+                         stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT) for i in range(REPEATS)
     ]
     try:
         logs = [p.communicate(timeout=400)[0] for p in procs]

@@ -32,10 +32,9 @@ import torch
 
 from mixssl_mm.benchmark.planning import to_cfg_options
 from mixssl_mm.benchmark.shrink import config_kind, shrink_options
-from tests._helpers.dist_launch import (CRASH_MARKERS, RANK_HOOK_OPTIONS,
-                                        REPO, launch, logged_lrs,
-                                        parsed_config, rank_params,
-                                        shipped_configs)
+from tests._helpers.dist_launch import (CRASH_MARKERS, RANK_HOOK_OPTIONS, REPO,
+                                        launch, logged_lrs, parsed_config,
+                                        rank_params, shipped_configs)
 from tests._helpers.tmp_dirs import shared_tmp
 
 NPROC, BATCH, SAMPLES = 2, 4, 16
@@ -45,9 +44,13 @@ parsed = parsed_config
 
 
 def _options(config: str, data) -> list:
-    opts = shrink_options(parsed(config), samples=SAMPLES, batch_size=BATCH,
-                          medmnist=data.medmnist, folder=data.folder,
-                          pretrained=data.backbone)
+    opts = shrink_options(
+        parsed(config),
+        samples=SAMPLES,
+        batch_size=BATCH,
+        medmnist=data.medmnist,
+        folder=data.folder,
+        pretrained=data.backbone)
     return to_cfg_options(opts) + RANK_HOOK_OPTIONS
 
 
@@ -58,20 +61,31 @@ def _run(config: str, data, root) -> dict:
     opts = _options(config, data)
     out = dict(work=work)
     t0 = time.time()
-    train = launch('dist_train.sh', [
-        osp.join(REPO, config), str(NPROC), '--work-dir', str(work),
-        '--auto-scale-lr', '--cfg-options', *opts
-    ], cwd=root)
-    out.update(train_rc=train.returncode, train_log=train.stdout,
-               train_s=time.time() - t0)
+    train = launch(
+        'dist_train.sh', [
+            osp.join(REPO, config),
+            str(NPROC), '--work-dir',
+            str(work), '--auto-scale-lr', '--cfg-options', *opts
+        ],
+        cwd=root)
+    out.update(
+        train_rc=train.returncode,
+        train_log=train.stdout,
+        train_s=time.time() - t0)
     if config_kind(parsed(config)) == 'downstream' and train.returncode == 0:
         t0 = time.time()
-        test = launch('dist_test.sh', [
-            osp.join(REPO, config), str(work / 'epoch_1.pth'), str(NPROC),
-            '--work-dir', str(work / 'test'), '--cfg-options', *opts
-        ], cwd=root)
-        out.update(test_rc=test.returncode, test_log=test.stdout,
-                   test_s=time.time() - t0)
+        test = launch(
+            'dist_test.sh', [
+                osp.join(REPO, config),
+                str(work / 'epoch_1.pth'),
+                str(NPROC), '--work-dir',
+                str(work / 'test'), '--cfg-options', *opts
+            ],
+            cwd=root)
+        out.update(
+            test_rc=test.returncode,
+            test_log=test.stdout,
+            test_s=time.time() - t0)
     return out
 
 
@@ -85,8 +99,10 @@ def matrix(request, tiny_data, tmp_path_factory):
     ]
     root = shared_tmp(request, tmp_path_factory, 'matrix')
     with ThreadPoolExecutor(JOBS) as pool:
-        futures = {c: pool.submit(_run, c, tiny_data, root)
-                   for c in dict.fromkeys(selected)}
+        futures = {
+            c: pool.submit(_run, c, tiny_data, root)
+            for c in dict.fromkeys(selected)
+        }
         return {c: f.result() for c, f in futures.items()}
 
 
@@ -123,18 +139,20 @@ def test_config_trains_under_dist_train_and_tests_under_dist_test(
 
     # --auto-scale-lr: lr x total batch / auto_scale_lr.base_batch_size
     cfg = parsed(config)
-    want = (cfg.optim_wrapper.optimizer.lr * NPROC * BATCH /
-            cfg.auto_scale_lr.base_batch_size)
+    want = (
+        cfg.optim_wrapper.optimizer.lr * NPROC * BATCH /
+        cfg.auto_scale_lr.base_batch_size)
     if cfg.get('param_scheduler'):
         # a schedule moves the logged lr; the scaled lr is its base
         # (mmengine's schedulers keep it as each group's initial_lr)
         groups = ckpt['optimizer']['param_groups']
-        assert all(math.isclose(g['initial_lr'], want, rel_tol=1e-3)
-                   for g in groups), ([g['initial_lr'] for g in groups], want)
+        assert all(
+            math.isclose(g['initial_lr'], want, rel_tol=1e-3)
+            for g in groups), ([g['initial_lr'] for g in groups], want)
     else:
         lrs = logged_lrs(run['train_log'])
-        assert lrs and all(
-            math.isclose(lr, want, rel_tol=1e-3) for lr in lrs), (lrs, want)
+        assert lrs and all(math.isclose(lr, want, rel_tol=1e-3)
+                           for lr in lrs), (lrs, want)
 
     if config_kind(cfg) == 'downstream':
         _assert_clean(run['test_rc'], run['test_log'])

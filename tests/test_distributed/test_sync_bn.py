@@ -19,41 +19,58 @@ from tests._helpers.dist_launch import (RANK_HOOK_OPTIONS, REPO, dist_env,
 CONFIG = 'configs/mixssl/benchmarks/resnet50_1xb64-20e_bloodmnist_finetune.py'
 # deterministic data (a plain resize, no flip), seeded sampler and head,
 # plain SGD: nothing but the batch split can differ between the two runs
-EXACT = ['train_dataloader.dataset.pipeline.0.type=Resize',
-         'train_dataloader.dataset.pipeline.1.prob=0.0',
-         'optim_wrapper.optimizer.type=SGD', 'optim_wrapper.optimizer.lr=0.1',
-         'randomness.seed=0', 'randomness.deterministic=True',
-         'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None',
-         'default_hooks.checkpoint.save_best=None']
+EXACT = [
+    'train_dataloader.dataset.pipeline.0.type=Resize',
+    'train_dataloader.dataset.pipeline.1.prob=0.0',
+    'optim_wrapper.optimizer.type=SGD', 'optim_wrapper.optimizer.lr=0.1',
+    'randomness.seed=0', 'randomness.deterministic=True', 'val_cfg=None',
+    'val_dataloader=None', 'val_evaluator=None',
+    'default_hooks.checkpoint.save_best=None'
+]
 
 
 def _rel_err(a, b):
-    return float((a.float() - b.float()).norm() /
-                 b.float().norm().clamp_min(1e-12))
+    return float(
+        (a.float() - b.float()).norm() / b.float().norm().clamp_min(1e-12))
 
 
 def test_sync_bn_trains_two_ranks_as_one_batch(tiny_data, tmp_path):
     cfg = parsed_config(CONFIG)
 
     def options(batch):
-        return to_cfg_options(shrink_options(
-            cfg, samples=16, batch_size=batch, medmnist=tiny_data.medmnist,
-            pretrained=tiny_data.backbone)) + EXACT + RANK_HOOK_OPTIONS
+        return to_cfg_options(
+            shrink_options(
+                cfg,
+                samples=16,
+                batch_size=batch,
+                medmnist=tiny_data.medmnist,
+                pretrained=tiny_data.backbone)) + EXACT + RANK_HOOK_OPTIONS
 
     two, one = tmp_path / 'two', tmp_path / 'one'
     env = dist_env()
     runs = [
-        ['bash', osp.join(REPO, 'tools/dist_train.sh'), osp.join(REPO, CONFIG),
-         '2', '--work-dir', str(two), '--cfg-options', *options(4),
-         'sync_bn=torch'],
-        [sys.executable, osp.join(REPO, 'tools/train.py'),
-         osp.join(REPO, CONFIG), '--work-dir', str(one), '--cfg-options',
-         *options(8)],
+        [
+            'bash',
+            osp.join(REPO, 'tools/dist_train.sh'),
+            osp.join(REPO, CONFIG), '2', '--work-dir',
+            str(two), '--cfg-options', *options(4), 'sync_bn=torch'
+        ],
+        [
+            sys.executable,
+            osp.join(REPO, 'tools/train.py'),
+            osp.join(REPO, CONFIG), '--work-dir',
+            str(one), '--cfg-options', *options(8)
+        ],
     ]
     for cmd in runs:
-        out = subprocess.run(cmd, cwd=str(tmp_path), env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=400)
+        out = subprocess.run(
+            cmd,
+            cwd=str(tmp_path),
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=400)
         assert out.returncode == 0, out.stdout[-4000:]
 
     b0, b1 = rank_buffers(two)

@@ -33,9 +33,9 @@ from tests.conftest import write_image_folder
 
 # what a source distribution would not carry either
 NOT_COPIED = shutil.ignore_patterns('.git', '.venv', 'data', 'work_dirs',
-                                    'checkpoints',
-                                    'build', 'dist', '*.egg-info',
-                                    '__pycache__', '.pytest_cache')
+                                    'checkpoints', 'build', 'dist',
+                                    '*.egg-info', '__pycache__',
+                                    '.pytest_cache')
 
 SCRIPT = textwrap.dedent('''
     import json, os, sys
@@ -80,17 +80,24 @@ SCRIPT = textwrap.dedent('''
 def _run(args, cwd, timeout=600):
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     env['OMP_NUM_THREADS'] = '1'
-    return subprocess.run(args, cwd=str(cwd), env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        args,
+        cwd=str(cwd),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
 
 
 def _site_dirs():
     """This interpreter's site-packages folders (a venv's may lie inside the
     checkout, as the README's ``.venv`` does; the checkout itself, which
     conftest and PYTHONPATH put on sys.path, is not one)."""
-    return [p for p in sys.path
-            if osp.basename(p) in ('site-packages', 'dist-packages')
-            and osp.isdir(p)]
+    return [
+        p for p in sys.path
+        if osp.basename(p) in ('site-packages',
+                               'dist-packages') and osp.isdir(p)
+    ]
 
 
 @pytest.fixture(scope='module')
@@ -100,23 +107,30 @@ def venv(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('install')
     src = tmp / 'src'
     shutil.copytree(REPO, src, ignore=NOT_COPIED)
-    out = _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-                '--no-build-isolation', '--no-index', '-q', '-w',
-                str(tmp / 'wheels'), str(src)], tmp)
+    out = _run([
+        sys.executable, '-m', 'pip', 'wheel', '--no-deps',
+        '--no-build-isolation', '--no-index', '-q', '-w',
+        str(tmp / 'wheels'),
+        str(src)
+    ], tmp)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     (wheel, ) = (tmp / 'wheels').glob('mixssl_mm-*.whl')
     shutil.rmtree(src)  # the installed copy must not need its source
     env_dir = tmp / 'venv'
-    out = _run([sys.executable, '-m', 'venv', '--without-pip', str(env_dir)],
-               tmp)
+    out = _run([sys.executable, '-m', 'venv', '--without-pip',
+                str(env_dir)], tmp)
     assert out.returncode == 0, out.stderr[-3000:]
     python = str(env_dir / 'bin' / 'python')
-    site = _run([python, '-c', 'import sysconfig; '
-                 "print(sysconfig.get_path('purelib'))"], tmp).stdout.strip()
+    site = _run([
+        python, '-c', 'import sysconfig; '
+        "print(sysconfig.get_path('purelib'))"
+    ], tmp).stdout.strip()
     with open(osp.join(site, '_running_interpreter.pth'), 'w') as f:
         f.write('\n'.join(_site_dirs()) + '\n')
-    out = _run([python, '-m', 'pip', 'install', '--no-deps', '--no-index',
-                '-q', str(wheel)], tmp)
+    out = _run([
+        python, '-m', 'pip', 'install', '--no-deps', '--no-index', '-q',
+        str(wheel)
+    ], tmp)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return env_dir, python, wheel
 
@@ -128,15 +142,21 @@ def test_the_wheel_ships_no_pth_and_no_top_level_module(venv):
         (meta, ) = [n for n in names if n.endswith('.dist-info/METADATA')]
         metadata = whl.read(meta).decode()
     assert not [n for n in names if n.endswith('.pth')]
-    assert {n.split('/')[0] for n in names} == {
-        'mixssl_mm', osp.basename(meta.split('/')[0])}
+    assert {n.split('/')[0]
+            for n in names} == {'mixssl_mm',
+                                osp.basename(meta.split('/')[0])}
     # static metadata: neither mmcv nor mmcv-lite unless asked for
-    requires = [line for line in metadata.splitlines()
-                if line.startswith('Requires-Dist: mmcv')]
+    requires = [
+        line for line in metadata.splitlines()
+        if line.startswith('Requires-Dist: mmcv')
+    ]
     assert requires == [
-        'Requires-Dist: mmcv-lite<2.3.0,>=2.0.0; extra == "mmcv-lite"']
-    site = _run([python, '-c', 'import sysconfig; '
-                 "print(sysconfig.get_path('purelib'))"], env_dir).stdout
+        'Requires-Dist: mmcv-lite<2.3.0,>=2.0.0; extra == "mmcv-lite"'
+    ]
+    site = _run([
+        python, '-c', 'import sysconfig; '
+        "print(sysconfig.get_path('purelib'))"
+    ], env_dir).stdout
     pths = [n for n in os.listdir(site.strip()) if n.endswith('.pth')]
     assert pths == ['_running_interpreter.pth']  # the test's path line only
 
@@ -172,17 +192,21 @@ def test_python_m_train_runs_the_preflight_outside_the_checkout(
         venv, tmp_path):
     _, python, _ = venv
     ckpt = tmp_path / 'resnet18_mm.pth'
-    out = _run([python, '-c',
-                'import torch, torchvision; '
-                'from mixssl_mm.converters import convert; '
-                'torch.save(torchvision.models.resnet18().state_dict(), '
-                f'"r18.pth"); convert("r18.pth", "{ckpt}")'], tmp_path)
+    out = _run([
+        python, '-c', 'import torch, torchvision; '
+        'from mixssl_mm.converters import convert; '
+        'torch.save(torchvision.models.resnet18().state_dict(), '
+        f'"r18.pth"); convert("r18.pth", "{ckpt}")'
+    ], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     target = write_image_folder(tmp_path / 'target', 8)
     cfg = tmp_path / 'finetune.py'
     cfg.write_text(classifier_config(target, ckpt, tiny=False))
-    train = [python, '-m', 'mixssl_mm.apis.train', str(cfg), '--work-dir',
-             str(tmp_path / 'work')]
+    train = [
+        python, '-m', 'mixssl_mm.apis.train',
+        str(cfg), '--work-dir',
+        str(tmp_path / 'work')
+    ]
     out = _run(train, tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
@@ -206,11 +230,12 @@ def test_the_wheel_ships_the_configs_for_mixssl_mm_bases(venv, tmp_path):
     (tmp_path / 'my_mixssl.py').write_text(
         "_base_ = ['mixssl_mm::mixssl/mixssl_resnet50_1xb64-20e_"
         "bloodmnist.py']\nmodel = dict(backbone=dict(depth=18))\n")
-    out = _run([python, '-c',
-                'from mixssl_mm.compat import apply_compat_fixes\n'
-                'apply_compat_fixes()\n'
-                'from mmengine.config import Config\n'
-                "cfg = Config.fromfile('my_mixssl.py')\n"
-                'print(cfg.model.type, cfg.model.backbone.depth)'], tmp_path)
+    out = _run([
+        python, '-c', 'from mixssl_mm.compat import apply_compat_fixes\n'
+        'apply_compat_fixes()\n'
+        'from mmengine.config import Config\n'
+        "cfg = Config.fromfile('my_mixssl.py')\n"
+        'print(cfg.model.type, cfg.model.backbone.depth)'
+    ], tmp_path)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == 'MixSSL 18'

@@ -12,8 +12,7 @@ from mmengine.config import Config
 from mixssl_mm.preflight import ConfigError
 from mixssl_mm.preflight.batches import check_train_batches
 from tests._helpers.dist_launch import write_backbone_checkpoint
-from tests._helpers.training import (classifier_config, iters_of,
-                                     train_in_process)  # noqa: F401
+from tests._helpers.training import classifier_config, iters_of
 from tests.conftest import write_image_folder
 
 
@@ -26,7 +25,8 @@ def test_last_batch_of_one_with_batchnorm_is_resolved_with_drop_last(
     # the reported case (mmpretrain#1421): 5 images at batch 4; the first
     # iteration trained, then the last batch (1 image) died in BatchNorm
     target = write_image_folder(tmp_path / 'target', 5, seed=1)
-    cfg = train_in_process.config((target, _aux(tmp_path)), batch_size=4,
+    cfg = train_in_process.config((target, _aux(tmp_path)),
+                                  batch_size=4,
                                   epochs=2)
     work = tmp_path / 'work'
     train_in_process(cfg, work)
@@ -37,13 +37,12 @@ def test_last_batch_of_one_with_batchnorm_is_resolved_with_drop_last(
     assert iters_of(work) == 2  # one full batch in each of the 2 epochs
 
 
-def test_a_single_sample_with_batchnorm_is_refused(tmp_path,
-                                                   train_in_process):
+def test_a_single_sample_with_batchnorm_is_refused(tmp_path, train_in_process):
     target = write_image_folder(tmp_path / 'target', 1, seed=1)
     cfg = train_in_process.config((target, _aux(tmp_path)), batch_size=4)
     work = tmp_path / 'work'
-    with pytest.raises(ConfigError, match='dropping it would leave no batch'
-                       ) as info:
+    with pytest.raises(
+            ConfigError, match='dropping it would leave no batch') as info:
         train_in_process(cfg, work)
     assert 'batch_size >= 2' in str(info.value)
     assert not work.exists()
@@ -53,7 +52,8 @@ def test_fewer_samples_than_a_batch_with_drop_last_is_refused(
         tmp_path, train_in_process):
     # the reported case: no training line, epoch checkpoints, rc 0
     target = write_image_folder(tmp_path / 'target', 3, seed=1)
-    cfg = train_in_process.config((target, _aux(tmp_path)), batch_size=4,
+    cfg = train_in_process.config((target, _aux(tmp_path)),
+                                  batch_size=4,
                                   epochs=2)
     work = tmp_path / 'work'
     with pytest.raises(ConfigError) as info:
@@ -76,14 +76,21 @@ class _Sized:
 
 
 def _cfg(**loader):
-    return Config(dict(
-        launcher='pytorch', train_cfg=dict(max_epochs=1),
-        model=dict(type='ImageClassifier', backbone=dict(
-            type='ResNet', depth=18, stem_channels=8, base_channels=8),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=2, in_channels=64)),
-        train_dataloader=dict(batch_size=4, sampler=dict(
-            type='DefaultSampler', shuffle=True), **loader)))
+    return Config(
+        dict(
+            launcher='pytorch',
+            train_cfg=dict(max_epochs=1),
+            model=dict(
+                type='ImageClassifier',
+                backbone=dict(
+                    type='ResNet', depth=18, stem_channels=8, base_channels=8),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LinearClsHead', num_classes=2,
+                          in_channels=64)),
+            train_dataloader=dict(
+                batch_size=4,
+                sampler=dict(type='DefaultSampler', shuffle=True),
+                **loader)))
 
 
 @pytest.mark.parametrize('n,round_up,per_rank', [(9, True, '5, 5'),
@@ -105,8 +112,10 @@ def test_batches_are_counted_per_rank(monkeypatch, n, round_up, per_rank):
 
 def test_zero_batches_per_rank_is_refused_for_the_world_size(monkeypatch):
     monkeypatch.setenv('WORLD_SIZE', '4')
-    with pytest.raises(ConfigError, match=r'6 training samples over 4 '
-                       r'processes \(2, 2, 2, 2 per rank\) give no batch'):
+    with pytest.raises(
+            ConfigError,
+            match=r'6 training samples over 4 '
+            r'processes \(2, 2, 2, 2 per rank\) give no batch'):
         check_train_batches(_cfg(drop_last=True), _Sized(6))
 
 
@@ -133,8 +142,10 @@ def test_a_checkpoint_saved_at_iteration_0_is_refused_as_pretrained(
     target = write_image_folder(tmp_path / 'target', 8, seed=1)
     cfg = train_in_process.write(classifier_config(target, ckpt))
     work = tmp_path / 'work'
-    with pytest.raises(ConfigError, match='was saved at iteration 0, by a '
-                       'run that never took an optimizer step'):
+    with pytest.raises(
+            ConfigError,
+            match='was saved at iteration 0, by a '
+            'run that never took an optimizer step'):
         train_in_process(cfg, work)
     assert not osp.exists(work / 'epoch_1.pth')
 

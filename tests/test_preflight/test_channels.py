@@ -7,25 +7,26 @@ import re
 import pytest
 import torch
 from mmengine.config import Config
-
 from mmpretrain.registry import MODELS
+
 from mixssl_mm.preflight import ConfigError
 from mixssl_mm.preflight.channels import (RESNET_TYPES, check_feature_channels,
                                           feature_channel_mismatches,
                                           resnet_out_channels)
 from tests._helpers.training import REPO
 
-FINETUNE_50 = osp.join(REPO, 'configs/mixssl/benchmarks/'
-                       'resnet50_1xb64-20e_bloodmnist-4cls_finetune.py')
-PROBE_50 = osp.join(REPO, 'configs/mixssl/benchmarks/'
-                    'resnet50_1xb64-20e_bloodmnist-4cls_linear-probe.py')
+FINETUNE_50 = osp.join(
+    REPO, 'configs/mixssl/benchmarks/'
+    'resnet50_1xb64-20e_bloodmnist-4cls_finetune.py')
+PROBE_50 = osp.join(
+    REPO, 'configs/mixssl/benchmarks/'
+    'resnet50_1xb64-20e_bloodmnist-4cls_linear-probe.py')
 
 
 def mm_config(name):
     """Path of one of mmpretrain's own configs."""
     import mmpretrain
-    return osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs',
-                    name)
+    return osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', name)
 
 
 def with_depth(path, depth):
@@ -56,9 +57,13 @@ def test_other_backbones_are_not_judged():
     assert resnet_out_channels(dict(type='RegNet', arch='regnetx_400mf')) \
         is None
     assert resnet_out_channels(dict(type='ResNet', depth=19)) is None
-    check_feature_channels(Config(dict(model=dict(
-        type='ImageClassifier', backbone=dict(type='VisionTransformer'),
-        head=dict(type='LinearClsHead', in_channels=1)))))
+    check_feature_channels(
+        Config(
+            dict(
+                model=dict(
+                    type='ImageClassifier',
+                    backbone=dict(type='VisionTransformer'),
+                    head=dict(type='LinearClsHead', in_channels=1)))))
 
 
 def test_reported_case_finetune_config_with_depth_18():
@@ -74,21 +79,24 @@ def test_reported_case_finetune_config_with_depth_18():
 
 
 def test_linear_probe_lists_every_key():
-    with pytest.raises(ConfigError, match=re.escape(
-            '--cfg-options model.neck.1.input_features=512 '
-            'model.head.in_channels=512')):
+    with pytest.raises(
+            ConfigError,
+            match=re.escape('--cfg-options model.neck.1.input_features=512 '
+                            'model.head.in_channels=512')):
         check_feature_channels(with_depth(PROBE_50, 34))
 
 
 @pytest.mark.parametrize('config,keys', [
     ('configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
      ['model.neck.in_channels', 'model.head.in_channels']),
-    ('configs/mixssl/ablations/mixssl-ra_resnet50_1xb64-20e_bloodmnist.py',
-     ['model.neck.in_channels', 'model.head.in_channels',
-      'model.aux_head.in_channels']),
-    ('configs/mixssl/ablations/mixssl-rc_resnet50_1xb64-20e_bloodmnist.py',
-     ['model.neck.in_channels', 'model.head.in_channels',
-      'model.contrast_neck.in_channels']),
+    ('configs/mixssl/ablations/mixssl-ra_resnet50_1xb64-20e_bloodmnist.py', [
+        'model.neck.in_channels', 'model.head.in_channels',
+        'model.aux_head.in_channels'
+    ]),
+    ('configs/mixssl/ablations/mixssl-rc_resnet50_1xb64-20e_bloodmnist.py', [
+        'model.neck.in_channels', 'model.head.in_channels',
+        'model.contrast_neck.in_channels'
+    ]),
     ('configs/simclr/simclr_resnet50_1xb64-20e_bloodmnist.py',
      ['model.neck.in_channels']),
     ('configs/byol/byol_resnet50_1xb64-20e_bloodmnist.py',
@@ -102,40 +110,44 @@ def test_linear_probe_lists_every_key():
 ])
 def test_ssl_and_mixssl_parts_that_read_the_encoder(config, keys):
     cfg = with_depth(config, 18)
-    assert [k for k, _ in feature_channel_mismatches(
-        cfg.model, 512)] == keys
+    assert [k for k, _ in feature_channel_mismatches(cfg.model, 512)] == keys
     with pytest.raises(ConfigError, match='outputs 512 channels'):
         check_feature_channels(cfg)
 
 
 def test_a_left_out_channel_setting_counts_with_its_default():
     # TransparencyHead(in_channels=2048) by default
-    model = dict(type='MixSSL', backbone=dict(type='ResNet', depth=18),
-                 neck=dict(type='ResnetGenerator', in_channels=512),
-                 head=dict(type='TransparencyHead'))
+    model = dict(
+        type='MixSSL',
+        backbone=dict(type='ResNet', depth=18),
+        neck=dict(type='ResnetGenerator', in_channels=512),
+        head=dict(type='TransparencyHead'))
     assert feature_channel_mismatches(model, 512) == [
-        ('model.head.in_channels', 2048)]
+        ('model.head.in_channels', 2048)
+    ]
 
 
 def test_a_neck_with_out_channels_sets_what_the_head_reads():
-    model = dict(type='ImageClassifier', backbone=dict(type='ResNet',
-                                                       depth=18),
-                 neck=[dict(type='GlobalAveragePooling'),
-                       dict(type='LinearNeck', in_channels=512,
-                            out_channels=256)],
-                 head=dict(type='LinearClsHead', num_classes=2,
-                           in_channels=256))
+    model = dict(
+        type='ImageClassifier',
+        backbone=dict(type='ResNet', depth=18),
+        neck=[
+            dict(type='GlobalAveragePooling'),
+            dict(type='LinearNeck', in_channels=512, out_channels=256)
+        ],
+        head=dict(type='LinearClsHead', num_classes=2, in_channels=256))
     assert feature_channel_mismatches(model, 512) == []
     model['head']['in_channels'] = 512
-    assert feature_channel_mismatches(model, 512) == [
-        ('model.head.in_channels', 512)]
+    assert feature_channel_mismatches(model,
+                                      512) == [('model.head.in_channels', 512)]
 
 
 def test_mmpretrain_resnet_configs_pass():
     # the shipped configs: tests/test_configs.py::test_config_builds_its_model
-    for name in ('resnet/resnet18_8xb16_cifar10.py',
-                 'byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
-                 'mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py'):
+    for name in (
+            'resnet/resnet18_8xb16_cifar10.py',
+            'byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
+            'mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py'):
         check_feature_channels(Config.fromfile(mm_config(name)))
 
 
@@ -155,17 +167,25 @@ def test_train_and_test_refuse_a_depth_change_before_anything_is_written(
     with pytest.raises(ConfigError, match=expected):
         train_main([FINETUNE_50, '--work-dir', str(work), *depth])
     with pytest.raises(ConfigError, match=expected):
-        test_main([FINETUNE_50, str(tmp_path / 'epoch_1.pth'), '--work-dir',
-                   str(work), *depth])
+        test_main([
+            FINETUNE_50,
+            str(tmp_path / 'epoch_1.pth'), '--work-dir',
+            str(work), *depth
+        ])
     assert not work.exists()
 
 
 # -- MixSSL: the encoder is probed once, here, instead of in MixSSL.__init__
 def mixssl_cfg(backbone, channels=512, **model):
-    return Config(dict(model=dict(
-        type='MixSSL', backbone=backbone,
-        neck=dict(type='ResnetGenerator', in_channels=channels, n_blocks=1),
-        head=dict(type='TransparencyHead', in_channels=channels), **model)))
+    return Config(
+        dict(
+            model=dict(
+                type='MixSSL',
+                backbone=backbone,
+                neck=dict(
+                    type='ResnetGenerator', in_channels=channels, n_blocks=1),
+                head=dict(type='TransparencyHead', in_channels=channels),
+                **model)))
 
 
 R18 = dict(type='ResNet', depth=18)
@@ -173,15 +193,19 @@ R18 = dict(type='ResNet', depth=18)
 
 def test_mixssl_misfits_are_refused_with_the_key_to_set():
     check_feature_channels(mixssl_cfg(R18))  # fits
-    with pytest.raises(ConfigError, match=re.escape(
-            'outputs 512 channels, but these settings expect another '
-            'number:\n  model.neck.in_channels=2048\n  '
-            'model.head.in_channels=2048\nSet them to 512')):
+    with pytest.raises(
+            ConfigError,
+            match=re.escape(
+                'outputs 512 channels, but these settings expect another '
+                'number:\n  model.neck.in_channels=2048\n  '
+                'model.head.in_channels=2048\nSet them to 512')):
         check_feature_channels(mixssl_cfg(R18, channels=2048))
     cfg = mixssl_cfg(R18)
     cfg.model.neck.num_upsamples = 4
-    with pytest.raises(ConfigError, match='downsamples by 32 but the decoder '
-                       'upsamples by 16; set model.neck.num_upsamples=5'):
+    with pytest.raises(
+            ConfigError,
+            match='downsamples by 32 but the decoder '
+            'upsamples by 16; set model.neck.num_upsamples=5'):
         check_feature_channels(cfg)
     # without R there is no decoder to fit
     cfg.model.use_rec = False
@@ -197,14 +221,14 @@ def test_mixssl_probes_any_backbone_for_its_channels():
 
 
 CONVNEXT = dict(type='ConvNeXt', arch='atto')
-VIT = dict(type='VisionTransformer', arch='deit-tiny', img_size=64,
-           patch_size=16)
+VIT = dict(
+    type='VisionTransformer', arch='deit-tiny', img_size=64, patch_size=16)
 
 
 @pytest.mark.parametrize('backbone, shape, option, fixed, ups', [
     (CONVNEXT, r'pooled vectors of shape \(1, 320\)',
-     'gap_before_final_norm=False',
-     dict(CONVNEXT, gap_before_final_norm=False), 5),
+     'gap_before_final_norm=False', dict(
+         CONVNEXT, gap_before_final_norm=False), 5),
     (VIT, r'pooled vectors of shape \(1, 192\)', "out_type='featmap'",
      dict(VIT, out_type='featmap'), 4),
     (dict(VIT, out_type='raw'), r'tokens of shape \(1, 17, 192\)',
@@ -216,8 +240,8 @@ def test_mixssl_refuses_pooled_or_token_encoders(backbone, shape, option,
     map that is not one), the option that gives feature maps; with it set
     the pre-flight passes."""
     channels = fixed_channels = 320 if fixed['type'] == 'ConvNeXt' else 192
-    with pytest.raises(ConfigError, match=shape + '(?s:.*)' +
-                       re.escape(option)):
+    with pytest.raises(
+            ConfigError, match=shape + '(?s:.*)' + re.escape(option)):
         check_feature_channels(mixssl_cfg(backbone, channels=channels))
     cfg = mixssl_cfg(fixed, channels=fixed_channels)
     cfg.model.neck.num_upsamples = ups

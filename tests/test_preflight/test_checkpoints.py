@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from mixssl_mm.preflight import ConfigError
-from tests._helpers.training import (classifier_config,
-                                     train_in_process)  # noqa: F401
+from tests._helpers.training import classifier_config
 
 CONVERTER = 'python tools/model_converters/resnet_to_mmpretrain.py'
 
@@ -43,32 +42,36 @@ def finetune(trainer, folders, ckpt, depth=18):
     return trainer.write(classifier_config(folders[0], ckpt, depth=depth))
 
 
-def test_pretrained_checkpoint_missing_or_unreadable(
-        tmp_path, image_folders, train_in_process):
+def test_pretrained_checkpoint_missing_or_unreadable(tmp_path, image_folders,
+                                                     train_in_process):
     work = tmp_path / 'work'
     missing = str(tmp_path / 'nope.pth')
-    with pytest.raises(ConfigError, match=re.escape(
-            f"model.backbone.init_cfg.checkpoint='{missing}': no such file")):
-        train_in_process(finetune(train_in_process, image_folders, missing),
-                         work)
+    with pytest.raises(
+            ConfigError,
+            match=re.escape(
+                f"model.backbone.init_cfg.checkpoint='{missing}': no such file"
+            )):
+        train_in_process(
+            finetune(train_in_process, image_folders, missing), work)
     assert not work.exists()
     text = tmp_path / 'text.pth'
     text.write_bytes(b'this is not an image')
     with pytest.raises(ConfigError, match='cannot be read as a checkpoint'):
-        train_in_process(finetune(train_in_process, image_folders, text),
-                         work)
+        train_in_process(finetune(train_in_process, image_folders, text), work)
     assert not work.exists()
     torch.save(torch.zeros(3), tmp_path / 'tensor.pth')
     with pytest.raises(ConfigError, match='holds a Tensor, not a checkpoint'):
-        train_in_process(finetune(train_in_process, image_folders,
-                                  tmp_path / 'tensor.pth'), work)
+        train_in_process(
+            finetune(train_in_process, image_folders, tmp_path / 'tensor.pth'),
+            work)
 
 
-def test_pretrained_checkpoint_that_does_not_fit(
-        tmp_path, image_folders, resnet18_checkpoint, train_in_process):
+def test_pretrained_checkpoint_that_does_not_fit(tmp_path, image_folders,
+                                                 resnet18_checkpoint,
+                                                 train_in_process):
     work = tmp_path / 'work'
-    cfg = finetune(train_in_process, image_folders, resnet18_checkpoint,
-                   depth=34)
+    cfg = finetune(
+        train_in_process, image_folders, resnet18_checkpoint, depth=34)
     with pytest.raises(ConfigError) as info:
         train_in_process(cfg, work)
     msg = str(info.value)
@@ -81,17 +84,18 @@ def test_pretrained_checkpoint_that_does_not_fit(
     assert not work.exists()
     # a wrong prefix is named too
     with pytest.raises(ConfigError, match="starts with prefix='neck.'"):
-        train_in_process(cfg, work, '--cfg-options',
-                         'model.backbone.depth=18',
+        train_in_process(cfg, work, '--cfg-options', 'model.backbone.depth=18',
                          'model.backbone.init_cfg.prefix=neck.')
     # the same checkpoint on the right architecture fine-tunes
     train_in_process(cfg, work, '--cfg-options', 'model.backbone.depth=18')
     ft = torch.load(work / 'epoch_1.pth')['state_dict']
     pre = torch.load(resnet18_checkpoint)['state_dict']
     # 2 Adam steps of lr 1e-4 move a weight by at most ~2e-4
-    torch.testing.assert_close(ft['backbone.conv1.weight'],
-                               pre['backbone.conv1.weight'], atol=3e-4,
-                               rtol=0)
+    torch.testing.assert_close(
+        ft['backbone.conv1.weight'],
+        pre['backbone.conv1.weight'],
+        atol=3e-4,
+        rtol=0)
 
 
 def test_unconverted_imagenet_weights_name_the_converter(
@@ -128,8 +132,13 @@ def test_unconverted_imagenet_weights_name_the_converter(
     # a DINO training checkpoint: refused by weights-only loading for its
     # args, or (without them) a dict of teacher/student
     state = torch.load(ckpt)
-    dino = {'teacher': {f'module.backbone.{k}': v for k, v in state.items()},
-            'epoch': 100}
+    dino = {
+        'teacher': {
+            f'module.backbone.{k}': v
+            for k, v in state.items()
+        },
+        'epoch': 100
+    }
     with_args = {'args': argparse.Namespace(arch='resnet18')}
     for name, extra in (('checkpoint.pth', with_args), ('no_args.pth', {})):
         path = tmp_path / name
@@ -160,8 +169,11 @@ def test_missing_converted_checkpoint_or_load_from(tmp_path, image_folders,
     msg = str(info.value)
     assert f"load_from='{missing}': no such file" in msg
     assert f'{CONVERTER} SRC.pth {missing}' in msg
-    with pytest.raises(ConfigError, match=re.escape(
-            f"load_from='{missing}' (set by --resume PATH): no such file")):
+    with pytest.raises(
+            ConfigError,
+            match=re.escape(
+                f"load_from='{missing}' (set by --resume PATH): no such file")
+    ):
         train_in_process(cfg, work, '--cfg-options',
                          'model.backbone.init_cfg=None', '--resume', missing)
     assert not work.exists()
@@ -177,28 +189,29 @@ def test_converted_weights_load_through_init_cfg_and_load_from(
     convert(str(src), str(dst))
     pre = torch.load(dst)['state_dict']
     cfg = finetune(train_in_process, image_folders, dst)
-    full_width = ['model.backbone.stem_channels=64',
-                  'model.backbone.base_channels=64',
-                  'model.head.in_channels=512']
-    for name, options in (('init_cfg', []), (
-            'load_from', ['model.backbone.init_cfg=None',
-                          f'load_from={dst}'])):
+    full_width = [
+        'model.backbone.stem_channels=64', 'model.backbone.base_channels=64',
+        'model.head.in_channels=512'
+    ]
+    for name, options in (('init_cfg', []), ('load_from', [
+            'model.backbone.init_cfg=None', f'load_from={dst}'
+    ])):
         work = tmp_path / name
         train_in_process(cfg, work, '--cfg-options', *full_width, *options)
         ft = torch.load(work / 'epoch_1.pth')['state_dict']
         # 2 Adam steps of lr 1e-4 move a weight by at most ~2e-4
-        for key in ('backbone.conv1.weight',
-                    'backbone.layer4.1.conv2.weight'):
+        for key in ('backbone.conv1.weight', 'backbone.layer4.1.conv2.weight'):
             torch.testing.assert_close(ft[key], pre[key], atol=3e-4, rtol=0)
 
 
-def test_load_from_must_fit_in_the_parts_it_carries(
-        tmp_path, image_folders, resnet18_checkpoint, train_in_process):
+def test_load_from_must_fit_in_the_parts_it_carries(tmp_path, image_folders,
+                                                    resnet18_checkpoint,
+                                                    train_in_process):
     """A ResNet-18 checkpoint as load_from of a ResNet-34 classifier: every
     key it has fits, but its backbone lacks the ResNet-34 blocks, which
     mmengine would leave random."""
-    cfg = finetune(train_in_process, image_folders, resnet18_checkpoint,
-                   depth=34)
+    cfg = finetune(
+        train_in_process, image_folders, resnet18_checkpoint, depth=34)
     work = tmp_path / 'work'
     with pytest.raises(ConfigError) as info:
         train_in_process(cfg, work, '--cfg-options',

@@ -7,22 +7,33 @@ from mmengine.config import Config
 
 from mixssl_mm.preflight import IMPORT_LINE, ConfigError, check_custom_imports
 from mixssl_mm.preflight.config import config_dicts, plugin_component_names
-from tests._helpers.training import train_in_process  # noqa: F401 (fixture)
 
 
 def test_plugin_components_and_nested_dicts():
     names = plugin_component_names()
     assert {'MixSSL', 'CrossDomainMixup', 'MedMNIST'} <= names
     assert 'ResNet' not in names  # mmpretrain's own
-    found = dict(config_dicts({'model': {'backbone': {'type': 'ResNet'}},
-                               'hooks': [{'type': 'X'}]}))
+    found = dict(
+        config_dicts({
+            'model': {
+                'backbone': {
+                    'type': 'ResNet'
+                }
+            },
+            'hooks': [{
+                'type': 'X'
+            }]
+        }))
     assert found['model.backbone'] == {'type': 'ResNet'}
     assert found['hooks[0]'] == {'type': 'X'}
 
 
 @pytest.mark.parametrize('imports,refused', [
-    (None, True), ([], True), (['mixssl_mm'], False),
-    ('mixssl_mm', False), (['mixssl_mm.models'], False),
+    (None, True),
+    ([], True),
+    (['mixssl_mm'], False),
+    ('mixssl_mm', False),
+    (['mixssl_mm.models'], False),
 ])
 def test_custom_imports_decide(imports, refused):
     cfg = dict(model=dict(type='MixSSL'))
@@ -42,8 +53,8 @@ def test_config_without_custom_imports_is_refused_by_train(
         tmp_path, image_folders, train_in_process):
     cfg = train_in_process.config(image_folders)
     text = open(cfg).read()
-    text = text[:text.index('custom_imports')] + text[text.index(
-        'model = dict('):]
+    text = text[:text.index('custom_imports')] + text[text.
+                                                      index('model = dict('):]
     with open(cfg, 'w') as f:
         f.write(text)
     work = tmp_path / 'work'

@@ -12,19 +12,18 @@ from mmengine.config import Config
 from mixssl_mm.preflight import ConfigError
 from mixssl_mm.preflight.dataloaders import (LOADERS, check_dataloaders,
                                              has_accelerator)
-from tests._helpers.training import (CLASSIFIER_EVAL, classifier_config,
-                                     train_in_process)  # noqa: F401
+from tests._helpers.training import CLASSIFIER_EVAL, classifier_config
 
 
-def test_no_workers_trains_whatever_merge_args_added(
-        tmp_path, image_folders, train_in_process):
+def test_no_workers_trains_whatever_merge_args_added(tmp_path, image_folders,
+                                                     train_in_process):
     path = train_in_process.config(image_folders)
     text = open(path).read()
     assert ' persistent_workers=False,' in text
     # the config sets num_workers=0 and nothing else about workers; the
     # command line adds a prefetch_factor, which needs workers as well
-    cfg = train_in_process.write(text.replace(' persistent_workers=False,',
-                                              ''))
+    cfg = train_in_process.write(
+        text.replace(' persistent_workers=False,', ''))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
         runner = train_in_process(cfg, tmp_path / 'work', '--cfg-options',
@@ -44,12 +43,14 @@ def test_test_tool_with_no_workers(tmp_path, image_folders, one_thread,
     from mmpretrain.models import ResNet
     backbone = ResNet(depth=18, stem_channels=16, base_channels=16)
     state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
-    state.update({'head.fc.weight': torch.zeros(2, 128),
-                  'head.fc.bias': torch.zeros(2)})
+    state.update({
+        'head.fc.weight': torch.zeros(2, 128),
+        'head.fc.bias': torch.zeros(2)
+    })
     ckpt = tmp_path / 'ft.pth'
     torch.save({'meta': {}, 'state_dict': state}, ckpt)
-    cfg = train_in_process.write(classifier_config(
-        image_folders[0], ckpt, extra=CLASSIFIER_EVAL))
+    cfg = train_in_process.write(
+        classifier_config(image_folders[0], ckpt, extra=CLASSIFIER_EVAL))
     metrics = train_in_process.test(
         cfg, ckpt, tmp_path / 'work', '--cfg-options',
         'test_dataloader.persistent_workers=True',
@@ -58,14 +59,19 @@ def test_test_tool_with_no_workers(tmp_path, image_folders, one_thread,
 
 
 def _loaders(**options):
-    base = dict(batch_size=2, num_workers=0,
-                sampler=dict(type='DefaultSampler', shuffle=False))
+    base = dict(
+        batch_size=2,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False))
     return Config({name: dict(base, **options) for name in LOADERS})
 
 
 def test_worker_options_without_workers_are_resolved_in_every_loader():
-    cfg = _loaders(persistent_workers=True, prefetch_factor=4,
-                   multiprocessing_context='spawn', pin_memory=True)
+    cfg = _loaders(
+        persistent_workers=True,
+        prefetch_factor=4,
+        multiprocessing_context='spawn',
+        pin_memory=True)
     check_dataloaders(cfg)
     for name in LOADERS:
         loader = cfg[name]

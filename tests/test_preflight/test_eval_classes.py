@@ -12,8 +12,7 @@ from mixssl_mm.preflight import ConfigError
 from mixssl_mm.preflight.eval_classes import check_split_classes
 from tests._helpers.dist_launch import write_backbone_checkpoint
 from tests._helpers.image_folders import write_split_folders
-from tests._helpers.training import (classifier_config,
-                                     train_in_process)  # noqa: F401
+from tests._helpers.training import classifier_config
 
 CLASSES = ('a', 'b', 'c')
 TEST_SPLIT = """
@@ -29,21 +28,19 @@ VAL_SPLIT = TEST_SPLIT.replace('test_', 'val_').replace('/test', '/val')
 
 
 def _config(trainer, tmp_path, extra, splits):
-    root = write_split_folders(tmp_path / 'data', CLASSES,
-                               dict(train=2, **splits), size=16)
+    root = write_split_folders(
+        tmp_path / 'data', CLASSES, dict(train=2, **splits), size=16)
     ckpt = write_backbone_checkpoint(tmp_path / 'pretrain.pth')
-    text = classifier_config(f'{root}/train', ckpt,
-                             extra=extra.format(root=root))
-    return trainer.write(text.replace('num_classes=2', 'num_classes=3')
-                         ), root
+    text = classifier_config(
+        f'{root}/train', ckpt, extra=extra.format(root=root))
+    return trainer.write(text.replace('num_classes=2', 'num_classes=3')), root
 
 
 def test_a_test_split_missing_a_class_folder_is_refused_before_testing(
         tmp_path, train_in_process):
     # the reported case (mmpretrain#174): label ids of c shifted, or
     # "dataset_meta has 2 classes but the predictions have 3" after the pass
-    cfg, root = _config(train_in_process, tmp_path, TEST_SPLIT,
-                        dict(test=2))
+    cfg, root = _config(train_in_process, tmp_path, TEST_SPLIT, dict(test=2))
     shutil.rmtree(f'{root}/test/b')
     ckpt = tmp_path / 'epoch_1.pth'
     torch.save({'state_dict': {}}, ckpt)
@@ -62,27 +59,29 @@ def test_a_validation_split_with_an_extra_class_is_refused_before_training(
     cfg, root = _config(train_in_process, tmp_path, VAL_SPLIT, dict(val=2))
     shutil.copytree(f'{root}/val/c', f'{root}/val/d')
     work = tmp_path / 'work'
-    with pytest.raises(ConfigError,
-                       match='extra \\(folders here the training split has '
-                       'not\\): d'):
+    with pytest.raises(
+            ConfigError,
+            match='extra \\(folders here the training split has '
+            'not\\): d'):
         train_in_process(cfg, work)
     assert not work.exists()
 
 
 def test_a_split_with_other_num_classes_than_the_model_is_refused(tmp_path):
     from mmpretrain.datasets import CustomDataset
-    root = write_split_folders(tmp_path / 'data', CLASSES, dict(test=1),
-                               size=8)
+    root = write_split_folders(
+        tmp_path / 'data', CLASSES, dict(test=1), size=8)
     dataset = CustomDataset(data_root=f'{root}/test', pipeline=[])
-    with pytest.raises(ConfigError, match="has 3 classes \\(a, b, c\\) but "
-                       "the model's head has num_classes=2"):
+    with pytest.raises(
+            ConfigError,
+            match="has 3 classes \\(a, b, c\\) but "
+            "the model's head has num_classes=2"):
         check_split_classes(dataset, 'test_dataloader.dataset', 2)
 
 
 def test_a_class_without_a_sample_is_named_not_refused(tmp_path):
     from mmpretrain.datasets import CustomDataset
-    root = write_split_folders(tmp_path / 'data', CLASSES, dict(val=1),
-                               size=8)
+    root = write_split_folders(tmp_path / 'data', CLASSES, dict(val=1), size=8)
     for f in (tmp_path / 'data' / 'val' / 'b').iterdir():
         f.unlink()
     dataset = CustomDataset(data_root=f'{root}/val', pipeline=[])

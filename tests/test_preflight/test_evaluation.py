@@ -9,8 +9,7 @@ from mmengine.config import Config
 
 from mixssl_mm.preflight import ConfigError
 from mixssl_mm.preflight.evaluation import check_evaluation_parts
-from tests._helpers.training import (REPO, classifier_config,
-                                     train_in_process)  # noqa: F401
+from tests._helpers.training import REPO, classifier_config
 
 # a labelled evaluation on the target folder, as a user would add it
 _EVAL = """
@@ -69,14 +68,20 @@ def test_test_parts_in_an_ssl_config_are_refused(tmp_path, image_folders,
     assert not (tmp_path / 'work').exists()
 
 
-@pytest.mark.parametrize('model', [
-    dict(type='SimCLR'),  # mmpretrain's own SSL algorithms too
-    dict(type='mmpretrain.MoCo'),
-    dict(type='AverageClsScoreTTA', module=dict(type='BYOL')),
-])
+@pytest.mark.parametrize(
+    'model',
+    [
+        dict(type='SimCLR'),  # mmpretrain's own SSL algorithms too
+        dict(type='mmpretrain.MoCo'),
+        dict(type='AverageClsScoreTTA', module=dict(type='BYOL')),
+    ])
 def test_every_model_without_predict_mode_is_refused(model):
-    cfg = Config(dict(model=model, val_dataloader=dict(), val_evaluator={},
-                      val_cfg=dict()))
+    cfg = Config(
+        dict(
+            model=model,
+            val_dataloader=dict(),
+            val_evaluator={},
+            val_cfg=dict()))
     with pytest.raises(ConfigError, match='no predict mode'):
         check_evaluation_parts(cfg, 'train')
     with pytest.raises(ConfigError, match='tools/test.py tests a model'):
@@ -84,18 +89,25 @@ def test_every_model_without_predict_mode_is_refused(model):
 
 
 def test_classifiers_keep_their_evaluation():
-    for model in (dict(type='ImageClassifier'), dict(
-            type='AverageClsScoreTTA', module=dict(type='ImageClassifier'))):
-        cfg = Config(dict(model=model, val_dataloader=dict(),
-                          val_evaluator={}, val_cfg=dict(),
-                          test_dataloader=dict(), test_evaluator={},
-                          test_cfg=dict()))
+    for model in (dict(type='ImageClassifier'),
+                  dict(
+                      type='AverageClsScoreTTA',
+                      module=dict(type='ImageClassifier'))):
+        cfg = Config(
+            dict(
+                model=model,
+                val_dataloader=dict(),
+                val_evaluator={},
+                val_cfg=dict(),
+                test_dataloader=dict(),
+                test_evaluator={},
+                test_cfg=dict()))
         check_evaluation_parts(cfg, 'train')
         check_evaluation_parts(cfg, 'test')
 
 
-def test_save_best_without_validation_is_turned_off(
-        tmp_path, image_folders, train_in_process, capsys):
+def test_save_best_without_validation_is_turned_off(tmp_path, image_folders,
+                                                    train_in_process, capsys):
     # e.g. the shipped 4-class fine-tune config (save_best='accuracy/top1')
     # with --no-validate: mmengine would silently never save a best_*.pth
     assert "save_best='accuracy/top1'" in open(FINETUNE_4CLS).read()

@@ -8,8 +8,7 @@ import pytest
 from mmengine.config import Config
 
 from mixssl_mm.preflight import ConfigError
-from tests._helpers.training import (CLASSIFIER_EVAL, classifier_config,
-                                     train_in_process)  # noqa: F401
+from tests._helpers.training import CLASSIFIER_EVAL, classifier_config
 
 
 def test_auto_scale_lr_without_its_config_part(tmp_path, image_folders,
@@ -30,8 +29,10 @@ def test_auto_scale_lr_without_its_config_part(tmp_path, image_folders,
                               'auto_scale_lr.enable=True')
     assert runner.optim_wrapper.param_groups[0]['lr'] == pytest.approx(5e-5)
     # enabled without a base batch size: the key to add
-    with pytest.raises(ConfigError, match='has no base_batch_size: add '
-                       'auto_scale_lr.base_batch_size=N'):
+    with pytest.raises(
+            ConfigError,
+            match='has no base_batch_size: add '
+            'auto_scale_lr.base_batch_size=N'):
         train_in_process(cfg, tmp_path / 'work2', '--cfg-options',
                          'auto_scale_lr.enable=True')
 
@@ -40,10 +41,13 @@ def test_amp_with_a_wrapper_it_cannot_take(tmp_path, image_folders,
                                            train_in_process):
     work = tmp_path / 'work'
     cfg = train_in_process.config(image_folders)
-    apex = train_in_process.write(open(cfg).read().replace(
-        "type='OptimWrapper'", "type='ApexOptimWrapper'"))
-    with pytest.raises(ConfigError, match="would replace optim_wrapper.type="
-                       "'ApexOptimWrapper'"):
+    apex = train_in_process.write(
+        open(cfg).read().replace("type='OptimWrapper'",
+                                 "type='ApexOptimWrapper'"))
+    with pytest.raises(
+            ConfigError,
+            match="would replace optim_wrapper.type="
+            "'ApexOptimWrapper'"):
         train_in_process(apex, work, '--amp')
     bare = train_in_process.write('\n'.join(
         line for line in open(cfg).read().splitlines()
@@ -66,18 +70,21 @@ def test_launcher_without_its_environment(tmp_path, image_folders,
     assert not (tmp_path / 'work').exists()
 
 
-@pytest.mark.parametrize('flags, config_extra, message', [
-    (['--amp'], '', 'no test_cfg; add test_cfg = dict()'),
-    (['--tta'], '', '--tta tests test_dataloader.dataset'),
-    (['--show-dir', 'shown'], CLASSIFIER_EVAL + 'default_hooks = None',
-     'add default_hooks = dict(visualization='),
-    (['--out-item', 'metrics'], CLASSIFIER_EVAL, 'give --out FILE as well'),
-    (['--launcher', 'pytorch'], CLASSIFIER_EVAL,
-     'tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCESSES'),
-], ids=['amp', 'tta', 'show-dir', 'out-item', 'launcher'])
-def test_test_flags_without_their_config_part(
-        tmp_path, image_folders, train_in_process, flags, config_extra,
-        message):
+@pytest.mark.parametrize(
+    'flags, config_extra, message', [
+        (['--amp'], '', 'no test_cfg; add test_cfg = dict()'),
+        (['--tta'], '', '--tta tests test_dataloader.dataset'),
+        (['--show-dir', 'shown'], CLASSIFIER_EVAL + 'default_hooks = None',
+         'add default_hooks = dict(visualization='),
+        (['--out-item', 'metrics'
+          ], CLASSIFIER_EVAL, 'give --out FILE as well'),
+        (['--launcher', 'pytorch'], CLASSIFIER_EVAL,
+         'tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCESSES'),
+    ],
+    ids=['amp', 'tta', 'show-dir', 'out-item', 'launcher'])
+def test_test_flags_without_their_config_part(tmp_path, image_folders,
+                                              train_in_process, flags,
+                                              config_extra, message):
     ckpt = tmp_path / 'ft.pth'
     ckpt.write_bytes(b'')  # never read: refused before
     cfg = train_in_process.write(

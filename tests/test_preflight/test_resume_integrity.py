@@ -10,7 +10,7 @@ import torch
 from mixssl_mm.preflight import ConfigError
 from mixssl_mm.utils.checkpoint import (checkpoint_error, latest_checkpoint,
                                         newest_intact_checkpoint)
-from tests._helpers.training import iters_of, train_in_process  # noqa: F401
+from tests._helpers.training import iters_of
 from tests.conftest import write_image_folder
 
 
@@ -61,8 +61,10 @@ def test_resume_auto_falls_back_to_the_newest_intact_one(
 def test_no_intact_checkpoint_left_is_refused(two_epochs, train_in_process):
     cfg, work = two_epochs
     _truncate(work / 'epoch_1.pth')
-    with pytest.raises(ConfigError, match='no other checkpoint there is '
-                       'intact. Start over with --overwrite'):
+    with pytest.raises(
+            ConfigError,
+            match='no other checkpoint there is '
+            'intact. Start over with --overwrite'):
         train_in_process(cfg, work, '--resume')
 
 

@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from mixssl_mm.preflight import (ConfigError, WorkDirGuard, check_work_dir,
                                  existing_checkpoints)
-from tests._helpers.training import iters_of, train_in_process  # noqa: F401
+from tests._helpers.training import iters_of
 
 
 def test_checkpoints_are_found_and_guarded(tmp_path):
@@ -18,13 +18,16 @@ def test_checkpoints_are_found_and_guarded(tmp_path):
     (work / 'notes.txt').write_text('mine')
     (work / 'epoch_1.pth').write_bytes(b'')
     (work / 'last_checkpoint').write_text('epoch_1.pth')
-    assert existing_checkpoints(str(work)) == ['epoch_1.pth',
-                                               'last_checkpoint']
+    assert existing_checkpoints(
+        str(work)) == ['epoch_1.pth', 'last_checkpoint']
     cfg = Config(dict(work_dir=str(work)))
     with pytest.raises(ConfigError, match='already holds checkpoints'):
         check_work_dir(cfg, overwrite=False)
-    assert check_work_dir(cfg, overwrite=True) == [
-        str(work / 'epoch_1.pth'), str(work / 'last_checkpoint')]
+    assert check_work_dir(
+        cfg, overwrite=True) == [
+            str(work / 'epoch_1.pth'),
+            str(work / 'last_checkpoint')
+        ]
     cfg.resume = True
     assert check_work_dir(cfg, overwrite=False) == []
 
@@ -59,10 +62,12 @@ def test_negative_gamma_keeps_an_existing_work_dir_as_it_was(
     work = tmp_path / 'work'
     work.mkdir()
     (work / 'notes.txt').write_text('mine')
-    with pytest.raises(ValueError, match=r'loss_weight \(γ\) must be a '
-                       'number >= 0'):
-        train_in_process(train_in_process.config(image_folders), work,
-                         '--cfg-options', 'model.head.loss.loss_weight=-1.0')
+    with pytest.raises(
+            ValueError, match=r'loss_weight \(γ\) must be a '
+            'number >= 0'):
+        train_in_process(
+            train_in_process.config(image_folders), work, '--cfg-options',
+            'model.head.loss.loss_weight=-1.0')
     assert os.listdir(work) == ['notes.txt']
 
 
@@ -72,8 +77,10 @@ def test_work_dir_with_checkpoints_needs_resume_or_overwrite(
     cfg = train_in_process.config(image_folders)
     train_in_process(cfg, work)
     before = sorted(os.listdir(work))
-    with pytest.raises(ConfigError, match=r'already holds checkpoints '
-                       r'(?s:.*)--resume(?s:.*)--work-dir(?s:.*)--overwrite'):
+    with pytest.raises(
+            ConfigError,
+            match=r'already holds checkpoints '
+            r'(?s:.*)--resume(?s:.*)--work-dir(?s:.*)--overwrite'):
         train_in_process(cfg, work)
     assert sorted(os.listdir(work)) == before
     stale = work / 'iter_9.pth'

@@ -42,11 +42,14 @@ randomness = dict(seed=0)
 CHANNELS = {
     'r': ['model.neck.in_channels', 'model.head.in_channels'],
     't': ['model.neck.in_channels', 'model.head.in_channels'],
-    'rc': ['model.neck.in_channels', 'model.head.in_channels',
-           'model.contrast_neck.in_channels',
-           'model.contrast_neck.hid_channels'],
-    'ra': ['model.neck.in_channels', 'model.head.in_channels',
-           'model.aux_head.in_channels'],
+    'rc': [
+        'model.neck.in_channels', 'model.head.in_channels',
+        'model.contrast_neck.in_channels', 'model.contrast_neck.hid_channels'
+    ],
+    'ra': [
+        'model.neck.in_channels', 'model.head.in_channels',
+        'model.aux_head.in_channels'
+    ],
 }
 LOSSES = {
     'r': {'loss_rec'},
@@ -95,9 +98,10 @@ def runs(request, tmp_path_factory):
     """Start the four trainings at once; returns name -> (work, rc, log)."""
     tmp = shared_tmp(request, tmp_path_factory, 'ablations')
     rng = np.random.default_rng(0)
-    np.savez(tmp / 'cells.npz',
-             train_images=rng.integers(0, 256, (8, 28, 28, 3), np.uint8),
-             train_labels=rng.integers(0, 8, (8, 1), np.uint8))
+    np.savez(
+        tmp / 'cells.npz',
+        train_images=rng.integers(0, 256, (8, 28, 28, 3), np.uint8),
+        train_labels=rng.integers(0, 8, (8, 1), np.uint8))
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     procs = {}
     for name, keys in CHANNELS.items():
@@ -106,11 +110,18 @@ def runs(request, tmp_path_factory):
         work = tmp / f'work_{name}'
         options = ['model.backbone.depth=18'] + [f'{k}=512' for k in keys]
         options += crop_options(shipped(name), 32)
-        procs[name] = (work, subprocess.Popen(
-            [sys.executable, osp.join(REPO, 'tools/train.py'), str(cfg),
-             '--work-dir', str(work), '--cfg-options', *options],
-            cwd=str(tmp), env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True))
+        procs[name] = (work,
+                       subprocess.Popen([
+                           sys.executable,
+                           osp.join(REPO, 'tools/train.py'),
+                           str(cfg), '--work-dir',
+                           str(work), '--cfg-options', *options
+                       ],
+                                        cwd=str(tmp),
+                                        env=env,
+                                        stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT,
+                                        text=True))
     return wait_for_runs(procs)
 
 
@@ -122,8 +133,7 @@ def test_ablation_trains_only_its_objectives(runs, name):
         values = re.findall(rf' {key}: (\S+)', log)
         if key in LOSSES[name]:
             assert len(values) == 2, (key, log[-3000:])  # 2 iterations
-            assert all(torch.isfinite(torch.tensor(float(v)))
-                       for v in values)
+            assert all(torch.isfinite(torch.tensor(float(v))) for v in values)
         else:
             assert not values, (key, log[-3000:])
     state = torch.load(work / 'epoch_1.pth', map_location='cpu')

@@ -37,27 +37,31 @@ randomness = dict(seed=0)
 """
 
 RUNS = {
-    'rotation': dict(
+    'rotation':
+    dict(
         views='*view',
         model="dict(backbone=dict(depth=18), head=dict(in_channels=512))"),
-    'mixup-simclr': dict(
+    'mixup-simclr':
+    dict(
         views="dict(type='MultiView', num_views=2, transforms=[view])",
         model="dict(backbone=dict(depth=18), neck=dict(in_channels=512, "
-              "hid_channels=64, out_channels=16))"),
-    'mixco': dict(
+        "hid_channels=64, out_channels=16))"),
+    'mixco':
+    dict(
         views="dict(type='MultiView', num_views=2, transforms=[view])",
         model="dict(backbone=dict(depth=18), neck=dict(in_channels=512, "
-              "hid_channels=64, out_channels=16))"),
-    'dino': dict(
+        "hid_channels=64, out_channels=16))"),
+    'dino':
+    dict(
         views="dict(type='MultiView', num_views=[2, 2], transforms=[view, "
-              "[dict(type='RandomResizedCrop', scale=16, "
-              "crop_ratio_range=(0.05, 0.14))]])",
+        "[dict(type='RandomResizedCrop', scale=16, "
+        "crop_ratio_range=(0.05, 0.14))]])",
         model="dict(backbone=dict(depth=18), neck=dict(in_channels=512, "
-              "out_channels=64, hid_channels=32, bottleneck_channels=16), "
-              "head=dict(out_channels=64))",
+        "out_channels=64, hid_channels=32, bottleneck_channels=16), "
+        "head=dict(out_channels=64))",
         # the first of the 2 iterations with the last layer frozen
         extra="custom_hooks = [dict(type='DINOLastLayerFreezeHook', "
-              "freeze_epochs=0.5)]"),
+        "freeze_epochs=0.5)]"),
 }
 
 LOSS_KEYS = {
@@ -86,10 +90,18 @@ def runs(request, tmp_path_factory):
             COMMON.format(base=shipped(name), data=data, views=parts['views'])
             + f"model = {parts['model']}\n{parts.get('extra', '')}\n")
         work = tmp / f'work_{name}'
-        procs[name] = (work, subprocess.Popen(
-            [sys.executable, osp.join(REPO, 'tools/train.py'), str(cfg),
-             '--work-dir', str(work)], cwd=str(tmp), env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs[name] = (work,
+                       subprocess.Popen([
+                           sys.executable,
+                           osp.join(REPO, 'tools/train.py'),
+                           str(cfg), '--work-dir',
+                           str(work)
+                       ],
+                                        cwd=str(tmp),
+                                        env=env,
+                                        stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT,
+                                        text=True))
     return wait_for_runs(procs)
 
 

@@ -29,9 +29,16 @@ def _run_tiny(work_dir, *argv):
         # one thread per run: CI cores are often shared, and oversubscribed
         # OpenMP threads slow a run down far more than one thread does;
         # two chains at a time exercise the parallel runner
-        [sys.executable, str(TOOL), '--preset', 'tiny', '--threads', '1',
-         '--jobs', '2', '--work-dir', str(work_dir), *argv],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
+        [
+            sys.executable,
+            str(TOOL), '--preset', 'tiny', '--threads', '1', '--jobs', '2',
+            '--work-dir',
+            str(work_dir), *argv
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900)
     return out, time.time() - start
 
 
@@ -69,15 +76,17 @@ def test_tiny_preset_end_to_end_and_resume(tmp_path):
         'split (1817 images)' in md
     assert (work / 'rand_start' / 'seed0' / 'encoder' /
             'backbone.pth').is_file()
-    trained = ['### Fine-tune, 10 % of the labels',
-               '### Fine-tune, 100 % of the labels', '### Linear probe']
+    trained = [
+        '### Fine-tune, 10 % of the labels',
+        '### Fine-tune, 100 % of the labels', '### Linear probe'
+    ]
     assert _headings(md) == [
         '# Benchmark results — BloodMNIST, preset `tiny`',
         '## Top-1 accuracy by protocol (%)',
         '## Table 1 — per-class test accuracy (%)', *trained,
         '## Table 2 — macro precision / recall / F1, ROC-AUC (one-vs-rest, '
-        'macro) and top-1 accuracy (%)', *trained,
-        '## Δ vs MixSSL [95 % CI]', *trained, '## Label fractions'
+        'macro) and top-1 accuracy (%)', *trained, '## Δ vs MixSSL [95 % CI]',
+        *trained, '## Label fractions'
     ]
     for name in ('MixSSL (n=1)', 'Rand (n=1)'):
         assert md.count(f'| {name} |') == 6, name  # 2 tables x 3 protocols
@@ -85,23 +94,26 @@ def test_tiny_preset_end_to_end_and_resume(tmp_path):
         'the labels | Linear probe | k-NN |' in md
     # Rand minus MixSSL, paired by test image (one seed): a summary and a
     # per-class table per trained protocol; k-NN has no per-image results
-    rand = [line for line in md.splitlines()
-            if line.startswith('| Rand | bootstrap, 1817 images, seed 0 |')]
+    rand = [
+        line for line in md.splitlines()
+        if line.startswith('| Rand | bootstrap, 1817 images, seed 0 |')
+    ]
     assert len(rand) == 6
-    assert all(re.search(r'[+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]',
-                         line) for line in rand)
+    assert all(
+        re.search(r'[+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\]', line)
+        for line in rand)
     assert 'No interval for Rand (k-NN)' in md
     deltas = list(csv.DictReader(open(work / 'deltas.csv')))
-    assert {r['protocol'] for r in deltas} == {'finetune_10pct', 'finetune',
-                                               'linear'}
+    assert {r['protocol']
+            for r in deltas} == {'finetune_10pct', 'finetune', 'linear'}
     for r in deltas:
         assert r['method'] == 'Rand' and r['kind'] == 'bootstrap'
         assert float(r['low']) <= float(r['delta']) <= float(r['high'])
-        assert r['within_noise'] == str(float(r['low']) <= 0 <= float(
-            r['high']))
+        assert r['within_noise'] == str(
+            float(r['low']) <= 0 <= float(r['high']))
     # the 10 % subset: 13 of the first 128 train images, every class
-    record = json.loads((work / 'label_fractions' /
-                         'seed0_10pct.json').read_text())
+    record = json.loads(
+        (work / 'label_fractions' / 'seed0_10pct.json').read_text())
     assert len(record['indices']) == sum(record['counts']) == 13
     assert min(record['counts']) >= 1 and sum(record['pool_counts']) == 128
     assert (f"| 10 % | 0 | 13 | {' | '.join(map(str, record['counts']))} | "
@@ -116,13 +128,14 @@ def test_tiny_preset_end_to_end_and_resume(tmp_path):
     rows = list(csv.DictReader(open(work / 'results.csv')))
     assert list(rows[0]) == [
         'method', 'protocol', 'seed', 'precision', 'recall', 'f1', 'roc_auc',
-        'accuracy', 'mean_class_accuracy', 'acc_eosinophil',
-        'acc_lymphocyte', 'acc_monocyte', 'acc_neutrophil'
+        'accuracy', 'mean_class_accuracy', 'acc_eosinophil', 'acc_lymphocyte',
+        'acc_monocyte', 'acc_neutrophil'
     ]
-    assert {(r['method'], r['protocol']) for r in rows} == {
-        (m, p) for m in ('MixSSL', 'Rand')
-        for p in ('finetune_10pct', 'finetune', 'linear', 'knn')
-    }
+    assert {(r['method'], r['protocol'])
+            for r in rows} == {(m, p)
+                               for m in ('MixSSL', 'Rand')
+                               for p in ('finetune_10pct', 'finetune',
+                                         'linear', 'knn')}
     for r in rows:
         assert 0 <= float(r['accuracy']) <= 100
         if r['protocol'] == 'knn':
@@ -138,13 +151,13 @@ def test_tiny_preset_end_to_end_and_resume(tmp_path):
     # each stage is a normal mm run with its own work dir
     pre = work / 'mixssl' / 'seed0' / 'pretrain'
     assert (pre / 'last_checkpoint').exists()
-    ft = json.loads((work / 'mixssl' / 'seed0' / 'finetune' /
-                     'done.json').read_text())
+    ft = json.loads(
+        (work / 'mixssl' / 'seed0' / 'finetune' / 'done.json').read_text())
     assert 'model.backbone.init_cfg.checkpoint=' in ft['command']
     assert str(pre) in ft['command']
     assert not (work / 'rand' / 'seed0' / 'pretrain').exists()
-    metrics = json.loads((work / 'rand' / 'seed0' / 'linear_test' /
-                          'metrics.json').read_text())
+    metrics = json.loads(
+        (work / 'rand' / 'seed0' / 'linear_test' / 'metrics.json').read_text())
     assert 'accuracy/top1' in metrics and 'roc_auc' in metrics
 
     # re-run: every stage is skipped, results are rewritten
@@ -168,8 +181,10 @@ def test_image_folders_binary_with_aux_folder_and_multi_class(tmp_path):
     cells = write_split_folders(
         tmp_path / 'blood-cell' / 'dataset2-master' / 'images',
         ['EOSINOPHIL', 'NEUTROPHIL'], dict(TRAIN=24, TEST=6))
-    aux = write_split_folders(tmp_path / 'imagenette' / 'train',
-                              ['n01440764', 'n02102040'], {'.': 6}, seed=3)
+    aux = write_split_folders(
+        tmp_path / 'imagenette' / 'train', ['n01440764', 'n02102040'],
+        {'.': 6},
+        seed=3)
     work = tmp_path / 'binary'
     out, md = _run_ok(work, 11, 'binary image folders', '--data-root', cells,
                       '--aux-root', aux, '--positive-class', 'EOSINOPHIL',
@@ -182,8 +197,9 @@ def test_image_folders_binary_with_aux_folder_and_multi_class(tmp_path):
         '### Linear probe'
     ]
     # the positive class's metrics get paired intervals too
-    assert re.search(r'\| Method \| Interval \| Accuracy \|.* \| '
-                     r'F1 \(positive\) \|', md)
+    assert re.search(
+        r'\| Method \| Interval \| Accuracy \|.* \| '
+        r'F1 \(positive\) \|', md)
     assert '| Method | EOSINOPHIL | NEUTROPHIL | Average |' in md
     assert '- Binary task, positive class: EOSINOPHIL (index 0' in md
     assert f'- Auxiliary images of MixSSL: `{aux}` (12 images, 2 classes' \
@@ -194,8 +210,9 @@ def test_image_folders_binary_with_aux_folder_and_multi_class(tmp_path):
     metrics = json.loads((work / 'mixssl' / 'seed0' / 'linear_test' /
                           'metrics.json').read_text())
     p, r = metrics['binary/precision'], metrics['binary/recall']
-    assert metrics['binary/f1-score'] == pytest.approx(
-        2 * p * r / (p + r) if p + r else 0.0)
+    assert metrics['binary/f1-score'] == pytest.approx(2 * p * r /
+                                                       (p + r) if p +
+                                                       r else 0.0)
     pre = (work / 'mixssl' / 'seed0' / 'pretrain' / 'stage.log').read_text()
     assert 'CrossDomainMixup' in pre and aux in pre
     knn = (work / 'rand' / 'seed0' / 'knn' / 'stage.log').read_text()
@@ -207,8 +224,8 @@ def test_image_folders_binary_with_aux_folder_and_multi_class(tmp_path):
     three = write_split_folders(tmp_path / 'cells', ['a', 'b', 'c'],
                                 dict(train=10, val=2, test=4))
     out, md = _run_ok(tmp_path / 'multi', 3, '3-class image folders',
-                      '--data-root', three, '--methods', 'rand',
-                      '--protocols', 'linear', 'knn', '--num-classes', '3')
+                      '--data-root', three, '--methods', 'rand', '--protocols',
+                      'linear', 'knn', '--num-classes', '3')
     assert '| Method | a | b | c | Average |' in md
     assert '## Table 2 — macro precision' in md
     assert '- Task: all 3 classes: a, b, c; data cells' in md

@@ -12,8 +12,10 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'analysis_tools' / 'benchmark_throughput.py'
 DATA = REPO / 'data' / 'medmnist' / 'bloodmnist.npz'
-TINY = ['--device', 'cpu', '--depth', '18', '--size', '32', '--batch', '4',
-        '--iters', '2', '--warmup', '1']
+TINY = [
+    '--device', 'cpu', '--depth', '18', '--size', '32', '--batch', '4',
+    '--iters', '2', '--warmup', '1'
+]
 
 
 def test_both_modes_all_three_methods_json_and_markdown(tmp_path):
@@ -21,25 +23,30 @@ def test_both_modes_all_three_methods_json_and_markdown(tmp_path):
         pytest.skip('fetch the data first: '
                     'python tools/data/fetch_bloodmnist.py')
     out, md = tmp_path / 'r.json', tmp_path / 'r.md'
-    proc = subprocess.run(
-        [sys.executable, str(TOOL), *TINY, '--num-workers', '1',
-         '--out', str(out), '--md', str(md)],
-        cwd=str(REPO), capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([
+        sys.executable,
+        str(TOOL), *TINY, '--num-workers', '1', '--out',
+        str(out), '--md',
+        str(md)
+    ],
+                          cwd=str(REPO),
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     # the run is described as the tool's command line
     assert json.loads(out.read_text())['environment']['command'].startswith(
         'python tools/analysis_tools/benchmark_throughput.py --device cpu')
     result = json.loads(out.read_text())
     rows = result['results']
-    assert [(r['key'], r['mode']) for r in rows] == [
-        (m, mode) for mode in ('synthetic', 'pipeline')
-        for m in ('mixssl', 'simclr', 'mocov2')
-    ]
+    assert [(r['key'], r['mode'])
+            for r in rows] == [(m, mode) for mode in ('synthetic', 'pipeline')
+                               for m in ('mixssl', 'simclr', 'mocov2')]
     for r in rows:
         assert (r['depth'], r['batch'], r['size']) == (18, 4, 32)
         assert 0 < r['step_ms_min'] <= r['step_ms_median'] <= r['step_ms_max']
-        assert r['samples_per_s'] == pytest.approx(
-            4 / (r['step_ms_median'] / 1e3))
+        assert r['samples_per_s'] == pytest.approx(4 /
+                                                   (r['step_ms_median'] / 1e3))
         assert r['peak_mem_mib'] >= 0 and r['mem_kind'].startswith('cpu')
         assert r['loss'] == r['loss']  # finite, checked by the tool too
         assert r['optim_wrapper'] == 'OptimWrapper'
@@ -51,7 +58,8 @@ def test_both_modes_all_three_methods_json_and_markdown(tmp_path):
             assert 'loader_samples_per_s' not in r
     assert rows[0]['decoder'] == dict(res_channels=256, ngf=64, n_blocks=6)
     assert set(result['ratios']) == {
-        f'{mode}/mixssl_over_{b}' for mode in ('synthetic', 'pipeline')
+        f'{mode}/mixssl_over_{b}'
+        for mode in ('synthetic', 'pipeline')
         for b in ('simclr', 'mocov2')
     }
     env = result['environment']

@@ -63,14 +63,23 @@ def test_dino_trains_under_two_processes_across_the_freeze(tmp_path):
     cfg = tmp_path / 'dino_dist.py'
     cfg.write_text(CONFIG.format(repo=REPO, data=data))
     work = tmp_path / 'work'
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()),
-               PYTHONPATH=os.pathsep.join(
-                   [HELPERS, os.environ.get('PYTHONPATH', '')]))
-    out = subprocess.run(
-        ['bash', osp.join(REPO, 'tools/dist_train.sh'), str(cfg), '2',
-         '--work-dir', str(work)],
-        cwd=str(tmp_path), env=env, capture_output=True, text=True,
-        timeout=500)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PORT=str(_free_port()),
+        PYTHONPATH=os.pathsep.join([HELPERS,
+                                    os.environ.get('PYTHONPATH', '')]))
+    out = subprocess.run([
+        'bash',
+        osp.join(REPO, 'tools/dist_train.sh'),
+        str(cfg), '2', '--work-dir',
+        str(work)
+    ],
+                         cwd=str(tmp_path),
+                         env=env,
+                         capture_output=True,
+                         text=True,
+                         timeout=500)
     log = out.stdout[-3000:] + out.stderr[-3000:]
     assert out.returncode == 0, log
     assert 'the last layer is frozen for the first 2 of 4 iterations' in \
@@ -90,5 +99,5 @@ def test_dino_trains_under_two_processes_across_the_freeze(tmp_path):
         assert torch.equal(trace[2], trace[0])  # frozen
         assert not torch.equal(trace[3], trace[2])  # trained
         assert not torch.equal(trace[4], trace[3])
-    assert torch.load(work / 'epoch_2.pth',
-                      map_location='cpu')['meta']['iter'] == 4
+    assert torch.load(
+        work / 'epoch_2.pth', map_location='cpu')['meta']['iter'] == 4

@@ -14,10 +14,14 @@ def test_dist_test_refuses_a_checkpoint_that_does_not_fit(tmp_path):
     work = tmp_path / 'work'
     # the test split is built (and its classes checked) before the Runner
     data = write_tiny_medmnist(tmp_path / 'npz', n=(8, 8, 8))
-    run = launch('dist_test.sh', [
-        osp.join(REPO, FINETUNE_R50), ckpt, '1', '--work-dir', str(work),
-        '--cfg-options', f'test_dataloader.dataset.data_root={data}',
-        f'test_dataloader.dataset.ann_file={TINY_NPZ}'], cwd=tmp_path)
+    run = launch(
+        'dist_test.sh', [
+            osp.join(REPO, FINETUNE_R50), ckpt, '1', '--work-dir',
+            str(work), '--cfg-options',
+            f'test_dataloader.dataset.data_root={data}',
+            f'test_dataloader.dataset.ann_file={TINY_NPZ}'
+        ],
+        cwd=tmp_path)
     assert run.returncode != 0, run.stdout[-3000:]
     assert f'ConfigError: tools/test.py: the checkpoint {ckpt} does not ' \
         'fit the model (ImageClassifier)' in run.stdout, run.stdout[-3000:]
@@ -35,19 +39,24 @@ def test_dist_test_refuses_a_test_split_missing_a_class(tmp_path):
     from tests._helpers.image_folders import write_split_folders
     from tests._helpers.training import classifier_config
     from tests.test_preflight.test_eval_classes import TEST_SPLIT
-    root = write_split_folders(tmp_path / 'data', ('a', 'b', 'c'),
-                               dict(train=2, test=2), size=16)
+    root = write_split_folders(
+        tmp_path / 'data', ('a', 'b', 'c'), dict(train=2, test=2), size=16)
     shutil.rmtree(f'{root}/test/b')
     start = write_backbone_checkpoint(tmp_path / 'pretrain.pth')
     cfg = tmp_path / 'finetune_3_classes.py'
-    cfg.write_text(classifier_config(
-        f'{root}/train', start, extra=TEST_SPLIT.format(root=root)).replace(
-            'num_classes=2', 'num_classes=3'))
+    cfg.write_text(
+        classifier_config(
+            f'{root}/train', start,
+            extra=TEST_SPLIT.format(root=root)).replace(
+                'num_classes=2', 'num_classes=3'))
     ckpt = tmp_path / 'epoch_1.pth'
     torch.save({'state_dict': {}}, ckpt)
     work = tmp_path / 'work'
-    run = launch('dist_test.sh', [str(cfg), str(ckpt), '2', '--work-dir',
-                                  str(work)], cwd=tmp_path)
+    run = launch(
+        'dist_test.sh',
+        [str(cfg), str(ckpt), '2', '--work-dir',
+         str(work)],
+        cwd=tmp_path)
     assert run.returncode != 0, run.stdout[-3000:]
     assert run.stdout.count('missing (training classes without a folder '
                             'here): b') >= 2, run.stdout[-3000:]

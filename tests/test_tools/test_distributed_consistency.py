@@ -67,31 +67,40 @@ def _record(work, rank):
         return json.load(f)
 
 
-def test_two_ranks_split_the_data_share_lambda_and_match_one_process(
-        tmp_path):
+def test_two_ranks_split_the_data_share_lambda_and_match_one_process(tmp_path):
     target = write_image_folder(tmp_path / 'target', 16, seed=1)
     aux = write_image_folder(tmp_path / 'aux', 1, classes=('x', ), seed=2)
     cfgs = {}
     for bs in (4, 8):
         cfgs[bs] = tmp_path / f'dist_bs{bs}.py'
-        cfgs[bs].write_text(CONFIG.format(repo=REPO, target=target, aux=aux,
-                                          batch_size=bs))
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join(
-        [HELPERS, REPO, os.environ.get('PYTHONPATH', '')]))
+        cfgs[bs].write_text(
+            CONFIG.format(repo=REPO, target=target, aux=aux, batch_size=bs))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join(
+            [HELPERS, REPO, os.environ.get('PYTHONPATH', '')]))
     two, one = tmp_path / 'two', tmp_path / 'one'
     # 16 images: 2 processes x batch 4 and 1 process x batch 8 both take 2
     # steps per epoch
     for cmd, work in (
-        ([sys.executable, '-m', 'torch.distributed.run',
-          '--nproc_per_node=2', f'--master_port={_free_port()}',
-          osp.join(REPO, 'tools/train.py'), str(cfgs[4]),
-          '--launcher', 'pytorch'], two),
-        ([sys.executable, osp.join(REPO, 'tools/train.py'), str(cfgs[8])],
-         one),
+        ([
+            sys.executable, '-m', 'torch.distributed.run',
+            '--nproc_per_node=2', f'--master_port={_free_port()}',
+            osp.join(REPO, 'tools/train.py'),
+            str(cfgs[4]), '--launcher', 'pytorch'
+        ], two),
+        ([sys.executable,
+          osp.join(REPO, 'tools/train.py'),
+          str(cfgs[8])], one),
     ):
-        out = subprocess.run(cmd + ['--work-dir', str(work)], env=env,
-                             cwd=str(tmp_path), capture_output=True,
-                             text=True, timeout=400)
+        out = subprocess.run(
+            cmd + ['--work-dir', str(work)],
+            env=env,
+            cwd=str(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=400)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
 
     r0, r1, single = _record(two, 0), _record(two, 1), _record(one, 0)
@@ -135,6 +144,7 @@ def test_two_ranks_split_the_data_share_lambda_and_match_one_process(
         got = ckpt['state_dict'][key]
         err = (got - value).norm() / value.norm().clamp_min(1e-12)
         assert err <= 2e-5, (key, float(err))
-    moved = max(float((ref[k] - init[k]).norm() / ref[k].norm())
-                for k in ref if ref[k].is_floating_point())
+    moved = max(
+        float((ref[k] - init[k]).norm() / ref[k].norm()) for k in ref
+        if ref[k].is_floating_point())
     assert moved > 1e-2  # the second epoch really trained

@@ -20,8 +20,11 @@ OPTIONS = dict(
     view="[dict(type='LoadImageFromFile'), "
     "dict(type='RandomResizedCrop', scale=32), "
     "dict(type='RandomFlip', prob=0.5)]",
-    batch_size=2, shuffle=True, optimizer="dict(type='Adam', lr=1e-3)",
-    epochs=2, default_hooks="""dict(
+    batch_size=2,
+    shuffle=True,
+    optimizer="dict(type='Adam', lr=1e-3)",
+    epochs=2,
+    default_hooks="""dict(
     logger=dict(type='LoggerHook', interval=1),
     checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False,
                     max_keep_ckpts=2),
@@ -32,14 +35,21 @@ OPTIONS = dict(
 
 
 def _cmd(cfg, work, *extra):
-    return [sys.executable, osp.join(REPO, 'tools/train.py'), cfg,
-            '--work-dir', str(work), *extra]
+    return [
+        sys.executable,
+        osp.join(REPO, 'tools/train.py'), cfg, '--work-dir',
+        str(work), *extra
+    ]
 
 
 def _run(cfg, work, *extra):
-    out = subprocess.run(_cmd(cfg, work, *extra), capture_output=True,
-                         text=True, timeout=300, env=subprocess_env(),
-                         cwd=REPO)
+    out = subprocess.run(
+        _cmd(cfg, work, *extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env(),
+        cwd=REPO)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout + out.stderr
 
@@ -65,8 +75,11 @@ def test_sigkill_during_a_save_then_resume_is_bit_exact(tmp_path):
     # 4 (made slow to write): iteration 4 is in the middle of epoch 1
     work = tmp_path / 'work'
     proc = subprocess.Popen(
-        _cmd(cfg, work), env=subprocess_env(MIXSSL_TEST_SLOW_SAVE_AT='4'),
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _cmd(cfg, work),
+        env=subprocess_env(MIXSSL_TEST_SLOW_SAVE_AT='4'),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     try:
         while not glob.glob(str(work / '.iter_4.pth.part-*')):
@@ -79,8 +92,8 @@ def test_sigkill_during_a_save_then_resume_is_bit_exact(tmp_path):
         proc.wait()
     # no truncated checkpoint: iteration 4 is absent, iteration 3 is whole
     assert not (work / 'iter_4.pth').exists()
-    assert (work / 'last_checkpoint').read_text().strip().endswith(
-        'iter_3.pth')
+    assert (work /
+            'last_checkpoint').read_text().strip().endswith('iter_3.pth')
     assert _load(work / 'iter_3.pth')['meta']['iter'] == 3
 
     # 3. resume: iterations 4..8 only, ending with the very same weights

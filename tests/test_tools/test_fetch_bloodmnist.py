@@ -17,8 +17,11 @@ OFFICIAL_28 = '7053d0359d879ad8a5505303e11de1dc'
 
 
 def run_tool(*args):
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(TOOL), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300)
 
 
 def test_cli_refuses_wrong_md5_and_writes_nothing(tmp_path):
@@ -37,8 +40,10 @@ def test_cli_refuses_wrong_md5_and_writes_nothing(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
-@pytest.mark.skipif(not osp.exists(DATA), reason='fetch the data first: '
-                    'python tools/data/fetch_bloodmnist.py')
+@pytest.mark.skipif(
+    not osp.exists(DATA),
+    reason='fetch the data first: '
+    'python tools/data/fetch_bloodmnist.py')
 def test_cli_copies_the_official_file(tmp_path):
     proc = run_tool('--src', DATA, '--out', tmp_path / 'out')
     assert proc.returncode == 0, proc.stderr[-2000:]

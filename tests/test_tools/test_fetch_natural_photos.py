@@ -30,8 +30,13 @@ TOOL = REPO / 'tools' / 'data' / 'fetch_natural_photos.py'
 
 def _fetch(tmp_path, out, packages, photos, **kw):
     kw.setdefault('apt_get', str(tmp_path / 'no-apt-get'))
-    return fetch(str(out), deb_dir=str(tmp_path / 'debs'), packages=packages,
-                 photos=photos, short_side=16, **kw)
+    return fetch(
+        str(out),
+        deb_dir=str(tmp_path / 'debs'),
+        packages=packages,
+        photos=photos,
+        short_side=16,
+        **kw)
 
 
 def _leftovers(parent: Path):
@@ -75,8 +80,7 @@ def test_fetch_writes_pool_and_manifest(tmp_path, capsys):
         assert rec['sha256'] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert rec['source_sha256'] == photo.sha256
         assert (rec['package'], rec['package_version']) == (PACKAGE, '1.0-1')
-        assert (rec['licence'], rec['member']) == (photo.licence,
-                                                   photo.member)
+        assert (rec['licence'], rec['member']) == (photo.licence, photo.member)
         with Image.open(path) as img:
             # 60 x 40 source, shorter side resized to 16
             assert img.size == (24, 16) == (rec['width'], rec['height'])
@@ -121,9 +125,11 @@ def test_deb_checksum_mismatch_is_refused(tmp_path):
     apt.write_text('#!/bin/sh\ncp ' + str(tmp_path / 'debs' / '*.deb') +
                    ' .\n')
     apt.chmod(apt.stat().st_mode | stat.S_IEXEC)
-    with pytest.raises(FetchError, match=f'expected a .deb with sha256 '
-                       f'{"0" * 64}, but fake-backgrounds_1.0-1_all.deb has '
-                       f'sha256 {packages[PACKAGE].sha256}'):
+    with pytest.raises(
+            FetchError,
+            match=f'expected a .deb with sha256 '
+            f'{"0" * 64}, but fake-backgrounds_1.0-1_all.deb has '
+            f'sha256 {packages[PACKAGE].sha256}'):
         _fetch(tmp_path, out, bad, photos, apt_get=str(apt))
     assert not out.exists() and _leftovers(tmp_path) == []
 
@@ -135,8 +141,13 @@ def test_apt_get_download_is_used_for_missing_debs(tmp_path):
     apt.write_text(f'#!/bin/sh\necho "$@" > {log}\ncp ' +
                    str(tmp_path / 'debs' / '*.deb') + ' .\n')
     apt.chmod(apt.stat().st_mode | stat.S_IEXEC)
-    fetch(str(tmp_path / 'pool'), deb_dir=None, packages=packages,
-          photos=photos, short_side=16, apt_get=str(apt))
+    fetch(
+        str(tmp_path / 'pool'),
+        deb_dir=None,
+        packages=packages,
+        photos=photos,
+        short_side=16,
+        apt_get=str(apt))
     assert log.read_text().split() == ['download', 'fake-backgrounds=1.0-1']
     assert check_pool(str(tmp_path / 'pool'), photos) == []
 
@@ -145,8 +156,10 @@ def test_photo_checksum_mismatch_is_refused(tmp_path):
     packages, photos = fake_sources(tmp_path / 'debs')
     photos[1] = replace(photos[1], sha256='f' * 64)
     out = tmp_path / 'pool'
-    with pytest.raises(FetchError, match=r'p1\.png has sha256 [0-9a-f]{64}, '
-                       f'expected {"f" * 64}; nothing was written'):
+    with pytest.raises(
+            FetchError,
+            match=r'p1\.png has sha256 [0-9a-f]{64}, '
+            f'expected {"f" * 64}; nothing was written'):
         _fetch(tmp_path, out, packages, photos)
     assert not out.exists() and _leftovers(tmp_path) == []
 
@@ -187,11 +200,16 @@ def test_tool_without_apt_get_says_what_to_do(tmp_path):
     exit 1 and the pinned .deb files to download by hand. Nothing is
     downloaded."""
     out = tmp_path / 'pool'
-    proc = subprocess.run(
-        [sys.executable, str(TOOL), '--out', str(out), '--deb-dir',
-         str(tmp_path)],
-        env=dict(os.environ, PATH=str(tmp_path)), capture_output=True,
-        text=True, timeout=300)
+    proc = subprocess.run([
+        sys.executable,
+        str(TOOL), '--out',
+        str(out), '--deb-dir',
+        str(tmp_path)
+    ],
+                          env=dict(os.environ, PATH=str(tmp_path)),
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     err = proc.stderr
     assert '`apt-get` is not available' in err and '--deb-dir' in err
@@ -233,8 +251,7 @@ def _pretrain_aux(plan, method='mixssl'):
     return mixup[0]['aux_dataset']
 
 
-def test_benchmark_mixes_with_the_fetched_pool(plan_of, tmp_path,
-                                               monkeypatch):
+def test_benchmark_mixes_with_the_fetched_pool(plan_of, tmp_path, monkeypatch):
     from mixssl_mm.benchmark.setup_notes import start_lines
     packages, photos = fake_sources(tmp_path / 'debs')
     pool = tmp_path / 'natural_photos'
@@ -245,8 +262,8 @@ def test_benchmark_mixes_with_the_fetched_pool(plan_of, tmp_path,
     assert plan.aux.root == str(pool) and plan.aux.num_images == 3
     # labelled by photo, so R+A predicts the source photo
     assert plan.aux.classes == [p.name for p in photos]
-    assert plan.pretrain_options('mixssl_ra', 0)[
-        'model.aux_head.num_classes'] == 3
+    assert plan.pretrain_options('mixssl_ra',
+                                 0)['model.aux_head.num_classes'] == 3
     assert _pretrain_aux(plan) == str(pool)
     assert (f'- Auxiliary images of MixSSL, R+A: the natural photo '
             f'pool `{pool}` (3 photographs') in '\n'.join(start_lines(plan))

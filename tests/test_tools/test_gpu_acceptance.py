@@ -23,9 +23,12 @@ def repo_cwd(monkeypatch):
 
 
 def _run(args, cwd, timeout):
-    return subprocess.run([sys.executable, TOOL, '--tiny', *args], cwd=cwd,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, TOOL, '--tiny', *args],
+                          cwd=cwd,
+                          stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT,
+                          text=True,
+                          timeout=timeout)
 
 
 def test_tiny_mode_runs_every_part_end_to_end(repo_cwd, tmp_path):

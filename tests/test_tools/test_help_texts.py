@@ -35,29 +35,34 @@ def _module_parser(module, fn):
     return build
 
 
-THROUGHPUT = _module_parser('mixssl_mm.benchmark.cli',
-                            'parse_throughput_args')
+THROUGHPUT = _module_parser('mixssl_mm.benchmark.cli', 'parse_throughput_args')
 # tool -> a callable that builds its parser (and parses, which is caught)
 TOOLS = {
-    'tools/train.py': lambda: tool_parser('train.py', EXTRA_OPTIONS, EPILOG),
-    'tools/test.py': lambda: tool_parser('test.py'),
-    'tools/benchmark.py': _module_parser('mixssl_mm.benchmark.cli',
-                                         'parse_benchmark_args'),
-    'tools/analysis_tools/benchmark_throughput.py': THROUGHPUT,
-    'tools/analysis_tools/profile_mixssl_step.py': THROUGHPUT,
-    'tools/analysis_tools/gpu_acceptance.py': _module_parser(
-        'mixssl_mm.benchmark.acceptance', 'parse_args'),
-    'tools/data/fetch_bloodmnist.py': _script_parser(
-        'tools/data/fetch_bloodmnist.py'),
-    'tools/model_converters/resnet_to_mmpretrain.py': _script_parser(
-        'tools/model_converters/resnet_to_mmpretrain.py'),
+    'tools/train.py':
+    lambda: tool_parser('train.py', EXTRA_OPTIONS, EPILOG),
+    'tools/test.py':
+    lambda: tool_parser('test.py'),
+    'tools/benchmark.py':
+    _module_parser('mixssl_mm.benchmark.cli', 'parse_benchmark_args'),
+    'tools/analysis_tools/benchmark_throughput.py':
+    THROUGHPUT,
+    'tools/analysis_tools/profile_mixssl_step.py':
+    THROUGHPUT,
+    'tools/analysis_tools/gpu_acceptance.py':
+    _module_parser('mixssl_mm.benchmark.acceptance', 'parse_args'),
+    'tools/data/fetch_bloodmnist.py':
+    _script_parser('tools/data/fetch_bloodmnist.py'),
+    'tools/model_converters/resnet_to_mmpretrain.py':
+    _script_parser('tools/model_converters/resnet_to_mmpretrain.py'),
 }
 
 
 def test_the_table_names_every_tool():
-    found = {osp.relpath(p, REPO)
-             for p in glob.glob(osp.join(REPO, 'tools', '**', '*.py'),
-                                recursive=True)}
+    found = {
+        osp.relpath(p, REPO)
+        for p in glob.glob(
+            osp.join(REPO, 'tools', '**', '*.py'), recursive=True)
+    }
     assert found == set(TOOLS)
 
 

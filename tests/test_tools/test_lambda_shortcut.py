@@ -18,17 +18,20 @@ def test_lambda_shortcut_measures_both_modes(tmp_path):
     tool = runpy.run_path(TOOL)
     work = tmp_path / 'work'
     results = tool['main']([
-        MAIN, '--iters', '2', '--depth', '18', '--width', '8',
-        '--img-size', '32', '--batch-size', '4', '--train-subset', '8',
-        '--eval-batches', '2', '--work-dir', str(work), '--cfg-options',
-        'train_dataloader.num_workers=0',
+        MAIN, '--iters', '2', '--depth', '18', '--width', '8', '--img-size',
+        '32', '--batch-size', '4', '--train-subset', '8', '--eval-batches',
+        '2', '--work-dir',
+        str(work), '--cfg-options', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         f"train_dataloader.dataset.data_root={osp.join(REPO, 'data/medmnist')}"
     ])
     assert set(results) == {'batch', 'sample'}
     for res in results.values():
-        assert set(res) == {f'{t}/{bn}' for t in ('one', 'sample')
-                            for bn in ('train', 'eval', 'const')}
+        assert set(res) == {
+            f'{t}/{bn}'
+            for t in ('one', 'sample')
+            for bn in ('train', 'eval', 'const')
+        }
         assert all(0 <= v <= 1 for v in res.values())
     # the tests' λs are the tool's own: the same for both models
     assert results['batch']['one/const'] == results['sample']['one/const']

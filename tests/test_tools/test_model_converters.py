@@ -19,13 +19,14 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'model_converters', 'resnet_to_mmpretrain.py')
 DATA = osp.join(REPO, 'data', 'medmnist', 'bloodmnist.npz')
 
-
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def run_tool(*args):
     return subprocess.run([sys.executable, TOOL, *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True,
+                          text=True,
+                          timeout=120)
 
 
 def test_torchvision_resnet18_through_the_cli(tmp_path):
@@ -52,19 +53,26 @@ def test_a_refusal_exits_1_and_says_nothing_was_written(tmp_path):
 
 # -- the converted file in training runs -----------------------------------
 def train(cfg, work_dir, *options):
-    out = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'train.py'), cfg,
-         '--work-dir', str(work_dir), '--cfg-options', *options],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    out = subprocess.run([
+        sys.executable,
+        osp.join(REPO, 'tools', 'train.py'), cfg, '--work-dir',
+        str(work_dir), '--cfg-options', *options
+    ],
+                         cwd=REPO,
+                         capture_output=True,
+                         text=True,
+                         timeout=300,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout + out.stderr
 
 
 # a few BloodMNIST images at 32/64 px, one process, no validation
-SMALL = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
-         'train_dataloader.persistent_workers=False',
-         'train_dataloader.pin_memory=False', 'train_cfg.max_epochs=1']
+SMALL = [
+    'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False',
+    'train_dataloader.pin_memory=False', 'train_cfg.max_epochs=1'
+]
 
 
 @pytest.fixture(scope='module')
@@ -76,13 +84,16 @@ def converted_resnet18(request, tmp_path_factory):
     return tmp / 'resnet18_mm.pth'
 
 
-@pytest.mark.skipif(not osp.exists(DATA), reason='fetch the data first: '
-                    'python tools/data/fetch_bloodmnist.py')
+@pytest.mark.skipif(
+    not osp.exists(DATA),
+    reason='fetch the data first: '
+    'python tools/data/fetch_bloodmnist.py')
 def test_imagenet_self_config_fine_tunes_from_the_converted_file(
         tmp_path, converted_resnet18):
-    cfg = osp.join(REPO, 'configs', 'mixssl', 'benchmarks',
-                   'resnet50_imagenet-self_1xb64-20e_bloodmnist-4cls_'
-                   'finetune.py')
+    cfg = osp.join(
+        REPO, 'configs', 'mixssl', 'benchmarks',
+        'resnet50_imagenet-self_1xb64-20e_bloodmnist-4cls_'
+        'finetune.py')
     # ResNet-18 stands in for ResNet-50; lr 0: the trained encoder must
     # still be exactly the converted one
     train(cfg, tmp_path / 'ft', *SMALL,
@@ -100,8 +111,10 @@ def test_imagenet_self_config_fine_tunes_from_the_converted_file(
             assert torch.equal(ft['state_dict'][key], pre[key]), key
 
 
-@pytest.mark.skipif(not osp.exists(DATA), reason='fetch the data first: '
-                    'python tools/data/fetch_bloodmnist.py')
+@pytest.mark.skipif(
+    not osp.exists(DATA),
+    reason='fetch the data first: '
+    'python tools/data/fetch_bloodmnist.py')
 def test_mixssl_pretraining_starts_from_the_converted_file(
         tmp_path, converted_resnet18):
     # the command of docs/model_converters.md, on the ResNet-18 config

@@ -13,21 +13,23 @@ import pytest
 from tests._helpers.training import REPO, subprocess_env
 
 BLOODMNIST = osp.join(REPO, 'data', 'medmnist', 'bloodmnist.npz')
-SMALL_TRAIN = ['train_dataloader.dataset.indices=8',
-               'train_dataloader.batch_size=4',
-               'train_dataloader.num_workers=0',
-               'train_dataloader.persistent_workers=False']
+SMALL_TRAIN = [
+    'train_dataloader.dataset.indices=8', 'train_dataloader.batch_size=4',
+    'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False'
+]
 # enough test images for every class (ROC-AUC needs them all)
-SMALL_TEST = ['test_dataloader.dataset.indices=48',
-              'test_dataloader.num_workers=0',
-              'test_dataloader.persistent_workers=False']
+SMALL_TEST = [
+    'test_dataloader.dataset.indices=48', 'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False'
+]
 
 
-@pytest.mark.skipif(not osp.isfile(BLOODMNIST),
-                    reason='needs data/medmnist/bloodmnist.npz '
-                    '(python tools/data/fetch_bloodmnist.py; .ci/run does)')
-def test_quickstart_pretrains_finetunes_tests_and_names_real_files(
-        tmp_path):
+@pytest.mark.skipif(
+    not osp.isfile(BLOODMNIST),
+    reason='needs data/medmnist/bloodmnist.npz '
+    '(python tools/data/fetch_bloodmnist.py; .ci/run does)')
+def test_quickstart_pretrains_finetunes_tests_and_names_real_files(tmp_path):
     env = subprocess_env(
         WORK_DIRS=str(tmp_path),
         FINETUNE_ARGS=' '.join(['--cfg-options', *SMALL_TRAIN]),
@@ -36,7 +38,10 @@ def test_quickstart_pretrains_finetunes_tests_and_names_real_files(
     pretrain = ['--cfg-options', *SMALL_TRAIN, 'custom_hooks.0.interval=1']
     run = subprocess.run(
         ['bash', osp.join(REPO, 'tools', 'quickstart.sh'), *pretrain],
-        env=env, capture_output=True, text=True, timeout=900)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
     assert '<timestamp>' not in out
@@ -61,8 +66,7 @@ def test_quickstart_pretrains_finetunes_tests_and_names_real_files(
     files = [line.split()[0] for line in closing.splitlines()[1:]]
     pretrained, log, grids, finetuned, metrics = files
     assert pretrained == str(tmp_path / 'quickstart' / 'epoch_1.pth')
-    assert finetuned == str(tmp_path / 'quickstart_finetune' /
-                            'epoch_1.pth')
+    assert finetuned == str(tmp_path / 'quickstart_finetune' / 'epoch_1.pth')
     assert osp.isfile(log) and log.endswith('.log')
     assert osp.dirname(log) == osp.dirname(osp.dirname(grids.rstrip('/')))
     assert any(f.endswith('.png') for f in os.listdir(grids))

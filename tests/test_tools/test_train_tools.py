@@ -14,26 +14,45 @@ from tests._helpers.training import (CLASSIFIER_EVAL, RANDOM_CROP_32, REPO,
                                      mixssl_config, subprocess_env)
 
 
-def write_pretrain(tmp_path, folders, epochs=2, imports=('mixssl_mm', ),
-                   hooks='[]', name='pretrain.py'):
+def write_pretrain(tmp_path,
+                   folders,
+                   epochs=2,
+                   imports=('mixssl_mm', ),
+                   hooks='[]',
+                   name='pretrain.py'):
     path = tmp_path / name
-    path.write_text(mixssl_config(
-        *folders, model=RESNET18_MODEL, imports=imports, view=RANDOM_CROP_32,
-        shuffle=True, epochs=epochs, custom_hooks=hooks,
-        optimizer="dict(type='Adam', lr=1e-4, weight_decay=1e-4)"))
+    path.write_text(
+        mixssl_config(
+            *folders,
+            model=RESNET18_MODEL,
+            imports=imports,
+            view=RANDOM_CROP_32,
+            shuffle=True,
+            epochs=epochs,
+            custom_hooks=hooks,
+            optimizer="dict(type='Adam', lr=1e-4, weight_decay=1e-4)"))
     return str(path)
 
 
 def run(args, cwd, env=None, timeout=600):
-    out = subprocess.run(args, cwd=cwd, capture_output=True, text=True,
-                         timeout=timeout, env=env)
+    out = subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out.stdout + out.stderr
 
 
 def train(cfg, work_dir, *extra):
-    return run([sys.executable, osp.join(REPO, 'tools/train.py'), cfg,
-                '--work-dir', str(work_dir), *extra], cwd=osp.dirname(cfg))
+    return run([
+        sys.executable,
+        osp.join(REPO, 'tools/train.py'), cfg, '--work-dir',
+        str(work_dir), *extra
+    ],
+               cwd=osp.dirname(cfg))
 
 
 def meta(path):
@@ -81,42 +100,56 @@ def test_finetune_from_the_pretrained_backbone_then_test(pretrained):
     ckpt = tmp / 'work' / 'epoch_2.pth'
     cfg = tmp / 'finetune.py'
     # lr 0: the fine-tuned backbone must still equal the pretrained one
-    cfg.write_text(classifier_config(target, ckpt, tiny=False, lr='0.0',
-                                     extra=CLASSIFIER_EVAL))
+    cfg.write_text(
+        classifier_config(
+            target, ckpt, tiny=False, lr='0.0', extra=CLASSIFIER_EVAL))
     train(str(cfg), tmp / 'ft')
     pre = torch.load(ckpt, map_location='cpu')['state_dict']
     ft = torch.load(tmp / 'ft' / 'epoch_1.pth', map_location='cpu')
     ft = ft['state_dict']
     conv = 'backbone.layer4.1.conv2.weight'
     torch.testing.assert_close(ft[conv], pre[conv])
-    log = run([sys.executable, osp.join(REPO, 'tools/test.py'), str(cfg),
-               str(tmp / 'ft' / 'epoch_1.pth'), '--work-dir',
-               str(tmp / 'ft_test')], cwd=str(tmp))
+    log = run([
+        sys.executable,
+        osp.join(REPO, 'tools/test.py'),
+        str(cfg),
+        str(tmp / 'ft' / 'epoch_1.pth'), '--work-dir',
+        str(tmp / 'ft_test')
+    ],
+              cwd=str(tmp))
     assert 'accuracy/top1' in log and 'per_class_accuracy/a' in log
     assert 'roc_auc' in log
 
 
-def test_same_config_through_mmpretrain_own_train_py(image_folders,
-                                                     tmp_path):
+def test_same_config_through_mmpretrain_own_train_py(image_folders, tmp_path):
     """The documented opt-in for mmpretrain's own tools: its train.py runs a
     MixSSL config (an ``mmpretrain::`` base, ``custom_imports``) after
     ``apply_compat_fixes``; without it, stock mmengine cannot even read the
     config here (no pkg_resources in setuptools >= 81)."""
     cfg = write_pretrain(tmp_path, image_folders, epochs=1)
-    log = run([sys.executable, '-m', 'mixssl_mm.apis.mmpretrain_tool',
-               'train', cfg, '--work-dir', str(tmp_path / 'mm')],
-              cwd=str(tmp_path), env=subprocess_env())
+    log = run([
+        sys.executable, '-m', 'mixssl_mm.apis.mmpretrain_tool', 'train', cfg,
+        '--work-dir',
+        str(tmp_path / 'mm')
+    ],
+              cwd=str(tmp_path),
+              env=subprocess_env())
     assert meta(tmp_path / 'mm' / 'epoch_1.pth')['iter'] == 2
     assert 'mixssl_mm.compat: pkg-resources' in log
     assert 'mixssl_mm.compat: weights-only' in log
     try:
         import pkg_resources  # noqa: F401
     except ImportError:  # the stock tool, as it fails on today's stack
-        out = subprocess.run(
-            [sys.executable, mmpretrain_tool_path('train.py'), cfg,
-             '--work-dir', str(tmp_path / 'stock')], cwd=str(tmp_path),
-            capture_output=True, text=True, timeout=300,
-            env=subprocess_env())
+        out = subprocess.run([
+            sys.executable,
+            mmpretrain_tool_path('train.py'), cfg, '--work-dir',
+            str(tmp_path / 'stock')
+        ],
+                             cwd=str(tmp_path),
+                             capture_output=True,
+                             text=True,
+                             timeout=300,
+                             env=subprocess_env())
         assert out.returncode != 0 and 'pkg_resources' in out.stderr
 
 
@@ -124,15 +157,22 @@ def test_torchrun_two_cpu_processes_keep_identical_parameters(
         pretrained, tmp_path):
     _, folders, _, _ = pretrained
     cfg = write_pretrain(
-        tmp_path, folders, epochs=1,
+        tmp_path,
+        folders,
+        epochs=1,
         imports=('mixssl_mm', 'rank_params_hook'),
         hooks="[dict(type='RankParamsDumpHook')]")
     env = subprocess_env()
     work = tmp_path / 'dist'
-    log = run([sys.executable, '-m', 'torch.distributed.run',
-               '--nproc_per_node=2', '--master_port=29531',
-               osp.join(REPO, 'tools/train.py'), cfg, '--launcher', 'pytorch',
-               '--work-dir', str(work)], cwd=str(tmp_path), env=env)
+    log = run([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        '--master_port=29531',
+        osp.join(REPO,
+                 'tools/train.py'), cfg, '--launcher', 'pytorch', '--work-dir',
+        str(work)
+    ],
+              cwd=str(tmp_path),
+              env=env)
     assert 'Distributed launcher: pytorch' in log or 'world_size: 2' in log
     p0 = torch.load(work / 'params_rank0.pth')
     p1 = torch.load(work / 'params_rank1.pth')

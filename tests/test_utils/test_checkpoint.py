@@ -9,15 +9,20 @@ import torch
 
 from mixssl_mm.utils.checkpoint import (NotACheckpointError, compare_keys,
                                         format_keys, mismatch_lines,
-                                        read_checkpoint,
-                                        refused_global, state_dict_of,
-                                        unpickler_reason)
+                                        read_checkpoint, refused_global,
+                                        state_dict_of, unpickler_reason)
 
 
 def test_read_and_state_dict_of(tmp_path):
     path = tmp_path / 'c.pth'
-    torch.save({'state_dict': {'module.a': torch.ones(1), 'b': torch.ones(2)},
-                'meta': {}}, path)
+    torch.save(
+        {
+            'state_dict': {
+                'module.a': torch.ones(1),
+                'b': torch.ones(2)
+            },
+            'meta': {}
+        }, path)
     assert sorted(state_dict_of(read_checkpoint(str(path)))) == ['a', 'b']
     assert list(state_dict_of({'x': 1})) == ['x']  # a bare state dict
     torch.save(torch.ones(3), path)
@@ -26,15 +31,21 @@ def test_read_and_state_dict_of(tmp_path):
 
 
 def test_compare_keys_and_format_keys():
-    expected = {'a': torch.zeros(2, 3), 'bn.num_batches_tracked':
-                torch.zeros(()), 'c': torch.zeros(1), 'd': torch.zeros(4),
-                'lam_sampler.seed': torch.tensor(0),
-                'lam_sampler.rng_state': torch.zeros(0, dtype=torch.uint8)}
+    expected = {
+        'a': torch.zeros(2, 3),
+        'bn.num_batches_tracked': torch.zeros(()),
+        'c': torch.zeros(1),
+        'd': torch.zeros(4),
+        'lam_sampler.seed': torch.tensor(0),
+        'lam_sampler.rng_state': torch.zeros(0, dtype=torch.uint8)
+    }
     given = {'a': torch.zeros(3, 2), 'd': torch.zeros(4), 'z': torch.zeros(1)}
     missing, unexpected, shapes = compare_keys(expected, given)
-    assert compare_keys(expected, dict(given, **{
-        'lam_sampler.rng_state': torch.zeros(16, dtype=torch.uint8)})) == (
-            missing, unexpected, shapes)
+    assert compare_keys(
+        expected,
+        dict(given,
+             **{'lam_sampler.rng_state': torch.zeros(16, dtype=torch.uint8)
+                })) == (missing, unexpected, shapes)
     # num_batches_tracked and MixSSL's λ state are never missing
     assert missing == ['c']
     assert unexpected == ['z']

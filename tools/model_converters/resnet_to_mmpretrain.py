@@ -28,24 +28,35 @@ def parse_args(argv=None):
         "mmpretrain ResNet checkpoint (keys under 'backbone.'), for "
         "init_cfg=dict(type='Pretrained', checkpoint=DST, "
         "prefix='backbone.') or load_from. Details: " + DOC)
-    parser.add_argument('src', help='torchvision state dict, DINO '
-                        'dino_resnet50_pretrain.pth or DINO checkpoint.pth')
-    parser.add_argument('dst', help='output path, e.g. '
-                        'checkpoints/dino_resnet50_mmpretrain.pth')
     parser.add_argument(
-        '--src-format', choices=('auto', 'torchvision', 'dino'),
-        default='auto', help='auto: a DINO training checkpoint when it has '
+        'src',
+        help='torchvision state dict, DINO '
+        'dino_resnet50_pretrain.pth or DINO checkpoint.pth')
+    parser.add_argument(
+        'dst',
+        help='output path, e.g. '
+        'checkpoints/dino_resnet50_mmpretrain.pth')
+    parser.add_argument(
+        '--src-format',
+        choices=('auto', 'torchvision', 'dino'),
+        default='auto',
+        help='auto: a DINO training checkpoint when it has '
         'teacher/student entries, else a torchvision-layout state dict '
         "(which DINO's backbone release is)")
     parser.add_argument(
-        '--dino-key', choices=('teacher', 'student'), default='teacher',
+        '--dino-key',
+        choices=('teacher', 'student'),
+        default='teacher',
         help='network of a DINO training checkpoint (default: teacher, the '
         'one DINO releases)')
     parser.add_argument(
-        '--depth', type=int, choices=sorted(ARCHS), default=None,
+        '--depth',
+        type=int,
+        choices=sorted(ARCHS),
+        default=None,
         help='ResNet depth to check against (default: read off the keys)')
-    parser.add_argument('--force', action='store_true',
-                        help='replace an existing DST')
+    parser.add_argument(
+        '--force', action='store_true', help='replace an existing DST')
     return parser.parse_args(argv)
 
 
@@ -58,16 +69,16 @@ def main(argv=None) -> int:
         print(f'error: {e}\nNothing was written.', file=sys.stderr)
         return 1
     dropped = meta['dropped_keys']
-    print(f'Converted {args.src} ({meta["src_format"]}'
-          + (f', {meta["dino_key"]}' if 'dino_key' in meta else '')
-          + f', {meta["arch"]}) -> {args.dst}: {meta["num_keys"]} keys '
-          'under backbone.'
-          + (f'; dropped {len(dropped)} non-backbone key(s) '
-             f'({", ".join(dropped[:3])}{", ..." if len(dropped) > 3 else ""})'
-             if dropped else '')
-          + (f'; filled {meta["filled_num_batches_tracked"]} '
-             'num_batches_tracked counters with 0'
-             if meta['filled_num_batches_tracked'] else '') + '.')
+    print(f'Converted {args.src} ({meta["src_format"]}' +
+          (f', {meta["dino_key"]}' if 'dino_key' in meta else '') +
+          f', {meta["arch"]}) -> {args.dst}: {meta["num_keys"]} keys '
+          'under backbone.' +
+          (f'; dropped {len(dropped)} non-backbone key(s) '
+           f'({", ".join(dropped[:3])}{", ..." if len(dropped) > 3 else ""})'
+           if dropped else '') +
+          (f'; filled {meta["filled_num_batches_tracked"]} '
+           'num_batches_tracked counters with 0'
+           if meta['filled_num_batches_tracked'] else '') + '.')
     print("Use it with init_cfg=dict(type='Pretrained', checkpoint="
           f"'{args.dst}', prefix='backbone.') on model.backbone, or with "
           f'load_from={args.dst!r} (see {DOC}).')

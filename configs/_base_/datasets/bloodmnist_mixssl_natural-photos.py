@@ -55,8 +55,9 @@ train_pipeline = [
         lam_mode='batch'),
     dict(
         type='PackInputs',
-        algorithm_keys=['mix_alpha', 'mix_lam', 'aux_label',
-                        'aux_num_classes']),
+        algorithm_keys=[
+            'mix_alpha', 'mix_lam', 'aux_label', 'aux_num_classes'
+        ]),
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

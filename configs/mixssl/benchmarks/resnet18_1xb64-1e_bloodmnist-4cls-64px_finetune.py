@@ -4,7 +4,7 @@
 # ResNet-50 / 224 px config below at the quick start's encoder and size, for
 # one epoch (100 iterations, like the quick start a demonstration of the
 # path, not the paper's 20 epochs). tools/quickstart.sh runs it:
-#   python tools/train.py THIS_CONFIG   # starts from work_dirs/quickstart/epoch_1.pth
+#   python tools/train.py THIS_CONFIG   # from work_dirs/quickstart/epoch_1.pth
 #   python tools/test.py THIS_CONFIG work_dirs/THIS_CONFIG_NAME/epoch_1.pth
 _base_ = ['./resnet50_1xb64-20e_bloodmnist-4cls_finetune.py']
 
@@ -33,8 +33,7 @@ val_dataloader = None
 val_evaluator = None
 val_cfg = None
 # a console line every 10 iterations, in training and in testing
-default_hooks = dict(
-    checkpoint=dict(save_best=None), logger=dict(interval=10))
+default_hooks = dict(checkpoint=dict(save_best=None), logger=dict(interval=10))
 # the same top-1 on every run on one machine, given the same encoder
 randomness = dict(seed=0)
 # console without mmengine's environment, config and hook-order dumps

@@ -32,5 +32,7 @@ test_cfg = dict()
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=1,
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=1,
         save_best='accuracy/top1'))

@@ -9,7 +9,11 @@ _base_ = ['../mixssl_resnet50_1xb64-20e_bloodmnist.py']
 
 model = dict(
     neck=dict(init_cfg=[
-        dict(type='Normal', layer=['Conv2d', 'ConvTranspose2d'], mean=0.0,
-             std=0.02, bias=0.0),
+        dict(
+            type='Normal',
+            layer=['Conv2d', 'ConvTranspose2d'],
+            mean=0.0,
+            std=0.02,
+            bias=0.0),
         dict(type='Normal', layer='_BatchNorm', mean=1.0, std=0.02, bias=0.0),
     ]))

@@ -6,12 +6,10 @@ from typing import List, Optional, Union
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.dataset import BaseDataset
-
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from mixssl_mm.datasets.utils.image_check import (UnreadableMessages,
-                                                  load_error,
-                                                  readable_indices)
+                                                  load_error, readable_indices)
 from mixssl_mm.datasets.utils.image_contract import check_mixable
 
 # the skip-corrupt wording for auxiliary images (the pre-flight has its own
@@ -98,8 +96,10 @@ class CrossDomainMixup(BaseTransform):
 
     PACK_KEYS = ('aux_label', 'aux_num_classes')
     # arguments of earlier versions, now the model's
-    MOVED = dict(alpha='model.alpha', lam_mode='model.lam_mode',
-                 fixed_lam='model.fixed_lam')
+    MOVED = dict(
+        alpha='model.alpha',
+        lam_mode='model.lam_mode',
+        fixed_lam='model.fixed_lam')
 
     def __init__(self,
                  aux_dataset: Union[dict, str, BaseDataset],
@@ -110,8 +110,9 @@ class CrossDomainMixup(BaseTransform):
         if moved:
             raise TypeError(
                 'CrossDomainMixup only pairs images now; λ is drawn by the '
-                'model, on the device. Move ' + ', '.join(
-                    f'{k}={kwargs[k]!r} to {self.MOVED[k]}' for k in moved) +
+                'model, on the device. Move ' +
+                ', '.join(f'{k}={kwargs[k]!r} to {self.MOVED[k]}'
+                          for k in moved) +
                 " (e.g. model=dict(type='MixSSL', alpha=1.0, lam_mode="
                 "'sample')) and drop it from the pipeline.")
         if kwargs:
@@ -157,8 +158,11 @@ class CrossDomainMixup(BaseTransform):
     def _check_aux_files(self) -> np.ndarray:
         """Indices of the usable auxiliary samples: every file-backed
         sample's header is checked once, here, before training starts."""
-        keep = readable_indices(self.aux_dataset, self.skip_corrupt,
-                                _AUX_UNREADABLE, report=warnings.warn)
+        keep = readable_indices(
+            self.aux_dataset,
+            self.skip_corrupt,
+            _AUX_UNREADABLE,
+            report=warnings.warn)
         if keep is None:
             return np.arange(len(self.aux_dataset))
         return np.asarray(keep)
@@ -183,8 +187,8 @@ class CrossDomainMixup(BaseTransform):
                 f'gt_label {label.tolist()}; auxiliary-label prediction needs '
                 'one class per auxiliary image.')
         label = int(label[0])
-        if self.aux_num_classes is not None and not (
-                0 <= label < self.aux_num_classes):
+        if self.aux_num_classes is not None and not (0 <= label <
+                                                     self.aux_num_classes):
             raise ValueError(
                 f'CrossDomainMixup: auxiliary label {label} lies outside the '
                 f'pool\'s {self.aux_num_classes} classes '

@@ -4,7 +4,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-
 from mmpretrain.registry import TRANSFORMS
 
 
@@ -40,7 +39,8 @@ class ScaleToUint8(BaseTransform):
         view = [dict(type='RandomResizedCrop', scale=224), ...]
         pipeline = [dict(type='LoadImageFromFile', color_type='unchanged'),
                     dict(type='ScaleToUint8', bit_depth=16), *view,
-                    dict(type='CrossDomainMixup', ...), dict(type='PackInputs', ...)]
+                    dict(type='CrossDomainMixup', ...),
+                    dict(type='PackInputs', ...)]
 
     Required keys: ``img``. Modified keys: ``img`` (uint8, same H x W; the
     channels are kept, except an alpha channel with ``drop_alpha``).
@@ -79,8 +79,8 @@ class ScaleToUint8(BaseTransform):
                              f'1..32 (e.g. 16, or 12 for 12-bit data), got '
                              f'{bit_depth!r}.')
         if value_range is not None:
-            if not (isinstance(value_range, (list, tuple))
-                    and len(value_range) == 2
+            if not (isinstance(value_range,
+                               (list, tuple)) and len(value_range) == 2
                     and all(_is_number(v) for v in value_range)
                     and value_range[0] < value_range[1]):
                 raise ValueError(
@@ -103,8 +103,8 @@ class ScaleToUint8(BaseTransform):
                 f'ScaleToUint8: {name} is a {img.dtype} image, which has no '
                 'bit depth; give value_range=(LOW, HIGH), e.g. (0, 1) for '
                 '0–1 images, the same range for every image.')
-        bits = self.bit_depth or (img.dtype.itemsize * 8 - np.issubdtype(
-            img.dtype, np.signedinteger))
+        bits = self.bit_depth or (img.dtype.itemsize * 8 -
+                                  np.issubdtype(img.dtype, np.signedinteger))
         return 0, 2**bits - 1, f'bit_depth={bits}'
 
     def transform(self, results: dict) -> dict:
@@ -116,8 +116,8 @@ class ScaleToUint8(BaseTransform):
         if img.dtype == np.uint8 and (low, high) == (0, 255):
             results['img'] = img
             return results
-        if np.issubdtype(img.dtype, np.floating) and not np.all(
-                np.isfinite(img)):
+        if np.issubdtype(img.dtype,
+                         np.floating) and not np.all(np.isfinite(img)):
             raise ValueError(f'ScaleToUint8: {name} has NaN or inf values.')
         if not self.clip and img.size:
             lo, hi = img.min(), img.max()

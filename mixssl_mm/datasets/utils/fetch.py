@@ -24,7 +24,7 @@ directory, where the configs' ``data_root`` looks.
 Example::
 
     from mixssl_mm.datasets.utils.fetch import copy_from_src, fetch
-    fetch()                                     # ./data/medmnist/bloodmnist.npz
+    fetch()                               # ./data/medmnist/bloodmnist.npz
     copy_from_src('~/Downloads/bloodmnist_64.npz', out='/data/medmnist')
 """
 import os
@@ -100,7 +100,8 @@ def read_npz_header(path: str) -> Dict[str, Tuple[tuple, 'object']]:
     return info
 
 
-def resolve_out(out: Optional[str], name: str,
+def resolve_out(out: Optional[str],
+                name: str,
                 default_dir: str = DEFAULT_OUT_DIR) -> str:
     """Map ``out`` (a directory, or a path ending in .npz; None: the
     ``default_dir``) to an absolute file path."""
@@ -196,7 +197,8 @@ def fetch_from_pypi(dst: str) -> None:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def copy_from_src(src: str, out: Optional[str] = None,
+def copy_from_src(src: str,
+                  out: Optional[str] = None,
                   default_dir: str = DEFAULT_OUT_DIR) -> str:
     """Verify a user-supplied official file and copy it under its official
     name; return the target.

@@ -98,11 +98,12 @@ class UnreadableMessages(NamedTuple):
     skipped: str  # skip_corrupt is on: reported, then training goes on
 
 
-def readable_indices(dataset, skip_corrupt: bool,
-                     messages: UnreadableMessages,
-                     error: Type[Exception] = ValueError,
-                     report: Callable[[str], object] = print
-                     ) -> Optional[List[int]]:
+def readable_indices(
+        dataset,
+        skip_corrupt: bool,
+        messages: UnreadableMessages,
+        error: Type[Exception] = ValueError,
+        report: Callable[[str], object] = print) -> Optional[List[int]]:
     """Header-check every image file of a built dataset.
 
     Args:

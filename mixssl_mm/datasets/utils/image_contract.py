@@ -61,8 +61,8 @@ def _int_problem(img: np.ndarray, side: str) -> str:
                 f'value_range=(LOW, HIGH), clip=True) {_where(side)}, with '
                 'the window LOW..HIGH to show (e.g. a CT window in HU).')
     # a signed type's sign bit holds no intensity
-    dtype_bits = img.dtype.itemsize * 8 - (np.issubdtype(img.dtype,
-                                                         np.signedinteger))
+    dtype_bits = img.dtype.itemsize * 8 - (
+        np.issubdtype(img.dtype, np.signedinteger))
     hint = ''
     if _bits_needed(hi) < dtype_bits:
         hint = (f' (or the real bit depth of the data, if smaller: this '
@@ -149,5 +149,4 @@ def check_mixable(x_t, x_a) -> None:
     for img, side in ((x_t, 'target'), (x_a, 'auxiliary')):
         problem = image_contract_error(img, side)
         if problem:
-            raise ImageContractError(
-                f'CrossDomainMixup: {problem} ({GUIDE})')
+            raise ImageContractError(f'CrossDomainMixup: {problem} ({GUIDE})')

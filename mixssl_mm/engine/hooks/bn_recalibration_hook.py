@@ -8,12 +8,11 @@ from mmengine.dataset import DefaultSampler, default_collate
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmpretrain.registry import DATASETS, HOOKS
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader, Dataset
-
-from mmpretrain.registry import DATASETS, HOOKS
 
 
 @HOOKS.register_module()
@@ -76,15 +75,15 @@ class BNRecalibrationHook(Hook):
     # before KNNEvalHook (NORMAL), so a k-NN run evaluates the new statistics
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, num_samples: Optional[int] = None,
+    def __init__(self,
+                 num_samples: Optional[int] = None,
                  module: str = 'backbone',
                  dataset: Optional[Union[dict, Dataset]] = None,
                  batch_size: Optional[int] = None,
                  num_workers: int = 0) -> None:
-        for name, value in (('num_samples', num_samples),
-                            ('batch_size', batch_size)):
-            if value is not None and (not isinstance(value, int)
-                                      or value < 1):
+        for name, value in (('num_samples', num_samples), ('batch_size',
+                                                           batch_size)):
+            if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f'BNRecalibrationHook: {name} must be None '
                                  f'or >= 1, got {value!r}.')
         self.num_samples, self.module = num_samples, module
@@ -111,8 +110,9 @@ class BNRecalibrationHook(Hook):
         modes = [(m, m.training) for m in net.modules()]
         self.images_seen = 0
         try:
-            update_bn(self._inputs(model, self._loader(runner)),
-                      _BatchNormsInTrainMode(net))
+            update_bn(
+                self._inputs(model, self._loader(runner)),
+                _BatchNormsInTrainMode(net))
         finally:
             for m, training in modes:
                 m.training = training
@@ -136,8 +136,8 @@ class BNRecalibrationHook(Hook):
         dataset = DATASETS.build(self.dataset) if isinstance(
             self.dataset, dict) else self.dataset
         return DataLoader(
-            dataset, batch_size=self.batch_size
-            or runner.train_dataloader.batch_size,
+            dataset,
+            batch_size=self.batch_size or runner.train_dataloader.batch_size,
             num_workers=self.num_workers,
             sampler=DefaultSampler(dataset, shuffle=False),
             collate_fn=default_collate)

@@ -7,8 +7,8 @@ from typing import Optional
 from mmengine.model import is_model_wrapper
 
 
-def check_length(ratio: Optional[float], epochs: Optional[float],
-                 owner: str, ratio_key: str, epochs_key: str) -> None:
+def check_length(ratio: Optional[float], epochs: Optional[float], owner: str,
+                 ratio_key: str, epochs_key: str) -> None:
     """Refuse a length that is given twice, negative, or a ratio above 1.
 
     Raises:

@@ -3,8 +3,8 @@ from typing import List, Optional
 
 from mmengine.hooks import Hook
 from mmengine.optim import OptimWrapperDict
-
 from mmpretrain.registry import HOOKS
+
 from .dino_hook_utils import check_length, dino_part, length_in_iters
 
 
@@ -70,9 +70,10 @@ class DINOLastLayerFreezeHook(Hook):
         self._params = neck.last_layer_parameters()
         self.freeze_iters = length_in_iters(runner, self.freeze_ratio,
                                             self.freeze_epochs)
-        wrappers = (runner.optim_wrapper.values() if isinstance(
-            runner.optim_wrapper, OptimWrapperDict) else
-                    [runner.optim_wrapper])
+        wrappers = (
+            runner.optim_wrapper.values() if isinstance(
+                runner.optim_wrapper, OptimWrapperDict) else
+            [runner.optim_wrapper])
         self._handles = [
             w.optimizer.register_step_pre_hook(self._drop_grads)
             for w in wrappers
@@ -81,7 +82,9 @@ class DINOLastLayerFreezeHook(Hook):
             f'DINOLastLayerFreezeHook: the last layer is frozen for the '
             f'first {self.freeze_iters} of {runner.max_iters} iterations.')
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         self.frozen = runner.iter < self.freeze_iters
 

@@ -2,8 +2,8 @@
 from typing import Optional
 
 from mmengine.hooks import Hook
-
 from mmpretrain.registry import HOOKS
+
 from .dino_hook_utils import check_length, dino_part, length_in_iters
 
 
@@ -72,6 +72,8 @@ class DINOTeacherTempWarmupHook(Hook):
         return self.warmup_teacher_temp + frac * (
             self.teacher_temp - self.warmup_teacher_temp)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self,
+                          runner,
+                          batch_idx: int,
                           data_batch=None) -> None:
         self._head.teacher_temp = self.temp_at(runner.iter)

@@ -3,7 +3,6 @@ import torch
 from mmengine.evaluator import DumpResults
 from mmengine.evaluator.metric import _to_cpu
 from mmengine.hooks import Hook
-
 from mmpretrain.registry import HOOKS
 
 
@@ -61,6 +60,7 @@ class DumpPredictionsHook(Hook):
     def before_test(self, runner) -> None:
         """Append a ``DumpResults`` to the test evaluator's metrics."""
         metrics = runner.test_evaluator.metrics
-        if not any(isinstance(m, DumpResults) and
-                   m.out_file_path == self.out_file for m in metrics):
+        if not any(
+                isinstance(m, DumpResults) and m.out_file_path == self.out_file
+                for m in metrics):
             metrics.append(NumpyDumpResults(out_file_path=self.out_file))

@@ -23,7 +23,6 @@ from mmengine.dataset import DefaultSampler
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.runner import EpochBasedTrainLoop
-
 from mmpretrain.registry import HOOKS
 
 RNG_KEY = 'rng_state'
@@ -155,15 +154,18 @@ class ExactResumeHook(Hook):
         loader = runner.train_loop.dataloader
         return getattr(loader, 'batch_size', None)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         self._epoch_samples += batch_length(data_batch,
                                             self._batch_size(runner) or 0)
         if get_world_size() == 1:
             return
         if any(not h.by_epoch and (
-                h.every_n_train_iters(runner, h.interval, h.save_begin)
-                or (h.save_last and h.is_last_train_iter(runner)))
+                h.every_n_train_iters(runner, h.interval, h.save_begin) or
+            (h.save_last and h.is_last_train_iter(runner)))
                for h in self._checkpoint_hooks(runner)):
             self._gather(runner, 'iter')
 
@@ -171,10 +173,11 @@ class ExactResumeHook(Hook):
         self._uninstall(runner)
         if get_world_size() == 1:
             return
-        if any(h.by_epoch and (
-                h.every_n_epochs(runner, h.interval, h.save_begin)
-                or (h.save_last and h.is_last_train_epoch(runner)))
-               for h in self._checkpoint_hooks(runner)):
+        if any(
+                h.by_epoch and (
+                    h.every_n_epochs(runner, h.interval, h.save_begin) or
+                    (h.save_last and h.is_last_train_epoch(runner)))
+                for h in self._checkpoint_hooks(runner)):
             self._gather(runner, 'epoch')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -193,9 +196,12 @@ class ExactResumeHook(Hook):
                 'it, so a resume from it is not exact on the other ranks.')
             states = [self._state()] + [None] * (world_size - 1)
         samples = [None if s is None else s.get('samples') for s in states]
-        states = [None if s is None else
-                  {k: v for k, v in s.items() if k != 'samples'}
-                  for s in states]
+        states = [
+            None if s is None else {
+                k: v
+                for k, v in s.items() if k != 'samples'
+            } for s in states
+        ]
         checkpoint[RNG_KEY] = dict(world_size=world_size, ranks=states)
         epoch = (checkpoint.get('meta') or {}).get('epoch', runner.epoch)
         if epoch != runner.epoch:
@@ -204,8 +210,10 @@ class ExactResumeHook(Hook):
             samples = [0] * world_size
         if all(isinstance(n, int) for n in samples):
             checkpoint[SAMPLES_KEY] = dict(
-                epoch=epoch, batch_size=self._batch_size(runner),
-                world_size=world_size, per_rank=samples,
+                epoch=epoch,
+                batch_size=self._batch_size(runner),
+                world_size=world_size,
+                per_rank=samples,
                 total=sum(samples))
 
     # -- validation leaves the training stream alone ----------------------
@@ -288,8 +296,7 @@ class ExactResumeHook(Hook):
         sampler = getattr(sampler, 'sampler', sampler)  # our wrapper
         total, per_rank = progress['total'], progress['per_rank']
         if (isinstance(sampler, DefaultSampler) and len(set(per_rank)) == 1
-                and total % world_size == 0
-                and total <= sampler.total_size):
+                and total % world_size == 0 and total <= sampler.total_size):
             # every old rank trained the same count k, i.e. the first
             # k * old_world_size positions of the epoch's shared order;
             # the new ranks take every world_size-th position of it

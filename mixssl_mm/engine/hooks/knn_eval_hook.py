@@ -10,9 +10,9 @@ from mmengine.dist import (broadcast, broadcast_object_list, collect_results,
                            get_rank, get_world_size)
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmpretrain.registry import DATASETS, HOOKS
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from mmpretrain.registry import DATASETS, HOOKS
 from mixssl_mm.evaluation.functional.knn import knn_top1
 
 
@@ -222,15 +222,18 @@ class KNNEvalHook(Hook):
     def after_train_epoch(self, runner) -> None:
         if self.by_epoch and self.interval and self.every_n_epochs(
                 runner, self.interval):
-            self._evaluate(runner, epoch=runner.epoch + 1,
-                           done_iters=runner.iter)
+            self._evaluate(
+                runner, epoch=runner.epoch + 1, done_iters=runner.iter)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         if not self.by_epoch and self.interval and self.every_n_train_iters(
                 runner, self.interval):
-            self._evaluate(runner, epoch=runner.epoch,
-                           done_iters=runner.iter + 1)
+            self._evaluate(
+                runner, epoch=runner.epoch, done_iters=runner.iter + 1)
 
     def after_train(self, runner) -> None:
         if self.at_end and self._last_eval_iter != runner.iter:
@@ -324,17 +327,24 @@ class KNNEvalHook(Hook):
             # the similarities on the model's device (GPU when training on
             # one): N x M products are the only heavy part
             device = next(self._model(runner).backbone.parameters()).device
-            top1 = knn_top1(bank.to(device), bank_labels, query,
-                            query_labels, k=self.k,
-                            temperature=self.temperature,
-                            num_classes=self._num_classes)
+            top1 = knn_top1(
+                bank.to(device),
+                bank_labels,
+                query,
+                query_labels,
+                k=self.k,
+                temperature=self.temperature,
+                num_classes=self._num_classes)
         top1 = self._broadcast(top1)
         seconds = time.perf_counter() - start
         self._last_eval_iter = done_iters
-        record = dict(epoch=epoch, iter=done_iters, top1=top1,
-                      bank_size=len(self._loaders['bank'].dataset),
-                      num_queries=len(self._loaders['query'].dataset),
-                      seconds=seconds)
+        record = dict(
+            epoch=epoch,
+            iter=done_iters,
+            top1=top1,
+            bank_size=len(self._loaders['bank'].dataset),
+            num_queries=len(self._loaders['query'].dataset),
+            seconds=seconds)
         self.results.append(record)
         key = f'{self.prefix}/top1'
         runner.message_hub.update_scalar(key, top1)

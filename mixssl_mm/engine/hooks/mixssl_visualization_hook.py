@@ -6,8 +6,8 @@ import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
 from mmpretrain.registry import HOOKS
+
 from mixssl_mm.models.utils import sample_beta
 from mixssl_mm.visualization import draw_mixssl_grid, to_rgb_uint8
 
@@ -132,13 +132,14 @@ class MixSSLVisualizationHook(Hook):
         from the hook's own generator."""
         sampler = model.lam_sampler
         if sampler.fixed_lam is not None:
-            return torch.full((batch_size, ), sampler.fixed_lam,
-                              device=device)
+            return torch.full((batch_size, ), sampler.fixed_lam, device=device)
         g = torch.Generator().manual_seed(self.seed + (step or 0))
         return sample_beta(sampler.alpha, batch_size, g,
                            torch.device('cpu')).to(device)
 
-    def run_batch(self, model, data_batch: dict,
+    def run_batch(self,
+                  model,
+                  data_batch: dict,
                   step: Optional[int] = None) -> dict:
         """Run the pretext task on ``data_batch`` as in training (see the
         class notes) and return :meth:`MixSSL.forward_mix`'s output for the
@@ -149,8 +150,10 @@ class MixSSLVisualizationHook(Hook):
         device = next(model.parameters()).device
         rng_devices = []
         if device.type == 'cuda':
-            rng_devices = [torch.cuda.current_device()
-                           if device.index is None else device.index]
+            rng_devices = [
+                torch.cuda.current_device()
+                if device.index is None else device.index
+            ]
         bn_state = {
             name: buf.clone()
             for name, buf in model.named_buffers()
@@ -163,8 +166,9 @@ class MixSSLVisualizationHook(Hook):
                 lam = self.hook_lam(model, inputs[0].size(0), device, step)
                 out = model.forward_mix(inputs, lam=lam)
                 # without objective T there is no head (it is not built)
-                lam_pred = (model.head(out['feats'])
-                            if getattr(model, 'use_trans', True) else None)
+                lam_pred = (
+                    model.head(out['feats']) if getattr(
+                        model, 'use_trans', True) else None)
         finally:
             buffers = dict(model.named_buffers())
             with torch.no_grad():
@@ -182,8 +186,7 @@ class MixSSLVisualizationHook(Hook):
         res['lam_pred'] = None if lam_pred is None else lam_pred[:n]
         return res
 
-    def draw(self, model, out: dict, step: Optional[int] = None
-             ) -> np.ndarray:
+    def draw(self, model, out: dict, step: Optional[int] = None) -> np.ndarray:
         """The grid of :meth:`run_batch`'s output as an ``(H, W, 3)`` uint8
         RGB array."""
         pre = self._unwrap(model).data_preprocessor
@@ -207,12 +210,13 @@ class MixSSLVisualizationHook(Hook):
             title=None if step is None else f'iter {step}',
             min_tile_size=self.min_tile_size)
 
-    def visualize_batch(self, model, data_batch: dict,
+    def visualize_batch(self,
+                        model,
+                        data_batch: dict,
                         step: Optional[int] = None) -> np.ndarray:
         """:meth:`run_batch` then :meth:`draw`: the grid of ``data_batch``
         as an ``(H, W, 3)`` uint8 RGB array."""
-        return self.draw(model, self.run_batch(model, data_batch, step),
-                         step)
+        return self.draw(model, self.run_batch(model, data_batch, step), step)
 
 
 # BatchNorm's running statistics, restored after the hook's forward pass

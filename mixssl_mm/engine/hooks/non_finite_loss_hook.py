@@ -5,7 +5,6 @@ from typing import Optional
 
 import torch
 from mmengine.hooks import Hook
-
 from mmpretrain.registry import HOOKS
 
 
@@ -65,12 +64,17 @@ class NonFiniteLossHook(Hook):
             'clipping (optim_wrapper=dict(clip_grad=dict(max_norm=1.0))), '
             'or checking the data for NaN/inf values.')
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx: int,
+                         data_batch=None,
                          outputs: Optional[dict] = None) -> None:
         if not outputs:
             return
-        bad = {k: v for k, v in outputs.items()
-               if 'loss' in k and not _is_finite(v)}
+        bad = {
+            k: v
+            for k, v in outputs.items() if 'loss' in k and not _is_finite(v)
+        }
         if bad:
             # detached: the losses still carry their graph, and converting a
             # tensor that requires grad makes torch warn on every failure
@@ -82,11 +86,13 @@ class NonFiniteLossHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self.check_checkpoint:
             return
-        bad = [k for k, v in checkpoint.get('state_dict', {}).items()
-               if isinstance(v, torch.Tensor) and v.is_floating_point()
-               and not bool(torch.isfinite(v).all())]
+        bad = [
+            k for k, v in checkpoint.get('state_dict', {}).items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point()
+            and not bool(torch.isfinite(v).all())
+        ]
         if bad:
             self._fail(
                 runner, f'non-finite weights ({len(bad)} tensors, e.g. '
-                f'{bad[:3]})', checkpoint.get('meta', {}).get('iter',
-                                                             runner.iter))
+                f'{bad[:3]})',
+                checkpoint.get('meta', {}).get('iter', runner.iter))

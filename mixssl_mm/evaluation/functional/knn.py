@@ -108,8 +108,7 @@ def knn_class_scores(bank_features: torch.Tensor,
     scores = []
     for start in range(0, query_features.size(0), chunk_size):
         queries = F.normalize(
-            query_features[start:start + chunk_size].to(device).float(),
-            dim=1)
+            query_features[start:start + chunk_size].to(device).float(), dim=1)
         sim, idx = (queries @ bank.t()).topk(k, dim=1)  # (m, k) each
         votes = torch.zeros(
             queries.size(0), num_classes, device=device, dtype=torch.float32)

@@ -5,10 +5,10 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-
 from mmpretrain.registry import METRICS
-from .utils import (check_undefined_option, describe_split,
-                    report_undefined, score_records, sklearn_metrics)
+
+from .utils import (check_undefined_option, describe_split, report_undefined,
+                    score_records, sklearn_metrics)
 
 
 @METRICS.register_module()
@@ -80,8 +80,7 @@ class PositiveClassMetric(BaseMetric):
             data_batch: The dataloader batch (unused).
             data_samples (Sequence[dict | DataSample]): Model outputs.
         """
-        self.results.extend(
-            score_records(data_samples, 'PositiveClassMetric'))
+        self.results.extend(score_records(data_samples, 'PositiveClassMetric'))
 
     def positive_index(self) -> int:
         """The positive class as an index into the score columns."""
@@ -100,8 +99,7 @@ class PositiveClassMetric(BaseMetric):
     def compute_metrics(self, results: List[dict]) -> dict:
         """Compute the five values (percent) from the collected results."""
         scores = torch.stack([r['pred_score'] for r in results]).double()
-        target = torch.cat([r['gt_label'].flatten()
-                            for r in results]).numpy()
+        target = torch.cat([r['gt_label'].flatten() for r in results]).numpy()
         if scores.ndim != 2 or scores.size(1) != 2:
             raise ValueError(
                 'PositiveClassMetric is for binary tasks: pred_score must '
@@ -109,9 +107,8 @@ class PositiveClassMetric(BaseMetric):
                 'classes use SingleLabelMetric / PerClassAccuracy / ROCAUC.')
         pos = self.positive_index()
         classes = (self.dataset_meta or {}).get('classes')
-        return self.calculate(scores.numpy(), target, pos,
-                              self.zero_division, self.undefined,
-                              describe_split(results),
+        return self.calculate(scores.numpy(), target, pos, self.zero_division,
+                              self.undefined, describe_split(results),
                               classes[pos] if classes else None)
 
     @staticmethod
@@ -132,13 +129,16 @@ class PositiveClassMetric(BaseMetric):
         """
         metrics = sklearn_metrics('PositiveClassMetric')
         if not np.isin(target, (0, 1)).all():
-            raise ValueError(
-                'PositiveClassMetric: labels must be 0 or 1, got '
-                f'{sorted(set(np.unique(target).tolist()))}.')
+            raise ValueError('PositiveClassMetric: labels must be 0 or 1, got '
+                             f'{sorted(set(np.unique(target).tolist()))}.')
         pred = scores.argmax(1)
         precision, recall, f1, _ = metrics.precision_recall_fscore_support(
-            target, pred, pos_label=pos_label, average='binary',
-            labels=[0, 1], zero_division=zero_division)
+            target,
+            pred,
+            pos_label=pos_label,
+            average='binary',
+            labels=[0, 1],
+            zero_division=zero_division)
         positive = target == pos_label
         if positive.all() or not positive.any():
             # roc_auc_score would raise "Only one class present in y_true"
@@ -146,8 +146,8 @@ class PositiveClassMetric(BaseMetric):
                 'PositiveClassMetric',
                 [(pos_name or f'{pos_label}',
                   'no negative samples (every sample belongs to it)'
-                  if positive.all() else 'no positive samples')],
-                split, undefined, 'ROC-AUC is undefined; the other values '
+                  if positive.all() else 'no positive samples')], split,
+                undefined, 'ROC-AUC is undefined; the other values '
                 'are reported.')
             auc = float('nan')
         else:

@@ -10,9 +10,9 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-
 from mmpretrain.evaluation.metrics.single_label import to_tensor
 from mmpretrain.registry import METRICS
+
 from .utils import (as_dict, check_undefined_option, class_metric_keys,
                     dataset_class_names, describe_split, report_undefined,
                     sklearn_metrics)
@@ -196,11 +196,13 @@ class PerClassAccuracy(BaseMetric):
 
         if target.numel() and (target.min() < 0
                                or target.max() >= num_classes):
-            raise ValueError(
-                f'gt labels must lie in [0, {num_classes}), got '
-                f'[{int(target.min())}, {int(target.max())}].')
+            raise ValueError(f'gt labels must lie in [0, {num_classes}), got '
+                             f'[{int(target.min())}, {int(target.max())}].')
         # zero_division=nan: 0/0 marks a class absent from the split
         recall = metrics.recall_score(
-            target.numpy(), pred_label.numpy(), labels=range(num_classes),
-            average=None, zero_division=np.nan)
+            target.numpy(),
+            pred_label.numpy(),
+            labels=range(num_classes),
+            average=None,
+            zero_division=np.nan)
         return torch.from_numpy(recall).double() * 100

@@ -5,9 +5,9 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-
 from mmpretrain.evaluation.metrics.single_label import to_tensor
 from mmpretrain.registry import METRICS
+
 from .utils import (check_undefined_option, class_metric_keys,
                     dataset_class_names, describe_split, report_undefined,
                     score_records, sklearn_metrics)
@@ -120,19 +120,27 @@ class ROCAUC(BaseMetric):
         target = torch.cat([res['gt_label'] for res in results])
         pred = torch.stack([res['pred_score'] for res in results])
         num_classes = pred.size(1) if pred.ndim == 2 else 2
-        names = dataset_class_names(self.dataset_meta, num_classes,
-                                    'ROCAUC', 'pred_score has {n} columns')
+        names = dataset_class_names(self.dataset_meta, num_classes, 'ROCAUC',
+                                    'pred_score has {n} columns')
         split = describe_split(results)
 
         if num_classes == 2:
             auc = self.calculate(
-                pred, target, pos_label=self.pos_label,
-                undefined=self.undefined, class_names=names, split=split)
+                pred,
+                target,
+                pos_label=self.pos_label,
+                undefined=self.undefined,
+                class_names=names,
+                split=split)
             return {'roc_auc': float(auc)}
 
         per_class = self.calculate(
-            pred, target, average=None, undefined=self.undefined,
-            class_names=names, split=split)
+            pred,
+            target,
+            average=None,
+            undefined=self.undefined,
+            class_names=names,
+            split=split)
         metrics = {'roc_auc': float(torch.nanmean(per_class))}
         if self.average is None:
             keys = class_metric_keys(names)
@@ -201,8 +209,9 @@ class ROCAUC(BaseMetric):
             if positive.all() or not positive.any():
                 # roc_auc_score would raise "Only one class present in
                 # y_true"; a NaN column keeps the other classes' values.
-                name = (class_names[label] if class_names is not None else
-                        f'class_{label}')
+                name = (
+                    class_names[label]
+                    if class_names is not None else f'class_{label}')
                 problems.append(
                     (name, 'no positive samples' if not positive.any() else
                      'no negative samples (every sample belongs to it)'))
@@ -211,8 +220,7 @@ class ROCAUC(BaseMetric):
                 aucs.append(metrics.roc_auc_score(positive, scores))
         report_undefined(
             'ROCAUC', problems, split, undefined,
-            'It is left out of the mean over classes.'
-            if not binary else '')
+            'It is left out of the mean over classes.' if not binary else '')
 
         aucs = torch.tensor(aucs, dtype=torch.float64) * 100
         if binary:

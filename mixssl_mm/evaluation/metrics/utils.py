@@ -100,8 +100,11 @@ def describe_split(results: Sequence[dict]) -> str:
     return f'the evaluation split ({len(results)} samples{where})'
 
 
-def report_undefined(owner: str, problems: Sequence[Tuple[str, str]],
-                     split: str, undefined: str, fix: str = '') -> None:
+def report_undefined(owner: str,
+                     problems: Sequence[Tuple[str, str]],
+                     split: str,
+                     undefined: str,
+                     fix: str = '') -> None:
     """Warn about (``undefined='nan'``) or refuse (``'raise'``) classes
     whose metric is undefined on the evaluation split.
 
@@ -165,11 +168,11 @@ def refuse_undefined(evaluator_cfg):
     return evaluator_cfg
 
 
-def dataset_class_names(dataset_meta: Optional[dict],
-                        num_classes: Optional[int],
-                        owner: str,
-                        counted: str = 'the predictions have {n}'
-                        ) -> List[str]:
+def dataset_class_names(
+        dataset_meta: Optional[dict],
+        num_classes: Optional[int],
+        owner: str,
+        counted: str = 'the predictions have {n}') -> List[str]:
     """Class names from ``dataset_meta['classes']``, else ``class_<i>``.
 
     Args:
@@ -203,8 +206,8 @@ def dataset_class_names(dataset_meta: Optional[dict],
     return [f'class_{i}' for i in range(num_classes)]
 
 
-def class_metric_keys(classes: Sequence[str],
-                      reserved: Sequence[str] = ()) -> List[str]:
+def class_metric_keys(
+    classes: Sequence[str], reserved: Sequence[str] = ()) -> List[str]:
     """Turn class names into metric-key-safe suffixes.
 
     Every run of characters outside ``[A-Za-z0-9_-]`` (spaces, ``/``,

@@ -1,8 +1,8 @@
+from .dino import DINO
+from .mixco import MixCo
 from .mixssl import MixSSL
 from .mixssl_aux import MixSSLAux
 from .mixssl_contrast import MixSSLContrast
-from .dino import DINO
-from .mixco import MixCo
 from .mixup_simclr import MixupSimCLR
 from .rotation import Rotation
 

@@ -2,12 +2,11 @@
 from typing import Dict, List
 
 import torch
-from torch import nn
-
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.models.utils import CosineEMA
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from torch import nn
 
 
 @MODELS.register_module()
@@ -46,9 +45,14 @@ class DINO(BaseSelfSupervisor):
             mmpretrain's ``BaseSelfSupervisor``.
     """
 
-    def __init__(self, backbone: dict, neck: dict, head: dict,
-                 base_momentum: float = 0.004, end_momentum: float = 0.,
-                 num_global_crops: int = 2, **kwargs) -> None:
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 base_momentum: float = 0.004,
+                 end_momentum: float = 0.,
+                 num_global_crops: int = 2,
+                 **kwargs) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         if num_global_crops < 1:
             raise ValueError('DINO: num_global_crops must be >= 1, got '
@@ -81,9 +85,11 @@ class DINO(BaseSelfSupervisor):
         return outs
 
     def _check_inputs(self, inputs) -> None:
-        ok = (isinstance(inputs, (list, tuple))
-              and len(inputs) > self.num_global_crops
-              and len({x.size(0) for x in inputs}) == 1)
+        ok = (
+            isinstance(inputs,
+                       (list, tuple)) and len(inputs) > self.num_global_crops
+            and len({x.size(0)
+                     for x in inputs}) == 1)
         if not ok:
             got = (f'{len(inputs)} views' if isinstance(inputs, (list, tuple))
                    else type(inputs).__name__)

@@ -3,10 +3,10 @@ from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
-
 from mmpretrain.models.selfsup.simclr import SimCLR
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
 from ..utils import (check_mix_args, check_two_views, mix_batch, nt_xent,
                      sample_batch_mix)
 
@@ -106,8 +106,8 @@ class MixCo(SimCLR):
         """β·CE(soft targets, softmax(q_mix·keysᵀ / τ_mix)), averaged over
         the mixed queries; ``q_mix`` and ``keys`` are normalised (N, d)."""
         logits = torch.matmul(q_mix, keys.t()) / self.mix_temperature
-        return self.mix_loss(logits, self.soft_targets(lam, perm).to(
-            logits.dtype))
+        return self.mix_loss(logits,
+                             self.soft_targets(lam, perm).to(logits.dtype))
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
@@ -128,8 +128,10 @@ class MixCo(SimCLR):
         z1, z2 = self.project(torch.cat([v1, v2])).split(n)
         loss_contrast = self.contrastive_loss(z1, z2)
 
-        draws = [sample_batch_mix(n, self.alpha, self.lam_mode, v1.device)
-                 for _ in range(2)]
+        draws = [
+            sample_batch_mix(n, self.alpha, self.lam_mode, v1.device)
+            for _ in range(2)
+        ]
         mixed = torch.cat(
             [mix_batch(x, lam, perm) for x, (lam, perm) in zip(inputs, draws)])
         q1, q2 = self.project(mixed).split(n)

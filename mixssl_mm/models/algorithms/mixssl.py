@@ -2,26 +2,33 @@
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
-from torch import nn
-
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from torch import nn
+
 from ..utils.lambda_sampler import LambdaSampler
 
 # config keys of earlier versions -> where they live now
 MOVED_KEYS = {
-    'loss_rec': "model.rec_head.loss (e.g. rec_head=dict(type="
+    'loss_rec':
+    "model.rec_head.loss (e.g. rec_head=dict(type="
     "'MixSSLReconstructionHead', loss=dict(type='ReconstructionLoss', "
     "criterion='mse')))",
-    'rec_space': 'model.rec_head.rec_space',
-    'use_contrast': "model.type='MixSSLContrast' (objective C; "
+    'rec_space':
+    'model.rec_head.rec_space',
+    'use_contrast':
+    "model.type='MixSSLContrast' (objective C; "
     'configs/mixssl/ablations/mixssl-rc_*.py)',
-    'contrast_neck': "model.type='MixSSLContrast'",
-    'contrast_head': "model.type='MixSSLContrast'",
-    'use_aux': "model.type='MixSSLAux' (objective A; "
+    'contrast_neck':
+    "model.type='MixSSLContrast'",
+    'contrast_head':
+    "model.type='MixSSLContrast'",
+    'use_aux':
+    "model.type='MixSSLAux' (objective A; "
     'configs/mixssl/ablations/mixssl-ra_*.py)',
-    'aux_head': "model.type='MixSSLAux'",
+    'aux_head':
+    "model.type='MixSSLAux'",
 }
 
 
@@ -126,8 +133,8 @@ class MixSSL(BaseSelfSupervisor):
         self.use_trans = use_trans
         if use_rec:
             self.rec_head = MODELS.build(rec_head)
-        self.lam_sampler = LambdaSampler(alpha, lam_mode, fixed_lam,
-                                         owner=type(self).__name__)
+        self.lam_sampler = LambdaSampler(
+            alpha, lam_mode, fixed_lam, owner=type(self).__name__)
         self.stride = getattr(self.neck, 'stride', None) if use_rec else None
         self.channels_last = bool(channels_last)
         if self.channels_last:
@@ -139,17 +146,19 @@ class MixSSL(BaseSelfSupervisor):
         off)."""
         return False
 
-    def extract_feat(self, inputs: Union[torch.Tensor, List[torch.Tensor]]
-                     ) -> Tuple[torch.Tensor]:
+    def extract_feat(
+        self, inputs: Union[torch.Tensor,
+                            List[torch.Tensor]]) -> Tuple[torch.Tensor]:
         """Encoder features of the (first view of the) inputs."""
         if isinstance(inputs, (list, tuple)):
             inputs = inputs[0]
         return self.backbone(inputs)
 
     def _check_inputs(self, inputs) -> None:
-        ok = (isinstance(inputs, (list, tuple)) and len(inputs) == 2
-              and all(isinstance(x, torch.Tensor) and x.dim() == 4
-                      for x in inputs) and inputs[0].shape == inputs[1].shape)
+        ok = (
+            isinstance(inputs, (list, tuple)) and len(inputs) == 2 and all(
+                isinstance(x, torch.Tensor) and x.dim() == 4 for x in inputs)
+            and inputs[0].shape == inputs[1].shape)
         if not ok:
             got = (f'a list of {len(inputs)} items' if isinstance(
                 inputs, (list, tuple)) else type(inputs).__name__ +
@@ -184,7 +193,8 @@ class MixSSL(BaseSelfSupervisor):
         """``(1 - λ)·x_t + λ·x_a`` with λ of shape (N, )."""
         return torch.lerp(x_t, x_a, lam.view(-1, 1, 1, 1).to(x_t.dtype))
 
-    def forward_mix(self, inputs: List[torch.Tensor],
+    def forward_mix(self,
+                    inputs: List[torch.Tensor],
                     lam: Optional[torch.Tensor] = None) -> dict:
         """Mix, encode and (with R) decode. ``lam`` (N, ) defaults to a
         draw of :attr:`lam_sampler`. Returns ``target``, ``aux``, ``mixed``
@@ -202,9 +212,8 @@ class MixSSL(BaseSelfSupervisor):
             out['rec'] = self.neck(feats)[0]
         return out
 
-    def loss(self, inputs: List[torch.Tensor],
-             data_samples: List[DataSample], **kwargs
-             ) -> Dict[str, torch.Tensor]:
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
         """The losses of the objectives that are on.
 
         Args:
@@ -220,15 +229,17 @@ class MixSSL(BaseSelfSupervisor):
         out = self.forward_mix(inputs)
         losses = dict()
         if self.use_rec:
-            losses.update(self.rec_head.loss(
-                out['rec'], out['target'], self.pixel_stats(out['target'])))
+            losses.update(
+                self.rec_head.loss(out['rec'], out['target'],
+                                   self.pixel_stats(out['target'])))
         if self.use_trans:
             losses.update(self.head.loss(out['feats'], out['lam']))
         losses.update(self.extra_losses(out, data_samples))
         return losses
 
-    def extra_losses(self, out: dict, data_samples: List[DataSample]
-                     ) -> Dict[str, torch.Tensor]:
+    def extra_losses(
+            self, out: dict,
+            data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """The losses a subclass adds (Table 3's C and A); none here."""
         return dict()
 
@@ -238,8 +249,9 @@ def _refuse_moved_keys(owner: str, kwargs: dict) -> None:
     other unknown key as Python would."""
     moved = [k for k in kwargs if k in MOVED_KEYS]
     if moved:
-        raise TypeError(f'{owner}: ' + '; '.join(
-            f'{k} moved to {MOVED_KEYS[k]}' for k in moved) + '.')
+        raise TypeError(f'{owner}: ' +
+                        '; '.join(f'{k} moved to {MOVED_KEYS[k]}'
+                                  for k in moved) + '.')
     if kwargs:
         raise TypeError(f'{owner}.__init__() got unexpected keyword '
                         f'argument(s) {sorted(kwargs)}.')

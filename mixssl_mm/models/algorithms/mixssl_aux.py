@@ -2,9 +2,9 @@
 from typing import Dict, List
 
 import torch
-
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
 from .mixssl import MixSSL
 
 
@@ -76,8 +76,9 @@ class MixSSLAux(MixSSL):
                 "auxiliary pool's class count.")
         return labels.to(device)
 
-    def extra_losses(self, out: dict, data_samples: List[DataSample]
-                     ) -> Dict[str, torch.Tensor]:
+    def extra_losses(
+            self, out: dict,
+            data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         losses = super().extra_losses(out, data_samples)
         labels = self.aux_labels(data_samples, out['lam'].device)
         # the head reads pooled features, as after GlobalAveragePooling

@@ -3,9 +3,9 @@ from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
-
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
 from ..utils import nt_xent
 from .mixssl import MixSSL
 
@@ -48,8 +48,9 @@ class MixSSLContrast(MixSSL):
         """L2-normalised projections (N, d) of encoder features."""
         return F.normalize(self.contrast_neck(feats)[0], dim=1)
 
-    def extra_losses(self, out: dict, data_samples: List[DataSample]
-                     ) -> Dict[str, torch.Tensor]:
+    def extra_losses(
+            self, out: dict,
+            data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
         """``loss_contrast``: SimCLR's NT-Xent with ``contrast_head`` on the
         two views, gathered across ranks."""
         losses = super().extra_losses(out, data_samples)

@@ -2,10 +2,10 @@
 from typing import Dict, List
 
 import torch
-
 from mmpretrain.models.selfsup.simclr import SimCLR
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
 from ..utils import (check_mix_args, check_two_views, mix_batch,
                      sample_batch_mix)
 
@@ -40,8 +40,12 @@ class MixupSimCLR(SimCLR):
             mmpretrain's ``BaseSelfSupervisor``.
     """
 
-    def __init__(self, backbone: dict, neck: dict, head: dict,
-                 alpha: float = 1.0, lam_mode: str = 'batch',
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 alpha: float = 1.0,
+                 lam_mode: str = 'batch',
                  **kwargs) -> None:
         check_mix_args(alpha, lam_mode, 'MixupSimCLR')
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)

@@ -2,7 +2,6 @@
 from typing import Dict, List, Tuple, Union
 
 import torch
-
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -75,8 +74,8 @@ class Rotation(BaseSelfSupervisor):
         return rotated, labels
 
     def loss(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
-             data_samples: List[DataSample], **kwargs
-             ) -> Dict[str, torch.Tensor]:
+             data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
         """Compute the rotation classification loss.
 
         Args:

@@ -5,7 +5,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
 
 
@@ -53,8 +52,8 @@ class DINOHead(BaseModule):
                  loss: dict = dict(type='CrossEntropyLoss', use_soft=True),
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, value in (('student_temp', student_temp),
-                            ('teacher_temp', teacher_temp)):
+        for name, value in (('student_temp', student_temp), ('teacher_temp',
+                                                             teacher_temp)):
             if not float(value) > 0:
                 raise ValueError(f'DINOHead: {name} must be > 0, got {value}.')
         if not 0 <= center_momentum <= 1:
@@ -68,7 +67,8 @@ class DINOHead(BaseModule):
         self.register_buffer('center', torch.zeros(1, out_channels))
 
     @torch.no_grad()
-    def teacher_probs(self, teacher_logits: torch.Tensor,
+    def teacher_probs(self,
+                      teacher_logits: torch.Tensor,
                       teacher_temp: Optional[float] = None) -> torch.Tensor:
         """``softmax((t − c) / τ_t)``, without gradient; τ_t defaults to
         :attr:`teacher_temp`. ``teacher_logits``: (N, K)."""
@@ -82,8 +82,7 @@ class DINOHead(BaseModule):
         all_reduce(batch_sum)  # sum over ranks; a no-op on one process
         batch_center = batch_sum / (teacher_logits.size(0) * get_world_size())
         self.center.mul_(self.center_momentum).add_(
-            batch_center.to(self.center.dtype),
-            alpha=1 - self.center_momentum)
+            batch_center.to(self.center.dtype), alpha=1 - self.center_momentum)
 
     def loss(self, student_logits: Sequence[torch.Tensor],
              teacher_logits: Sequence[torch.Tensor]) -> torch.Tensor:

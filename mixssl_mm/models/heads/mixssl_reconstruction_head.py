@@ -3,7 +3,6 @@ from typing import Dict, Optional, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
 
 Stats = Tuple[Union[torch.Tensor, float], Union[torch.Tensor, float]]
@@ -112,5 +111,5 @@ class MixSSLReconstructionHead(BaseModule):
                 'encoder stride: set model.neck.num_upsamples to '
                 'log2(encoder stride) (5 for ResNet).')
         return dict(
-            loss_rec=self.loss_module(pred,
-                                      self.construct_target(target, stats)))
+            loss_rec=self.loss_module(pred, self.construct_target(
+                target, stats)))

@@ -4,7 +4,6 @@ from typing import Dict, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
 
 
@@ -36,8 +35,9 @@ class TransparencyHead(BaseModule):
             nn.Linear(hid_channels, 1))
         self.loss_module = MODELS.build(loss)
 
-    def forward(self, feats: Union[torch.Tensor, Sequence[torch.Tensor]]
-                ) -> torch.Tensor:
+    def forward(
+            self, feats: Union[torch.Tensor,
+                               Sequence[torch.Tensor]]) -> torch.Tensor:
         """Return λ̂ of shape (N, ) from the last encoder feature map."""
         if isinstance(feats, (list, tuple)):
             feats = feats[-1]

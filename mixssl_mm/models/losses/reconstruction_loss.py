@@ -1,6 +1,5 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 import torch
-
 from mmpretrain.models.losses import PixelReconstructionLoss
 from mmpretrain.registry import MODELS
 

@@ -1,4 +1,4 @@
-from .resnet_generator import ResnetGenerator
 from .dino_neck import DINONeck
+from .resnet_generator import ResnetGenerator
 
 __all__ = ['ResnetGenerator', 'DINONeck']

@@ -4,9 +4,8 @@ from typing import List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from torch import nn
-
 from mmpretrain.registry import MODELS
+from torch import nn
 
 
 @MODELS.register_module()
@@ -51,18 +50,19 @@ class DINONeck(BaseModule):
             truncated-normal (std 0.02) init of the linear layers.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int = 65536,
-                 hid_channels: int = 2048,
-                 bottleneck_channels: int = 256,
-                 num_layers: int = 3,
-                 with_avg_pool: bool = True,
-                 use_bn: bool = False,
-                 norm_last_layer: bool = True,
-                 init_cfg: Optional[Union[dict, List[dict]]] = dict(
-                     type='TruncNormal', layer='Linear', std=0.02, bias=0.)
-                 ) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 65536,
+        hid_channels: int = 2048,
+        bottleneck_channels: int = 256,
+        num_layers: int = 3,
+        with_avg_pool: bool = True,
+        use_bn: bool = False,
+        norm_last_layer: bool = True,
+        init_cfg: Optional[Union[dict, List[dict]]] = dict(
+            type='TruncNormal', layer='Linear', std=0.02, bias=0.)
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_layers < 1:
             raise ValueError(f'DINONeck: num_layers must be >= 1, got '
@@ -104,8 +104,9 @@ class DINONeck(BaseModule):
             w = w * self.last_layer_g
         return w
 
-    def forward(self, x: Union[torch.Tensor, Tuple[torch.Tensor]]
-                ) -> Tuple[torch.Tensor]:
+    def forward(
+            self, x: Union[torch.Tensor,
+                           Tuple[torch.Tensor]]) -> Tuple[torch.Tensor]:
         """Logits (N, K) over the prototypes, in a 1-tuple."""
         if isinstance(x, (list, tuple)):
             x = x[-1]

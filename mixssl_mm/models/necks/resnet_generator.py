@@ -6,7 +6,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
 
 _PAD_MODES = ('reflect', 'replicate', 'zeros')
@@ -149,8 +148,8 @@ class ResnetGenerator(BaseModule):
                 nn.ReLU(inplace=True)
             ]
             channels = out
-        layers.append(_PaddedConv(channels, out_channels, 7, padding_mode,
-                                  True))
+        layers.append(
+            _PaddedConv(channels, out_channels, 7, padding_mode, True))
         if out_act == 'tanh':
             layers.append(nn.Tanh())
         self.model = nn.Sequential(*layers)
@@ -160,8 +159,9 @@ class ResnetGenerator(BaseModule):
         """The up-sampling factor from feature map to image."""
         return 2**self.num_upsamples
 
-    def forward(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]
-                ) -> Tuple[torch.Tensor]:
+    def forward(
+        self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]
+    ) -> Tuple[torch.Tensor]:
         """Decode the last feature map into an image; returns ``(img, )``."""
         x = inputs[-1] if isinstance(inputs, (list, tuple)) else inputs
         if x.size(1) != self.in_channels:

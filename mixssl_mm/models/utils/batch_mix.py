@@ -37,9 +37,9 @@ def check_two_views(inputs: Sequence[torch.Tensor], owner: str) -> None:
                         f'{type(inputs).__name__}.')
 
 
-def sample_batch_mix(batch_size: int, alpha: float, lam_mode: str,
-                     device: torch.device
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+def sample_batch_mix(
+        batch_size: int, alpha: float, lam_mode: str,
+        device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
     """Draw the mixing weights and partners for one batch.
 
     Args:
@@ -64,8 +64,7 @@ def sample_batch_mix(batch_size: int, alpha: float, lam_mode: str,
     # the draw is the image's own weight, as before λ meant the partner's:
     # the same seed gives the same mixes (up to float rounding)
     lam = 1 - lam
-    return (lam.to(device=device, dtype=torch.float32),
-            perm.to(device=device))
+    return (lam.to(device=device, dtype=torch.float32), perm.to(device=device))
 
 
 def mix_batch(x: torch.Tensor, lam: torch.Tensor,

@@ -56,8 +56,9 @@ def sample_beta(alpha: float, n: int, generator: torch.Generator,
         x = torch.randn(m, generator=generator, device=device, dtype=dtype)
         u = torch.rand(m, generator=generator, device=device, dtype=dtype)
         v = (1 + c * x)**3
-        ok = (v > 0) & (torch.log(u) < 0.5 * x * x + d - d * v +
-                        d * torch.log(v.clamp_min(1e-300)))
+        ok = (v > 0) & (
+            torch.log(u)
+            < 0.5 * x * x + d - d * v + d * torch.log(v.clamp_min(1e-300)))
         gamma = torch.cat([gamma, (d * v)[ok]])
     gamma = gamma[:need]
     if alpha < 1:
@@ -173,9 +174,8 @@ class LambdaSampler(nn.Module):
         destination[prefix + 'seed'] = torch.tensor(self.seed)
         destination[prefix + 'rng_state'] = state.clone()
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
-                              strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
         super()._load_from_state_dict(state_dict, prefix, local_metadata,
                                       strict, missing_keys, unexpected_keys,
                                       error_msgs)
@@ -190,8 +190,8 @@ class LambdaSampler(nn.Module):
         self.seed = int(state_dict[keys[0]])
         state = state_dict.get(keys[1])
         self._generator = None  # rebuilt, with this state, at the next draw
-        self._pending_state = (None if state is None or state.numel() == 0
-                               else state.detach().to('cpu', torch.uint8))
+        self._pending_state = (None if state is None or state.numel() == 0 else
+                               state.detach().to('cpu', torch.uint8))
 
     def extra_repr(self) -> str:
         return (f'alpha={self.alpha}, lam_mode={self.lam_mode!r}, '
@@ -209,10 +209,10 @@ def check_lam_args(alpha, lam_mode, fixed_lam, owner: str) -> None:
     if lam_mode not in LAM_MODES:
         raise ValueError(f'{owner}: lam_mode must be one of {LAM_MODES}, '
                          f'got {lam_mode!r}.')
-    if fixed_lam is not None and (
-            isinstance(fixed_lam, bool)
-            or not isinstance(fixed_lam, (int, float))
-            or not math.isfinite(fixed_lam) or not 0 <= fixed_lam <= 1):
+    if fixed_lam is not None and (isinstance(fixed_lam, bool)
+                                  or not isinstance(fixed_lam, (int, float))
+                                  or not math.isfinite(fixed_lam)
+                                  or not 0 <= fixed_lam <= 1):
         raise ValueError(
             f'{owner}: fixed_lam must be a number in [0, 1] (x_mix = '
             f'(1 - λ)·x_t + λ·x_a), got {fixed_lam!r}. Use e.g. '

@@ -6,7 +6,6 @@ mmpretrain's :meth:`SimCLR.loss` from the projections on: the same
 ``ContrastiveHead.loss``. No registered class lives here.
 """
 import torch
-
 from mmpretrain.models.selfsup.simclr import GatherLayer, SimCLR
 
 

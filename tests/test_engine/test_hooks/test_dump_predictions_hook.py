@@ -13,24 +13,34 @@ from tests._helpers.dist_launch import TINY_NPZ, write_tiny_medmnist
 
 def _test_runner(work_dir, data_root, out_file):
     return Runner(
-        model=dict(type='ImageClassifier',
-                   backbone=dict(type='ResNet', depth=18, base_channels=8,
-                                 norm_cfg=dict(type='BN')),
-                   neck=dict(type='GlobalAveragePooling'),
-                   head=dict(type='LinearClsHead', num_classes=8,
-                             in_channels=64)),
+        model=dict(
+            type='ImageClassifier',
+            backbone=dict(
+                type='ResNet',
+                depth=18,
+                base_channels=8,
+                norm_cfg=dict(type='BN')),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=8, in_channels=64)),
         work_dir=str(work_dir),
         test_dataloader=dict(
-            batch_size=5, num_workers=0,
+            batch_size=5,
+            num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=False),
-            dataset=dict(type='MedMNIST', data_root=data_root,
-                         ann_file=TINY_NPZ, split='test',
-                         pipeline=[dict(type='PackInputs')])),
-        test_evaluator=[dict(type='Accuracy', topk=(1, )),
-                        dict(type='PerClassAccuracy')],
+            dataset=dict(
+                type='MedMNIST',
+                data_root=data_root,
+                ann_file=TINY_NPZ,
+                split='test',
+                pipeline=[dict(type='PackInputs')])),
+        test_evaluator=[
+            dict(type='Accuracy', topk=(1, )),
+            dict(type='PerClassAccuracy')
+        ],
         test_cfg=dict(),
-        default_hooks=dict(dump_predictions=dict(
-            type='DumpPredictionsHook', out_file=out_file)),
+        default_hooks=dict(
+            dump_predictions=dict(
+                type='DumpPredictionsHook', out_file=out_file)),
         default_scope='mmpretrain')
 
 

@@ -21,16 +21,19 @@ def reference(request, tmp_path_factory):
     return work
 
 
-@pytest.mark.parametrize('resume_from', ['iter_3', 'iter_4', 'iter_6',
-                                         'epoch_1'])
+@pytest.mark.parametrize('resume_from',
+                         ['iter_3', 'iter_4', 'iter_6', 'epoch_1'])
 def test_resume_from_any_checkpoint_is_bit_exact(reference, tmp_path,
                                                  resume_from):
     # iter_3 and iter_6: inside an epoch; iter_4: the last iteration of
     # epoch 1, saved by iteration; epoch_1: saved at the end of the epoch
     by_epoch = resume_from.startswith('epoch')
     make_runner(tmp_path, by_epoch=by_epoch).train()
-    runner = make_runner(tmp_path, resume=True, by_epoch=by_epoch,
-                         load_from=str(tmp_path / f'{resume_from}.pth'))
+    runner = make_runner(
+        tmp_path,
+        resume=True,
+        by_epoch=by_epoch,
+        load_from=str(tmp_path / f'{resume_from}.pth'))
     runner.train()
     assert runner.iter == 8
     last = 'epoch_2.pth' if by_epoch else 'iter_8.pth'
@@ -42,8 +45,11 @@ def test_resume_from_any_checkpoint_is_bit_exact(reference, tmp_path,
 def test_without_the_hook_a_resume_is_not_exact(reference, tmp_path):
     # the control: stock mmengine restarts epoch 2 and redraws λ
     make_runner(tmp_path, hooks=[]).train()
-    runner = make_runner(tmp_path, resume=True, hooks=[],
-                         load_from=str(tmp_path / 'iter_6.pth'))
+    runner = make_runner(
+        tmp_path,
+        resume=True,
+        hooks=[],
+        load_from=str(tmp_path / 'iter_6.pth'))
     runner.train()
     assert runner.iter == 10  # epoch 2 was trained again from its start
     ref, got = weights(reference / 'iter_8.pth'), weights(tmp_path /
@@ -51,8 +57,7 @@ def test_without_the_hook_a_resume_is_not_exact(reference, tmp_path):
     assert not torch.equal(ref['lin.weight'], got['lin.weight'])
 
 
-def test_random_states_round_trip_through_a_weights_only_checkpoint(
-        tmp_path):
+def test_random_states_round_trip_through_a_weights_only_checkpoint(tmp_path):
     np.random.seed(3)
     torch.manual_seed(3)
     state = capture_rng_state()
@@ -67,18 +72,18 @@ def test_random_states_round_trip_through_a_weights_only_checkpoint(
 # -- a resume with another batch size or process count (issue 22, kind 3) --
 def _run_log(work) -> str:
     import glob
-    return ''.join(open(p).read()
-                   for p in sorted(glob.glob(f'{work}/*/*.log')))
+    return ''.join(
+        open(p).read() for p in sorted(glob.glob(f'{work}/*/*.log')))
 
 
 def _first_run(work):
     """16 samples at batch 4, 1 process: the epoch's sample order and
     ``iter_2.pth``, saved after 8 samples."""
-    from tests._helpers.toy_resume_run import RecordSamplesHook
     from mixssl_mm.engine.hooks import ExactResumeHook
+    from tests._helpers.toy_resume_run import RecordSamplesHook
     recorder = RecordSamplesHook()
-    make_runner(work, n=16, batch_size=4,
-                hooks=[ExactResumeHook(), recorder]).train()
+    make_runner(
+        work, n=16, batch_size=4, hooks=[ExactResumeHook(), recorder]).train()
     checkpoint = torch.load(work / 'iter_2.pth')
     assert checkpoint['trained_samples'] == dict(
         epoch=0, batch_size=4, world_size=1, per_rank=[8], total=8)
@@ -91,14 +96,18 @@ def test_resume_with_another_batch_size_trains_each_sample_once(
     # the reported case: 8 samples trained at batch 4; resumed at batch 8
     # the hook skipped 2 batches of 8 (the whole epoch), at batch 2 it
     # re-trained 4 samples it said were skipped
-    from tests._helpers.toy_resume_run import RecordSamplesHook
     from mixssl_mm.engine.hooks import ExactResumeHook
+    from tests._helpers.toy_resume_run import RecordSamplesHook
     order, ckpt = _first_run(tmp_path / 'first')
     recorder = RecordSamplesHook()
     work = tmp_path / 'resumed'
-    runner = make_runner(work, resume=True, load_from=ckpt, n=16,
-                         batch_size=new_batch,
-                         hooks=[ExactResumeHook(), recorder])
+    runner = make_runner(
+        work,
+        resume=True,
+        load_from=ckpt,
+        n=16,
+        batch_size=new_batch,
+        hooks=[ExactResumeHook(), recorder])
     runner.train()
     assert recorder.seen['0'] == order[8:]  # the rest, once, in order
     assert sorted(recorder.seen['1']) == list(range(16))
@@ -127,12 +136,17 @@ def test_resume_on_two_processes_maps_the_trained_samples(tmp_path):
     order, ckpt = _first_run(tmp_path / 'first')
     work = tmp_path / 'resumed'
     env = dist_env()
-    out = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node',
-         '2', '--master_port', env['PORT'],
-         f'{HELPERS}/toy_resume_run.py', str(work), '4', ckpt],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=300)
+    out = subprocess.run([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+        '--master_port', env['PORT'], f'{HELPERS}/toy_resume_run.py',
+        str(work), '4', ckpt
+    ],
+                         cwd=REPO,
+                         env=env,
+                         stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT,
+                         text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stdout[-4000:]
     seen = [json.load(open(work / f'samples_rank{r}.json')) for r in (0, 1)]
     epoch0 = seen[0]['0'] + seen[1]['0']

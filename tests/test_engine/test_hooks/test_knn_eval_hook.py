@@ -30,8 +30,8 @@ from tests.conftest import write_image_folder
 
 MEAN, STD = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
 SIZE = 32
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def free_port():
@@ -65,15 +65,19 @@ def test_knn_matches_brute_force(k, T, chunk):
 
     args = (torch.from_numpy(bank).float(), torch.from_numpy(labels),
             torch.from_numpy(queries).float())
-    scores = knn_class_scores(*args, k=k, temperature=T, num_classes=4,
-                              chunk_size=chunk)
+    scores = knn_class_scores(
+        *args, k=k, temperature=T, num_classes=4, chunk_size=chunk)
     np.testing.assert_allclose(scores.numpy(), expect, rtol=1e-4)
     pred = knn_predict(*args, k=k, temperature=T, chunk_size=chunk)
     np.testing.assert_array_equal(pred.numpy(), expect.argmax(1))
-    top1 = knn_top1(*args, torch.from_numpy(query_labels), k=k,
-                    temperature=T, chunk_size=chunk)
-    assert top1 == pytest.approx(
-        100 * np.mean(expect.argmax(1) == query_labels))
+    top1 = knn_top1(
+        *args,
+        torch.from_numpy(query_labels),
+        k=k,
+        temperature=T,
+        chunk_size=chunk)
+    assert top1 == pytest.approx(100 *
+                                 np.mean(expect.argmax(1) == query_labels))
 
 
 def test_votes_are_weighted_not_counted():
@@ -130,20 +134,27 @@ def knn_hook(folders, **kwargs):
         query_dataset=eval_dataset(folders['query']),
         batch_size=4,
         num_workers=0,
-        **{'k': 3, **kwargs})
+        **{
+            'k': 3,
+            **kwargs
+        })
 
 
 def mixssl_cfg(work_dir, folders, hooks, max_epochs=2):
     """Tiny MixSSL training on the (unlabelled) bank images."""
     return mixssl_runner_cfg(
-        work_dir, folders['bank'], folders['aux'], hooks,
-        train_cfg=dict(by_epoch=True, max_epochs=max_epochs), crop=SIZE)
+        work_dir,
+        folders['bank'],
+        folders['aux'],
+        hooks,
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        crop=SIZE)
 
 
 def logged_knn(work_dir, key='knn/top1'):
     """The k-NN lines of the run's scalars.json."""
-    (path, ) = glob.glob(osp.join(str(work_dir), '*', 'vis_data',
-                                  'scalars.json'))
+    (path, ) = glob.glob(
+        osp.join(str(work_dir), '*', 'vis_data', 'scalars.json'))
     with open(path) as f:
         lines = [json.loads(line) for line in f]
     return [line for line in lines if key in line]
@@ -156,8 +167,8 @@ def embed_by_hand(backbone, root):
     classes = sorted({osp.basename(osp.dirname(p)) for p in paths})
     imgs = []
     for p in paths:
-        img = cv2.resize(cv2.imread(p), (SIZE, SIZE),
-                         interpolation=cv2.INTER_LINEAR)
+        img = cv2.resize(
+            cv2.imread(p), (SIZE, SIZE), interpolation=cv2.INTER_LINEAR)
         imgs.append((img[..., ::-1] - MEAN) / STD)
     x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float()
     was_training = backbone.training
@@ -173,8 +184,10 @@ def check_features_by_hand(backbone, roots, feats):
     """Assert that the hook's ``extract_features`` output ``feats`` equals
     :func:`embed_by_hand` of the ``roots`` (bank and query folders),
     normalised; return the brute-force k-NN top-1 (k=3) of those."""
-    hand = {role: embed_by_hand(backbone, roots[role])
-            for role in ('bank', 'query')}
+    hand = {
+        role: embed_by_hand(backbone, roots[role])
+        for role in ('bank', 'query')
+    }
     for role, (x, y) in hand.items():
         x = x / np.linalg.norm(x, axis=1, keepdims=True)
         np.testing.assert_allclose(feats[role][0].numpy(), x, atol=1e-4)
@@ -194,13 +207,13 @@ def test_hook_in_mixssl_run(tmp_path, folders, one_thread):
     # the initial weights, then once per epoch; the end-of-training
     # evaluation is not repeated
     assert [(r['epoch'], r['iter']) for r in hook.results] == [(0, 0), (1, 2),
-                                                                (2, 4)]
+                                                               (2, 4)]
     assert all(r['bank_size'] == 8 and r['num_queries'] == 6
                for r in hook.results)
     logged = logged_knn(work_dir)
     assert [line['step'] for line in logged] == [0, 1, 2]
-    assert [line['knn/top1'] for line in logged] == [
-        r['top1'] for r in hook.results]
+    assert [line['knn/top1']
+            for line in logged] == [r['top1'] for r in hook.results]
     assert runner.message_hub.get_scalar('knn/top1').current() == \
         hook.results[-1]['top1']
     backbone = runner.model.backbone
@@ -283,28 +296,44 @@ def test_hook_in_benchmark_simclr_config_on_medmnist(tmp_path, one_thread):
     rng = np.random.default_rng(0)
     arrays = {}
     for split, n in (('train', 8), ('test', 6)):
-        arrays[f'{split}_images'] = rng.integers(0, 256, (n, 28, 28, 3),
-                                                 dtype=np.uint8)
+        arrays[f'{split}_images'] = rng.integers(
+            0, 256, (n, 28, 28, 3), dtype=np.uint8)
         arrays[f'{split}_labels'] = (np.arange(n) % 2).reshape(n, 1)
     np.savez(tmp_path / 'tiny.npz', **arrays)
-    medmnist = dict(type='MedMNIST', data_root=str(tmp_path),
-                    ann_file='tiny.npz', with_label=True,
-                    pipeline=[dict(type='Resize', scale=(SIZE, SIZE)),
-                              dict(type='PackInputs')])
+    medmnist = dict(
+        type='MedMNIST',
+        data_root=str(tmp_path),
+        ann_file='tiny.npz',
+        with_label=True,
+        pipeline=[
+            dict(type='Resize', scale=(SIZE, SIZE)),
+            dict(type='PackInputs')
+        ])
 
-    cfg = Config.fromfile(osp.join(REPO, 'configs', 'simclr',
-                                   'simclr_resnet50_1xb64-20e_bloodmnist.py'))
-    cfg.train_dataloader.update(batch_size=4, num_workers=0,
-                                persistent_workers=False)
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', 'simclr',
+                 'simclr_resnet50_1xb64-20e_bloodmnist.py'))
+    cfg.train_dataloader.update(
+        batch_size=4, num_workers=0, persistent_workers=False)
     cfg.train_dataloader.dataset.update(
-        data_root=str(tmp_path), ann_file='tiny.npz',
-        pipeline=[dict(type='MultiView', num_views=2, transforms=[[
-            dict(type='RandomResizedCrop', scale=SIZE)]]),
-            dict(type='PackInputs')])
-    cfg.custom_hooks = [dict(type='KNNEvalHook',
-                             bank_dataset=dict(medmnist, split='train'),
-                             query_dataset=dict(medmnist, split='test'),
-                             k=3, batch_size=4, num_workers=0)]
+        data_root=str(tmp_path),
+        ann_file='tiny.npz',
+        pipeline=[
+            dict(
+                type='MultiView',
+                num_views=2,
+                transforms=[[dict(type='RandomResizedCrop', scale=SIZE)]]),
+            dict(type='PackInputs')
+        ])
+    cfg.custom_hooks = [
+        dict(
+            type='KNNEvalHook',
+            bank_dataset=dict(medmnist, split='train'),
+            query_dataset=dict(medmnist, split='test'),
+            k=3,
+            batch_size=4,
+            num_workers=0)
+    ]
     cfg.train_cfg.max_epochs = 1
     cfg.default_hooks.checkpoint = None
     cfg.work_dir = str(tmp_path / 'work')
@@ -347,34 +376,41 @@ def test_two_ranks_gather_and_match_the_checkpoint(tmp_path, folders):
     # rank) and queries (5) are split over the ranks; BatchNorm statistics
     # differ per rank after training, and the k-NN must still be that of
     # rank 0's checkpointed model, over every image exactly once.
-    knn = dict(bank=write_image_folder(tmp_path / 'bank9', 9, SIZE, seed=4),
-               query=write_image_folder(tmp_path / 'query5', 5, SIZE,
-                                        seed=5))
+    knn = dict(
+        bank=write_image_folder(tmp_path / 'bank9', 9, SIZE, seed=4),
+        query=write_image_folder(tmp_path / 'query5', 5, SIZE, seed=5))
     work_dir = tmp_path / 'work'
     cfg = mixssl_cfg(work_dir, folders, [knn_hook(knn)], max_epochs=1)
     cfg.train_dataloader.batch_size = 2
-    cfg.default_hooks = dict(checkpoint=dict(type='CheckpointHook',
-                                             interval=1))
+    cfg.default_hooks = dict(
+        checkpoint=dict(type='CheckpointHook', interval=1))
     cfg.env_cfg = dict(dist_cfg=dict(backend='gloo'))
-    cfg.custom_imports = dict(imports=['mixssl_mm'],
-                              allow_failed_imports=False)
+    cfg.custom_imports = dict(
+        imports=['mixssl_mm'], allow_failed_imports=False)
     cfg.dump(str(tmp_path / 'cfg.py'))
     (tmp_path / 'run.py').write_text(DIST_SCRIPT)
-    env = dict(os.environ, OMP_NUM_THREADS='1',
-               PYTHONPATH=os.pathsep.join(
-                   [REPO, os.environ.get('PYTHONPATH', '')]))
-    out = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         f'--master_port={free_port()}', str(tmp_path / 'run.py'),
-         str(tmp_path / 'cfg.py'), str(tmp_path / 'feats.pth')],
-        env=env, cwd=str(tmp_path), capture_output=True, text=True,
-        timeout=400)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS='1',
+        PYTHONPATH=os.pathsep.join([REPO,
+                                    os.environ.get('PYTHONPATH', '')]))
+    out = subprocess.run([
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+        f'--master_port={free_port()}',
+        str(tmp_path / 'run.py'),
+        str(tmp_path / 'cfg.py'),
+        str(tmp_path / 'feats.pth')
+    ],
+                         env=env,
+                         cwd=str(tmp_path),
+                         capture_output=True,
+                         text=True,
+                         timeout=400)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     (logged, ) = logged_knn(work_dir)
 
     # the same number from rank 0's checkpoint, by hand
-    model = Runner.from_cfg(mixssl_cfg(tmp_path / 'check', folders,
-                                       [])).model
+    model = Runner.from_cfg(mixssl_cfg(tmp_path / 'check', folders, [])).model
     state = torch.load(work_dir / 'epoch_1.pth', map_location='cpu')
     model.load_state_dict(state['state_dict'])
     expect = check_features_by_hand(model.backbone, knn,
@@ -383,14 +419,12 @@ def test_two_ranks_gather_and_match_the_checkpoint(tmp_path, folders):
 
 
 # ---------------------------------------------------------------- refusals
-@pytest.mark.parametrize(
-    'change,message',
-    [
-        (dict(k=20), 'k=20 but the memory bank holds only 8'),
-        (dict(bank_size=5, k=6), 'k=6 but the memory bank holds only 5'),
-        (dict(query_size=7), 'query_size=7 but the query dataset has only 6'),
-        ('unlabelled', 'bank dataset gives no labels'),
-    ])
+@pytest.mark.parametrize('change,message', [
+    (dict(k=20), 'k=20 but the memory bank holds only 8'),
+    (dict(bank_size=5, k=6), 'k=6 but the memory bank holds only 5'),
+    (dict(query_size=7), 'query_size=7 but the query dataset has only 6'),
+    ('unlabelled', 'bank dataset gives no labels'),
+])
 def test_bad_config_refused_before_training(tmp_path, folders, change,
                                             message):
     hook = knn_hook(folders)

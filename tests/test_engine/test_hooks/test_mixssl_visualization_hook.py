@@ -39,14 +39,21 @@ def folders(tmp_path):
     return target, aux
 
 
-def _cfg(work_dir, target_dir, aux_dir, custom_hooks, max_iters=2,
+def _cfg(work_dir,
+         target_dir,
+         aux_dir,
+         custom_hooks,
+         max_iters=2,
          use_rec=True):
     return mixssl_runner_cfg(
-        work_dir, target_dir, aux_dir, custom_hooks,
+        work_dir,
+        target_dir,
+        aux_dir,
+        custom_hooks,
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         model_overrides=dict(use_rec=use_rec),
-        default_hooks=dict(checkpoint=None,
-                           logger=dict(type='LoggerHook', interval=1)))
+        default_hooks=dict(
+            checkpoint=None, logger=dict(type='LoggerHook', interval=1)))
 
 
 def _vis_pngs(work_dir):
@@ -56,8 +63,9 @@ def _vis_pngs(work_dir):
 
 
 def _find_hook(runner, name):
-    return next(h for h in runner.hooks
-                if isinstance(h, MixSSLVisualizationHook) and h.name == name)
+    return next(
+        h for h in runner.hooks
+        if isinstance(h, MixSSLVisualizationHook) and h.name == name)
 
 
 def _read_rgb(path):
@@ -78,10 +86,16 @@ def _tiles(grid, num_rows, row):
 def test_hook_draws_grid(tmp_path, folders):
     work_dir = tmp_path / 'work'
     hooks = [
-        dict(type='MixSSLVisualizationHook', interval=1, max_samples=4,
-             name='vis4'),
-        dict(type='MixSSLVisualizationHook', interval=1, max_samples=2,
-             name='vis2'),
+        dict(
+            type='MixSSLVisualizationHook',
+            interval=1,
+            max_samples=4,
+            name='vis4'),
+        dict(
+            type='MixSSLVisualizationHook',
+            interval=1,
+            max_samples=2,
+            name='vis2'),
     ]
     runner = Runner.from_cfg(_cfg(work_dir, *folders, hooks))
     runner.train()
@@ -127,8 +141,9 @@ def test_hook_draws_grid(tmp_path, folders):
 
     # The first two rows of the 2-sample grid show the same batch.
     for row in range(2):
-        for col4, col2 in zip(_tiles(grid4, 4, row)[:3],
-                              _tiles(grid2, 2, row)[:3]):
+        for col4, col2 in zip(
+                _tiles(grid4, 4, row)[:3],
+                _tiles(grid2, 2, row)[:3]):
             np.testing.assert_array_equal(col4, col2)
 
 
@@ -176,12 +191,17 @@ def test_hook_does_not_change_training(tmp_path, folders):
 
 
 def test_hook_draws_a_model_without_transparency_head():
-    model = build_model(MIXSSL_R18, use_trans=False, data_preprocessor=dict(
-        type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
+    model = build_model(
+        MIXSSL_R18,
+        use_trans=False,
+        data_preprocessor=dict(
+            type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
     hook = MixSSLVisualizationHook(max_samples=2)
     batch = dict(
-        inputs=[torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
-                for _ in range(2)],
+        inputs=[
+            torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+            for _ in range(2)
+        ],
         data_samples=mixssl_samples(2))
     grid = hook.visualize_batch(model, batch)
     assert grid.ndim == 3 and grid.dtype.name == 'uint8'
@@ -200,12 +220,17 @@ def test_hook_predicts_lambda_as_trained_with_per_sample_lambdas():
     batch (as in training), the rows have different λs, and the model's BN
     statistics, mode and λ generator are left as they were."""
     torch.manual_seed(0)
-    model = build_model(MIXSSL_R18, lam_mode='batch', data_preprocessor=dict(
-        type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
+    model = build_model(
+        MIXSSL_R18,
+        lam_mode='batch',
+        data_preprocessor=dict(
+            type='SelfSupDataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3))
     model.eval()
     batch = dict(
-        inputs=[torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
-                for _ in range(2)],
+        inputs=[
+            torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+            for _ in range(2)
+        ],
         data_samples=mixssl_samples(6))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     hook = MixSSLVisualizationHook(max_samples=4)

@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from mixssl_mm.engine.hooks import NonFiniteLossError
-from tests._helpers.training import train_in_process  # noqa: F401
 
 
 def test_non_finite_loss_stops_before_the_bad_step_is_saved(
         tmp_path, image_folders, train_in_process):
     # b/005.jpg, whose pixels become NaN, is in the second batch
     cfg = train_in_process.config(
-        image_folders, before_mixup="dict(type='PoisonSample', name='005'),",
+        image_folders,
+        before_mixup="dict(type='PoisonSample', name='005'),",
         default_hooks="dict(logger=dict(type='LoggerHook', interval=1), "
         "checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),"
         " non_finite=dict(type='NonFiniteLossHook'))")
@@ -25,5 +25,6 @@ def test_non_finite_loss_stops_before_the_bad_step_is_saved(
     assert msg.count('iter_1.pth') == 1 and '--resume' in msg
     assert not (work / 'iter_2.pth').exists()
     good = torch.load(work / 'iter_1.pth')['state_dict']
-    assert all(torch.isfinite(v).all() for v in good.values()
-               if v.is_floating_point())
+    assert all(
+        torch.isfinite(v).all() for v in good.values()
+        if v.is_floating_point())

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import Evaluator
+from mmpretrain.structures import DataSample
 from sklearn import metrics as skm
 
-from mmpretrain.structures import DataSample
 from mixssl_mm.evaluation.metrics.binary_metrics import PositiveClassMetric
 
 
@@ -75,8 +75,8 @@ def test_not_the_macro_average():
     ours = PositiveClassMetric.calculate(scores, target)
     assert ours['precision'] == pytest.approx(50.0)
     assert ours['recall'] == pytest.approx(50.0)
-    macro = skm.precision_recall_fscore_support(target, scores.argmax(1),
-                                                average='macro')
+    macro = skm.precision_recall_fscore_support(
+        target, scores.argmax(1), average='macro')
     assert 100 * macro[0] == pytest.approx((87.5 + 50) / 2)
 
 
@@ -106,10 +106,9 @@ def test_single_class_auc():
         out = PositiveClassMetric.calculate(
             scores, only_neg, zero_division=0.0)
     assert np.isnan(out['roc_auc'])
-    assert out['accuracy'] == pytest.approx(
-        100 * np.mean(scores.argmax(1) == 0))
+    assert out['accuracy'] == pytest.approx(100 *
+                                            np.mean(scores.argmax(1) == 0))
     # through the Evaluator: NaN by default, the class named
     with pytest.warns(UserWarning, match="class 'CIN2\\+' has no positive"):
-        out = evaluate(scores, only_neg, pos_label='CIN2+',
-                       zero_division=0.0)
+        out = evaluate(scores, only_neg, pos_label='CIN2+', zero_division=0.0)
     assert np.isnan(out['binary/roc_auc'])

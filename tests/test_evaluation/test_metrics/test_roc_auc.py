@@ -41,8 +41,8 @@ MC_PER_CLASS = [81.25, 93.75, 75.0]
 
 
 def test_binary_hand_computed_with_tie():
-    assert float(ROCAUC.calculate(BIN_SCORES, BIN_GT)) == pytest.approx(
-        BIN_AUC)
+    assert float(ROCAUC.calculate(BIN_SCORES,
+                                  BIN_GT)) == pytest.approx(BIN_AUC)
     # 2-column scores: column pos_label is used.
     two_col = [[1 - s, s] for s in BIN_SCORES]
     assert float(ROCAUC.calculate(two_col, BIN_GT)) == pytest.approx(BIN_AUC)
@@ -81,8 +81,8 @@ def test_against_sklearn_random():
     logits = rng.normal(size=(400, c)) + 1.5 * np.eye(c)[gt]
     prob = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     assert float(ROCAUC.calculate(prob, gt)) == pytest.approx(
-        100 * metrics.roc_auc_score(
-            gt, prob, multi_class='ovr', average='macro'))
+        100 *
+        metrics.roc_auc_score(gt, prob, multi_class='ovr', average='macro'))
 
     # Multi-class with ties, per class vs sklearn's binary AUC per column.
     quant = np.round(prob, 1)
@@ -96,12 +96,12 @@ def test_against_sklearn_random():
 def test_undefined_class_raises_when_asked():
     # Class 2 has no samples at all.
     scores = [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1]]
-    with pytest.raises(ValueError,
-                       match="'class_2' has no positive samples"):
+    with pytest.raises(ValueError, match="'class_2' has no positive samples"):
         ROCAUC.calculate(scores, [0, 1, 1], undefined='raise')
     with pytest.raises(ValueError, match="'platelet' has no positive"):
         ROCAUC.calculate(
-            scores, [0, 1, 1], class_names=['a', 'b', 'platelet'],
+            scores, [0, 1, 1],
+            class_names=['a', 'b', 'platelet'],
             undefined='raise')
     # Binary with only one label present: no negatives.
     with pytest.raises(ValueError, match='no negative samples'):
@@ -114,8 +114,10 @@ def test_undefined_class_is_nan_with_a_warning_by_default():
     # Validation during training must not die on a class missing from the
     # split (issue 22): NaN for it, a warning naming it, the rest defined.
     scores = [row + [0.0] for row in MC_SCORES]
-    with pytest.warns(UserWarning, match="class 'class_3' has no positive "
-                      'samples in the evaluation split'):
+    with pytest.warns(
+            UserWarning,
+            match="class 'class_3' has no positive "
+            'samples in the evaluation split'):
         per_class = ROCAUC.calculate(scores, MC_GT, average=None)
     np.testing.assert_allclose(per_class[:3].numpy(), MC_PER_CLASS)
     assert math.isnan(per_class[3])

@@ -13,9 +13,14 @@ from tests._helpers.models import (RESNET18, backbone_grad, build_model,
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 DINO = dict(
-    type='DINO', backbone=RESNET18,
-    neck=dict(type='DINONeck', in_channels=512, out_channels=8,
-              hid_channels=16, bottleneck_channels=4),
+    type='DINO',
+    backbone=RESNET18,
+    neck=dict(
+        type='DINONeck',
+        in_channels=512,
+        out_channels=8,
+        hid_channels=16,
+        bottleneck_channels=4),
     head=dict(type='DINOHead', out_channels=8))
 
 
@@ -41,8 +46,8 @@ def test_dino_teacher_ema_equals_the_momentum_formula(hub):
     model = build_model(DINO, base_momentum=0.1, end_momentum=0.)
     x = crops()
     model.loss(x, None)  # first update: the teacher copies the student
-    student = dict(torch.nn.Sequential(model.backbone,
-                                       model.neck).named_parameters())
+    student = dict(
+        torch.nn.Sequential(model.backbone, model.neck).named_parameters())
     teacher = dict(model.teacher.module.named_parameters())
     assert student.keys() == teacher.keys()
     for k in student:
@@ -55,8 +60,8 @@ def test_dino_teacher_ema_equals_the_momentum_formula(hub):
     # CosineEMA at step 1 of 10: m = 0 − (0 − 0.1)·(cos(π/10) + 1)/2
     m = 0.1 * (math.cos(math.pi / 10) + 1) / 2
     for k in ('0.conv1.weight', '1.mlp.0.weight', '1.last_layer.weight'):
-        torch.testing.assert_close(
-            teacher[k], (1 - m) * old[k] + m * student[k].detach())
+        torch.testing.assert_close(teacher[k],
+                                   (1 - m) * old[k] + m * student[k].detach())
 
 
 def test_dino_multicrop_routing_and_gradients(hub):
@@ -69,8 +74,7 @@ def test_dino_multicrop_routing_and_gradients(hub):
     assert [tuple(a.shape) for a in t_seen] == [(4, 3, 32, 32)]
     assert torch.equal(t_seen[0], torch.cat(x[:2]))
     # the student sees every crop, one batch per crop size
-    assert [tuple(a.shape) for a in s_seen] == [(4, 3, 32, 32),
-                                                (4, 3, 16, 16)]
+    assert [tuple(a.shape) for a in s_seen] == [(4, 3, 32, 32), (4, 3, 16, 16)]
     assert torch.isfinite(losses['loss'])
     losses['loss'].backward()
     assert backbone_grad(model) > 0

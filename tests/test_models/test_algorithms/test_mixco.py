@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch
-
 from mmpretrain.registry import MODELS
+
 from mixssl_mm.models.utils import mix_batch, sample_batch_mix
 from tests._helpers.models import (RESNET18, SIMCLR_HEAD, SIMCLR_NECK,
                                    backbone_grad, build_model, record_inputs,
@@ -13,8 +13,8 @@ from tests._helpers.models import (RESNET18, SIMCLR_HEAD, SIMCLR_NECK,
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
-SIMCLR = dict(type='SimCLR', backbone=RESNET18, neck=SIMCLR_NECK,
-              head=SIMCLR_HEAD)
+SIMCLR = dict(
+    type='SimCLR', backbone=RESNET18, neck=SIMCLR_NECK, head=SIMCLR_HEAD)
 
 
 def test_mixco_soft_targets_by_hand():
@@ -22,16 +22,17 @@ def test_mixco_soft_targets_by_hand():
     # λ is the partner's weight: 1 − λ on the image's own key
     lam = torch.tensor([0.3, 0.8, 0.6])
     perm = torch.tensor([1, 0, 2])  # image 2 is its own partner
-    expected = torch.tensor([[0.7, 0.3, 0.0],
-                             [0.8, 0.2, 0.0],
-                             [0.0, 0.0, 1.0]])
+    expected = torch.tensor([[0.7, 0.3, 0.0], [0.8, 0.2, 0.0], [0.0, 0.0,
+                                                                1.0]])
     torch.testing.assert_close(mixco.soft_targets(lam, perm), expected)
 
 
 def test_mixco_loss_by_hand():
-    model = build_model(SIMCLR, type='MixCo', mix_temperature=0.5,
-                        mix_loss=dict(type='CrossEntropyLoss', use_soft=True,
-                                      loss_weight=2.0))
+    model = build_model(
+        SIMCLR,
+        type='MixCo',
+        mix_temperature=0.5,
+        mix_loss=dict(type='CrossEntropyLoss', use_soft=True, loss_weight=2.0))
     q = torch.tensor([[1., 0.], [0., 1.]])
     keys = torch.tensor([[1., 0.], [0., 1.]])
     lam = torch.tensor([0.25, 0.5])  # the partners' weights
@@ -46,8 +47,12 @@ def test_mixco_loss_by_hand():
 
 
 def test_mixco_full_loss_simclr_part_mix_part_and_gradients():
-    model = build_model(SIMCLR, type='MixCo', alpha=1.0, lam_mode='sample',
-                        mix_temperature=0.2)
+    model = build_model(
+        SIMCLR,
+        type='MixCo',
+        alpha=1.0,
+        lam_mode='sample',
+        mix_temperature=0.2)
     ref = build_model(SIMCLR)
     ref.load_state_dict(model.state_dict(), strict=False)
     v1, v2 = two_views()
@@ -60,8 +65,10 @@ def test_mixco_full_loss_simclr_part_mix_part_and_gradients():
                                ref.loss([v1, v2], None)['loss'])
     # the encoder's second batch holds the mixes of view 1, then view 2
     torch.manual_seed(11)
-    draws = [sample_batch_mix(4, 1.0, 'sample', torch.device('cpu'))
-             for _ in range(2)]
+    draws = [
+        sample_batch_mix(4, 1.0, 'sample', torch.device('cpu'))
+        for _ in range(2)
+    ]
     mixed = torch.cat([mix_batch(v1, *draws[0]), mix_batch(v2, *draws[1])])
     assert torch.equal(seen[0], torch.cat([v1, v2]))
     torch.testing.assert_close(seen[1], mixed)

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
 from mmpretrain.structures import DataSample
+
 from mixssl_mm.models.utils import LambdaSampler, nt_xent
-from tests._helpers.models import MIXSSL_R18, build_model, record_inputs
+from tests._helpers.models import MIXSSL_R18, build_model
 from tests._helpers.models import mixssl_samples as samples
+from tests._helpers.models import record_inputs
 
 CL = torch.channels_last
 PREPROCESSOR = dict(
@@ -27,8 +28,13 @@ PREPROCESSOR = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 CONTRAST_NECK = dict(
-    type='NonLinearNeck', in_channels=512, hid_channels=32, out_channels=8,
-    num_layers=2, with_avg_pool=True, norm_cfg=dict(type='BN1d'))
+    type='NonLinearNeck',
+    in_channels=512,
+    hid_channels=32,
+    out_channels=8,
+    num_layers=2,
+    with_avg_pool=True,
+    norm_cfg=dict(type='BN1d'))
 
 
 def build(**kwargs):
@@ -37,14 +43,18 @@ def build(**kwargs):
 
 
 def contrast_head(tau=0.1, weight=1.0):
-    return dict(type='ContrastiveHead', temperature=tau,
-                loss=dict(type='CrossEntropyLoss', loss_weight=weight))
+    return dict(
+        type='ContrastiveHead',
+        temperature=tau,
+        loss=dict(type='CrossEntropyLoss', loss_weight=weight))
 
 
 def aux_head(num_classes=3, weight=1.0):
-    return dict(type='LinearClsHead', num_classes=num_classes,
-                in_channels=512,
-                loss=dict(type='CrossEntropyLoss', loss_weight=weight))
+    return dict(
+        type='LinearClsHead',
+        num_classes=num_classes,
+        in_channels=512,
+        loss=dict(type='CrossEntropyLoss', loss_weight=weight))
 
 
 def build_rc(**kwargs):
@@ -73,8 +83,9 @@ def test_encoder_sees_the_mix_and_decoder_targets_x_t():
     lam4 = lam.view(-1, 1, 1, 1)
     torch.testing.assert_close(seen[0], (1 - lam4) * x_t + lam4 * x_a)
     torch.testing.assert_close(
-        model.rec_head.loss(out['rec'], x_t, model.pixel_stats(x_t))
-        ['loss_rec'], F.mse_loss(out['rec'], x_t))
+        model.rec_head.loss(out['rec'], x_t,
+                            model.pixel_stats(x_t))['loss_rec'],
+        F.mse_loss(out['rec'], x_t))
 
 
 def test_loss_mixes_with_the_models_own_lambda_draws():
@@ -110,8 +121,8 @@ def test_lambda_state_is_in_the_model_state_dict():
     expected = model.lam_sampler(4, torch.device('cpu'))
     resumed = build()
     resumed.load_state_dict(state)
-    torch.testing.assert_close(resumed.lam_sampler(4, torch.device('cpu')),
-                               expected)
+    torch.testing.assert_close(
+        resumed.lam_sampler(4, torch.device('cpu')), expected)
 
 
 def test_gradients_reach_encoder_decoder_and_head():
@@ -128,19 +139,16 @@ def test_gradients_reach_encoder_decoder_and_head():
 def test_gamma_weights_loss_trans_and_objective_switches():
     torch.manual_seed(0)
     m1 = build(fixed_lam=0.3)
-    m2 = build(fixed_lam=0.3, head=dict(
-        loss=dict(type='TransparencyLoss', loss_weight=3.0)))
+    m2 = build(
+        fixed_lam=0.3,
+        head=dict(loss=dict(type='TransparencyLoss', loss_weight=3.0)))
     m2.load_state_dict(m1.state_dict())
     inputs = [torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)]
     l1 = m1.loss(inputs, samples(2))
     l2 = m2.loss(inputs, samples(2))
     torch.testing.assert_close(l2['loss_trans'], 3 * l1['loss_trans'])
-    assert set(build(use_trans=False).loss(inputs, samples(2))) == {
-        'loss_rec'
-    }
-    assert set(build(use_rec=False).loss(inputs, samples(2))) == {
-        'loss_trans'
-    }
+    assert set(build(use_trans=False).loss(inputs, samples(2))) == {'loss_rec'}
+    assert set(build(use_rec=False).loss(inputs, samples(2))) == {'loss_trans'}
     with pytest.raises(ValueError, match='use_rec'):
         build(use_rec=False, use_trans=False)
 
@@ -163,8 +171,8 @@ def test_wrong_inputs_are_named():
     with pytest.raises(ValueError, match='multiple of 32'):
         model.loss([torch.randn(2, 3, 48, 48)] * 2, samples(2))
     # the data samples carry nothing MixSSL (R+T) needs
-    assert set(model.loss([x, x], [DataSample(), DataSample()])) == {
-        'loss_rec', 'loss_trans'}
+    assert set(model.loss(
+        [x, x], [DataSample(), DataSample()])) == {'loss_rec', 'loss_trans'}
 
 
 def test_keys_of_earlier_versions_name_their_new_place():
@@ -174,11 +182,12 @@ def test_keys_of_earlier_versions_name_their_new_place():
         ('use_contrast', True, "model.type='MixSSLContrast'"),
         ('use_aux', True, "model.type='MixSSLAux'"),
     ]:
-        with pytest.raises(TypeError, match=f'{key} moved to ' +
-                           re.escape(place)):
+        with pytest.raises(
+                TypeError, match=f'{key} moved to ' + re.escape(place)):
             build(**{key: value})
-    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) "
-                       r"\['gamma'\]"):
+    with pytest.raises(
+            TypeError, match=r"unexpected keyword argument\(s\) "
+            r"\['gamma'\]"):
         build(gamma=1.0)
 
 
@@ -189,8 +198,8 @@ def test_nothing_runs_in_init():
     seen = []
     from mmpretrain.models.backbones import ResNet
     handle = torch.nn.modules.module.register_module_forward_hook(
-        lambda m, a, o: seen.append(type(m)) if isinstance(m, ResNet)
-        else None)
+        lambda m, a, o: seen.append(type(m))
+        if isinstance(m, ResNet) else None)
     try:
         model = build(neck=dict(num_upsamples=4))
     finally:
@@ -201,8 +210,10 @@ def test_nothing_runs_in_init():
 
 
 def test_resnet50_default_shapes():
-    model = build(backbone=dict(depth=50), neck=dict(in_channels=2048),
-                  head=dict(in_channels=2048))
+    model = build(
+        backbone=dict(depth=50),
+        neck=dict(in_channels=2048),
+        head=dict(in_channels=2048))
     model.eval()
     out = model.forward_mix([torch.randn(2, 3, 64, 64)] * 2)
     assert out['rec'].shape == (2, 3, 64, 64)
@@ -236,8 +247,8 @@ def test_rc_loss_is_nt_xent_of_the_two_views_and_keeps_loss_rec():
     losses = rc.loss([x_t, x_a], samples(4))
     assert set(losses) == {'loss_rec', 'loss_contrast'}
     # R is untouched by C: the same loss_rec as R alone (own encoder pass)
-    torch.testing.assert_close(
-        losses['loss_rec'], r_only.loss([x_t, x_a], samples(4))['loss_rec'])
+    torch.testing.assert_close(losses['loss_rec'],
+                               r_only.loss([x_t, x_a], samples(4))['loss_rec'])
     lam = torch.full((4, ), 0.4)
     v1 = rc.mix(x_t, x_a, lam)
     v2 = rc.mix(x_t, x_a.roll(-1, 0), lam)
@@ -260,8 +271,8 @@ def test_rc_loss_is_nt_xent_of_the_two_views_and_keeps_loss_rec():
 # -- R+A ----------------------------------------------------------------------
 def build_ra(num_classes=3, weight=1.0, **kwargs):
     kwargs.setdefault('use_trans', False)
-    return build(type='MixSSLAux', aux_head=aux_head(num_classes, weight),
-                 **kwargs)
+    return build(
+        type='MixSSLAux', aux_head=aux_head(num_classes, weight), **kwargs)
 
 
 def test_aux_loss_is_cross_entropy_by_hand():
@@ -295,55 +306,64 @@ def test_aux_head_reads_the_pooled_features_of_the_mix():
     # samples
     feats = model.backbone(model.mix(x_t, x_a, torch.full((2, ), 0.3)))[-1]
     logits = model.aux_head.fc(feats.mean(dim=(2, 3)))
-    torch.testing.assert_close(
-        losses['loss_aux'], F.cross_entropy(logits, torch.tensor(labels)))
+    torch.testing.assert_close(losses['loss_aux'],
+                               F.cross_entropy(logits, torch.tensor(labels)))
 
 
 def test_aux_errors_name_the_config_keys():
     model = build_ra(num_classes=3)
     x = [torch.randn(2, 3, 32, 32)] * 2
-    with pytest.raises(ValueError, match=r"no aux_label(?s:.*)with_label="
-                       r"True(?s:.*)'aux_num_classes'"):
+    with pytest.raises(
+            ValueError,
+            match=r"no aux_label(?s:.*)with_label="
+            r"True(?s:.*)'aux_num_classes'"):
         model.loss(x, samples(2))
-    with pytest.raises(ValueError, match=r'model.aux_head.num_classes=3 but '
-                       r'the auxiliary pool .* has 16 classes; set '
-                       r'model.aux_head.num_classes=16'):
+    with pytest.raises(
+            ValueError,
+            match=r'model.aux_head.num_classes=3 but '
+            r'the auxiliary pool .* has 16 classes; set '
+            r'model.aux_head.num_classes=16'):
         model.loss(x, samples(2, aux_labels=[0, 1], aux_num_classes=16))
     # without the pool's count, labels beyond num_classes are still caught
-    with pytest.raises(ValueError, match=r'\[5\] do not fit model.aux_head.'
-                       r'num_classes=3'):
+    with pytest.raises(
+            ValueError, match=r'\[5\] do not fit model.aux_head.'
+            r'num_classes=3'):
         model.loss(x, samples(2, aux_labels=[0, 5]))
     with pytest.raises(ValueError, match='model.aux_head with num_classes'):
-        build(type='MixSSLAux', aux_head=dict(type='LinearClsHead',
-                                              in_channels=512))
+        build(
+            type='MixSSLAux',
+            aux_head=dict(type='LinearClsHead', in_channels=512))
     with pytest.raises(TypeError, match='contrast_neck'):
         build(type='MixSSLContrast', contrast_head=contrast_head())
 
 
 # -- switches -----------------------------------------------------------------
 def test_switched_off_objectives_build_nothing():
+
     def children(model):
-        return {n for n, _ in model.named_children()} - {
-            'data_preprocessor', 'lam_sampler'}
+        return {n
+                for n, _ in model.named_children()
+                } - {'data_preprocessor', 'lam_sampler'}
 
     assert children(build()) == {'backbone', 'neck', 'head', 'rec_head'}
-    assert children(build(use_trans=False)) == {'backbone', 'neck',
-                                                'rec_head'}
+    assert children(build(use_trans=False)) == {'backbone', 'neck', 'rec_head'}
     t_only = build(use_rec=False)
     assert children(t_only) == {'backbone', 'head'}
     assert children(build_rc()) == {
-        'backbone', 'neck', 'rec_head', 'contrast_neck', 'contrast_head'}
-    assert children(build_ra()) == {'backbone', 'neck', 'rec_head',
-                                    'aux_head'}
+        'backbone', 'neck', 'rec_head', 'contrast_neck', 'contrast_head'
+    }
+    assert children(build_ra()) == {'backbone', 'neck', 'rec_head', 'aux_head'}
     # configs of switched-off parts are ignored, even when incomplete
-    assert children(build(use_trans=False, head=dict(in_channels=64))) == {
-        'backbone', 'neck', 'rec_head'}
+    assert children(
+        build(use_trans=False,
+              head=dict(in_channels=64))) == {'backbone', 'neck', 'rec_head'}
     # T only: no decoder, so no stride constraint on the input size
     losses = t_only.loss([torch.randn(2, 3, 48, 48)] * 2, samples(2))
     assert set(losses) == {'loss_trans'}
     # C or A alone (no R, no T) is allowed: the subclass adds an objective
-    assert set(build_rc(use_rec=False).loss(
-        [torch.randn(2, 3, 48, 48)] * 2, samples(2))) == {'loss_contrast'}
+    assert set(
+        build_rc(use_rec=False).loss([torch.randn(2, 3, 48, 48)] * 2,
+                                     samples(2))) == {'loss_contrast'}
 
 
 def test_extra_objectives_leave_the_default_init_unchanged():
@@ -363,22 +383,26 @@ def test_extra_objectives_leave_the_default_init_unchanged():
 # for a ResNet-18 R+T, R+C and R+A model (tests/_helpers/models.py sizes
 # differ, the names do not); MixSSL now adds only lam_sampler.seed and
 # lam_sampler.rng_state
-OLD_KEYS = osp.join(osp.dirname(__file__), 'data',
-                    'mixssl_keys_291dfb6.json')
+OLD_KEYS = osp.join(osp.dirname(__file__), 'data', 'mixssl_keys_291dfb6.json')
 
 
 def tiny(kind):
     """The models the key lists were saved from (ResNet-18 of width 4)."""
-    sizes = dict(backbone=dict(base_channels=4),
-                 neck=dict(in_channels=32, res_channels=8, ngf=4),
-                 head=dict(in_channels=32, hid_channels=8))
+    sizes = dict(
+        backbone=dict(base_channels=4),
+        neck=dict(in_channels=32, res_channels=8, ngf=4),
+        head=dict(in_channels=32, hid_channels=8))
     if kind == 'rc':
-        return build_rc(contrast_neck=dict(
-            CONTRAST_NECK, in_channels=32, hid_channels=8, out_channels=4),
-                        **sizes)
+        return build_rc(
+            contrast_neck=dict(
+                CONTRAST_NECK, in_channels=32, hid_channels=8, out_channels=4),
+            **sizes)
     if kind == 'ra':
-        return build(type='MixSSLAux', use_trans=False,
-                     aux_head=dict(aux_head(), in_channels=32), **sizes)
+        return build(
+            type='MixSSLAux',
+            use_trans=False,
+            aux_head=dict(aux_head(), in_channels=32),
+            **sizes)
     return build(**sizes)
 
 
@@ -393,12 +417,15 @@ def test_checkpoints_of_the_earlier_layout_load_strictly(kind):
         old_keys = set(json.load(f)[kind])
     model = tiny(kind)
     state = model.state_dict()
-    assert set(state) - old_keys == {'lam_sampler.seed',
-                                     'lam_sampler.rng_state'}
+    assert set(state) - old_keys == {
+        'lam_sampler.seed', 'lam_sampler.rng_state'
+    }
     assert old_keys <= set(state)
     # an old checkpoint: exactly the old keys, other values, no λ state
-    old = {k: v + 1 if v.is_floating_point() else v.clone()
-           for k, v in state.items() if k in old_keys}
+    old = {
+        k: v + 1 if v.is_floating_point() else v.clone()
+        for k, v in state.items() if k in old_keys
+    }
     seed = model.lam_sampler.seed
     model.load_state_dict(old, strict=True)
     for key, value in old.items():
@@ -416,16 +443,14 @@ def test_channels_last_converts_once_where_the_model_is_built():
     assert model.channels_last is False
     assert all(p.is_contiguous() for p in conv_weights(model))
     model = build(channels_last=True, data_preprocessor=PREPROCESSOR)
-    assert all(
-        p.is_contiguous(memory_format=CL) for p in conv_weights(model))
+    assert all(p.is_contiguous(memory_format=CL) for p in conv_weights(model))
     params = [id(p) for p in model.parameters()]
     # weight init, loading and moving keep the format (and the Parameters)
     model.init_weights()
     model.load_state_dict(build().state_dict())
     model.to('cpu')
     assert [id(p) for p in model.parameters()] == params
-    assert all(
-        p.is_contiguous(memory_format=CL) for p in conv_weights(model))
+    assert all(p.is_contiguous(memory_format=CL) for p in conv_weights(model))
     x = torch.randn(2, 3, 64, 64)
     out = model.forward_mix([x, x])
     # forward changes no format: the inputs stay as given
@@ -436,11 +461,11 @@ def test_channels_last_converts_once_where_the_model_is_built():
 def test_channels_last_gives_the_same_loss():
     torch.manual_seed(0)
     ref = build(data_preprocessor=PREPROCESSOR, fixed_lam=0.3)
-    fast = build(channels_last=True, data_preprocessor=PREPROCESSOR,
-                 fixed_lam=0.3)
+    fast = build(
+        channels_last=True, data_preprocessor=PREPROCESSOR, fixed_lam=0.3)
     fast.load_state_dict(ref.state_dict())
     x = [torch.randn(4, 3, 64, 64) for _ in range(2)]
     losses = [m.loss(x, samples(4)) for m in (ref, fast)]
     for key in ('loss_rec', 'loss_trans'):
-        torch.testing.assert_close(losses[1][key], losses[0][key],
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            losses[1][key], losses[0][key], rtol=1e-4, atol=1e-5)

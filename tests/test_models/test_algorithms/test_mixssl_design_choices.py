@@ -50,8 +50,9 @@ def test_default_loss_equals_the_loss_before_the_options():
     one = torch.distributions.Beta(torch.tensor(1.0),
                                    torch.tensor(1.0)).sample()
     lams = dict(sample=torch.tensor(LAMS), batch=one.expand(4))
-    explicit = build(rec_head=dict(rec_space='normalized', norm_pix=False),
-                     neck=dict(init_cfg=None))
+    explicit = build(
+        rec_head=dict(rec_space='normalized', norm_pix=False),
+        neck=dict(init_cfg=None))
     default = build()
     for mode, golden in GOLDEN.items():
         got = losses_with(default, lams[mode])
@@ -70,14 +71,19 @@ def test_rec_space_is_checked():
 def uint8_batch(n=2, size=64, seed=0):
     g = torch.Generator().manual_seed(seed)
     return dict(
-        inputs=[torch.randint(0, 256, (n, 3, size, size), generator=g,
-                              dtype=torch.uint8) for _ in range(2)],
+        inputs=[
+            torch.randint(
+                0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+            for _ in range(2)
+        ],
         data_samples=None)
 
 
 def test_unit_rec_space_targets_the_rgb_image_in_0_1():
-    model = build(rec_head=dict(rec_space='unit'),
-                  data_preprocessor=PREPROCESSOR, fixed_lam=0.3)
+    model = build(
+        rec_head=dict(rec_space='unit'),
+        data_preprocessor=PREPROCESSOR,
+        fixed_lam=0.3)
     data = uint8_batch()
     batch = model.data_preprocessor(data, True)
     out = model.forward_mix(batch['inputs'])
@@ -88,12 +94,16 @@ def test_unit_rec_space_targets_the_rgb_image_in_0_1():
     torch.testing.assert_close(target, rgb, rtol=0, atol=1e-6)
     assert out['target'].min() < -1  # normalised (mean 0, std 1)
     torch.testing.assert_close(
-        model.loss(**batch)['loss_rec'], F.mse_loss(out['rec'], rgb),
-        rtol=1e-5, atol=1e-6)
+        model.loss(**batch)['loss_rec'],
+        F.mse_loss(out['rec'], rgb),
+        rtol=1e-5,
+        atol=1e-6)
     # a reconstruction is drawn as an input: back to the normalised space
     torch.testing.assert_close(
         model.rec_head.to_input_space(target, out['target'], stats),
-        out['target'], rtol=0, atol=1e-4)
+        out['target'],
+        rtol=0,
+        atol=1e-4)
 
 
 def test_lambda_modes_reach_the_mix():

@@ -9,14 +9,14 @@ from tests._helpers.models import (RESNET18, SIMCLR_HEAD, SIMCLR_NECK,
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
-SIMCLR = dict(type='SimCLR', backbone=RESNET18, neck=SIMCLR_NECK,
-              head=SIMCLR_HEAD)
+SIMCLR = dict(
+    type='SimCLR', backbone=RESNET18, neck=SIMCLR_NECK, head=SIMCLR_HEAD)
 
 
 @pytest.mark.parametrize('lam_mode', ['batch', 'sample'])
 def test_mixup_simclr_is_simclr_on_views_of_the_same_mixed_image(lam_mode):
-    model = build_model(SIMCLR, type='MixupSimCLR', alpha=0.5,
-                        lam_mode=lam_mode)
+    model = build_model(
+        SIMCLR, type='MixupSimCLR', alpha=0.5, lam_mode=lam_mode)
     ref = build_model(SIMCLR)
     ref.load_state_dict(model.state_dict())
     v1, v2 = two_views()

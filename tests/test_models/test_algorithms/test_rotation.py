@@ -2,18 +2,22 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
 from mmpretrain.registry import MODELS
+
 from tests._helpers.models import (RESNET18, backbone_grad, build_model,
                                    record_inputs, two_views)
 
 pytestmark = pytest.mark.usefixtures('one_thread')
 
 ROTATION = dict(
-    type='Rotation', backbone=RESNET18,
+    type='Rotation',
+    backbone=RESNET18,
     neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='LinearClsHead', num_classes=4, in_channels=512,
-              loss=dict(type='CrossEntropyLoss')))
+    head=dict(
+        type='LinearClsHead',
+        num_classes=4,
+        in_channels=512,
+        loss=dict(type='CrossEntropyLoss')))
 
 
 def test_rotation_images_are_exact_rot90_with_labels():
@@ -21,12 +25,14 @@ def test_rotation_images_are_exact_rot90_with_labels():
     # one 2x2 image [[a, b], [c, d]] = [[1, 2], [3, 4]]
     x = torch.tensor([[1., 2.], [3., 4.]]).view(1, 1, 2, 2)
     rotated, labels = rotation.rotate(x)
-    by_hand = [[[1., 2.], [3., 4.]],   # 0°
-               [[2., 4.], [1., 3.]],   # 90° counter-clockwise
-               [[4., 3.], [2., 1.]],   # 180°
-               [[3., 1.], [4., 2.]]]   # 270°
-    torch.testing.assert_close(rotated[:, 0], torch.tensor(by_hand),
-                               rtol=0, atol=0)
+    by_hand = [
+        [[1., 2.], [3., 4.]],  # 0°
+        [[2., 4.], [1., 3.]],  # 90° counter-clockwise
+        [[4., 3.], [2., 1.]],  # 180°
+        [[3., 1.], [4., 2.]]
+    ]  # 270°
+    torch.testing.assert_close(
+        rotated[:, 0], torch.tensor(by_hand), rtol=0, atol=0)
     assert labels.tolist() == [0, 1, 2, 3]
 
     x = torch.randn(3, 3, 8, 8)

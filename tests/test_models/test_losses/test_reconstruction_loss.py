@@ -4,7 +4,6 @@ former implementation) gave."""
 import pytest
 import torch
 import torch.nn.functional as F
-
 from mmpretrain.models.losses import PixelReconstructionLoss
 from mmpretrain.registry import MODELS
 
@@ -24,8 +23,7 @@ def test_reconstruction_loss_mse_and_l1_by_hand():
 @pytest.mark.parametrize('criterion,reference', [('mse', F.mse_loss),
                                                  ('l1', F.l1_loss)])
 @pytest.mark.parametrize('shape', [(4, 3, 64, 64), (3, 3, 37, 41)])
-def test_same_bits_as_the_torch_functional_losses(criterion, reference,
-                                                  shape):
+def test_same_bits_as_the_torch_functional_losses(criterion, reference, shape):
     """Loss and gradient equal, to the bit, the former implementation
     ``loss_weight * F.<criterion>_loss(pred.float(), target.float())`` at
     ``loss_weight=1`` (every shipped config). The loss value is bit-equal at
@@ -35,8 +33,11 @@ def test_same_bits_as_the_torch_functional_losses(criterion, reference,
     g = torch.Generator().manual_seed(0)
     target = torch.randn(shape, generator=g)
     for weight in (1.0, 0.37):
-        loss = MODELS.build(dict(type='ReconstructionLoss',
-                                 criterion=criterion, loss_weight=weight))
+        loss = MODELS.build(
+            dict(
+                type='ReconstructionLoss',
+                criterion=criterion,
+                loss_weight=weight))
         pred = torch.randn(shape, generator=g, requires_grad=True)
         got = loss(pred, target)
         grad, = torch.autograd.grad(got, pred)
@@ -51,8 +52,8 @@ def test_same_bits_as_the_torch_functional_losses(criterion, reference,
 
 def test_reconstruction_loss_is_fp32_for_bf16_inputs():
     g = torch.Generator().manual_seed(1)
-    pred, target = (torch.randn(2, 3, 8, 8, generator=g).bfloat16()
-                    for _ in range(2))
+    pred, target = (
+        torch.randn(2, 3, 8, 8, generator=g).bfloat16() for _ in range(2))
     loss = MODELS.build(dict(type='ReconstructionLoss'))(pred, target)
     assert loss.dtype == torch.float32
     assert torch.equal(loss, F.mse_loss(pred.float(), target.float()))

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from mmpretrain.registry import MODELS
 
 
@@ -25,16 +24,17 @@ def small_decoder(**kwargs):
 
 @pytest.mark.parametrize('mode', ['reflect', 'replicate', 'zeros'])
 def test_padding_modes_on_1x1(mode):
-    decoder = small_decoder(num_upsamples=2, res_channels=16, ngf=4,
-                            n_blocks=2, padding_mode=mode)
+    decoder = small_decoder(
+        num_upsamples=2, res_channels=16, ngf=4, n_blocks=2, padding_mode=mode)
     assert decoder(torch.randn(2, 8, 1, 1))[0].shape == (2, 3, 4, 4)
 
 
 def test_decoder_width_and_tanh():
-    decoder = small_decoder(num_upsamples=3, res_channels=64, ngf=16,
-                            n_blocks=0, out_act='tanh')
-    convt = [m for m in decoder.modules()
-             if isinstance(m, torch.nn.ConvTranspose2d)]
+    decoder = small_decoder(
+        num_upsamples=3, res_channels=64, ngf=16, n_blocks=0, out_act='tanh')
+    convt = [
+        m for m in decoder.modules() if isinstance(m, torch.nn.ConvTranspose2d)
+    ]
     # channels halve from res_channels and stop at ngf
     assert [m.out_channels for m in convt] == [32, 16, 16]
     out = decoder(torch.randn(2, 8, 2, 2) * 50)[0]

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from mixssl_mm.models.utils import (check_mix_args, check_two_views,
-                                    mix_batch, sample_batch_mix)
+from mixssl_mm.models.utils import (check_mix_args, check_two_views, mix_batch,
+                                    sample_batch_mix)
 
 
 def test_mix_batch_by_hand():
@@ -49,13 +49,16 @@ def test_sample_batch_mix_modes_and_seeding():
 
 
 def test_argument_checks_name_the_owner():
-    with pytest.raises(ValueError, match=r'Owner: alpha must be a finite number > 0'):
+    with pytest.raises(
+            ValueError, match=r'Owner: alpha must be a finite number > 0'):
         check_mix_args(0.0, 'batch', 'Owner')
     with pytest.raises(ValueError, match=r'Owner: lam_mode must be one of'):
         check_mix_args(1.0, 'pixel', 'Owner')
     x = torch.zeros(2, 3, 4, 4)
     check_two_views([x, x], 'Owner')
     for bad in (x, [x], [x, x, x]):
-        with pytest.raises(TypeError, match=r'Owner expects inputs=\[view1, '
-                           r'view2\] \(MultiView\(num_views=2\)\)'):
+        with pytest.raises(
+                TypeError,
+                match=r'Owner expects inputs=\[view1, '
+                r'view2\] \(MultiView\(num_views=2\)\)'):
             check_two_views(bad, 'Owner')

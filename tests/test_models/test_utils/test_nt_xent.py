@@ -4,16 +4,18 @@ import math
 
 import torch
 import torch.nn.functional as F
-
 from mmpretrain.registry import MODELS
+
 from mixssl_mm.models.utils import nt_xent
 from tests._helpers.models import RESNET18, SIMCLR_HEAD, SIMCLR_NECK
 
 
 def contrastive_head(tau, weight=1.0):
-    return MODELS.build(dict(
-        type='ContrastiveHead', temperature=tau,
-        loss=dict(type='CrossEntropyLoss', loss_weight=weight)))
+    return MODELS.build(
+        dict(
+            type='ContrastiveHead',
+            temperature=tau,
+            loss=dict(type='CrossEntropyLoss', loss_weight=weight)))
 
 
 def test_nt_xent_by_hand():
@@ -30,8 +32,10 @@ def test_nt_xent_by_hand():
     expected = 0.0
     for a in range(4):
         pos = a ^ 1
-        logits = {k: float(views[a] @ views[k]) / tau
-                  for k in range(4) if k != a}
+        logits = {
+            k: float(views[a] @ views[k]) / tau
+            for k in range(4) if k != a
+        }
         expected += -math.log(
             math.exp(logits[pos]) / sum(math.exp(v) for v in logits.values()))
     expected /= 4
@@ -44,13 +48,17 @@ def test_nt_xent_by_hand():
 
 
 def test_nt_xent_is_simclr_loss_from_the_projections():
-    simclr = MODELS.build(dict(type='SimCLR', backbone=RESNET18,
-                               neck=SIMCLR_NECK, head=SIMCLR_HEAD))
+    simclr = MODELS.build(
+        dict(
+            type='SimCLR',
+            backbone=RESNET18,
+            neck=SIMCLR_NECK,
+            head=SIMCLR_HEAD))
     g = torch.Generator().manual_seed(0)
     v1, v2 = (torch.randn(3, 3, 32, 32, generator=g) for _ in range(2))
     expected = simclr.loss([v1, v2], None)['loss']
     # SimCLR.loss encodes the two views interleaved in one batch
     x = torch.stack([v1, v2], 1).reshape(6, 3, 32, 32)
     z = F.normalize(simclr.neck(simclr.backbone(x))[0], dim=1)
-    torch.testing.assert_close(nt_xent(z[0::2], z[1::2], simclr.head),
-                               expected)
+    torch.testing.assert_close(
+        nt_xent(z[0::2], z[1::2], simclr.head), expected)
