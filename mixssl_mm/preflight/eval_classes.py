@@ -31,7 +31,7 @@ def model_num_classes(cfg) -> Optional[int]:
     e.g. its data preprocessor); None for a model without classes (a
     self-supervised algorithm)."""
     model = cfg.get('model')
-    if not isinstance(model, dict):
+    if not isinstance(model, dict) or not _is_classifier(model, cfg):
         return None
     head = model.get('head')
     if isinstance(head, dict) and isinstance(head.get('num_classes'), int):
@@ -40,6 +40,22 @@ def model_num_classes(cfg) -> Optional[int]:
         if isinstance(d.get('num_classes'), int):
             return d['num_classes']
     return None
+
+
+def _is_classifier(model: dict, cfg) -> bool:
+    """Whether ``model`` builds one of mmpretrain's classifiers, whose
+    ``num_classes`` are the dataset's classes (a self-supervised head's are
+    not: Rotation's 4 angles, MixSSLAux's auxiliary photos)."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.models import BaseClassifier
+    from mmpretrain.registry import MODELS
+    kind = model.get('type')
+    if not isinstance(kind, str):
+        return isinstance(kind, type) and issubclass(kind, BaseClassifier)
+    scope = cfg.get('default_scope', 'mmpretrain')
+    with DefaultScope.overwrite_default_scope(scope):
+        cls = MODELS.get(kind)
+    return isinstance(cls, type) and issubclass(cls, BaseClassifier)
 
 
 def dataset_classes(dataset) -> Optional[List[str]]:
@@ -68,10 +84,12 @@ def check_split_classes(dataset,
                         key: str,
                         num_classes: Optional[int],
                         train_classes: Optional[Sequence[str]] = None,
-                        report=print) -> None:
+                        report=print,
+                        evaluated: bool = True) -> None:
     """Refuse a split of ``dataset`` (config ``key``) whose classes are not
     the training classes (names and order) or not ``num_classes`` many;
-    name the classes without a sample (``report``).
+    for a split that is ``evaluated``, name the classes without a sample
+    (``report``; their per-class metrics are NaN).
 
     Raises:
         ConfigError: naming the missing / extra class folders and the fix.
@@ -111,7 +129,7 @@ def check_split_classes(dataset,
             f'split one folder per class of the model ({num_classes}), or '
             f'set model.head.num_classes={len(classes)} (and train the '
             'model for that many classes).')
-    empty = _empty_classes(dataset, classes)
+    empty = _empty_classes(dataset, classes) if evaluated else []
     if empty:
         report(f'WARNING: {where}: no sample of the class(es) '
                f'{", ".join(empty)}; their per-class metrics are undefined '
@@ -150,7 +168,8 @@ def check_eval_classes(cfg,
             train_dataset,
             'train_dataloader.dataset',
             num_classes,
-            report=report)
+            report=report,
+            evaluated=False)
         train_classes = dataset_classes(train_dataset)
     split = 'val' if tool == 'train' else 'test'
     loader = cfg.get(f'{split}_dataloader')

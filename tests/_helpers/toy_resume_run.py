@@ -8,7 +8,10 @@ import json
 import os.path as osp
 import sys
 
-from mmengine.dist import get_rank
+from mixssl_mm.compat import apply_compat_fixes
+
+apply_compat_fixes()  # as every entry point: --launcher pytorch on a CPU
+from mmengine.dist import get_rank  # noqa: E402
 from mmengine.hooks import Hook
 
 from mixssl_mm.engine.hooks import ExactResumeHook

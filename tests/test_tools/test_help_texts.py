@@ -50,8 +50,12 @@ TOOLS = {
     THROUGHPUT,
     'tools/analysis_tools/gpu_acceptance.py':
     _module_parser('mixssl_mm.benchmark.acceptance', 'parse_args'),
+    'tools/analysis_tools/lambda_shortcut.py':
+    _module_parser('mixssl_mm.benchmark.lambda_shortcut', 'parse_args'),
     'tools/data/fetch_bloodmnist.py':
     _script_parser('tools/data/fetch_bloodmnist.py'),
+    'tools/data/fetch_natural_photos.py':
+    _script_parser('tools/data/fetch_natural_photos.py'),
     'tools/model_converters/resnet_to_mmpretrain.py':
     _script_parser('tools/model_converters/resnet_to_mmpretrain.py'),
 }

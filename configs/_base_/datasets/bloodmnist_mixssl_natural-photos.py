@@ -48,16 +48,8 @@ aux_dataset = dict(
 
 train_pipeline = [
     *view_pipeline,
-    dict(
-        type='CrossDomainMixup',
-        aux_dataset=aux_dataset,
-        alpha=1.0,
-        lam_mode='batch'),
-    dict(
-        type='PackInputs',
-        algorithm_keys=[
-            'mix_alpha', 'mix_lam', 'aux_label', 'aux_num_classes'
-        ]),
+    dict(type='CrossDomainMixup', aux_dataset=aux_dataset),
+    dict(type='PackInputs', algorithm_keys=['aux_label', 'aux_num_classes']),
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
