@@ -41,6 +41,7 @@ from mmengine.runner import Runner
 from mixssl_mm.benchmark.methods import largest_size, resolution_options
 from mixssl_mm.benchmark.shrink import model_options
 from mixssl_mm.models.utils import sample_beta
+from mixssl_mm.utils.cli_help import HelpFormatter
 
 LAM_MODES = ('batch', 'sample')
 TESTS = ('one', 'sample')  # one λ per batch / per sample
@@ -49,6 +50,7 @@ BN_BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
+        formatter_class=HelpFormatter,
         description='Held-out L1 error of the λ regressor with BatchNorm in '
         'train and eval mode, for MixSSL trained with one λ per batch and '
         'one λ per sample (issue 18).')
@@ -98,13 +100,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         type=int,
         default=0,
         help='training seed and seed of the test λs')
-    p.add_argument('--work-dir', default='work_dirs/lambda_shortcut')
+    p.add_argument(
+        '--work-dir',
+        default='work_dirs/lambda_shortcut',
+        help='where the runs and lambda_shortcut.json are written')
     p.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         default={},
-        help='further config overrides')
+        help='further config overrides, as tools/train.py\'s '
+        '(default: none)')
     return p.parse_args(argv)
 
 
