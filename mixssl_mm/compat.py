@@ -682,10 +682,9 @@ def _adjust_hue_gate():
 
 
 def _config_scope_gate():
-    from mmengine.config.utils import MODULE2PACKAGE
-    return None if 'mixssl_mm' in MODULE2PACKAGE else (
-        "mmengine's fixed list of config packages (MODULE2PACKAGE) lacks "
-        "mixssl_mm: _base_ = ['mixssl_mm::...'] would be refused")
+    # not read from MODULE2PACKAGE itself: the fix adds the entry there
+    return ("its fixed list of config packages (MODULE2PACKAGE) lacks "
+            "mixssl_mm: _base_ = ['mixssl_mm::...'] would be refused")
 
 
 def _config_scope_fix():
