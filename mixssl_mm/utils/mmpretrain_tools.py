@@ -29,4 +29,35 @@ def run_mmpretrain_tool(name: str, argv: Optional[List[str]] = None) -> None:
     path = mmpretrain_tool_path(name)
     apply_compat_fixes()
     sys.argv = [path, *(sys.argv[1:] if argv is None else argv)]
-    runpy.run_path(path, run_name='__main__')
+    if name not in _PREFLIGHTS:
+        runpy.run_path(path, run_name='__main__')
+        return
+    # train.py / test.py: run their own main(), with the plugin's pre-flight
+    # right after their merge_args (the tool's namespace is a fresh one of
+    # ours; mmpretrain's module itself is untouched)
+    main = runpy.run_path(path, run_name='mmpretrain_tool')['main']
+    stock_merge = main.__globals__['merge_args']
+
+    def merge_args(cfg, args):
+        cfg = stock_merge(cfg, args)
+        _PREFLIGHTS[name](cfg)
+        return cfg
+
+    main.__globals__['merge_args'] = merge_args
+    main()
+
+
+def _preflight_train(cfg) -> None:
+    from mixssl_mm.preflight import preflight_train
+
+    # mmpretrain's train.py overwrites a work dir's checkpoints: so may we
+    preflight_train(cfg, overwrite=True, tool='mmpretrain tools/train.py')
+
+
+def _preflight_test(cfg) -> None:
+    from mixssl_mm.preflight import preflight_test
+    preflight_test(cfg, tool='mmpretrain tools/test.py')
+
+
+# the plugin's pre-flight (docs/reliability.md) for mmpretrain's tools
+_PREFLIGHTS = {'train.py': _preflight_train, 'test.py': _preflight_test}

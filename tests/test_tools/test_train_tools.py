@@ -121,6 +121,27 @@ def test_finetune_from_the_pretrained_backbone_then_test(pretrained):
     assert 'roc_auc' in log
 
 
+def test_mmpretrain_own_train_py_runs_the_preflight(image_folders, tmp_path):
+    """Through the opt-in, mmpretrain's train.py refuses a run that would
+    train nothing (issue 22: fewer images than a batch with drop_last)
+    before the Runner, as tools/train.py does."""
+    cfg = write_pretrain(tmp_path, image_folders, epochs=1)
+    out = subprocess.run([
+        sys.executable, '-m', 'mixssl_mm.apis.mmpretrain_tool', 'train', cfg,
+        '--work-dir',
+        str(tmp_path / 'mm'), '--cfg-options',
+        'train_dataloader.batch_size=64', 'train_dataloader.drop_last=True'
+    ],
+                         cwd=str(tmp_path),
+                         capture_output=True,
+                         text=True,
+                         timeout=300,
+                         env=subprocess_env())
+    assert out.returncode != 0
+    assert 'give no batch of batch_size=64 with drop_last=True' in out.stderr
+    assert not list((tmp_path / 'mm').glob('**/*.pth'))
+
+
 def test_same_config_through_mmpretrain_own_train_py(image_folders, tmp_path):
     """The documented opt-in for mmpretrain's own tools: its train.py runs a
     MixSSL config (an ``mmpretrain::`` base, ``custom_imports``) after
