@@ -54,6 +54,7 @@ def measure(method: str,
     from mmpretrain.registry import MODELS
 
     import mixssl_mm  # noqa: F401
+    from mixssl_mm.utils import runner_model_cfg
     from .methods import METHODS, resolution_options
     init_default_scope('mmpretrain')
     set_random_seed(seed)
@@ -71,7 +72,8 @@ def measure(method: str,
             }, **METHODS[method]['channels'](512),
             **resolution_options(cfg, 64, ['train_dataloader'])),
         allow_list_keys=True)
-    model = MODELS.build(cfg.model)
+    # normalised inputs, as in training (the Runner merges the preprocessor)
+    model = MODELS.build(runner_model_cfg(cfg))
     model.init_weights()
     before = branch_norms(model.backbone)
     optim = build_optim_wrapper(

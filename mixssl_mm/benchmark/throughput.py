@@ -40,6 +40,7 @@ from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from mixssl_mm.utils import runner_model_cfg
 from .memory import PeakMemory
 from .methods import (METHODS, feature_channels, largest_size,
                       resolution_options)
@@ -104,10 +105,7 @@ def build(cfg: Config, args):
         ``torch.compile`` kwargs (None: no compile), ``notes`` what was
         changed to run here.
     """
-    model_cfg = copy.deepcopy(cfg.model)
-    # the Runner merges the top-level data_preprocessor the same way
-    model_cfg.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
-    model = MODELS.build(model_cfg)
+    model = MODELS.build(runner_model_cfg(cfg))
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)  # init_weights logs every parameter

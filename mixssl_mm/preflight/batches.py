@@ -17,7 +17,6 @@ pads every rank to ``ceil(N / world_size)``; without it rank ``r`` gets
 ``len(range(r, N, world_size))``); ``InfiniteSampler`` never ends an epoch,
 so its batches are always full. Other samplers are not checked.
 """
-import copy
 import math
 import os
 from typing import List, Optional
@@ -76,11 +75,10 @@ def has_training_batchnorm(cfg) -> Optional[bool]:
     import torch
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
-    model_cfg = copy.deepcopy(cfg.get('model'))
-    if not isinstance(model_cfg, dict):
+    from mixssl_mm.utils import runner_model_cfg
+    if not isinstance(cfg.get('model'), dict):
         return None
-    if 'data_preprocessor' not in model_cfg and cfg.get('data_preprocessor'):
-        model_cfg['data_preprocessor'] = copy.deepcopy(cfg.data_preprocessor)
+    model_cfg = runner_model_cfg(cfg)
     try:
         with DefaultScope.overwrite_default_scope(
                 cfg.get('default_scope', 'mmpretrain')):

@@ -52,6 +52,8 @@ TOOLS = {
     _module_parser('mixssl_mm.benchmark.acceptance', 'parse_args'),
     'tools/analysis_tools/lambda_shortcut.py':
     _module_parser('mixssl_mm.benchmark.lambda_shortcut', 'parse_args'),
+    'tools/visualization/vis_mixssl.py':
+    _module_parser('mixssl_mm.visualization.checkpoint_grid', 'parse_args'),
     'tools/data/fetch_bloodmnist.py':
     _script_parser('tools/data/fetch_bloodmnist.py'),
     'tools/data/fetch_natural_photos.py':

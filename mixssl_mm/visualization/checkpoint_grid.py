@@ -1,0 +1,163 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""The pretext-task grid of a trained MixSSL checkpoint (what
+``tools/visualization/vis_mixssl.py`` runs): the first batch of the config's
+training loader, mixed with λ per sample, through the checkpoint's encoder,
+decoder and λ head exactly as :class:`MixSSLVisualizationHook` draws it
+during training (train-mode BatchNorm on the whole training batch, the
+hook's own λ generator)."""
+import argparse
+import copy
+import os.path as osp
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+
+def draw_checkpoint_grid(
+        config,
+        checkpoint: str,
+        max_samples: int = 8,
+        seed: int = 0,
+        cfg_options: Optional[dict] = None,
+        title: Optional[str] = None) -> Tuple[np.ndarray, dict]:
+    """Draw the grid of a MixSSL checkpoint on its config's training data.
+
+    Args:
+        config (str | mmengine.Config): The model's config (the file a
+            training run dumped into its work dir is the safest choice).
+        checkpoint (str): A checkpoint of that model (``epoch_*.pth`` /
+            ``iter_*.pth``); loaded strictly.
+        max_samples (int): Rows of the grid (the first samples of the
+            batch; the whole batch goes through the encoder, as in
+            training, so BatchNorm sees the training batch size).
+        seed (int): Seed of the loader's shuffling and of the hook's λ
+            generator.
+        cfg_options (dict, optional): Overrides merged into the config.
+        title (str, optional): Written above the grid.
+
+    Returns:
+        tuple: ``(grid, info)``: the ``(H, W, 3)`` uint8 RGB picture and a
+        dict with ``lam`` and ``lam_pred`` (``(max_samples,)`` float arrays;
+        ``lam_pred`` is None without objective T) and ``l1`` (mean |λ̂ − λ|
+        of the drawn rows, or None).
+
+    Raises:
+        FileNotFoundError: the checkpoint does not exist.
+        TypeError: the config's model is not a MixSSL model.
+        RuntimeError: the checkpoint does not match the model (keys listed,
+            and the config to use instead).
+    """
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner, load_checkpoint
+    from mmpretrain.registry import MODELS
+
+    import mixssl_mm  # noqa: F401  (registers the components)
+    from mixssl_mm.engine.hooks import MixSSLVisualizationHook
+    from mixssl_mm.utils import runner_model_cfg
+    from mixssl_mm.visualization import draw_mixssl_grid, to_rgb_uint8
+
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'checkpoint {checkpoint!r} does not exist; pass the .pth a '
+            'MixSSL training run saved in its work dir.')
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(runner_model_cfg(cfg))
+    if not hasattr(model, 'forward_mix'):
+        raise TypeError(
+            f'the config builds {type(model).__name__}, not a MixSSL model '
+            '(MixSSL, MixSSLContrast or MixSSLAux): the grid draws '
+            "MixSSL's pretext task only.")
+    try:
+        load_checkpoint(
+            model, checkpoint, map_location='cpu', strict=True, logger=None)
+    except RuntimeError as err:
+        raise RuntimeError(
+            f'checkpoint {checkpoint!r} does not fit the model of this '
+            'config (use the config the run dumped into its work dir, with '
+            f'the same depth and widths): {err}') from None
+
+    loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    loader_cfg.update(num_workers=0, persistent_workers=False)
+    loader = Runner.build_dataloader(loader_cfg, seed=seed)
+    batch = next(iter(loader))
+    hook = MixSSLVisualizationHook(max_samples=max_samples, seed=seed)
+    torch.manual_seed(seed)
+    out = hook.run_batch(model, batch, step=None)
+    pre = model.data_preprocessor
+    imgs = {
+        key: to_rgb_uint8(out[key], pre)
+        for key in ('target', 'aux', 'mixed', 'rec') if key in out
+    }
+    lam = out['lam'].float().cpu().numpy().reshape(-1)
+    lam_pred = out['lam_pred']
+    if lam_pred is not None:
+        lam_pred = lam_pred.float().cpu().numpy().reshape(-1)
+    grid = draw_mixssl_grid(
+        imgs['target'],
+        imgs['aux'],
+        imgs['mixed'],
+        imgs.get('rec'),
+        lam,
+        lam_pred,
+        title=title,
+        min_tile_size=hook.min_tile_size)
+    l1 = None if lam_pred is None else float(np.abs(lam_pred - lam).mean())
+    return grid, dict(lam=lam, lam_pred=lam_pred, l1=l1)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(
+        description="Draw a trained MixSSL checkpoint's pretext task: "
+        'target / photo / mix / reconstruction with λ and λ̂ per row, on the '
+        "first batch of the config's training data.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument(
+        'config', help='the config the run dumped into its work dir')
+    parser.add_argument('checkpoint', help='the checkpoint (.pth)')
+    parser.add_argument('--out', required=True, help='PNG file to write')
+    parser.add_argument(
+        '--max-samples', type=int, default=8, help='rows of the grid')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='loader and λ seed')
+    parser.add_argument('--title', default=None, help='text above the grid')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        metavar='KEY=VALUE',
+        help='overrides of the config, as in tools/train.py')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    """Command line of ``tools/visualization/vis_mixssl.py``."""
+    from PIL import Image
+
+    from mixssl_mm.compat import apply_compat_fixes
+
+    args = parse_args(argv)
+    if args.max_samples < 1:
+        raise SystemExit('--max-samples must be >= 1')
+    apply_compat_fixes()
+    grid, info = draw_checkpoint_grid(
+        args.config,
+        args.checkpoint,
+        max_samples=args.max_samples,
+        seed=args.seed,
+        cfg_options=args.cfg_options,
+        title=args.title)
+    Image.fromarray(grid).save(args.out)
+    lam_pred = info['lam_pred']
+    print(f'wrote {args.out} ({grid.shape[1]}x{grid.shape[0]} px); λ: ' +
+          ' '.join(f'{v:.2f}' for v in info['lam']))
+    if lam_pred is not None:
+        print('λ̂: ' + ' '.join(f'{v:.2f}' for v in lam_pred) +
+              f'; mean |λ̂ − λ| = {info["l1"]:.3f}')
+    return info
