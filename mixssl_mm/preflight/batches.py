@@ -75,6 +75,7 @@ def has_training_batchnorm(cfg) -> Optional[bool]:
     import torch
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
+
     from mixssl_mm.utils import runner_model_cfg
     if not isinstance(cfg.get('model'), dict):
         return None
