@@ -256,8 +256,8 @@ class CrossDomainMixup(BaseTransform):
 def _aux_build_error(aux: dict, desc, error: Exception) -> Exception:
     """The error to raise for ``aux_dataset`` failing to build: a cause the
     entry points know (misspelt key, annotation format, missing folder, ...)
-    explained by the pre-flight's one catalogue, else the generic hint for
-    the folder errors, else ``error`` itself."""
+    explained by the pre-flight's one catalogue, the folder errors also with
+    what an auxiliary pool can be; any other error as it is."""
     # imported here: the pre-flight imports the datasets, and so this module
     from mmengine.registry import DefaultScope
 
@@ -270,12 +270,16 @@ def _aux_build_error(aux: dict, desc, error: Exception) -> Exception:
         'CrossDomainMixup.aux_dataset',
         default_scope=scope.scope_name if scope else 'mmpretrain',
         cfg_options=False)
-    if explained is None and not isinstance(
-            error, (FileNotFoundError, RuntimeError, AssertionError)):
+    folder = isinstance(error,
+                        (FileNotFoundError, RuntimeError, AssertionError))
+    if explained is None and not folder:
         return error
-    hint = str(explained) if explained is not None else (
-        f'{error}\nPoint aux_dataset at an existing folder of natural images '
-        "(e.g. Imagenette train/) or use dict(type='NaturalPhotoPool').")
+    hint = str(error if explained is None else explained)
+    if folder:
+        hint += (
+            '\nPoint aux_dataset at an existing folder of natural images '
+            "(e.g. Imagenette train/) or use dict(type='NaturalPhotoPool')"
+            '.')
     return ConfigError('CrossDomainMixup: could not build the auxiliary '
                        f'dataset {desc!r}: {hint}')
 

@@ -135,6 +135,7 @@ def test_auxiliary_dataset_errors_are_explained_as_the_entry_points_do(
     msg = str(info.value)
     assert 'Point CrossDomainMixup.aux_dataset.data_root' in msg
     assert '--cfg-options' not in msg
+    assert "or use dict(type='NaturalPhotoPool')" in msg
 
 
 def test_size_mismatch_is_named(image_folders):
