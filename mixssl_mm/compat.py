@@ -63,7 +63,6 @@ import logging
 import os
 import os.path as osp
 import re
-import warnings
 from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import torch
@@ -71,7 +70,7 @@ import torch
 __all__ = [
     'apply_compat_fixes', 'needed_fixes', 'FIXES', 'MMENGINE_CHECKED',
     'CPUSyncBatchNorm', 'atomic_torch_save', 'find_latest_checkpoint',
-    'refusal_message', 'ignore_mmcv_lite_warning'
+    'refusal_message'
 ]
 
 # the newest mmengine these fixes were written against and tested with
@@ -585,24 +584,6 @@ def _cpu_amp_fix() -> None:
 
 
 # --------------------------------------------------------------------------
-# mmcv-lite's warning about an op it does not ship
-# --------------------------------------------------------------------------
-def ignore_mmcv_lite_warning() -> None:
-    """Hide the one warning mmcv-lite prints whenever mmpretrain's models
-    are imported: ``Fail to import MultiScaleDeformableAttention ... install
-    mmcv rather than mmcv-lite``. That op is a compiled CUDA kernel of full
-    mmcv that neither mmpretrain's classifiers/SSL algorithms nor this
-    plugin use. Exactly that message from that module is filtered; every
-    other warning of mmcv stays. Installed by :func:`apply_compat_fixes`
-    (an entry point's choice), never on import."""
-    warnings.filterwarnings(
-        'ignore',
-        message=r'Fail to import ``MultiScaleDeformableAttention``',
-        category=UserWarning,
-        module=r'mmcv\.cnn\.bricks\.transformer')
-
-
-# --------------------------------------------------------------------------
 # gates and the one public entry
 # --------------------------------------------------------------------------
 def _version(*dists: str) -> Optional[Tuple[int, ...]]:
@@ -735,12 +716,10 @@ def apply_compat_fixes() -> List[str]:
     """Apply the fixes that the installed versions need (see the module
     docstring), once per process; log one line per fix applied and, for an
     mmengine newer than :data:`MMENGINE_CHECKED`, one line saying that the
-    mmengine fixes stay off. Also filters mmcv-lite's
-    ``MultiScaleDeformableAttention`` warning. Call it before a config is
+    mmengine fixes stay off. Call it before a config is
     read or a checkpoint loaded. Returns the names of the fixes applied in
     this process so far."""
     from mmengine.logging import print_log
-    ignore_mmcv_lite_warning()
     first = not _applied
     for name, why in needed_fixes():
         if name in _applied:

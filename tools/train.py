@@ -9,17 +9,8 @@ holds checkpoints is otherwise refused without ``--resume``). The same
 program, from any directory: ``python -m mixssl_mm.apis.train``. Details:
 ``mixssl_mm/apis/train.py`` and docs/reliability.md.
 """
-import warnings
 
-# mmcv-lite warns, when mixssl_mm imports mmpretrain's models, that it lacks
-# a CUDA op nothing here uses: filtered before that import (docs/compat.md)
-warnings.filterwarnings(
-    'ignore',
-    message=r'Fail to import ``MultiScaleDeformableAttention``',
-    category=UserWarning,
-    module=r'mmcv\.cnn\.bricks\.transformer')
-
-from mixssl_mm.apis.train import main  # noqa: E402
+from mixssl_mm.apis.train import main
 
 if __name__ == '__main__':
     main()

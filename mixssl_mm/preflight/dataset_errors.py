@@ -76,15 +76,17 @@ def _registered_names(default_scope: Optional[str]) -> List[str]:
     return sorted(names)
 
 
-def explain_dataset_error(
-        ds_cfg: dict,
-        error: BaseException,
-        key: str,
-        default_scope: Optional[str] = 'mmpretrain') -> Optional[ConfigError]:
+def explain_dataset_error(ds_cfg: dict,
+                          error: BaseException,
+                          key: str,
+                          default_scope: Optional[str] = 'mmpretrain',
+                          cfg_options: bool = True) -> Optional[ConfigError]:
     """A :class:`ConfigError` naming the cause and the fix of ``error``,
     raised while building the dataset config ``ds_cfg`` (``key``: where it
     is in the config, e.g. ``'train_dataloader.dataset'``); None when the
-    cause is not one of the known ones.
+    cause is not one of the known ones. ``cfg_options=False`` leaves out the
+    ``--cfg-options`` form of the fix, for a ``key`` that is no path from
+    the config's root (a transform's ``aux_dataset``).
 
     Use as ``raise explain_dataset_error(...) or error`` (``from error``).
     """
@@ -94,6 +96,10 @@ def explain_dataset_error(
     kind = ds_cfg.get('type')
     name = kind if isinstance(kind, str) else getattr(kind, '__name__', kind)
     where = f'{key} (type={name!r})'
+
+    def option(setting: str) -> str:
+        return f' (--cfg-options {key}.{setting})' if cfg_options else ''
+
     found = _UNEXPECTED.search(text)
     if isinstance(error, TypeError) and found:
         bad = found.group(1)
@@ -113,9 +119,8 @@ def explain_dataset_error(
             'with_label=True (mmpretrain\'s default), which expects '
             "'<path> <label>' on every line (ValueError: {text}). For "
             f'unlabelled images (self-supervised pretraining) set {key}.'
-            'with_label=False (--cfg-options '
-            f'{key}.with_label=False); otherwise add each image\'s label '
-            'after its path.'.replace('{text}', text))
+            f'with_label=False{option("with_label=False")}; otherwise add '
+            'each image\'s label after its path.'.replace('{text}', text))
     found = _NOT_REGISTERED.search(text)
     if isinstance(error, KeyError) and found and 'dataset' in found.group(2):
         close = difflib.get_close_matches(
@@ -141,8 +146,8 @@ def explain_dataset_error(
         return ConfigError(
             f'{where}: {missing} does not exist ({type(error).__name__}: '
             f'{text}). Point {key}.data_root (and {key}.ann_file / '
-            f'{key}.data_prefix, relative to it) at the data (--cfg-options '
-            f'{key}.data_root=PATH).')
+            f'{key}.data_prefix, relative to it) at the data'
+            f'{option("data_root=PATH")}.')
     if isinstance(error, RuntimeError) and _FOUND_NONE in text:
         return ConfigError(
             f'{where}: no image file of a supported extension in the class '

@@ -12,6 +12,8 @@ fixture puts it on ``sys.path``; subprocesses get it through
 import os
 import os.path as osp
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -178,6 +180,19 @@ def subprocess_env(**extra) -> dict:
         PYTHONPATH=os.pathsep.join(
             [HELPERS, REPO, os.environ.get('PYTHONPATH', '')]),
         **extra)
+
+
+def mmpretrain_tool(tool: str, *args, cwd) -> subprocess.CompletedProcess:
+    """``python -m mixssl_mm.apis.mmpretrain_tool TOOL ARGS`` (the plugin's
+    opt-in for mmpretrain's own tools) in ``cwd``; the output captured, the
+    exit status left to the caller."""
+    return subprocess.run(
+        [sys.executable, '-m', 'mixssl_mm.apis.mmpretrain_tool', tool, *args],
+        cwd=str(cwd),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=subprocess_env())
 
 
 def corrupt(path, data: bytes = b'this is not an image') -> str:

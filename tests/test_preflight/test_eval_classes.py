@@ -12,7 +12,7 @@ from mixssl_mm.preflight import ConfigError
 from mixssl_mm.preflight.eval_classes import check_split_classes
 from tests._helpers.dist_launch import write_backbone_checkpoint
 from tests._helpers.image_folders import write_split_folders
-from tests._helpers.training import classifier_config
+from tests._helpers.training import classifier_config, mmpretrain_tool
 
 CLASSES = ('a', 'b', 'c')
 TEST_SPLIT = """
@@ -89,3 +89,28 @@ def test_a_class_without_a_sample_is_named_not_refused(tmp_path):
     check_split_classes(dataset, 'val_dataloader.dataset', 3, CLASSES,
                         said.append)
     assert len(said) == 1 and 'no sample of the class(es) b' in said[0]
+
+
+def test_mmpretrain_own_test_py_refuses_a_split_the_model_cannot_score(
+        tmp_path):
+    """Through the opt-in (``python -m mixssl_mm.apis.mmpretrain_tool
+    test``), mmpretrain's own test.py refuses, before any work, a test split
+    of 3 classes for a head of num_classes=2, as tools/test.py does."""
+    root = write_split_folders(
+        tmp_path / 'data', CLASSES, dict(train=1, test=1), size=16)
+    ckpt = write_backbone_checkpoint(tmp_path / 'pretrain.pth')
+    cfg = tmp_path / 'finetune.py'
+    cfg.write_text(
+        classifier_config(
+            f'{root}/train', ckpt, extra=TEST_SPLIT.format(root=root)))
+    model = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': {}}, model)
+    work = tmp_path / 'work'
+    out = mmpretrain_tool(
+        'test', str(cfg), str(model), '--work-dir', str(work), cwd=tmp_path)
+    assert out.returncode != 0
+    assert f'test_dataloader.dataset ({root}/test' in out.stderr, \
+        out.stderr[-3000:]
+    assert ("has 3 classes (a, b, c) but the model's head has "
+            'num_classes=2') in out.stderr
+    assert not work.exists()

@@ -11,7 +11,8 @@ from mixssl_mm.utils import mmpretrain_tool_path
 from tests._helpers.tmp_dirs import shared_tmp
 from tests._helpers.training import (CLASSIFIER_EVAL, RANDOM_CROP_32, REPO,
                                      RESNET18_MODEL, classifier_config,
-                                     mixssl_config, subprocess_env)
+                                     mixssl_config, mmpretrain_tool,
+                                     subprocess_env)
 
 
 def write_pretrain(tmp_path,
@@ -126,17 +127,15 @@ def test_mmpretrain_own_train_py_runs_the_preflight(image_folders, tmp_path):
     train nothing (issue 22: fewer images than a batch with drop_last)
     before the Runner, as tools/train.py does."""
     cfg = write_pretrain(tmp_path, image_folders, epochs=1)
-    out = subprocess.run([
-        sys.executable, '-m', 'mixssl_mm.apis.mmpretrain_tool', 'train', cfg,
+    out = mmpretrain_tool(
+        'train',
+        cfg,
         '--work-dir',
-        str(tmp_path / 'mm'), '--cfg-options',
-        'train_dataloader.batch_size=64', 'train_dataloader.drop_last=True'
-    ],
-                         cwd=str(tmp_path),
-                         capture_output=True,
-                         text=True,
-                         timeout=300,
-                         env=subprocess_env())
+        str(tmp_path / 'mm'),
+        '--cfg-options',
+        'train_dataloader.batch_size=64',
+        'train_dataloader.drop_last=True',
+        cwd=tmp_path)
     assert out.returncode != 0
     assert 'give no batch of batch_size=64 with drop_last=True' in out.stderr
     assert not list((tmp_path / 'mm').glob('**/*.pth'))

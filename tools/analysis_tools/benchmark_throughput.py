@@ -39,18 +39,9 @@ The measurement is :mod:`mixssl_mm.benchmark.throughput` (memory:
 :mod:`mixssl_mm.benchmark.throughput_report`). See docs/performance.md for
 measured numbers.
 """
-import warnings
 
-# mmcv-lite warns, when mixssl_mm imports mmpretrain's models, that it lacks
-# a CUDA op nothing here uses: filtered before that import (docs/compat.md)
-warnings.filterwarnings(
-    'ignore',
-    message=r'Fail to import ``MultiScaleDeformableAttention``',
-    category=UserWarning,
-    module=r'mmcv\.cnn\.bricks\.transformer')
-
-from mixssl_mm.benchmark.throughput import main  # noqa: E402
-from mixssl_mm.compat import apply_compat_fixes  # noqa: E402
+from mixssl_mm.benchmark.throughput import main
+from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':
     apply_compat_fixes()

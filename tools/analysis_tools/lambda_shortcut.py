@@ -11,18 +11,9 @@ Issue 18's table; the logic and its options:
         --work-dir work_dirs/lambda_shortcut_cpu-small
 """
 import sys
-import warnings
 
-# mmcv-lite warns, when mixssl_mm imports mmpretrain's models, that it lacks
-# a CUDA op nothing here uses: filtered before that import (docs/compat.md)
-warnings.filterwarnings(
-    'ignore',
-    message=r'Fail to import ``MultiScaleDeformableAttention``',
-    category=UserWarning,
-    module=r'mmcv\.cnn\.bricks\.transformer')
-
-from mixssl_mm.benchmark.lambda_shortcut import main  # noqa: E402
-from mixssl_mm.compat import apply_compat_fixes  # noqa: E402
+from mixssl_mm.benchmark.lambda_shortcut import main
+from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':
     apply_compat_fixes()

@@ -11,18 +11,9 @@ the step and its GFLOP. The code is
     python tools/analysis_tools/profile_mixssl_step.py --depth 18 --size 64 \\
         --batch 32 --iters 5 --warmup 2
 """
-import warnings
 
-# mmcv-lite warns, when mixssl_mm imports mmpretrain's models, that it lacks
-# a CUDA op nothing here uses: filtered before that import (docs/compat.md)
-warnings.filterwarnings(
-    'ignore',
-    message=r'Fail to import ``MultiScaleDeformableAttention``',
-    category=UserWarning,
-    module=r'mmcv\.cnn\.bricks\.transformer')
-
-from mixssl_mm.benchmark.step_profile import main  # noqa: E402
-from mixssl_mm.compat import apply_compat_fixes  # noqa: E402
+from mixssl_mm.benchmark.step_profile import main
+from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':
     apply_compat_fixes()

@@ -17,19 +17,10 @@ Examples::
 import argparse
 import os.path as osp
 import sys
-import warnings
-
-# mmcv-lite warns, when mixssl_mm imports mmpretrain's models, that it lacks
-# a CUDA op nothing here uses: filtered before that import (docs/compat.md)
-warnings.filterwarnings(
-    'ignore',
-    message=r'Fail to import ``MultiScaleDeformableAttention``',
-    category=UserWarning,
-    module=r'mmcv\.cnn\.bricks\.transformer')
 
 from mixssl_mm.datasets.utils.fetch import (BLOODMNIST_MD5, FetchError,
                                             copy_from_src, fetch, summary)
-from mixssl_mm.utils.cli_help import HelpFormatter  # noqa: E402
+from mixssl_mm.utils.cli_help import HelpFormatter
 
 # this checkout's data/medmnist (the package's default is ./data/medmnist,
 # relative to the working directory; the same folder when run from the root)

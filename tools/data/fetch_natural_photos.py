@@ -22,18 +22,9 @@ Examples::
 import argparse
 import os.path as osp
 import sys
-import warnings
 
-# mmcv-lite warns, when mixssl_mm imports mmpretrain's models, that it lacks
-# a CUDA op nothing here uses: filtered before that import (docs/compat.md)
-warnings.filterwarnings(
-    'ignore',
-    message=r'Fail to import ``MultiScaleDeformableAttention``',
-    category=UserWarning,
-    module=r'mmcv\.cnn\.bricks\.transformer')
-
-from mixssl_mm.datasets.utils.fetch import FetchError  # noqa: E402
-from mixssl_mm.datasets.utils.natural_photos import fetch  # noqa: E402
+from mixssl_mm.datasets.utils.fetch import FetchError
+from mixssl_mm.datasets.utils.natural_photos import fetch
 
 # this checkout's data/natural_photos (the package's default is
 # ./data/natural_photos, the same folder when run from the root)

@@ -16,18 +16,9 @@ docs/model_converters.md.
 """
 import argparse
 import sys
-import warnings
-
-# mmcv-lite warns, when mixssl_mm imports mmpretrain's models, that it lacks
-# a CUDA op nothing here uses: filtered before that import (docs/compat.md)
-warnings.filterwarnings(
-    'ignore',
-    message=r'Fail to import ``MultiScaleDeformableAttention``',
-    category=UserWarning,
-    module=r'mmcv\.cnn\.bricks\.transformer')
 
 from mixssl_mm.converters.resnet import ARCHS, DOC, ConversionError, convert
-from mixssl_mm.utils.cli_help import HelpFormatter  # noqa: E402
+from mixssl_mm.utils.cli_help import HelpFormatter
 
 
 def parse_args(argv=None):

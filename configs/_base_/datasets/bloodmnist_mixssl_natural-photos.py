@@ -10,46 +10,19 @@
 # (R+A: aux_head.num_classes=62, one class per photo).
 _base_ = ['./bloodmnist_mixssl.py']
 
-# bloodmnist_mixssl.py's pipelines, restated because a child config cannot
-# reach into the base's train_pipeline list (a test keeps them equal)
-view_pipeline = [
-    dict(type='RandomResizedCrop', scale=224, backend='pillow'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(
-        type='RandomApply',
-        transforms=[
-            dict(
-                type='ColorJitter',
-                brightness=0.4,
-                contrast=0.4,
-                saturation=0.2,
-                hue=0.1,
-                backend='cv2')  # pillow's blends; mmcv warns on pillow
-        ],
-        prob=0.8),
-    dict(
-        type='RandomGrayscale',
-        prob=0.2,
-        keep_channels=True,
-        channel_weights=(0.114, 0.587, 0.2989)),
-    dict(
-        type='GaussianBlur',
-        magnitude_range=(0.1, 2.0),
-        magnitude_std='inf',
-        prob=0.5),
-]
-
+# the parent's view pipeline and training pipeline, read from the parent
+# (mmengine gives a Python config its bases as ``_base_``), with only the
+# auxiliary pool replaced: nothing restated can drift from it
 aux_dataset = dict(
     type='NaturalPhotoFolder',
     data_root='data/natural_photos/',
     num_crops=4096,
     with_label=True,
-    pipeline=view_pipeline)
+    pipeline=_base_.view_pipeline)
 
 train_pipeline = [
-    *view_pipeline,
-    dict(type='CrossDomainMixup', aux_dataset=aux_dataset),
-    dict(type='PackInputs', algorithm_keys=['aux_label', 'aux_num_classes']),
+    dict(t, aux_dataset=aux_dataset) if t['type'] == 'CrossDomainMixup' else t
+    for t in _base_.train_pipeline
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

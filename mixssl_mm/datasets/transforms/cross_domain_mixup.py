@@ -142,12 +142,8 @@ class CrossDomainMixup(BaseTransform):
             desc = aux.get('data_root') or aux.get('type')
             try:
                 aux = DATASETS.build(aux)
-            except (FileNotFoundError, RuntimeError, AssertionError) as e:
-                raise ValueError(
-                    f'CrossDomainMixup: could not build the auxiliary '
-                    f'dataset {desc!r}: {e}\nPoint aux_dataset at an existing '
-                    'folder of natural images (e.g. Imagenette '
-                    "train/) or use dict(type='NaturalPhotoPool').") from e
+            except Exception as e:  # noqa: B902  explained when known
+                raise _aux_build_error(aux, desc, e) from e
         if len(aux) == 0:
             raise ValueError(
                 'CrossDomainMixup: the auxiliary dataset '
@@ -255,6 +251,37 @@ class CrossDomainMixup(BaseTransform):
                 f'(len={len(self.aux_dataset)}), '
                 f'skip_corrupt={self.skip_corrupt}, '
                 f'aux_num_classes={self.aux_num_classes})')
+
+
+def _aux_build_error(aux: dict, desc, error: Exception) -> Exception:
+    """The error to raise for ``aux_dataset`` failing to build: a cause the
+    entry points know (misspelt key, annotation format, missing folder, ...)
+    explained by the pre-flight's one catalogue, the folder errors also with
+    what an auxiliary pool can be; any other error as it is."""
+    # imported here: the pre-flight imports the datasets, and so this module
+    from mmengine.registry import DefaultScope
+
+    from mixssl_mm.preflight.dataset_errors import explain_dataset_error
+    from mixssl_mm.preflight.error import ConfigError
+    scope = DefaultScope.get_current_instance()
+    explained = explain_dataset_error(
+        aux,
+        error,
+        'CrossDomainMixup.aux_dataset',
+        default_scope=scope.scope_name if scope else 'mmpretrain',
+        cfg_options=False)
+    folder = isinstance(error,
+                        (FileNotFoundError, RuntimeError, AssertionError))
+    if explained is None and not folder:
+        return error
+    hint = str(error if explained is None else explained)
+    if folder:
+        hint += (
+            '\nPoint aux_dataset at an existing folder of natural images '
+            "(e.g. Imagenette train/) or use dict(type='NaturalPhotoPool')"
+            '.')
+    return ConfigError('CrossDomainMixup: could not build the auxiliary '
+                       f'dataset {desc!r}: {hint}')
 
 
 # CustomDataset's default image extensions

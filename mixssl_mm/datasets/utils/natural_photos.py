@@ -397,15 +397,20 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _find_deb(folder: str, package: Package) -> Optional[str]:
+def _debs_of(folder: Optional[str], package: Package) -> List[str]:
+    """The ``<name>_*.deb`` files of ``package`` in ``folder``, sorted."""
     if not folder or not osp.isdir(folder):
-        return None
-    for f in sorted(os.listdir(folder)):
-        if f.startswith(package.name + '_') and f.endswith('.deb'):
-            path = osp.join(folder, f)
-            if file_hash(path, 'sha256') == package.sha256:
-                return path
-    return None
+        return []
+    return [
+        osp.join(folder, f) for f in sorted(os.listdir(folder))
+        if f.startswith(package.name + '_') and f.endswith('.deb')
+    ]
+
+
+def _find_deb(folder: Optional[str], package: Package) -> Optional[str]:
+    """The first of :func:`_debs_of` with the pinned sha256, or None."""
+    return next((path for path in _debs_of(folder, package)
+                 if file_hash(path, 'sha256') == package.sha256), None)
 
 
 def _manual_hint(packages: Sequence[Package]) -> str:
@@ -547,12 +552,12 @@ def fetch(out: Optional[str] = None,
         missing = [p for p in used if debs[p.name] is None]
         if missing:
             _apt_download(missing, tmp, apt_get)
-        for p in used:
-            debs[p.name] = debs[p.name] or _find_deb(tmp, p)
+        for p in missing:
+            debs[p.name] = _find_deb(tmp, p)
             if debs[p.name] is None:
-                found = [f for f in os.listdir(tmp) if f.startswith(p.name)]
-                got = (f'{found[0]} has sha256 '
-                       f'{file_hash(osp.join(tmp, found[0]), "sha256")}'
+                found = _debs_of(tmp, p)
+                got = (f'{osp.basename(found[0])} has sha256 '
+                       f'{file_hash(found[0], "sha256")}'
                        if found else 'no file was downloaded')
                 raise FetchError(
                     f'{p.name}={p.version}: expected a .deb with sha256 '

@@ -113,6 +113,31 @@ def test_missing_and_empty_auxiliary_folder(tmp_path):
         mixup(None)
 
 
+def test_auxiliary_dataset_errors_are_explained_as_the_entry_points_do(
+        image_folders, tmp_path):
+    # issue 22, kind 5: a misspelt key of the auxiliary dataset got Python's
+    # TypeError; it now gets the pre-flight's explanation (one catalogue)
+    from mixssl_mm.preflight import ConfigError
+    _, aux_dir = image_folders
+    with pytest.raises(ConfigError) as info:
+        mixup(dict(type='CustomDataset', data_root=aux_dir, with_lable=True))
+    msg = str(info.value)
+    assert msg.startswith('CrossDomainMixup: could not build the auxiliary '
+                          f'dataset {aux_dir!r}: ')
+    assert "CrossDomainMixup.aux_dataset (type='CustomDataset') has a key " \
+           "CustomDataset does not take: 'with_lable'. Did you mean " \
+           "'with_label'?" in msg
+    assert isinstance(info.value.__cause__, TypeError)  # the original
+    # a missing folder: where to point, without a --cfg-options path that
+    # a transform's key is not
+    with pytest.raises(ConfigError) as info:
+        mixup(dict(type='CustomDataset', data_root=str(tmp_path / 'gone')))
+    msg = str(info.value)
+    assert 'Point CrossDomainMixup.aux_dataset.data_root' in msg
+    assert '--cfg-options' not in msg
+    assert "or use dict(type='NaturalPhotoPool')" in msg
+
+
 def test_size_mismatch_is_named(image_folders):
     t = mixup(image_folders[1], size=48)
     with pytest.raises(ValueError, match='same final size'):

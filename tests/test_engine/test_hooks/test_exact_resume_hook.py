@@ -76,18 +76,24 @@ def _run_log(work) -> str:
         open(p).read() for p in sorted(glob.glob(f'{work}/*/*.log')))
 
 
-def _first_run(work):
-    """16 samples at batch 4, 1 process: the epoch's sample order and
-    ``iter_2.pth``, saved after 8 samples."""
+def _first_run(work, batch_size=4, at=2):
+    """16 samples at ``batch_size``, 1 process: the epoch's sample order and
+    the checkpoint of iteration ``at`` (at batch 4, ``iter_2.pth``, saved
+    after 8 samples)."""
     from mixssl_mm.engine.hooks import ExactResumeHook
     from tests._helpers.toy_resume_run import RecordSamplesHook
     recorder = RecordSamplesHook()
-    make_runner(
-        work, n=16, batch_size=4, hooks=[ExactResumeHook(), recorder]).train()
-    checkpoint = torch.load(work / 'iter_2.pth')
+    hooks = [ExactResumeHook(), recorder]
+    make_runner(work, n=16, batch_size=batch_size, hooks=hooks).train()
+    checkpoint = torch.load(work / f'iter_{at}.pth')
+    done = at * batch_size
     assert checkpoint['trained_samples'] == dict(
-        epoch=0, batch_size=4, world_size=1, per_rank=[8], total=8)
-    return recorder.seen['0'], str(work / 'iter_2.pth')
+        epoch=0,
+        batch_size=batch_size,
+        world_size=1,
+        per_rank=[done],
+        total=done)
+    return recorder.seen['0'], str(work / f'iter_{at}.pth')
 
 
 @pytest.mark.parametrize('new_batch', [8, 2])
@@ -124,22 +130,19 @@ def osp_isfile(path) -> bool:
     return osp.isfile(str(path))
 
 
-def test_resume_on_two_processes_maps_the_trained_samples(tmp_path):
-    # 1 -> 2 processes: the first 8 samples of the epoch's shared order are
-    # done; each of the 2 ranks skips 4 of them and the ranks together
-    # train the other 8 once (real torchrun, gloo on the CPU)
-    import json
+def _torchrun(work, batch_size, checkpoint=None) -> str:
+    """tests/_helpers/toy_resume_run.py on 2 processes (real torchrun, gloo
+    on the CPU); returns the console and the run's log."""
     import subprocess
     import sys
 
     from tests._helpers.dist_launch import HELPERS, REPO, dist_env
-    order, ckpt = _first_run(tmp_path / 'first')
-    work = tmp_path / 'resumed'
     env = dist_env()
     out = subprocess.run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
         '--master_port', env['PORT'], f'{HELPERS}/toy_resume_run.py',
-        str(work), '4', ckpt
+        str(work),
+        str(batch_size), *([checkpoint] if checkpoint else [])
     ],
                          cwd=REPO,
                          env=env,
@@ -148,10 +151,83 @@ def test_resume_on_two_processes_maps_the_trained_samples(tmp_path):
                          text=True,
                          timeout=300)
     assert out.returncode == 0, out.stdout[-4000:]
-    seen = [json.load(open(work / f'samples_rank{r}.json')) for r in (0, 1)]
+    return out.stdout + _run_log(work)
+
+
+def _rank_samples(work):
+    """What each of the 2 ranks trained, per epoch ('0', '1')."""
+    import json
+    return [json.load(open(work / f'samples_rank{r}.json')) for r in (0, 1)]
+
+
+def test_resume_on_two_processes_maps_the_trained_samples(tmp_path):
+    # 1 -> 2 processes: the first 8 samples of the epoch's shared order are
+    # done; each of the 2 ranks skips 4 of them and the ranks together
+    # train the other 8 once
+    order, ckpt = _first_run(tmp_path / 'first')
+    work = tmp_path / 'resumed'
+    log = _torchrun(work, 4, ckpt)
+    seen = _rank_samples(work)
     epoch0 = seen[0]['0'] + seen[1]['0']
     assert sorted(epoch0) == sorted(order[8:]) and len(epoch0) == 8
     assert sorted(seen[0]['1'] + seen[1]['1']) == list(range(16))
-    log = out.stdout + _run_log(work)
     assert ('had trained the first 8 samples of its order; each rank skips '
             '4 of them') in log
+
+
+def test_resume_on_one_process_maps_two_processes_samples(tmp_path):
+    # 2 -> 1 process: the 2 ranks trained 4 samples each (positions 0..7 of
+    # the epoch's shared order, rank r every 2nd from r); the single
+    # process skips those 8 and trains positions 8..15, in order
+    from mixssl_mm.engine.hooks import ExactResumeHook
+    from tests._helpers.toy_resume_run import RecordSamplesHook
+    first = tmp_path / 'first'
+    _torchrun(first, 4)
+    ckpt = torch.load(first / 'iter_1.pth')
+    assert ckpt['trained_samples'] == dict(
+        epoch=0, batch_size=4, world_size=2, per_rank=[4, 4], total=8)
+    ranks = _rank_samples(first)
+    order = [i for pair in zip(ranks[0]['0'], ranks[1]['0']) for i in pair]
+    assert sorted(order) == list(range(16))
+    recorder = RecordSamplesHook()
+    work = tmp_path / 'resumed'
+    runner = make_runner(
+        work,
+        resume=True,
+        load_from=str(first / 'iter_1.pth'),
+        n=16,
+        batch_size=4,
+        hooks=[ExactResumeHook(), recorder])
+    runner.train()
+    assert recorder.seen['0'] == order[8:]
+    assert sorted(recorder.seen['1']) == list(range(16))
+    assert runner.iter == 1 + 2 + 4
+    log = _run_log(work)
+    assert ('written by 2 process(es) x batch size 4, this run has 1 '
+            'process(es) x batch size 4') in log
+    assert ('had trained the first 8 samples of its order; each rank skips '
+            '8 of them') in log
+
+
+def test_resume_that_cannot_be_mapped_trains_the_epoch_again(tmp_path):
+    # 1 -> 2 processes after 3 samples (batch 3): 3 samples cannot be split
+    # between 2 ranks of DefaultSampler's interleaved order, so the hook
+    # falls back to stock mmengine (the epoch from its start, those 3
+    # samples twice), says so and how to resume exactly; the run goes on
+    # and saves
+    _, ckpt = _first_run(tmp_path / 'first', batch_size=3, at=1)
+    work = tmp_path / 'resumed'
+    log = _torchrun(work, 4, ckpt)
+    seen = _rank_samples(work)
+    for epoch in ('0', '1'):  # every sample once per epoch: nothing skipped
+        assert sorted(seen[0][epoch] + seen[1][epoch]) == list(range(16))
+    assert ('the checkpoint was written by 1 process(es) x batch size 3, '
+            'this run has 2 process(es) x batch size 4. The 3 samples epoch '
+            "1 trained before the interruption cannot be mapped onto this "
+            "run's ranks ([3] per rank, DefaultSampler), so the epoch is "
+            'trained from its start, as stock mmengine does') in log
+    assert 'Resume with 1 process(es) x batch size 3 to continue exactly' \
+        in log
+    assert 'skipping its first' not in log
+    # 1 iteration before, 2 per epoch per rank after: checkpoint 5 written
+    assert osp_isfile(work / 'iter_5.pth')
