@@ -97,6 +97,8 @@ def main():
     parser.add_argument('--method', default='mixssl')
     parser.add_argument('--steps', type=int, default=100)
     args = parser.parse_args()
+    from mixssl_mm.compat import apply_compat_fixes
+    apply_compat_fixes()  # an entry point of its own (docs/compat.md)
     torch.set_num_threads(1)
     print('| Optimizer | zero_init_residual | layer1 | layer2 | layer3 | '
           'layer4 |\n|---|:-:|:-:|:-:|:-:|:-:|')
