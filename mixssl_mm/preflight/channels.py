@@ -43,7 +43,7 @@ from .error import ConfigError
 
 __all__ = [
     'RESNET_TYPES', 'resnet_out_channels', 'feature_channel_mismatches',
-    'check_feature_channels', 'probe_encoder'
+    'check_feature_channels', 'probe_encoder', 'not_a_feature_map'
 ]
 
 # mmpretrain backbones whose output channels follow ResNet's arithmetic
@@ -239,11 +239,10 @@ def _upsampling_mismatch(model,
     return ups, stride.bit_length() - 1
 
 
-def _featmap_option(backbone) -> str:
-    """The option(s) that make ``backbone`` return its last feature map,
-    read from its class's arguments (ConvNeXt and its kind:
+def _featmap_option(cls) -> str:
+    """The option(s) that make a backbone of class ``cls`` return its last
+    feature map, read from the class's arguments (ConvNeXt and its kind:
     ``gap_before_final_norm``; ViT and its kind: ``out_type``)."""
-    cls = _registered(_type_name(backbone))
     try:
         params = inspect.signature(cls.__init__).parameters if cls else {}
     except (TypeError, ValueError):
@@ -255,6 +254,21 @@ def _featmap_option(backbone) -> str:
     return ('the backbone\'s option for its last feature map (e.g. '
             'model.backbone.gap_before_final_norm=False for ConvNeXt, '
             "model.backbone.out_type='featmap' for VisionTransformer)")
+
+
+def not_a_feature_map(backbone_cls, shape: Tuple[int, ...]) -> str:
+    """The message for a MixSSL encoder (of class ``backbone_cls``) whose
+    output of ``shape`` is no (N, C, h, w) feature map: what it is and the
+    option that gives one. Also raised by MixSSL when it runs without the
+    pre-flight."""
+    what = ('pooled vectors' if len(shape) == 2 else
+            'tokens' if len(shape) == 3 else f'{len(shape)}-d tensors')
+    return (f'model.backbone ({backbone_cls.__name__}) returns {what} of '
+            f"shape {shape}, but MixSSL's decoder and heads need (N, C, h, "
+            f'w) feature maps. Set {_featmap_option(backbone_cls)} (e.g. '
+            'with --cfg-options), then the decoder and head to its channels '
+            'and stride (docs/getting_started.md, "MixSSL on other '
+            'backbones").')
 
 
 def probe_encoder(model) -> Tuple[int, int]:
@@ -288,14 +302,7 @@ def probe_encoder(model) -> Tuple[int, int]:
         feat = feat[0]
     shape = tuple(feat.shape)
     if feat.dim() != 4:
-        what = ('pooled vectors' if feat.dim() == 2 else
-                'tokens' if feat.dim() == 3 else f'{feat.dim()}-d tensors')
-        raise ConfigError(
-            f'model.backbone ({name}) returns {what} of shape {shape}, but '
-            "MixSSL's decoder and heads need (N, C, h, w) feature maps. "
-            f'Set {_featmap_option(backbone)} (e.g. with --cfg-options), '
-            'then the decoder and head to its channels and stride '
-            '(docs/getting_started.md, "MixSSL on other backbones").')
+        raise ConfigError(not_a_feature_map(type(encoder), shape))
     channels, stride = shape[1], size // shape[-1]
     if size % shape[-1] or stride & (stride - 1):
         raise ConfigError(

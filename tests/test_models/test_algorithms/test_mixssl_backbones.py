@@ -125,3 +125,26 @@ def test_a_stride_that_is_no_power_of_two_is_refused():
                 head=dict(type='TransparencyHead', in_channels=32))))
     with pytest.raises(ConfigError, match='its stride is not a power of two'):
         check_feature_channels(cfg)
+
+
+def test_built_without_the_pre_flight_mixssl_names_the_option():
+    """mmpretrain's own tools without the plugin's opt-in build the model
+    straight from the config: the first step says what the pre-flight
+    would."""
+    import torch
+    from mmpretrain.registry import MODELS
+    convnext, channels, _ = BACKBONES['ConvNeXt']
+    model = MODELS.build(
+        dict(
+            type='MixSSL',
+            backbone=dict(convnext, gap_before_final_norm=True),
+            neck=dict(
+                type='ResnetGenerator', in_channels=channels, n_blocks=0),
+            head=dict(type='TransparencyHead', in_channels=channels)))
+    x = torch.zeros(2, 3, 32, 32)
+    with pytest.raises(
+            ValueError,
+            match=re.escape('returns pooled vectors of shape (2, 128)') +
+            '(?s:.*)' +
+            re.escape('Set model.backbone.gap_before_final_norm=False')):
+        model.loss([x, x], [])
