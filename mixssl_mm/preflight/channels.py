@@ -28,20 +28,22 @@ For the MixSSL family the encoder is also built once and run on one blank
 probe image (:func:`probe_encoder`; MixSSL itself runs nothing when built),
 so any backbone is judged: it must return (N, C, h, w) feature maps (not
 pooled vectors or tokens: ConvNeXt needs ``gap_before_final_norm=False``,
-ViT ``out_type='featmap'``), its channels must match the readers and its
-stride the decoder's upsampling. Other models with other backbones (ViT,
+ViT ``out_type='featmap'``; the refusal names the option, read from the
+backbone's arguments), its channels must match the readers and its stride,
+a power of two, the decoder's ``2**num_upsamples``. The config states both
+(docs/getting_started.md, "MixSSL on other backbones"); every key that
+differs is listed in one message. Other models with other backbones (ViT,
 RegNet, ...) are not checked here; they fail as before.
 """
 import copy
 import inspect
-import math
 from typing import List, Optional, Tuple
 
 from .error import ConfigError
 
 __all__ = [
     'RESNET_TYPES', 'resnet_out_channels', 'feature_channel_mismatches',
-    'check_feature_channels', 'probe_encoder'
+    'check_feature_channels', 'probe_encoder', 'not_a_feature_map'
 ]
 
 # mmpretrain backbones whose output channels follow ResNet's arithmetic
@@ -148,11 +150,12 @@ def feature_channel_mismatches(model, channels: int) -> List[Tuple[str, int]]:
 
 def check_feature_channels(cfg) -> None:
     """Refuse a model whose neck/head channel settings do not match its
-    ResNet encoder's output channels (see the module docstring).
+    encoder's output channels, or (MixSSL) whose decoder does not undo the
+    encoder's stride (see the module docstring).
 
     Raises:
-        ConfigError: naming the encoder, its channels, every key that
-            differs and the ``--cfg-options`` that set them.
+        ConfigError: naming the encoder, its channels (and stride), every
+            key that differs and the ``--cfg-options`` that set them.
     """
     model = cfg.get('model')
     if not isinstance(model, dict):
@@ -160,17 +163,30 @@ def check_feature_channels(cfg) -> None:
     backbone = model.get('backbone')
     channels = resnet_out_channels(backbone) if isinstance(backbone,
                                                            dict) else None
-    probed = None
+    stride = None
     if _is_mixssl(model) and isinstance(backbone, dict):
-        probed = probe_encoder(model)
-        channels = probed[0]
+        channels, stride = probe_encoder(model)
     if channels is None:
         return
     bad = feature_channel_mismatches(model, channels)
-    if not bad:
+    ups = _upsampling_mismatch(model, stride)
+    if not bad and not ups:
         return
-    listing = '\n'.join(f'  {k}={v}' for k, v in bad)
-    options = ' '.join(f'{k}={channels}' for k, _ in bad)
+    encoder = _describe(backbone)
+    message, options = '', []
+    if bad:
+        listing = '\n'.join(f'  {k}={v}' for k, v in bad)
+        options += [f'{k}={channels}' for k, _ in bad]
+        message = (f'model.backbone ({encoder}) outputs {channels} channels, '
+                   f'but these settings expect another number:\n{listing}\n'
+                   f'Set them to {channels}')
+    if ups:
+        have, want = ups
+        options.append(f'model.neck.num_upsamples={want}')
+        message += ('\n' if message else '') + (
+            f'model.backbone ({encoder}) downsamples by {stride} but the '
+            f'decoder upsamples by {2**have}; set model.neck.num_upsamples='
+            f'{want} (log2 of the stride)')
     hint = ''
     if _type_name(model) == 'ImageClassifier' and channels == 512:
         hint = (' For the quick start\'s ResNet-18 encoder, configs/mixssl/'
@@ -178,11 +194,17 @@ def check_feature_channels(cfg) -> None:
                 '{finetune,linear-probe}.py have them set (and 64-px '
                 'pipelines).')
     raise ConfigError(
-        f'model.backbone ({_type_name(backbone)}, depth='
-        f"{backbone.get('depth')}) outputs {channels} channels, but these "
-        f'settings expect another number:\n{listing}\nSet them to '
-        f'{channels}, e.g. --cfg-options {options}\n(They are the '
+        f'{message}, e.g. --cfg-options {" ".join(options)}\n(They are the '
         "config's own values, so they are not changed for you." + hint + ')')
+
+
+def _describe(backbone) -> str:
+    """``'ResNet, depth=50'``, ``"ConvNeXt, arch='tiny'"``: the type and
+    the key that sizes it."""
+    for key in ('depth', 'arch'):
+        if key in backbone:
+            return f'{_type_name(backbone)}, {key}={backbone[key]!r}'
+    return str(_type_name(backbone))
 
 
 def _is_mixssl(model) -> bool:
@@ -191,9 +213,9 @@ def _is_mixssl(model) -> bool:
     return isinstance(cls, type) and issubclass(cls, MixSSL)
 
 
-def _decoder_stride(model) -> Optional[int]:
-    """The decoder's upsampling factor, ``2**num_upsamples`` (None without
-    objective R)."""
+def _num_upsamples(model) -> Optional[int]:
+    """The decoder's ``num_upsamples`` (its default where the config leaves
+    it out; None without objective R)."""
     neck = model.get('neck')
     if not model.get('use_rec', True) or not isinstance(neck, dict):
         return None
@@ -204,26 +226,73 @@ def _decoder_stride(model) -> Optional[int]:
             inspect.signature(cls.__init__).parameters.get('num_upsamples')
             if cls else None)
         ups = None if param is None else param.default
-    return 2**ups if isinstance(ups, int) else None
+    return ups if isinstance(ups, int) else None
+
+
+def _upsampling_mismatch(model,
+                         stride: Optional[int]) -> Optional[Tuple[int, int]]:
+    """``(num_upsamples, log2(stride))`` when the decoder does not undo the
+    encoder's ``stride`` (a power of two, see :func:`probe_encoder`)."""
+    ups = _num_upsamples(model)
+    if stride is None or ups is None or 2**ups == stride:
+        return None
+    return ups, stride.bit_length() - 1
+
+
+def _featmap_option(cls) -> str:
+    """The option(s) that make a backbone of class ``cls`` return its last
+    feature map, read from the class's arguments (ConvNeXt and its kind:
+    ``gap_before_final_norm``; ViT and its kind: ``out_type``)."""
+    try:
+        params = inspect.signature(cls.__init__).parameters if cls else {}
+    except (TypeError, ValueError):
+        params = {}
+    if 'gap_before_final_norm' in params:
+        return 'model.backbone.gap_before_final_norm=False'
+    if 'featmap' in getattr(cls, 'OUT_TYPES', ()):
+        return "model.backbone.out_type='featmap'"
+    return ('the backbone\'s option for its last feature map (e.g. '
+            'model.backbone.gap_before_final_norm=False for ConvNeXt, '
+            "model.backbone.out_type='featmap' for VisionTransformer)")
+
+
+def not_a_feature_map(backbone_cls, shape: Tuple[int, ...]) -> str:
+    """The message for a MixSSL encoder (of class ``backbone_cls``) whose
+    output of ``shape`` is no (N, C, h, w) feature map: what it is and the
+    option that gives one. Also raised by MixSSL when it runs without the
+    pre-flight."""
+    what = ('pooled vectors' if len(shape) == 2 else
+            'tokens' if len(shape) == 3 else f'{len(shape)}-d tensors')
+    return (f'model.backbone ({backbone_cls.__name__}) returns {what} of '
+            f"shape {shape}, but MixSSL's decoder and heads need (N, C, h, "
+            f'w) feature maps. Set {_featmap_option(backbone_cls)} (e.g. '
+            'with --cfg-options), then the decoder and head to its channels '
+            'and stride (docs/getting_started.md, "MixSSL on other '
+            'backbones").')
 
 
 def probe_encoder(model) -> Tuple[int, int]:
     """Build a MixSSL model's encoder from its config, run it once on a
     blank image and return its output ``(channels, stride)``; refuse an
-    encoder whose output MixSSL cannot use, or whose stride the decoder does
-    not undo.
+    encoder whose output MixSSL cannot use.
+
+    The image is twice the decoder's upsampling (at least 64 px), so a
+    stride up to that is measured exactly; a stride that is not a power of
+    two (e.g. a ViT with 14-px patches at a size it does not divide) is
+    refused, as the decoder's x2 stages cannot undo it.
 
     Raises:
         ConfigError: pooled vectors (N, C) or tokens (N, L, C) instead of
-            feature maps, naming the backbone option that gives maps; a
-            stride that differs from ``2**model.neck.num_upsamples``.
+            feature maps, naming the backbone option that gives maps (read
+            from the backbone's arguments); a stride that is no power of
+            two.
     """
     import torch
     from mmpretrain.registry import MODELS
     backbone = model['backbone']
     name = _type_name(backbone)
-    dec_stride = _decoder_stride(model)
-    size = 2 * max(32, dec_stride or 32)
+    ups = _num_upsamples(model)
+    size = 2 * max(32, 2**ups if ups is not None else 32)
     encoder = MODELS.build(copy.deepcopy(dict(backbone)))
     encoder.eval()  # BatchNorm needs more than one value in train mode
     with torch.no_grad():
@@ -233,19 +302,13 @@ def probe_encoder(model) -> Tuple[int, int]:
         feat = feat[0]
     shape = tuple(feat.shape)
     if feat.dim() != 4:
-        what = ('pooled vectors' if feat.dim() == 2 else
-                'tokens' if feat.dim() == 3 else f'{feat.dim()}-d tensors')
-        raise ConfigError(
-            f'model.backbone ({name}) returns {what} of shape {shape}, but '
-            "MixSSL's decoder and heads need (N, C, h, w) feature maps. "
-            'Set the backbone to return its last feature map, e.g. '
-            '--cfg-options model.backbone.gap_before_final_norm=False '
-            "(ConvNeXt) or model.backbone.out_type='featmap' "
-            '(VisionTransformer).')
+        raise ConfigError(not_a_feature_map(type(encoder), shape))
     channels, stride = shape[1], size // shape[-1]
-    if dec_stride is not None and stride != dec_stride:
+    if size % shape[-1] or stride & (stride - 1):
         raise ConfigError(
-            f'model.backbone ({name}) downsamples by {stride} but the '
-            f'decoder upsamples by {dec_stride}; set model.neck.'
-            f'num_upsamples={int(round(math.log2(stride)))}.')
+            f'model.backbone ({name}) turns a {size}-px image into a '
+            f'{shape[-1]}-px feature map: its stride is not a power of two, '
+            "which the decoder's x2 up-sampling stages (model.neck."
+            'num_upsamples) cannot undo. Use an encoder with a stride of '
+            '2**k (e.g. a ViT with patch_size=16).')
     return channels, stride

@@ -207,6 +207,12 @@ class MixSSL(BaseSelfSupervisor):
             lam = self.lam_sampler(x_t.size(0), x_t.device)
         x_mix = self.mix(x_t, x_a, lam)
         feats = self.backbone(x_mix)
+        last = feats[-1] if isinstance(feats, (list, tuple)) else feats
+        if isinstance(last, torch.Tensor) and last.dim() != 4:
+            # built without the pre-flight (e.g. mmpretrain's own tools)
+            from mixssl_mm.preflight.channels import not_a_feature_map
+            raise ValueError(
+                not_a_feature_map(type(self.backbone), tuple(last.shape)))
         out = dict(target=x_t, aux=x_a, mixed=x_mix, lam=lam, feats=feats)
         if self.use_rec:
             out['rec'] = self.neck(feats)[0]
