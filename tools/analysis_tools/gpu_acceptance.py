@@ -13,7 +13,7 @@ Examples (from the repository root)::
     python tools/analysis_tools/gpu_acceptance.py --tiny     # CPU, CI size
     bash tools/analysis_tools/gpu_acceptance.sh              # a bare GPU box
 
-Details: ``mixssl_mm/benchmark/acceptance.py`` and docs/distributed.md.
+Details: ``mixssl_mm/analysis/acceptance.py`` and docs/distributed.md.
 """
 import sys
 import warnings
@@ -26,7 +26,7 @@ warnings.filterwarnings(
     category=UserWarning,
     module=r'mmcv\.cnn\.bricks\.transformer')
 
-from mixssl_mm.benchmark.acceptance import main  # noqa: E402
+from mixssl_mm.analysis.acceptance import main  # noqa: E402
 from mixssl_mm.compat import apply_compat_fixes  # noqa: E402
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ Takes ``benchmark_throughput.py``'s arguments (same config, ``--depth``,
 ``--batch``, ``--size``, ``--mixssl-options``, levers) and prints, for one
 synthetic batch, each part's median forward + backward time, its share of
 the step and its GFLOP. The code is
-:mod:`mixssl_mm.benchmark.step_profile`.
+:mod:`mixssl_mm.analysis.step_profile`.
 
     python tools/analysis_tools/profile_mixssl_step.py --depth 18 --size 64 \\
         --batch 32 --iters 5 --warmup 2
@@ -21,7 +21,7 @@ warnings.filterwarnings(
     category=UserWarning,
     module=r'mmcv\.cnn\.bricks\.transformer')
 
-from mixssl_mm.benchmark.step_profile import main  # noqa: E402
+from mixssl_mm.analysis.step_profile import main  # noqa: E402
 from mixssl_mm.compat import apply_compat_fixes  # noqa: E402
 
 if __name__ == '__main__':

@@ -24,8 +24,8 @@ import torch
 from mmengine.registry import init_default_scope
 from torch.utils.flop_counter import FlopCounterMode
 
-from .cli import parse_throughput_args
-from .stats import median_min_max
+from mixssl_mm.benchmark.cli import parse_throughput_args
+from mixssl_mm.benchmark.stats import median_min_max
 from .throughput import build, load_config, synthetic_batch
 
 

@@ -1,13 +1,13 @@
-"""mixssl_mm.benchmark.throughput_report on hand rows: statistics, pooled
+"""mixssl_mm.analysis.throughput_report on hand rows: statistics, pooled
 repeats, ratios, the Markdown table and the output files."""
 import json
 
 import pytest
 
+from mixssl_mm.analysis.throughput import MODES
+from mixssl_mm.analysis.throughput_report import (markdown, merge_repeats,
+                                                  ratios, write_outputs)
 from mixssl_mm.benchmark.cli import parse_throughput_args
-from mixssl_mm.benchmark.throughput import MODES
-from mixssl_mm.benchmark.throughput_report import (markdown, merge_repeats,
-                                                   ratios, write_outputs)
 
 
 def _row(name, key, mode, ms, **extra):

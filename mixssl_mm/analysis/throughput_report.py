@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from .stats import median_min_max
+from mixssl_mm.benchmark.stats import median_min_max
 
 TOOL = 'tools/analysis_tools/benchmark_throughput.py'
 _RAW = ('step_ms', 'data_wait_ms', 'loader_batch_ms')
