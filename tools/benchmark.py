@@ -29,7 +29,7 @@ A finished stage (its ``done.json``) is skipped when the command is run
 again, so an interrupted benchmark resumes where it stopped; a training stage
 that was interrupted mid-way resumes from its last checkpoint. See
 ``docs/benchmark.md``; the code is in ``mixssl_mm/benchmark/`` (methods and
-presets, stage planning, the scheduler, the report).
+presets, stage planning, the runner, the report).
 """
 import sys
 import warnings
@@ -42,7 +42,7 @@ warnings.filterwarnings(
     category=UserWarning,
     module=r'mmcv\.cnn\.bricks\.transformer')
 
-from mixssl_mm.benchmark.orchestration import main  # noqa: E402
+from mixssl_mm.benchmark.runner import main  # noqa: E402
 from mixssl_mm.compat import apply_compat_fixes  # noqa: E402
 
 if __name__ == '__main__':

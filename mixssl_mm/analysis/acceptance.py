@@ -462,7 +462,7 @@ class Acceptance:
 
     def d_command(self) -> List[str]:
         """The benchmark of the mode's preset, in ``<out>/d``."""
-        return _py('mixssl_mm.benchmark.orchestration') + [
+        return _py('mixssl_mm.benchmark.runner') + [
             '--preset', self.settings['preset'], '--work-dir',
             osp.join(self.out, 'd'), *self.settings['bench_args']
         ]

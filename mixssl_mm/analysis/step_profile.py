@@ -25,8 +25,8 @@ from mmengine.registry import init_default_scope
 from torch.utils.flop_counter import FlopCounterMode
 
 from mixssl_mm.benchmark.cli import parse_throughput_args
-from mixssl_mm.benchmark.stats import median_min_max
 from .throughput import build, load_config, synthetic_batch
+from .throughput_report import median_min_max
 
 
 def _timed(fn, args, sync) -> float:

@@ -6,9 +6,10 @@
   downstream configs, channel and resolution helpers;
 - :mod:`.presets`: the benchmark presets;
 - :mod:`.planning`: the stages and their cfg-options;
-- :mod:`.scheduler`: the stage subprocesses, resume, parallel chains;
-- :mod:`.orchestration`: the benchmark run (plan -> stages -> records);
-- :mod:`.stats`, :mod:`.report`: mean ± std; results.md / .csv / .png;
+- :mod:`.runner`: the benchmark run (plan -> stage subprocesses, resume,
+  parallel chains -> records);
+- :mod:`.comparison`: mean ± std, every method against MixSSL with its
+  paired interval; :mod:`.report`: results.md / .csv / .png;
 - :mod:`.cli`: the benchmark's and the throughput tool's arguments.
 
 Nothing here is registered: the plugin core does not import this package.

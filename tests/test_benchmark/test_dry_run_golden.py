@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from mixssl_mm.benchmark.orchestration import main
+from mixssl_mm.benchmark.runner import main
 from tests._helpers.image_folders import write_split_folders
 from .conftest import REPO
 
