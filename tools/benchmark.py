@@ -29,11 +29,11 @@ A finished stage (its ``done.json``) is skipped when the command is run
 again, so an interrupted benchmark resumes where it stopped; a training stage
 that was interrupted mid-way resumes from its last checkpoint. See
 ``docs/benchmark.md``; the code is in ``mixssl_mm/benchmark/`` (methods and
-presets, stage planning, the scheduler, the report).
+presets, stage planning, the runner, the report).
 """
 import sys
 
-from mixssl_mm.benchmark.orchestration import main
+from mixssl_mm.benchmark.runner import main
 from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':

@@ -9,11 +9,12 @@ import sys
 import torch
 from mmengine.config import DictAction
 
+from mixssl_mm.analysis.throughput import (DEFAULT_METHODS, MODES,
+                                           THROUGHPUT_METHODS)
 from mixssl_mm.utils.cli_help import HelpFormatter
 from .methods import METHOD_GROUPS, METHODS, PROTOCOLS, method_cli_name
 from .presets import PRESETS, preset_names
 from .recipe import DEFAULT_RECIPE, RECIPES
-from .throughput import DEFAULT_METHODS, MODES, THROUGHPUT_METHODS
 
 BENCHMARK_DESCRIPTION = ("Benchmark MixSSL against mmpretrain's built-in SSL "
                          'methods on BloodMNIST, another MedMNIST file or '

@@ -1,31 +1,329 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""Every method against MixSSL: the difference on each reported metric,
-paired, with its 95 % interval (:mod:`.intervals`).
+"""The numbers of the report: mean ± std over seeds, and every method against
+MixSSL on each reported metric, paired, with its 95 % interval.
 
 - Two or more seeds that both methods finished: Student's t interval over
-  the per-seed differences (the seeds pair the runs).
-- One common seed: the paired bootstrap over test images, from the test
-  stages' per-image predictions (``predictions.pkl``): the same resamples
-  for both methods, 2,000 of them, seeded. Only metrics whose value
-  recomputed from the predictions equals the reported one are bootstrapped
-  (a metric the recomputation does not know gets no interval).
+  the per-seed differences, ``scipy.stats.ttest_rel(a, b)
+  .confidence_interval()`` (:func:`paired_t_interval`).
+- One common seed: the paired bootstrap over test images
+  (:func:`paired_bootstrap_interval`, ``scipy.stats.bootstrap(paired=True,
+  method='percentile')``, 2,000 resamples, seeded; Efron & Tibshirani 1993,
+  ch. 13) from the test stages' per-image predictions (``predictions.pkl``,
+  what mmengine's ``DumpResults`` writes: ``pred_score`` ``(C, )``,
+  ``gt_label``, ``sample_idx``). The metrics are recomputed with a weight
+  per image (:func:`weighted_metrics`, definitions as the test stages'
+  mmpretrain ``Accuracy``, ``SingleLabelMetric(average='macro')``,
+  ``PerClassAccuracy``, ``ROCAUC`` with ties counted 1/2,
+  ``PositiveClassMetric``); only keys whose recomputed value equals the
+  reported one are bootstrapped.
 
-A *record* is as in :mod:`.report`, with ``predictions``: the path of its
-test stage's ``predictions.pkl`` (optional).
+An interval that contains 0 is a tie (≈) in results.md, never a ranking
+(:func:`within_noise`). A *record* is as in :mod:`.report`, with
+``predictions``: the path of its test stage's ``predictions.pkl``
+(optional).
 """
 import os.path as osp
+import warnings
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .intervals import (CONFIDENCE, RESAMPLES, Interval, bootstrap_intervals,
-                        paired_t_interval, within_noise)
-from .prediction_metrics import load_predictions, weighted_metrics
 from .protocols import has_fractions, ordered_protocols, protocol_title
-from .report import PER_CLASS_MEAN
-from .report import PER_CLASS_PREFIX as PER_CLASS
-from .report import class_keys
+
+
+def finite(values: Sequence) -> np.ndarray:
+    """The values as float64, with ``None`` and NaN (e.g. the accuracy of a
+    class absent from the test set) left out."""
+    vals = np.asarray([float(v) for v in values if v is not None],
+                      dtype=np.float64)
+    return vals[~np.isnan(vals)]
+
+
+def mean_std(values: Sequence) -> Tuple[Optional[float], Optional[float]]:
+    """Mean and sample standard deviation (ddof=1) of the finite values;
+    std is None for fewer than 2 values, both are None for none."""
+    vals = finite(values)
+    if not vals.size:
+        return None, None
+    mean = float(vals.mean())
+    if vals.size < 2:
+        return mean, None
+    return mean, float(vals.std(ddof=1))
+
+
+def fmt_mean_std(values: Sequence, digits: int = 2) -> str:
+    """``'85.31 ± 1.20'``; a single value is shown alone, no value as
+    ``'–'``. NaN values are left out."""
+    mean, std = mean_std(values)
+    if mean is None:
+        return '–'
+    if std is None:
+        return f'{mean:.{digits}f}'
+    return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+# resample weights held in memory at a time (float64 entries)
+_CHUNK_ENTRIES = 20_000_000
+
+
+class Interval(NamedTuple):
+    """A difference ``delta`` with its interval ``[low, high]``; ``n`` is
+    the number of seeds (t) or of test images (bootstrap), ``kind`` ``'t'``
+    or ``'bootstrap'``."""
+    delta: float
+    low: float
+    high: float
+    n: int
+    kind: str
+
+
+def within_noise(iv: Interval) -> bool:
+    """Whether the interval contains 0 (an undefined one counts as noise)."""
+    if np.isnan(iv.low) or np.isnan(iv.high):
+        return True
+    return iv.low <= 0.0 <= iv.high
+
+
+def paired_t_interval(a: Sequence[float],
+                      b: Sequence[float],
+                      confidence: float = CONFIDENCE) -> Interval:
+    """Student's t interval of the mean of the paired differences ``a - b``
+    (``scipy.stats.ttest_rel``).
+
+    Args:
+        a, b: the metric of the two methods, one value per seed, in the same
+            seed order.
+        confidence: the interval's coverage.
+
+    Returns:
+        ``Interval(mean(d), low, high, n, 't')``; with zero spread the
+        interval is the single point ``mean(d)`` (scipy's is undefined).
+
+    Raises:
+        ValueError: the lengths differ, fewer than 2 pairs, or a value is
+            not finite.
+    """
+    from scipy import stats  # a benchmark dependency, not a plugin one
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f'paired values need equal 1-D shapes, got '
+                         f'{a.shape} and {b.shape}')
+    if a.size < 2:
+        raise ValueError('a t interval needs at least 2 paired seeds, got '
+                         f'{a.size}; use the bootstrap over test images')
+    d = a - b
+    if not np.isfinite(d).all():
+        raise ValueError(f'paired differences must be finite, got {d}')
+    mean = float(d.mean())
+    if np.ptp(d) == 0.0:
+        return Interval(mean, mean, mean, d.size, 't')
+    low, high = stats.ttest_rel(a, b).confidence_interval(confidence)
+    return Interval(mean, float(low), float(high), d.size, 't')
+
+
+def _weights(idx: np.ndarray, n: int) -> np.ndarray:
+    """``(B, n)`` resampled image positions -> ``(B, n)`` multiplicities
+    (how often each image is drawn), the form ``delta_fn`` takes."""
+    rows = idx.shape[0]
+    offset = (np.arange(rows) * n)[:, None]
+    return np.bincount(
+        (idx + offset).ravel(),
+        minlength=rows * n).reshape(rows, n).astype(np.float64)
+
+
+def paired_bootstrap_interval(delta_fn: Callable[[np.ndarray], np.ndarray],
+                              n: int,
+                              resamples: int = RESAMPLES,
+                              seed: int = BOOTSTRAP_SEED,
+                              confidence: float = CONFIDENCE) -> np.ndarray:
+    """Percentile-bootstrap intervals of paired metric differences
+    (``scipy.stats.bootstrap``, the test images resampled in batches).
+
+    Args:
+        delta_fn: ``weights (B, n) -> (B, K)``: the K metric differences
+            (method minus reference) with test image ``i`` counted
+            ``weights[b, i]`` times. Called once with ``np.ones((1, n))``
+            (the observed differences), then on the resamples.
+        n: number of test images.
+        resamples: bootstrap resamples.
+        seed: seed of the resampling generator (same seed, same interval).
+        confidence: the interval's coverage.
+
+    Returns:
+        ``(K, 3)``: observed difference, low, high per metric; NaN bounds
+        where a metric is undefined on a resample.
+    """
+    from scipy import stats
+    observed = np.asarray(delta_fn(np.ones((1, n))), np.float64)[0]
+
+    def statistic(idx, axis=-1):
+        idx = np.asarray(idx)
+        d = np.asarray(delta_fn(_weights(idx.reshape(-1, n), n)), np.float64)
+        return d.T.reshape((d.shape[1], ) + idx.shape[:-1])
+
+    # an undefined metric (NaN on a resample) gives NaN bounds, no warning
+    with np.errstate(invalid='ignore'), warnings.catch_warnings():
+        warnings.simplefilter('ignore', stats.DegenerateDataWarning)
+        res = stats.bootstrap((np.arange(n), ),
+                              statistic,
+                              paired=True,
+                              vectorized=True,
+                              n_resamples=resamples,
+                              batch=max(1, _CHUNK_ENTRIES // max(n, 1)),
+                              method='percentile',
+                              confidence_level=confidence,
+                              rng=np.random.default_rng(seed))
+    low, high = (
+        np.atleast_1d(np.asarray(v, np.float64))
+        for v in res.confidence_interval)
+    return np.stack([observed, low, high], axis=1)
+
+
+def bootstrap_intervals(delta_fn: Callable[[np.ndarray], np.ndarray],
+                        n: int,
+                        resamples: int = RESAMPLES,
+                        seed: int = BOOTSTRAP_SEED,
+                        keys: Optional[Sequence[str]] = None) -> dict:
+    """:func:`paired_bootstrap_interval` as ``{key: Interval}`` (``keys``
+    name the K columns of ``delta_fn``'s output, default ``0..K-1``)."""
+    res = paired_bootstrap_interval(delta_fn, n, resamples, seed)
+    keys = list(keys) if keys is not None else list(range(len(res)))
+    return {
+        k: Interval(float(d), float(lo), float(hi), n, 'bootstrap')
+        for k, (d, lo, hi) in zip(keys, res)
+    }
+
+
+def load_predictions(path: str) -> Tuple[np.ndarray, np.ndarray]:
+    """``(scores (N, C) float64, labels (N, ) int64)`` of a ``DumpResults``
+    pickle (tensors or numpy arrays), in ``sample_idx`` order (the test
+    split's order)."""
+    import mmengine
+    items = mmengine.load(path)
+    items = sorted(items, key=lambda r: int(r.get('sample_idx', 0)))
+    scores = np.stack([np.asarray(r['pred_score'], np.float64) for r in items])
+    labels = np.asarray(
+        [int(np.asarray(r['gt_label']).ravel()[0]) for r in items], np.int64)
+    return scores, labels
+
+
+def _confusion(weights: np.ndarray, labels: np.ndarray, preds: np.ndarray,
+               num_classes: int) -> np.ndarray:
+    """``(B, C, C)`` weighted confusion matrices ``[true, predicted]``."""
+    cell = labels * num_classes + preds
+    onehot = np.zeros((labels.size, num_classes * num_classes))
+    onehot[np.arange(labels.size), cell] = 1.0
+    return (weights @ onehot).reshape(-1, num_classes, num_classes)
+
+
+def weighted_auc(scores: np.ndarray, positive: np.ndarray,
+                 weights: np.ndarray) -> np.ndarray:
+    """``(B, )`` ROC-AUC (percent) of ``scores`` (N, ) for the ``positive``
+    mask, image ``i`` counted ``weights[b, i]`` times: the weighted
+    Mann-Whitney statistic, a tied (positive, negative) pair counting 1/2;
+    NaN when a weighting has no positive or no negative."""
+    order = np.argsort(scores, kind='mergesort')
+    s = scores[order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # tie groups
+    w = weights[:, order]
+    pos = np.add.reduceat(w * positive[order], starts, axis=1)
+    neg = np.add.reduceat(w * ~positive[order], starts, axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    num = (pos * (below + 0.5 * neg)).sum(1)
+    den = pos.sum(1) * neg.sum(1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(den > 0, num / den * 100.0, np.nan)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(den > 0, num / np.where(den > 0, den, 1) * 100.0,
+                        np.nan)
+
+
+def _nanmean(values: np.ndarray) -> np.ndarray:
+    """Row means over the defined (non-NaN) entries; NaN for none."""
+    ok = ~np.isnan(values)
+    total = np.where(ok, values, 0.0).sum(1)
+    count = ok.sum(1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def weighted_metrics(scores: np.ndarray,
+                     labels: np.ndarray,
+                     weights: Optional[np.ndarray] = None,
+                     class_keys: Sequence[str] = (),
+                     pos_label: int = 1) -> Dict[str, np.ndarray]:
+    """The reported metrics (module docstring) under each weighting.
+
+    Args:
+        scores: ``(N, C)`` class scores.
+        labels: ``(N, )`` true classes in ``0..C-1``.
+        weights: ``(B, N)`` or ``(N, )`` image weights (default: all 1).
+        class_keys: the per-class key of each class index (as in
+            ``metrics.json``); without them no per-class keys are given.
+        pos_label: the positive class of the ``binary/*`` keys (2 classes).
+
+    Returns:
+        ``{metric key: (B, ) values in percent}``.
+    """
+    n, c = scores.shape
+    w = np.ones((1, n)) if weights is None else np.atleast_2d(weights)
+    preds = scores.argmax(1)
+    cm = _confusion(w, labels, preds, c)
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    gt, pred = cm.sum(2), cm.sum(1)
+    total = gt.sum(1)
+    out = {'accuracy/top1': _ratio(tp.sum(1), total)}
+    prec = tp / np.maximum(pred, 1) * 100.0
+    rec = tp / np.maximum(gt, 1) * 100.0
+    f1 = 2 * prec * rec / np.maximum(prec + rec, np.finfo(np.float32).eps)
+    out['single-label/precision'] = prec.mean(1)
+    out['single-label/recall'] = rec.mean(1)
+    out['single-label/f1-score'] = f1.mean(1)
+    per_class = _ratio(tp, gt)
+    for i, key in enumerate(class_keys):
+        out[PER_CLASS_PREFIX + key] = per_class[:, i]
+    if class_keys:
+        out[PER_CLASS_PREFIX + 'mean'] = _nanmean(per_class)
+    if c == 2:
+        auc = weighted_auc(scores[:, pos_label], labels == pos_label, w)
+        out['roc_auc'] = weighted_auc(scores[:, 1], labels == 1, w)
+        p = pos_label
+        bp, br = _ratio(tp[:, p], pred[:, p]), _ratio(tp[:, p], gt[:, p])
+        bp, br = np.nan_to_num(bp), np.nan_to_num(br)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            bf = np.where(bp + br > 0, 2 * bp * br / (bp + br), 0.0)
+        out.update({
+            'binary/precision': bp,
+            'binary/recall': br,
+            'binary/f1-score': bf,
+            'binary/roc_auc': auc,
+            'binary/accuracy': out['accuracy/top1']
+        })
+    else:
+        aucs = np.stack(
+            [weighted_auc(scores[:, k], labels == k, w) for k in range(c)],
+            axis=1)
+        out['roc_auc'] = _nanmean(aucs)
+    return out
+
+
+PER_CLASS_PREFIX = 'per_class_accuracy/'
+PER_CLASS_MEAN = 'per_class_accuracy/mean'
+
+
+def class_keys(metrics: dict) -> List[str]:
+    """Per-class accuracy keys (class names), in the metric's order."""
+    return [
+        k[len(PER_CLASS_PREFIX):] for k in metrics
+        if k.startswith(PER_CLASS_PREFIX) and k != PER_CLASS_MEAN
+    ]
+
 
 REFERENCE = 'mixssl'
 # summary metrics in display order, with their headers
@@ -56,7 +354,7 @@ def compared_keys(metrics: dict) -> List[str]:
     keys = [
         k for k in SUMMARY if k in metrics and not (binary and k in _MACRO)
     ]
-    return keys + [PER_CLASS + c for c in class_keys(metrics)]
+    return keys + [PER_CLASS_PREFIX + c for c in class_keys(metrics)]
 
 
 def _finite(v) -> bool:
@@ -190,7 +488,7 @@ def _how(row: dict) -> str:
 def _header(key: str) -> str:
     if key in SUMMARY:
         return SUMMARY[key]
-    return key[len(PER_CLASS):].replace('_', ' ')
+    return key[len(PER_CLASS_PREFIX):].replace('_', ' ')
 
 
 def delta_section(comparison: 'OrderedDict',

@@ -1,25 +1,36 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark's outputs: ``results.md`` (top-1 by protocol: fine-tune,
-linear probe, k-NN; Table 1: per-class test accuracy; Table 2: macro
-precision / recall / F1 / ROC-AUC / accuracy, or for a binary task those of
-the positive class, the paper's Table 2 layout; Table 3: MixSSL's
-objectives; mean ± std over seeds), ``results.csv`` (one row per method x
-protocol x seed) and ``results.png`` (top-1 per method and protocol).
+"""The benchmark's outputs: ``results.md`` (its header lines about data,
+task, start and recipe; top-1 by protocol; Table 1: per-class test
+accuracy; Table 2: macro precision / recall / F1 / ROC-AUC / accuracy, or
+for a binary task those of the positive class; Table 3: MixSSL's
+objectives; the design-choices table, configs/mixssl/design_choices/;
+mean ± std over seeds), ``results.csv`` (one row per method x protocol x
+seed) and ``results.png`` (top-1 per method and protocol and every
+method's difference to MixSSL with its paired 95 % interval, from
+:mod:`.comparison`).
 
 A *record* is ``dict(method=<METHODS key>, protocol='finetune'|'linear'|
-'knn', seed=int, metrics=<the test stage's metrics.json>)``; a k-NN record's
-metrics are ``{'knn/top1': value}``.
+'knn', seed=int, metrics=<the test stage's metrics.json>)``; a k-NN
+record's metrics are ``{'knn/top1': value}``.
 """
 import csv
+import os.path as osp
 import shlex
+import textwrap
 from collections import OrderedDict
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from .methods import METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS
+import numpy as np
+
+from mixssl_mm.datasets.utils.natural_photos import (FALLBACK_NOTE,
+                                                     describe_pool)
+from .comparison import (PER_CLASS_MEAN, PER_CLASS_PREFIX, REFERENCE,
+                         class_keys, finite, fmt_interval, fmt_mean_std,
+                         mean_std, within_noise)
+from .methods import METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS, mixes_images
 from .protocols import (base_protocol, has_fractions, ordered_protocols,
                         percent, protocol_title)
-from .setup_notes import data_lines, protocol_lines, recipe_line, start_lines
-from .stats import finite, fmt_mean_std
+from .recipe import WARMUP_FRACTION, WEIGHT_DECAY, ZERO_INIT_RESIDUAL
 
 # metric key in mmpretrain/mixssl_mm output -> (csv column, table header)
 MACRO_METRICS = OrderedDict([
@@ -38,8 +49,6 @@ BINARY_METRICS = OrderedDict([
     ('binary/roc_auc', ('pos_roc_auc', 'ROC-AUC')),
     ('binary/accuracy', ('pos_accuracy', 'Accuracy')),
 ])
-PER_CLASS_PREFIX = 'per_class_accuracy/'
-PER_CLASS_MEAN = 'per_class_accuracy/mean'
 # each protocol's top-1 key
 TOP1 = dict(finetune='accuracy/top1', linear='accuracy/top1', knn='knn/top1')
 
@@ -72,14 +81,6 @@ def trained_protocols(records: List[dict]) -> List[str]:
 def method_name(key: str) -> str:
     """METHODS key -> display name (an unknown key is shown as is)."""
     return METHODS[key]['name'] if key in METHODS else key
-
-
-def class_keys(metrics: dict) -> List[str]:
-    """Per-class accuracy keys (class names), in the metric's order."""
-    return [
-        k[len(PER_CLASS_PREFIX):] for k in metrics
-        if k.startswith(PER_CLASS_PREFIX) and k != PER_CLASS_MEAN
-    ]
 
 
 def flatten_record(method: str, protocol: str, seed: int,
@@ -354,3 +355,304 @@ def write_rows(path: str, rows: List[dict]) -> None:
                 k: (f'{v:.4f}' if isinstance(v, float) else v)
                 for k, v in row.items()
             })
+
+
+def data_lines(plan) -> List[str]:
+    """The data (name, layout, where), the task's classes (with BloodMNIST's
+    paper task named as such) and a binary task's positive class."""
+    t, task = plan.target, plan.task
+    where = t.path if t.kind == 'folder' else osp.basename(t.path)
+    if task.paper == '4':
+        classes = ('4 classes (BloodMNIST labels 1, 4, 5, 6: the paper task)'
+                   f': {", ".join(task.classes)}')
+    elif task.num_classes == len(t.classes):
+        classes = f'all {task.num_classes} classes: {", ".join(task.classes)}'
+    else:
+        classes = (f'{task.num_classes} of its {len(t.classes)} classes '
+                   f'(ids {task.ids}): {", ".join(task.classes)}')
+    lines = [f'- Task: {classes}; data {t.name} (`{where}`, {t.layout}).']
+    if plan.positive is not None:
+        lines.append(
+            f'- Binary task, positive class: {task.classes[plan.positive]} '
+            f'(index {plan.positive}; `--positive-class`). Table 2 reports '
+            'its precision, recall and F1, the ROC-AUC of its score and the '
+            'accuracy.')
+    return lines
+
+
+def recipe_line(recipe: str) -> str:
+    """The training recipe of every stage (:mod:`.recipe`), one sentence."""
+    if recipe == 'paper':
+        return ('Recipe `paper` (`--recipe paper`): the shipped configs\' '
+                'constant Adam with L2 weight decay (1e-4; linear probe 0), '
+                'for every method.')
+    return (f'Recipe `fair` (the default), the same for every method and '
+            f'stage: AdamW (weight decay {WEIGHT_DECAY:g}, none on BatchNorm '
+            f'and biases; linear probe 0), linear warm-up over the first '
+            f'{WARMUP_FRACTION:.0%} of the steps, cosine decay to 0; '
+            f'`zero_init_residual={ZERO_INIT_RESIDUAL}` in every encoder.')
+
+
+def protocol_lines(plan) -> List[str]:
+    """The held-out protocol, the crops and the linear probe's views."""
+    p, test = plan.preset, plan.target.counts['test']
+    n_test = sum(test[i] for i in plan.task.ids)
+    held_out = ('the official test split'
+                if plan.target.kind == 'npz' else 'the test folder')
+    return [
+        f'- Held-out protocol: every score is on {held_out} ({n_test} '
+        'images), seen by no training stage; the validation split is not '
+        'used (no model selection, no early stopping): the last checkpoint '
+        'of every stage is tested.',
+        f'- Crops: pretraining and fine-tune RandomResizedCrops keep at '
+        f'least {p["crop_scale_min"]:g} of the image area (the preset\'s '
+        '`crop_scale_min`, fitted to the source resolution); Gaussian blur '
+        'radii scaled with the input size.',
+        '- Linear probe: trained and tested on clean views (the test '
+        'pipeline: the whole image, resized); frozen encoder in eval mode '
+        '(`frozen_stages=4`, `norm_eval=True`: BatchNorm keeps its '
+        'pretraining statistics' +
+        (', re-estimated on clean train images: '
+         'see below' if plan.args.recalibrate_bn else '') +
+        '), for every method.',
+    ]
+
+
+def start_lines(plan) -> List[str]:
+    """Where the encoders start, the auxiliary images, the k-NN protocol
+    and the BatchNorm re-estimation."""
+    lines = []
+    if plan.init_ckpt:
+        lines.append(
+            f'- Start: every method\'s pretraining encoder starts from '
+            f'`{plan.init_ckpt}` (sha256 {plan.init_sha256[:16]}…, '
+            '`--init-ckpt`); ImageNet-self fine-tunes it directly; Rand '
+            'starts from random weights.')
+    elif 'imagenet_self' in plan.methods:
+        lines.append(f'- ImageNet-self fine-tunes `{plan.imagenet_ckpt}`; '
+                     'every other method starts from random weights.')
+    else:
+        lines.append('- Start: every method from random weights.')
+    if any(plan.starts_random(m) for m in plan.methods):
+        lines.append(
+            '- Rand: the encoder a pretraining stage starts from '
+            '(mmpretrain ResNet\'s init: Kaiming-normal convs, BatchNorm '
+            'weight 1, zero-init residual BatchNorms), built with the seed '
+            '(`<work_dir>/rand_start/`), fine-tuned like the others.')
+    mixing = [METHODS[m]['name'] for m in plan.methods if mixes_images(m)]
+    if mixing:
+        if plan.aux is None:
+            aux = FALLBACK_NOTE
+        elif not plan.args.aux_root:
+            aux = describe_pool(plan.aux.root)
+        else:
+            aux = (f'`{plan.aux.root}` ({plan.aux.num_images} images, ' +
+                   (f'{len(plan.aux.classes)} classes'
+                    if plan.aux.classes else 'unlabelled') + ', `--aux-root`)')
+        lines.append(f'- Auxiliary images of {", ".join(mixing)}: {aux}.')
+    if 'knn' in plan.protocols:
+        lines.append(
+            '- k-NN: KNNEvalHook (k = 20, T = 0.07) on the encoder as it '
+            'enters the downstream stages; memory bank = the train subset, '
+            'queries = the test split, both with the test pipeline.')
+    if plan.args.recalibrate_bn:
+        lines.append(
+            '- BatchNorm statistics re-estimated on clean target train '
+            'images before the linear probe and k-NN, for every method '
+            '(`--recalibrate-bn`, BNRecalibrationHook).')
+    return lines
+
+
+def plot_bars(path: str,
+              records: List[dict],
+              methods: Sequence[str],
+              title: str = '',
+              deltas: Optional[dict] = None) -> None:
+    """Top-1 per method, the protocols run (fine-tune per label fraction,
+    linear probe, k-NN) side by side, error bars = sample std over seeds;
+    with ``deltas`` (:func:`~.comparison.compare`) a second panel of each
+    method's top-1 difference to MixSSL with its 95 % interval. A PNG at
+    ``path``."""
+    import matplotlib
+    matplotlib.use('Agg')  # no display: only files are written
+    import matplotlib.pyplot as plt
+
+    present = [m for m in methods if any(r['method'] == m for r in records)]
+    protos = present_protocols(records)
+    shown = has_fractions(protos)
+    # room for every protocol's bar and a wrapped method name per method
+    width_in = max(6.0, (0.3 * len(protos) + 0.5) * len(present) + 1.5)
+    if deltas:
+        fig, (ax, ax_delta) = plt.subplots(
+            2, 1, figsize=(width_in, 7.5), height_ratios=[4, 3])
+    else:
+        fig, ax = plt.subplots(figsize=(width_in, 4))
+    width = 0.76 / len(protos)
+    for i, proto in enumerate(protos):
+        label = protocol_title(proto, shown)
+        means, stds = [], []
+        for m in present:
+            mean, std = mean_std([
+                top1(r) for r in records
+                if r['method'] == m and r['protocol'] == proto
+            ])
+            means.append(mean if mean is not None else 0.0)
+            stds.append(std or 0.0)
+        xs = [
+            j + (i - (len(protos) - 1) / 2) * width
+            for j in range(len(present))
+        ]
+        bars = ax.bar(xs, means, width, yerr=stds, capsize=3, label=label)
+        for b, v, s in zip(bars, means, stds):
+            if v:
+                ax.annotate(
+                    f'{v:.1f}', (b.get_x() + b.get_width() / 2, v + s),
+                    ha='center',
+                    va='bottom',
+                    fontsize=7,
+                    xytext=(0, 2),
+                    textcoords='offset points')
+    ax.set_xticks(range(len(present)))
+    ax.set_xticklabels([_wrap(method_name(m)) for m in present], fontsize=8)
+    ax.set_ylabel('test top-1 accuracy (%)')
+    ax.set_ylim(0, 105)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if deltas:
+        draw_deltas(
+            ax_delta,
+            deltas,
+            lambda m: _wrap(method_name(m)),
+            colors={
+                p: f'C{i}'
+                for i, p in enumerate(protos)
+            })
+    # one legend for both panels (same colour per protocol), below them;
+    # the tight bounding box keeps it and long labels inside the image
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout()
+    fig.legend(
+        handles,
+        labels,
+        loc='upper center',
+        frameon=False,
+        ncol=min(len(protos), max(1, int(width_in // 3.2))),
+        bbox_to_anchor=(0.5, 0.0),
+        fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches='tight')
+    plt.close(fig)
+
+
+def _wrap(name: str) -> str:
+    """A method name in lines of at most 14 characters (tick labels)."""
+    return textwrap.fill(name, 14)
+
+
+def draw_deltas(ax,
+                comparison: dict,
+                name_fn,
+                reference_name: str = 'MixSSL',
+                colors: Optional[dict] = None) -> None:
+    """The plot's second panel: each method's top-1 difference (k-NN's
+    own top-1 for k-NN) to the reference per protocol, with its interval as
+    an error bar and its value written beside it; a hollow marker when the
+    interval contains 0 (within noise). ``colors``: protocol ->
+    matplotlib colour (default: ``C0``, ``C1``, ... in ``comparison``'s
+    order), so that both panels colour a protocol alike."""
+    protos = list(comparison)
+    methods = []
+    for rows in comparison.values():
+        methods += [m for m in rows if m not in methods]
+    width = 0.8 / max(len(protos), 1)
+    for i, proto in enumerate(protos):
+        color = (colors or {}).get(proto, f'C{i}')
+        for j, m in enumerate(methods):
+            iv = comparison[proto].get(m, {}).get(TOP1[base_protocol(proto)])
+            if iv is None or np.isnan(iv.low):
+                continue
+            x = j + (i - (len(protos) - 1) / 2) * width
+            ax.errorbar([x], [iv.delta],
+                        yerr=[[iv.delta - iv.low], [iv.high - iv.delta]],
+                        fmt='o',
+                        color=color,
+                        capsize=3,
+                        mfc='white' if within_noise(iv) else color)
+            ax.annotate(
+                f'{iv.delta:+.1f}', (x, iv.delta),
+                ha='left',
+                va='center',
+                fontsize=7,
+                color=color,
+                xytext=(4, 0),
+                textcoords='offset points')
+    ax.axhline(0.0, color='0.4', lw=0.8)
+    # a slot of width 1 per method, as in the bar panel: without it the
+    # axis shrinks to the points, which then sit at the panel's edges, away
+    # from their method's label
+    ax.set_xlim(-0.5, max(len(methods), 1) - 0.5)
+    ax.set_xticks(range(len(methods)))
+    ax.set_xticklabels([name_fn(m) for m in methods], fontsize=8)
+    ax.set_ylabel(f'Δ top-1 vs {reference_name} (points)')
+    ax.set_title(
+        f'difference to {reference_name}, 95 % CI; hollow: '
+        'within noise',
+        fontsize=8)
+
+
+def design_section(records: List[dict],
+                   methods: Sequence[str],
+                   comparison: 'OrderedDict',
+                   digits: int = 2) -> List[str]:
+    """The section's markdown lines; ``[]`` when no design variant has a
+    result.
+
+    Args:
+        records: the benchmark's records (method, protocol, seed, metrics).
+        methods: the run's METHODS keys, in order.
+        comparison: ``compare(records, methods)`` (differences to MixSSL).
+        digits: decimals of the percentages.
+
+    Returns:
+        A heading, a sentence on how to read it and a table whose rows are
+        MixSSL (the paper's reading) and each design variant with results;
+        a variant's cell is ``top-1 (Δ [low, high])``, ``≈`` marking an
+        interval that contains 0 (within noise).
+    """
+    variants = [
+        m for m in methods
+        if METHODS[m].get('design') and any(r['method'] == m for r in records)
+    ]
+    if not variants:
+        return []
+    protos = ordered_protocols(r['protocol'] for r in records)
+    shown = has_fractions(protos)
+    seeds = sorted({r['seed'] for r in records})
+
+    def cell(m, proto):
+        vals = [
+            top1(r) for r in records
+            if r['method'] == m and r['protocol'] == proto
+        ]
+        if not vals:
+            return '–'
+        text = fmt_mean_std(vals, digits)
+        iv = comparison.get(proto, {}).get(m,
+                                           {}).get(TOP1[base_protocol(proto)])
+        return text + (f' ({fmt_interval(iv, digits)})'
+                       if m != REFERENCE else '')
+
+    rows = [['paper\'s reading of each', METHODS[REFERENCE]['name']] +
+            [cell(REFERENCE, p) for p in protos]]
+    rows += [[METHODS[m]['design'], METHODS[m]['name']] +
+             [cell(m, p) for p in protos] for m in variants]
+    return [
+        '## Design choices — MixSSL with one open choice changed', '',
+        'Top-1 accuracy (%), mean ± std over seeds '
+        f'{" ".join(map(str, seeds))}; in brackets the paired difference '
+        'to MixSSL (the paper\'s reading of every choice) and its 95 % '
+        'interval, as in "Δ vs MixSSL" (≈: the interval contains 0, within '
+        'noise). The choices: configs/mixssl/design_choices/README.md.', '',
+        *md_table(
+            ['Choice', 'Config'] + [protocol_title(p, shown)
+                                    for p in protos], rows), ''
+    ]

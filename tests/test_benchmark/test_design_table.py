@@ -1,10 +1,10 @@
-"""mixssl_mm.benchmark.design_table: results.md's design-choices table,
+"""mixssl_mm.benchmark.report: results.md's design-choices table,
 one row per measured open choice with its paired difference to MixSSL."""
 from scipy import stats
 
 from mixssl_mm.benchmark.comparison import compare
-from mixssl_mm.benchmark.design_table import design_section
 from mixssl_mm.benchmark.methods import METHODS
+from mixssl_mm.benchmark.report import design_section
 
 
 def _records(values):

@@ -11,8 +11,8 @@ from mmengine.config import Config
 
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.fraction_stages import expand_protocols
-from mixssl_mm.benchmark.orchestration import main
 from mixssl_mm.benchmark.planning import Plan
+from mixssl_mm.benchmark.runner import main
 from tests._helpers.image_folders import write_npz, write_split_folders
 
 

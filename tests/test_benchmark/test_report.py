@@ -5,9 +5,8 @@ import csv
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.planning import Plan
 from mixssl_mm.benchmark.report import (build_table3, build_tables,
-                                        header_lines, missing_runs,
+                                        header_lines, missing_runs, plot_bars,
                                         render_markdown, write_csv)
-from mixssl_mm.benchmark.results_plot import plot_bars
 
 CLASSES = ['eosinophil', 'lymphocyte', 'monocyte', 'neutrophil']
 

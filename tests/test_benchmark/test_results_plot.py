@@ -1,7 +1,7 @@
-"""mixssl_mm.benchmark.results_plot: results.png with and without the
+"""mixssl_mm.benchmark.report: results.png with and without the
 panel of differences to MixSSL."""
-from mixssl_mm.benchmark.intervals import Interval
-from mixssl_mm.benchmark.results_plot import plot_bars
+from mixssl_mm.benchmark.comparison import Interval
+from mixssl_mm.benchmark.report import plot_bars
 
 PNG = b'\x89PNG\r\n\x1a\n'
 
@@ -53,7 +53,7 @@ def test_delta_panel_colours_a_protocol_as_the_bar_panel_does():
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgba
 
-    from mixssl_mm.benchmark.results_plot import draw_deltas
+    from mixssl_mm.benchmark.report import draw_deltas
     deltas = {
         'linear': {
             'rand': {
@@ -77,7 +77,7 @@ def test_delta_panel_plots_the_knn_difference():
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from mixssl_mm.benchmark.results_plot import draw_deltas
+    from mixssl_mm.benchmark.report import draw_deltas
     deltas = {'knn': {'rand': {'knn/top1': Interval(4.8, 3.1, 6.6, 3, 't')}}}
     fig, ax = plt.subplots()
     draw_deltas(ax, deltas, str)
@@ -94,7 +94,7 @@ def test_delta_panel_labels_every_point_with_a_single_method():
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from mixssl_mm.benchmark.results_plot import draw_deltas
+    from mixssl_mm.benchmark.report import draw_deltas
     deltas = {
         'finetune': {
             'rand': {

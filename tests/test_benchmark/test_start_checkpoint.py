@@ -13,9 +13,9 @@ from mmpretrain.registry import MODELS
 import mixssl_mm  # noqa: F401 (registers the plugin's components)
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.methods import METHODS
-from mixssl_mm.benchmark.orchestration import main
 from mixssl_mm.benchmark.planning import Plan
 from mixssl_mm.benchmark.report import header_lines
+from mixssl_mm.benchmark.runner import main
 
 
 def _converted(path, depth=18, prefix='backbone.'):

@@ -252,7 +252,7 @@ def _pretrain_aux(plan, method='mixssl'):
 
 
 def test_benchmark_mixes_with_the_fetched_pool(plan_of, tmp_path, monkeypatch):
-    from mixssl_mm.benchmark.setup_notes import start_lines
+    from mixssl_mm.benchmark.report import start_lines
     packages, photos = fake_sources(tmp_path / 'debs')
     pool = tmp_path / 'natural_photos'
     _fetch(tmp_path, pool, packages, photos)
@@ -278,7 +278,7 @@ def test_benchmark_mixes_with_the_fetched_pool(plan_of, tmp_path, monkeypatch):
 
 def test_benchmark_falls_back_loudly_without_the_pool(plan_of, tmp_path,
                                                       monkeypatch, capsys):
-    from mixssl_mm.benchmark.setup_notes import start_lines
+    from mixssl_mm.benchmark.report import start_lines
     monkeypatch.setattr(npool, 'DEFAULT_OUT_DIR', str(tmp_path / 'none'))
     plan = plan_of('--methods', 'mixssl', 'rand')
     assert plan.aux is None

@@ -1,7 +1,7 @@
-"""tools/analysis_tools/gpu_acceptance.py (mixssl_mm.benchmark.acceptance)
+"""tools/analysis_tools/gpu_acceptance.py (mixssl_mm.analysis.acceptance)
 end to end in its tiny CPU mode, and the refused arguments. The hard stop:
-tests/test_benchmark/test_acceptance.py; the report and goals:
-tests/test_benchmark/test_acceptance_report.py."""
+tests/test_analysis/test_acceptance.py; the report and goals:
+tests/test_analysis/test_acceptance_report.py."""
 import os.path as osp
 import re
 import subprocess
@@ -34,14 +34,14 @@ def _run(args, cwd, timeout):
 def test_tiny_mode_runs_every_part_end_to_end(repo_cwd, tmp_path):
     assert osp.isfile(DATA), 'python tools/data/fetch_bloodmnist.py first'
     # a budget no loaded CI machine reaches (the hard stop is tested in
-    # tests/test_benchmark/test_acceptance.py)
+    # tests/test_analysis/test_acceptance.py)
     out = _run(['--budget', '5400', '--out', str(tmp_path)], repo_cwd, 5600)
     report = (tmp_path / 'report.md').read_text()
     assert out.returncode == 0, report + out.stdout[-3000:]
     assert 'finished' in report.splitlines()[4]
     # (a) on its two tiny-mode configs (every pretraining config in GPU
-    # mode: tests/test_benchmark/test_acceptance.py)
-    from mixssl_mm.benchmark.acceptance import TINY_CONFIGS
+    # mode: tests/test_analysis/test_acceptance.py)
+    from mixssl_mm.analysis.acceptance import TINY_CONFIGS
     n = len(TINY_CONFIGS)
     assert f'{n} of {n} ok' in report
     for config in TINY_CONFIGS:
@@ -62,6 +62,6 @@ def test_tiny_mode_runs_every_part_end_to_end(repo_cwd, tmp_path):
 
 @pytest.mark.parametrize('argv', [['--parts', 'e'], ['--budget', '1']])
 def test_bad_arguments_are_refused(argv):
-    from mixssl_mm.benchmark.acceptance import parse_args
+    from mixssl_mm.analysis.acceptance import parse_args
     with pytest.raises(SystemExit):
         parse_args(['--tiny', *argv])

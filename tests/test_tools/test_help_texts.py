@@ -49,9 +49,9 @@ TOOLS = {
     'tools/analysis_tools/profile_mixssl_step.py':
     THROUGHPUT,
     'tools/analysis_tools/gpu_acceptance.py':
-    _module_parser('mixssl_mm.benchmark.acceptance', 'parse_args'),
+    _module_parser('mixssl_mm.analysis.acceptance', 'parse_args'),
     'tools/analysis_tools/lambda_shortcut.py':
-    _module_parser('mixssl_mm.benchmark.lambda_shortcut', 'parse_args'),
+    _module_parser('mixssl_mm.analysis.lambda_shortcut', 'parse_args'),
     'tools/visualization/vis_mixssl.py':
     _module_parser('mixssl_mm.visualization.checkpoint_grid', 'parse_args'),
     'tools/data/fetch_bloodmnist.py':

@@ -34,13 +34,13 @@ Examples (from the repository root)::
         --depth 50 --size 224 --batch 256 --amp --channels-last --compile \\
         --fused --num-workers 8 --out r50_gpu.json --md r50_gpu.md
 
-The measurement is :mod:`mixssl_mm.benchmark.throughput` (memory:
-:mod:`mixssl_mm.benchmark.memory`; summary and table:
-:mod:`mixssl_mm.benchmark.throughput_report`). See docs/performance.md for
+The measurement is :mod:`mixssl_mm.analysis.throughput` (memory:
+:mod:`mixssl_mm.analysis.memory`; summary and table:
+:mod:`mixssl_mm.analysis.throughput_report`). See docs/performance.md for
 measured numbers.
 """
 
-from mixssl_mm.benchmark.throughput import main
+from mixssl_mm.analysis.throughput import main
 from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':

@@ -13,11 +13,11 @@ Examples (from the repository root)::
     python tools/analysis_tools/gpu_acceptance.py --tiny     # CPU, CI size
     bash tools/analysis_tools/gpu_acceptance.sh              # a bare GPU box
 
-Details: ``mixssl_mm/benchmark/acceptance.py`` and docs/distributed.md.
+Details: ``mixssl_mm/analysis/acceptance.py`` and docs/distributed.md.
 """
 import sys
 
-from mixssl_mm.benchmark.acceptance import main
+from mixssl_mm.analysis.acceptance import main
 from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':

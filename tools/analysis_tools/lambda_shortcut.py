@@ -1,7 +1,7 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """Does MixSSL's transparency head read λ from BatchNorm's batch statistics?
 Issue 18's table; the logic and its options:
-:mod:`mixssl_mm.benchmark.lambda_shortcut` (``--help``). Example (the
+:mod:`mixssl_mm.analysis.lambda_shortcut` (``--help``). Example (the
 ``cpu-small`` budget)::
 
     python tools/analysis_tools/lambda_shortcut.py \\
@@ -12,7 +12,7 @@ Issue 18's table; the logic and its options:
 """
 import sys
 
-from mixssl_mm.benchmark.lambda_shortcut import main
+from mixssl_mm.analysis.lambda_shortcut import main
 from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':

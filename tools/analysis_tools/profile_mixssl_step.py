@@ -6,13 +6,13 @@ Takes ``benchmark_throughput.py``'s arguments (same config, ``--depth``,
 ``--batch``, ``--size``, ``--mixssl-options``, levers) and prints, for one
 synthetic batch, each part's median forward + backward time, its share of
 the step and its GFLOP. The code is
-:mod:`mixssl_mm.benchmark.step_profile`.
+:mod:`mixssl_mm.analysis.step_profile`.
 
     python tools/analysis_tools/profile_mixssl_step.py --depth 18 --size 64 \\
         --batch 32 --iters 5 --warmup 2
 """
 
-from mixssl_mm.benchmark.step_profile import main
+from mixssl_mm.analysis.step_profile import main
 from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':

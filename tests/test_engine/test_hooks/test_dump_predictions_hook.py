@@ -6,7 +6,7 @@ import pytest
 from mmengine.runner import Runner
 
 import mixssl_mm  # noqa: F401
-from mixssl_mm.benchmark.prediction_metrics import load_predictions
+from mixssl_mm.benchmark.comparison import load_predictions
 from mixssl_mm.engine.hooks import DumpPredictionsHook
 from tests._helpers.dist_launch import TINY_NPZ, write_tiny_medmnist
 

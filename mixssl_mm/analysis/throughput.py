@@ -40,10 +40,10 @@ from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from mixssl_mm.benchmark.methods import (METHODS, feature_channels,
+                                         largest_size, resolution_options)
 from mixssl_mm.utils import runner_model_cfg
 from .memory import PeakMemory
-from .methods import (METHODS, feature_channels, largest_size,
-                      resolution_options)
 from .throughput_report import (environment, markdown, merge_repeats, ratios,
                                 summarise, write_outputs)
 
@@ -321,7 +321,7 @@ def _print_row(row: Dict, mode: str) -> None:
 def main(argv: Optional[List[str]] = None) -> 'OrderedDict':
     """``benchmark_throughput.py``: measure, print the Markdown table, write
     ``--out`` (JSON) and ``--md``; the result."""
-    from .cli import parse_throughput_args
+    from mixssl_mm.benchmark.cli import parse_throughput_args
     args = parse_throughput_args(argv)
     result = measure(args)
     md = markdown(result)

@@ -10,11 +10,24 @@ import os.path as osp
 import platform
 import sys
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
-from .stats import median_min_max
+
+def median_min_max(values: Sequence[float]) -> Tuple[float, float, float]:
+    """Median, minimum and maximum of a non-empty sequence (the median of
+    an even count is the mean of the two middle values).
+
+    Raises:
+        ValueError: ``values`` is empty.
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    if not vals.size:
+        raise ValueError('median_min_max of no values')
+    return float(np.median(vals)), float(vals.min()), float(vals.max())
+
 
 TOOL = 'tools/analysis_tools/benchmark_throughput.py'
 _RAW = ('step_ms', 'data_wait_ms', 'loader_batch_ms')

@@ -129,7 +129,7 @@ SETTINGS = dict(
 
 
 def _py(module: str) -> List[str]:
-    """A child that runs ``main(argv)`` of a module of this package, after
+    """A child that runs ``main(argv)`` of ``module`` (dotted), after
     the stack fixes (an entry point, as ``tools/*.py``); its exit status is
     main's when that is an int (the throughput tool's main returns its
     results), else 0."""
@@ -137,7 +137,7 @@ def _py(module: str) -> List[str]:
         sys.executable, '-c',
         'import sys; from mixssl_mm.compat import apply_compat_fixes; '
         'apply_compat_fixes(); '
-        f'from mixssl_mm.benchmark.{module} import main; '
+        f'from {module} import main; '
         'rc = main(sys.argv[1:]); '
         'sys.exit(rc if isinstance(rc, int) else 0)'
     ]
@@ -252,8 +252,8 @@ class Acceptance:
         if self.settings['configs'] is not None:
             return list(self.settings['configs'])
         import mixssl_mm  # noqa: F401  (the algorithms config_kind looks up)
-        from .planning import load_config
-        from .shrink import config_kind, shipped_configs
+        from mixssl_mm.benchmark.planning import load_config
+        from mixssl_mm.benchmark.shrink import config_kind, shipped_configs
         return [
             c for c in shipped_configs('configs')
             if config_kind(load_config(c)) == 'pretrain'
@@ -261,7 +261,7 @@ class Acceptance:
 
     def a_command(self, todo: List[str]) -> List[str]:
         """The worker that trains the configs ``todo`` in turn."""
-        cmd = _py('acceptance_configs') + [
+        cmd = _py('mixssl_mm.analysis.acceptance_configs') + [
             '--out',
             osp.join(self.out, 'a', 'configs.jsonl'), '--work-dir',
             osp.join(self.out, 'a'), '--iters',
@@ -323,8 +323,8 @@ class Acceptance:
         """cfg-options for ``iters`` training iterations per epoch of
         ``config`` and validation/test splits with every class: shipped
         sizes, or shrunk."""
-        from .planning import load_config, to_cfg_options
-        from .shrink import data_options, shrink_options
+        from mixssl_mm.benchmark.planning import load_config, to_cfg_options
+        from mixssl_mm.benchmark.shrink import data_options, shrink_options
         cfg = load_config(config)
         medmnist = (self.args.data_root, 'bloodmnist.npz')
         if self.args.tiny:
@@ -414,7 +414,7 @@ class Acceptance:
     def c_command(self, method: str) -> List[str]:
         """The throughput child of ``method``, writing
         ``<out>/c/METHOD.json``."""
-        cmd = _py('throughput') + [
+        cmd = _py('mixssl_mm.analysis.throughput') + [
             *self.settings['throughput'], '--methods', method, '--modes',
             'synthetic', 'pipeline', '--data-root',
             osp.abspath(self.args.data_root), '--out',
@@ -462,7 +462,7 @@ class Acceptance:
 
     def d_command(self) -> List[str]:
         """The benchmark of the mode's preset, in ``<out>/d``."""
-        return _py('orchestration') + [
+        return _py('mixssl_mm.benchmark.runner') + [
             '--preset', self.settings['preset'], '--work-dir',
             osp.join(self.out, 'd'), *self.settings['bench_args']
         ]

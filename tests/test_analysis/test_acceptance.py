@@ -1,4 +1,4 @@
-"""mixssl_mm.benchmark.acceptance: the hard stop (a child and its whole
+"""mixssl_mm.analysis.acceptance: the hard stop (a child and its whole
 process group killed at the part's deadline; a part out of time reported as
 not run), without depending on how fast the machine is; what each part runs
 in GPU mode (every pretraining config, the shipped sizes and the throughput
@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from mixssl_mm.benchmark.acceptance import (FAST, PRETRAIN, TINY_CONFIGS,
-                                            Acceptance, parse_args)
-from mixssl_mm.benchmark.acceptance_report import budget_hit, render
+from mixssl_mm.analysis.acceptance import (FAST, PRETRAIN, TINY_CONFIGS,
+                                           Acceptance, parse_args)
+from mixssl_mm.analysis.acceptance_report import budget_hit, render
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ few iterations in this process, through ``mixssl_mm.apis.train.train``
 ``--out`` as soon as it is done, so a run stopped at the acceptance budget
 keeps what finished::
 
-    python -m mixssl_mm.benchmark.acceptance_configs --out a.jsonl \\
+    python -m mixssl_mm.analysis.acceptance_configs --out a.jsonl \\
         --work-dir W --iters 20 CONFIG [CONFIG ...]
 
 Sizes: the configs as shipped (batch, resolution, ResNet-50), the first
@@ -19,7 +19,7 @@ of 20 iterations; part (c) times the compiled fast config).
 Reported per config: ``status`` (``ok``/``failed`` with the error's last
 lines), ``step_ms`` (median time of a training iteration after the first
 quarter, CUDA-synchronised, train_step plus the hooks' per-iteration work),
-``peak_mem_mib`` (:class:`mixssl_mm.benchmark.memory.PeakMemory`) and the
+``peak_mem_mib`` (:class:`mixssl_mm.analysis.memory.PeakMemory`) and the
 wall ``seconds`` of the config (build, data, iterations). The first line
 describes the environment (``{"environment": ...}``).
 """
@@ -38,7 +38,7 @@ from typing import List, Optional
 import torch
 from mmengine.hooks import Hook
 
-TIMER = 'mixssl_mm.benchmark.acceptance_configs.StepTimerHook'
+TIMER = 'mixssl_mm.analysis.acceptance_configs.StepTimerHook'
 TINY_BATCH = 4
 
 
@@ -107,7 +107,7 @@ def write_image_folder(npz: str, folder: str, n: int) -> str:
 def run_options(cfg, iters: int, tiny: bool, medmnist, folder) -> dict:
     """cfg-options for one config: its first ``iters`` batches, bf16 AMP,
     no checkpoints, no compile, the step timer."""
-    from .shrink import data_options, shrink_options
+    from mixssl_mm.benchmark.shrink import data_options, shrink_options
     if tiny:
         opts = shrink_options(
             cfg,
@@ -228,5 +228,5 @@ if __name__ == '__main__':
     apply_compat_fixes()  # an entry point (acceptance._py applies it too)
     # the module's own main, so that StepTimerHook is the class the Runner
     # builds from TIMER (not a second copy in __main__)
-    from mixssl_mm.benchmark.acceptance_configs import main as _main
+    from mixssl_mm.analysis.acceptance_configs import main as _main
     sys.exit(_main())

@@ -1,6 +1,6 @@
-"""mixssl_mm.benchmark.step_profile: MixSSL's step by part, on CPU with
+"""mixssl_mm.analysis.step_profile: MixSSL's step by part, on CPU with
 tiny settings."""
-from mixssl_mm.benchmark.step_profile import main
+from mixssl_mm.analysis.step_profile import main
 
 
 def test_parts_of_the_step(repo_cwd, capsys):

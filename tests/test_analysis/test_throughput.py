@@ -1,4 +1,4 @@
-"""mixssl_mm.benchmark.throughput: the config plumbing (the shared methods
+"""mixssl_mm.analysis.throughput: the config plumbing (the shared methods
 table, crop size, channels, MoCo queue, loaders) and real timed steps on
 CPU with tiny settings (levers, loader alone). Both modes through the tool
 itself: tests/test_tools/test_benchmark_throughput.py."""
@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from mixssl_mm.analysis.throughput import THROUGHPUT_METHODS, load_config, main
 from mixssl_mm.benchmark.cli import parse_throughput_args
 from mixssl_mm.benchmark.methods import METHODS
-from mixssl_mm.benchmark.throughput import (THROUGHPUT_METHODS, load_config,
-                                            main)
 
 DATA = Path(__file__).resolve().parents[2] / 'data/medmnist/bloodmnist.npz'
 TINY = [

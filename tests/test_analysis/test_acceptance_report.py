@@ -1,8 +1,8 @@
-"""mixssl_mm.benchmark.acceptance_report: the acceptance report, the
+"""mixssl_mm.analysis.acceptance_report: the acceptance report, the
 performance goals and the verdict, from a hand-made state (the tool itself:
 tests/test_tools/test_gpu_acceptance.py)."""
-from mixssl_mm.benchmark.acceptance_report import (budget_hit, goal_lines,
-                                                   passed, render)
+from mixssl_mm.analysis.acceptance_report import (budget_hit, goal_lines,
+                                                  passed, render)
 
 
 def _state(**parts):

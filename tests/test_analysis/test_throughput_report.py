@@ -1,13 +1,14 @@
-"""mixssl_mm.benchmark.throughput_report on hand rows: statistics, pooled
+"""mixssl_mm.analysis.throughput_report on hand rows: statistics, pooled
 repeats, ratios, the Markdown table and the output files."""
 import json
 
 import pytest
 
+from mixssl_mm.analysis.throughput import MODES
+from mixssl_mm.analysis.throughput_report import (markdown, median_min_max,
+                                                  merge_repeats, ratios,
+                                                  write_outputs)
 from mixssl_mm.benchmark.cli import parse_throughput_args
-from mixssl_mm.benchmark.throughput import MODES
-from mixssl_mm.benchmark.throughput_report import (markdown, merge_repeats,
-                                                   ratios, write_outputs)
 
 
 def _row(name, key, mode, ms, **extra):
@@ -108,3 +109,10 @@ def test_outputs_go_where_asked(tmp_path):
     assert json.loads(out.read_text()) == dict(x=1)
     assert md.read_text() == '| t |\n'
     write_outputs(dict(x=1), 'm', None, None)  # neither asked: nothing
+
+
+def test_median_min_max():
+    assert median_min_max([10.0, 30.0, 20.0]) == (20.0, 10.0, 30.0)
+    assert median_min_max([1, 2, 3, 10]) == (2.5, 1.0, 10.0)
+    with pytest.raises(ValueError, match='no values'):
+        median_min_max([])

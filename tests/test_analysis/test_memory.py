@@ -1,8 +1,8 @@
-"""mixssl_mm.benchmark.memory on CPU: a tensor kept between start() and
+"""mixssl_mm.analysis.memory on CPU: a tensor kept between start() and
 stop() shows in the peak."""
 import torch
 
-from mixssl_mm.benchmark.memory import PeakMemory
+from mixssl_mm.analysis.memory import PeakMemory
 
 
 def test_cpu_peak_counts_what_was_allocated():

@@ -16,7 +16,7 @@ from tests._helpers.training import REPO, subprocess_env
 
 def test_the_documented_command_prints_a_row_per_variant():
     proc = subprocess.run([
-        sys.executable, '-m', 'mixssl_mm.benchmark.residual_norms', '--steps',
+        sys.executable, '-m', 'mixssl_mm.analysis.residual_norms', '--steps',
         '1', '--method', 'mixssl'
     ],
                           cwd=REPO,

@@ -24,9 +24,9 @@ import torch
 from mmengine.registry import init_default_scope
 from torch.utils.flop_counter import FlopCounterMode
 
-from .cli import parse_throughput_args
-from .stats import median_min_max
+from mixssl_mm.benchmark.cli import parse_throughput_args
 from .throughput import build, load_config, synthetic_batch
+from .throughput_report import median_min_max
 
 
 def _timed(fn, args, sync) -> float:

@@ -9,7 +9,7 @@ BatchNorm makes those weights scale-free, so a norm ratio r < 1 means an
 effective step 1/r^2 times larger than the nominal one (Hoffer et al.
 2018, "Norm matters"). Run::
 
-    python -m mixssl_mm.benchmark.residual_norms --steps 100 --method mixssl
+    python -m mixssl_mm.analysis.residual_norms --steps 100 --method mixssl
 
 It builds the config's model, optimizer and dataloader with the
 registries (no Runner: the loop only calls ``model.train_step``), at the
@@ -54,8 +54,8 @@ def measure(method: str,
     from mmpretrain.registry import MODELS
 
     import mixssl_mm  # noqa: F401
+    from mixssl_mm.benchmark.methods import METHODS, resolution_options
     from mixssl_mm.utils import runner_model_cfg
-    from .methods import METHODS, resolution_options
     init_default_scope('mmpretrain')
     set_random_seed(seed)
     cfg = Config.fromfile(METHODS[method]['config'])
