@@ -16,9 +16,9 @@ from .methods import METHOD_GROUPS, METHODS, PROTOCOLS, method_cli_name
 from .presets import PRESETS, preset_names
 from .recipe import DEFAULT_RECIPE, RECIPES
 
-BENCHMARK_DESCRIPTION = ("Benchmark MixSSL against mmpretrain's built-in SSL "
-                         'methods on BloodMNIST, another MedMNIST file or '
-                         'your own image folders.')
+BENCHMARK_DESCRIPTION = ("Benchmark MixSSL against mmpretrain's SSL methods "
+                         '(or any SSL config) on BloodMNIST, another MedMNIST '
+                         'file or your own image folders.')
 
 
 def parse_benchmark_args(argv=None) -> argparse.Namespace:
@@ -44,7 +44,10 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         '--methods',
         nargs='+',
         metavar='METHOD',
-        help='methods or groups to run (default: the preset\'s). Methods: ' +
+        help='methods or groups to run (default: the preset\'s), or any '
+        'self-supervised config, fitted to the run as the methods are '
+        '(docs/benchmark.md): mmpretrain::<dir>/<file>.py (mmpretrain\'s '
+        'installed configs), a file, or NAME=CONFIG to name it. Methods: ' +
         ', '.join(method_cli_name(m) for m in METHODS) + '. Groups: ' +
         '; '.join(f'{g} = {" ".join(method_cli_name(m) for m in ms)}'
                   for g, ms in METHOD_GROUPS.items()))

@@ -1,47 +1,83 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """What the benchmark and the throughput tool run: THE methods table, the
 method groups, the downstream task configs, and the helpers that fit a
-config to the encoder (``feature_channels``) and to a resolution
-(``resolution_options``).
+config to the encoder (``feature_channels``, ``channel_options``) and to a
+resolution (``resolution_options``).
+
+The table holds the shipped defaults of one mechanism: any self-supervised
+config given to ``--methods`` (``mmpretrain::<dir>/<file>.py``, a file,
+``NAME=CONFIG``) becomes an entry too (:func:`add_config_method`) and is
+fitted to the run by the same code (:mod:`.config_fit`). The ``mmpretrain``
+group is mmpretrain 1.2's nine ResNet methods from its installed configs.
 
 Config paths are relative to the current working directory: the tools run
 from the repository root, as mmpretrain's do.
 """
+import os
+import os.path as osp
+import re
 from collections import OrderedDict
 from functools import partial
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
-NECK_IN = 'model.neck.in_channels'
 NECK_HID = 'model.neck.hid_channels'
-HEAD_IN = 'model.head.in_channels'
-# MixSSL's decoder neck and transparency head read the encoder's features
-_MIXSSL_KEYS = (NECK_IN, HEAD_IN)
-# SimCLR-style projectors: hidden width = feature width (as with ResNet-50)
-_PROJECTOR_KEYS = (NECK_IN, NECK_HID)
+# SimCLR-style projectors: hidden width = feature width (as with ResNet-50);
+# the settings that READ the encoder are found in each config
+# (config_fit.channel_keys), these are the shipped methods' extra choices
+_PROJECTOR_KEYS = (NECK_HID, )
 
 _PRETRAIN = 'configs/{0}/{0}_resnet50_1xb64-20e_bloodmnist.py'
 _ABL = 'configs/mixssl/ablations/mixssl-{}_resnet50_1xb64-20e_bloodmnist.py'
 _DESIGN = 'configs/mixssl/design_choices/'
+# a config of mmpretrain's own, as --methods takes it
+MMPRETRAIN_SCHEME = 'mmpretrain::'
 
 
-def channel_options(keys: Sequence[str], channels: int) -> Dict[str, int]:
-    """``{key: channels}`` for each cfg key, in order (the order is part of
-    a stage's command, hence of its fingerprint)."""
-    return {k: channels for k in keys}
+def mmpretrain_config_dir() -> str:
+    """``<mmpretrain>/.mim/configs`` of the installed mmpretrain (found
+    without importing it)."""
+    import importlib.util
+    spec = importlib.util.find_spec('mmpretrain')
+    return osp.join(osp.dirname(spec.origin), '.mim', 'configs')
+
+
+def resolve_config(spec: str) -> str:
+    """``mmpretrain::simsiam/x.py`` -> the installed file's path; any other
+    path as given."""
+    if spec.startswith(MMPRETRAIN_SCHEME):
+        return osp.join(mmpretrain_config_dir(), spec[len(MMPRETRAIN_SCHEME):])
+    return spec
+
+
+def channel_options(config: Optional[str], extra: Sequence[str],
+                    channels: int) -> Dict[str, int]:
+    """``{key: channels}`` for each setting of ``config`` that reads the
+    encoder (:func:`~.config_fit.channel_keys`), then each of ``extra``, in
+    order (the order is part of a stage's command, hence of its
+    fingerprint)."""
+    keys = []
+    if config:
+        from .config_fit import channel_keys
+        from .wrappers import load_config
+        keys = channel_keys(load_config(config))
+    return {k: channels for k in list(keys) + list(extra)}
 
 
 def _entry(name: str, config=None, keys: Sequence[str] = (), **extra):
     """One METHODS entry: display ``name``, pretraining ``config`` (None:
-    no pretraining) and ``channels(c)``, the cfg-options that fit its
-    neck/head to an encoder with ``c`` output channels. ``extra``:
-    ``objective`` (a MixSSL objective of Table 3), ``design`` (the open
-    choice of the paper that a MixSSL variant changes, see
-    configs/mixssl/design_choices/README.md) or ``external=True``
-    (fine-tuned from ``--imagenet-ckpt``)."""
+    no pretraining; ``mmpretrain::`` for mmpretrain's installed configs)
+    and ``channels(c)``, the cfg-options that fit its neck/head to an
+    encoder with ``c`` output channels (the settings that read the
+    encoder, then ``keys``). ``extra``: ``objective`` (a MixSSL objective of
+    Table 3), ``design`` (the open choice of the paper that a MixSSL variant
+    changes, see configs/mixssl/design_choices/README.md), ``external=True``
+    (fine-tuned from ``--imagenet-ckpt``) or ``spec`` (the ``--methods``
+    token of a config given on the command line)."""
+    config = resolve_config(config) if config else config
     return dict(
         name=name,
         config=config,
-        channels=partial(channel_options, tuple(keys)),
+        channels=partial(channel_options, config, tuple(keys)),
         **extra)
 
 
@@ -50,40 +86,29 @@ METHODS = OrderedDict([
      _entry(
          'MixSSL',
          'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
-         _MIXSSL_KEYS,
          objective='R+T')),
     ('simclr', _entry('SimCLR', _PRETRAIN.format('simclr'), _PROJECTOR_KEYS)),
     ('mocov2', _entry('MoCo v2', _PRETRAIN.format('mocov2'), _PROJECTOR_KEYS)),
-    ('byol', _entry('BYOL', _PRETRAIN.format('byol'), (NECK_IN, ))),
+    ('byol', _entry('BYOL', _PRETRAIN.format('byol'))),
     ('rand', _entry('Rand')),
     # the paper's other Table-1 rows (mixssl_mm's implementations)
-    ('rotation', _entry('Rotation', _PRETRAIN.format('rotation'),
-                        (HEAD_IN, ))),
+    ('rotation', _entry('Rotation', _PRETRAIN.format('rotation'))),
     ('mixup_simclr',
      _entry('Mixup+SimCLR', _PRETRAIN.format('mixup-simclr'),
             _PROJECTOR_KEYS)),
     ('mixco', _entry('MixCo', _PRETRAIN.format('mixco'), _PROJECTOR_KEYS)),
-    ('dino', _entry('DINO', _PRETRAIN.format('dino'), (NECK_IN, ))),
+    ('dino', _entry('DINO', _PRETRAIN.format('dino'))),
     # fine-tuned straight from converted ImageNet weights (--imagenet-ckpt)
     ('imagenet_self', _entry('ImageNet-self', external=True)),
     # Table 3: MixSSL's objectives (R+T is `mixssl`)
-    ('mixssl_r',
-     _entry('R only', _ABL.format('r'), _MIXSSL_KEYS, objective='R')),
-    ('mixssl_t',
-     _entry('T only', _ABL.format('t'), _MIXSSL_KEYS, objective='T')),
+    ('mixssl_r', _entry('R only', _ABL.format('r'), objective='R')),
+    ('mixssl_t', _entry('T only', _ABL.format('t'), objective='T')),
     ('mixssl_rc',
      _entry(
          'R+C',
-         _ABL.format('rc'),
-         _MIXSSL_KEYS + ('model.contrast_neck.in_channels',
-                         'model.contrast_neck.hid_channels'),
+         _ABL.format('rc'), ('model.contrast_neck.hid_channels', ),
          objective='R+C')),
-    ('mixssl_ra',
-     _entry(
-         'R+A',
-         _ABL.format('ra'),
-         _MIXSSL_KEYS + ('model.aux_head.in_channels', ),
-         objective='R+A')),
+    ('mixssl_ra', _entry('R+A', _ABL.format('ra'), objective='R+A')),
     # the paper's open choices: MixSSL (R+T) with one key changed; the
     # `mixssl` row is the paper's reading of each but λ (per sample since
     # issue 18; `mixssl_lambatch` is the paper's one λ per batch)
@@ -91,33 +116,48 @@ METHODS = OrderedDict([
      _entry(
          'MixSSL (rec. in 0–1)',
          _DESIGN + 'mixssl-pix01_resnet50_1xb64-20e_bloodmnist.py',
-         _MIXSSL_KEYS,
          design='pixel space of reconstruction')),
     ('mixssl_cycleganinit',
      _entry(
          'MixSSL (CycleGAN init)',
          _DESIGN + 'mixssl-cycleganinit_resnet50_1xb64-20e_bloodmnist.py',
-         _MIXSSL_KEYS,
          design='decoder initialisation')),
     ('mixssl_lambatch',
      _entry(
          'MixSSL (λ per batch)',
          _DESIGN + 'mixssl-lambatch_resnet50_1xb64-20e_bloodmnist.py',
-         _MIXSSL_KEYS,
          design='λ per batch or per sample')),
     ('mixssl_auxzoom',
      _entry(
          'MixSSL (zoomed aux crops)',
          _DESIGN + 'mixssl-auxzoom_resnet50_1xb64-20e_bloodmnist.py',
-         _MIXSSL_KEYS,
          design='auxiliary crops')),
     ('mixssl_coslr',
      _entry(
          'MixSSL (cosine lr)',
          _DESIGN + 'mixssl_resnet50_1xb64-coslr-20e_bloodmnist.py',
-         _MIXSSL_KEYS,
          design='learning-rate schedule')),
 ])
+# mmpretrain 1.2's ResNet self-supervised methods, from its own installed
+# configs (no copies), fitted to the run like any --methods config
+# (config_fit.py); docs/benchmark.md lists each one's status
+MMPRETRAIN_CONFIGS = OrderedDict(
+    simclr=('SimCLR', 'simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py'),
+    mocov2=('MoCo v2', 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'),
+    mocov3=('MoCo v3', 'mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py'),
+    byol=('BYOL', 'byol/byol_resnet50_16xb256-coslr-200e_in1k.py'),
+    simsiam=('SimSiam', 'simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py'),
+    barlowtwins=('Barlow Twins',
+                 'barlowtwins/barlowtwins_resnet50_8xb256-coslr-300e_in1k.py'),
+    swav=('SwAV',
+          'swav/swav_resnet50_8xb32-mcrop-coslr-200e_in1k-224px-96px.py'),
+    densecl=('DenseCL', 'densecl/densecl_resnet50_8xb32-coslr-200e_in1k.py'),
+    spark=('SparK',
+           'spark/spark_sparse-resnet50_8xb512-amp-coslr-800e_in1k.py'),
+)
+for _key, (_name, _path) in MMPRETRAIN_CONFIGS.items():
+    METHODS[f'mm_{_key}'] = _entry(f'{_name} (mmpretrain)',
+                                   MMPRETRAIN_SCHEME + _path)
 # `--methods` accepts these names too
 METHOD_GROUPS = OrderedDict(
     builtin=['mixssl', 'simclr', 'mocov2', 'byol', 'rand'],
@@ -128,10 +168,12 @@ METHOD_GROUPS = OrderedDict(
     ablations=['mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc', 'mixssl_ra'],
     # the paper's reading (mixssl) and one row per open choice
     design=['mixssl'] + [m for m in METHODS if METHODS[m].get('design')],
+    mmpretrain=[f'mm_{k}' for k in MMPRETRAIN_CONFIGS],
 )
 # Table 1 and Table 3 (the design variants are asked for by `design`)
 METHOD_GROUPS['all'] = [
     m for m in METHODS if m != 'imagenet_self' and not METHODS[m].get('design')
+    and m not in METHOD_GROUPS['mmpretrain']
 ]
 
 
@@ -181,23 +223,71 @@ def method_cli_name(key: str) -> str:
     return key.replace('_', '-')
 
 
-def expand_methods(names: Sequence[str]) -> List[str]:
-    """CLI method names and group names -> METHODS keys, in order, once
-    each.
+def is_config_spec(token: str) -> bool:
+    """Whether a ``--methods`` token names a config (``NAME=CONFIG``, an
+    ``mmpretrain::`` config, a ``.py`` file or a path) rather than a table
+    method or group."""
+    return ('=' in token or token.startswith(MMPRETRAIN_SCHEME)
+            or token.endswith('.py') or '/' in token or os.sep in token)
+
+
+def add_config_method(token: str) -> str:
+    """Add the config a ``--methods`` token names to :data:`METHODS` (for
+    this process: the report and the stages read the table) and return its
+    key: ``NAME=CONFIG`` is shown as NAME, a bare config by its file name
+    (the key: the name with ``-`` and other signs as ``_``).
 
     Raises:
-        SystemExit: a name that is neither a method nor a group.
+        SystemExit: no such config file; an empty name; a name that is
+            already a table method or group, or another config's.
+    """
+    name, _, spec = token.rpartition('=')
+    path = resolve_config(spec)
+    if not osp.isfile(path):
+        where = (f' (mmpretrain\'s configs are in {mmpretrain_config_dir()})'
+                 if spec.startswith(MMPRETRAIN_SCHEME) else '')
+        raise SystemExit(f'--methods {token}: no config file {path}{where}.')
+    name = name or osp.splitext(osp.basename(path))[0]
+    key = re.sub(r'[^0-9A-Za-z_.]', '_', name)
+    if not key.strip('_'):
+        raise SystemExit(f'--methods {token}: give a display name, '
+                         'NAME=CONFIG.')
+    known = METHODS.get(key)
+    if known is not None and known.get('spec') == token:
+        return key
+    if known is not None or key in METHOD_GROUPS:
+        raise SystemExit(
+            f'--methods {token}: the name {name!r} is taken by a '
+            f'{"group" if key in METHOD_GROUPS else "method"}; give another '
+            'one, NAME=CONFIG.')
+    METHODS[key] = _entry(name, path, spec=token)
+    return key
+
+
+def expand_methods(names: Sequence[str]) -> List[str]:
+    """CLI method names, group names and configs (:func:`is_config_spec`,
+    added to :data:`METHODS` by :func:`add_config_method`) -> METHODS keys,
+    in order, once each.
+
+    Raises:
+        SystemExit: a name that is neither a method nor a group nor a
+            config.
     """
     out = []
     for n in names:
-        key = n.replace('-', '_')
-        keys = METHOD_GROUPS.get(key, [key])
+        if is_config_spec(n):
+            keys = [add_config_method(n)]
+        else:
+            key = n.replace('-', '_')
+            keys = METHOD_GROUPS.get(key, [key])
         for k in keys:
             if k not in METHODS:
                 raise SystemExit(
                     f'unknown method {n!r}; choose from '
-                    f'{[method_cli_name(m) for m in METHODS]} or a group '
-                    f'{list(METHOD_GROUPS)}')
+                    f'{[method_cli_name(m) for m in METHODS]}, a group '
+                    f'{list(METHOD_GROUPS)} or a self-supervised config: '
+                    f'{MMPRETRAIN_SCHEME}<dir>/<file>.py, a file, or '
+                    'NAME=CONFIG')
             if k not in out:
                 out.append(k)
     return out

@@ -23,11 +23,12 @@ from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
 from mixssl_mm.datasets.utils.natural_photos import benchmark_pool
+from .config_fit import fitted_options, refusals
 from .data import choose_task, find_target, positive_index, read_aux
 from .fraction_stages import FractionStages, expand_protocols
-from .methods import (DOWNSTREAM, METHOD_GROUPS, METHODS, expand_methods,
-                      feature_channels, method_cli_name, mixes_images,
-                      resolution_options)
+from .methods import (CONFIG_SIZE, DOWNSTREAM, METHOD_GROUPS, METHODS,
+                      expand_methods, feature_channels, largest_size,
+                      method_cli_name, mixes_images, resolution_options)
 from .presets import PRESETS, preset_key
 from .protocols import base_protocol
 from .recipe import (DEFAULT_RECIPE, WARMUP_END_KEY, ZERO_INIT_RESIDUAL,
@@ -35,7 +36,7 @@ from .recipe import (DEFAULT_RECIPE, WARMUP_END_KEY, ZERO_INIT_RESIDUAL,
                      warmup_options, write_random_start)
 from .stage_configs import StageConfigs
 from .start_checkpoint import check_start, resolve_start, start_options
-from .wrappers import load_config  # noqa: F401 (the stages' config parser)
+from .wrappers import load_config
 
 TRAIN_MODULE = 'mixssl_mm.apis.train'
 KNN_K = 20  # KNNEvalHook's k, which the memory bank must hold
@@ -76,8 +77,13 @@ class Plan:
         self.preset_name = args.preset
         self.preset = p = copy.deepcopy(PRESETS[preset_key(args.preset)])
         self.recipe = getattr(args, 'recipe', None) or DEFAULT_RECIPE
-        self.methods = expand_methods(
-            args.methods or ([] if args.ablations else p['methods']))
+        names = args.methods or ([] if args.ablations else p['methods'])
+        self.methods = expand_methods(names)
+        # methods named one by one are refused when they cannot run; those
+        # of a group are left out (with the reason)
+        explicit = expand_methods(
+            [n for n in names if n.replace('-', '_') not in METHOD_GROUPS])
+        self.left_out = OrderedDict()
         if args.ablations:
             self.methods += [
                 m for m in METHOD_GROUPS['ablations'] if m not in self.methods
@@ -95,7 +101,7 @@ class Plan:
         self.work_dir = osp.abspath(
             args.work_dir or osp.join('work_dirs', 'benchmark', args.preset))
         self.channels = feature_channels(p['depth'])
-        self._check_methods()
+        self._check_methods(explicit)
         # the data, the task and the start, read before any stage
         self.target = t = find_target(args.data_root, args.ann_file)
         self.task = choose_task(t, args.classes, args.classes_subset,
@@ -130,13 +136,34 @@ class Plan:
             eval_options=lambda:
             (self.knn_options(0, None), args.downstream_cfg_options))
 
-    def _check_methods(self):
-        for m in self.methods:
+    def _check_methods(self, explicit: Sequence[str]):
+        """Refuse a method whose config is missing or cannot be fitted
+        (:func:`~.config_fit.refusals`); one that only a group named is
+        left out instead, with its reason in :attr:`left_out`."""
+        p = self.preset
+        for m in list(self.methods):
             cfg = METHODS[m]['config']
-            if cfg and not osp.isfile(cfg):
+            if not cfg:
+                continue
+            if not osp.isfile(cfg):
                 raise SystemExit(f'method {method_cli_name(m)}: config {cfg} '
                                  'is missing from this checkout (run from the '
                                  'repository root).')
+            found = refusals(
+                load_config(cfg), p['img_size'], p['batch_size'],
+                p.get('queue_len'))
+            if not found:
+                continue
+            why = '; '.join(f'{k} {what}' for k, what in found)
+            if m in explicit:
+                raise SystemExit(
+                    f'method {method_cli_name(m)} ({cfg}) cannot run in '
+                    f'preset {self.preset_name}: {why}. (Or set the key with '
+                    '--pretrain-cfg-options / in a copy of the config.)')
+            self.methods.remove(m)
+            self.left_out[m] = why
+            print(f'note: group method {method_cli_name(m)} left out of '
+                  f'preset {self.preset_name}: {why}.')
 
     def _check(self):
         p, a = self.preset, self.args
@@ -174,11 +201,6 @@ class Plan:
                 "Imagenette's train/) or leave mixssl-ra out.")
         if self.jobs < 1:
             raise SystemExit(f'--jobs must be >= 1, got {self.jobs}.')
-        q = p['method_options'].get('mocov2', {}).get('model.queue_len')
-        if 'mocov2' in self.methods and q and q % p['batch_size']:
-            raise SystemExit(
-                f'MoCo queue_len {q} is not a multiple of the batch size '
-                f"{p['batch_size']}.")
 
     @property
     def train_images(self) -> int:
@@ -335,8 +357,9 @@ class Plan:
         if p['train_subset']:
             o['train_dataloader.dataset.indices'] = p['train_subset']
         if p['img_size']:
-            o.update(resolution_options(cfg, p['img_size']))
-            o.update(blur_options(cfg, p['img_size']))
+            full = largest_size(cfg, ['train_dataloader']) or CONFIG_SIZE
+            o.update(resolution_options(cfg, p['img_size'], full=full))
+            o.update(blur_options(cfg, p['img_size'], full=full))
         # crops that keep enough source pixels (none on clean views)
         o.update(crop_options(cfg, p['crop_scale_min']))
         return o
@@ -348,13 +371,12 @@ class Plan:
         o = self._common_train_options(cfg, p['pretrain_epochs'], seed)
         o.update(m['channels'](self.channels))
         # the paper recipe keeps the configs' lr (the paper's 1e-4)
+        lr = cfg.optim_wrapper.optimizer.get('lr')
         if p['pretrain_lr'] is not None and self.recipe != 'paper':
-            o['optim_wrapper.optimizer.lr'] = p['pretrain_lr']
-        o.update(
-            warmup_options(
-                self.recipe, p['pretrain_epochs'],
-                steps_per_epoch(self.train_images, p['batch_size'],
-                                cfg.train_dataloader.get('drop_last', False))))
+            o['optim_wrapper.optimizer.lr'] = lr = p['pretrain_lr']
+        steps = steps_per_epoch(self.train_images, p['batch_size'],
+                                cfg.train_dataloader.get('drop_last', False))
+        o.update(warmup_options(self.recipe, p['pretrain_epochs'], steps))
         if self.subset is not None:
             o['train_dataloader.dataset.classes_subset'] = self.subset
         o.update(self._data_options(['train_dataloader']))
@@ -362,6 +384,10 @@ class Plan:
             o.update(start_options(self.init_ckpt))
         if m.get('objective') == 'R+A' and self.aux is not None:
             o['model.aux_head.num_classes'] = len(self.aux.classes)
+        o.update(
+            fitted_options(cfg, p['img_size'], p['batch_size'], steps,
+                           lr if self.recipe != 'paper' else None,
+                           p.get('queue_len')))
         o.update(p['method_options'].get(method, {}))
         return o
 

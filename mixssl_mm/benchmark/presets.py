@@ -19,7 +19,9 @@ from .recipe import crop_scale_min
 # None: the configs' 224); batch_size; train_subset (None: all); epochs of
 # the three training stages; pretrain_lr (None: the configs' 1e-4);
 # num_workers; seeds; jobs (chains at a time); threads (per run, None:
-# torch's default); methods; method_options (extra cfg-options per method);
+# torch's default); methods; optional queue_len (the negative-key queue of
+# every method that has one, MoCo v2's, DenseCL's; absent: the config's;
+# config_fit.fitted_options); method_options (extra cfg-options per method);
 # optional label_fractions (the fine-tune's label fractions, e.g. [0.01,
 # 0.1, 1.0]; absent or None: the full fine-tune only, see
 # label_fractions.py); crop_scale_min (the smallest RandomResizedCrop area
@@ -62,7 +64,8 @@ PRESETS = OrderedDict(
         jobs=1,
         threads=None,
         methods=['mixssl', 'rand'],
-        method_options=dict(mocov2={'model.queue_len': 128})),
+        queue_len=128,
+        method_options={}),
     cpu_small=dict(
         _CPU,
         **_epochs(3),
@@ -78,7 +81,8 @@ PRESETS = OrderedDict(
         jobs=2,
         threads=1,
         methods=METHOD_GROUPS['builtin'],
-        method_options=dict(mocov2={'model.queue_len': 1024}, dino=_CPU_DINO)),
+        queue_len=1024,
+        method_options=dict(dino=_CPU_DINO)),
     cpu_medium=dict(
         _CPU,
         pretrain_epochs=6,

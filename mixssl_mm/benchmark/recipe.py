@@ -65,27 +65,81 @@ SCHEDULE = [
 ]
 NO_DECAY = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
 
+# the paper's optimizer (configs/_base_/schedules/adam_20e.py), which the
+# shipped configs keep under --recipe paper and other configs are given
+PAPER_LR = 1e-4
+PAPER_OPTIM_WRAPPER = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='Adam', lr=PAPER_LR, weight_decay=1e-4))
+# what the fair recipe sets or keeps of a config's optim_wrapper; anything
+# else (LARS' momentum, AmpOptimWrapper, clip_grad, custom_keys) makes it
+# replace the config's whole optim_wrapper
+_FAIR_KEYS = dict(
+    optim_wrapper={'type', 'optimizer', 'paramwise_cfg'},
+    optimizer={'type', 'lr', 'weight_decay'})
+
+
+def _plain(node):
+    return node.to_dict() if hasattr(node, 'to_dict') else node
+
+
+def foreign_optimizer(optim_wrapper) -> bool:
+    """Whether a config's ``optim_wrapper`` has settings the fair recipe's
+    merge would leave in place (another wrapper or optimizer arguments than
+    type / lr / weight decay, parameter-wise rules other than its own)."""
+    ow = _plain(optim_wrapper) or {}
+    opt = ow.get('optimizer') or {}
+    return (bool(set(ow) - _FAIR_KEYS['optim_wrapper'])
+            or ow.get('type', 'OptimWrapper') != 'OptimWrapper'
+            or bool(set(opt) - _FAIR_KEYS['optimizer'])
+            or ow.get('paramwise_cfg') not in (None, NO_DECAY))
+
 
 def optimizer_overrides(recipe: str,
                         weight_decay: float = WEIGHT_DECAY,
-                        stage: str = 'pretrain') -> dict:
-    """Top-level config keys a stage's wrapper sets for ``recipe`` ({} for
-    ``paper``). ``stage``: ``'pretrain'``, ``'finetune'`` or ``'linear'``
-    (the linear probe keeps its config's weight decay of 0).
+                        stage: str = 'pretrain',
+                        config=None) -> dict:
+    """Top-level config keys a stage's wrapper sets for ``recipe``. ``stage``:
+    ``'pretrain'``, ``'finetune'`` or ``'linear'`` (the linear probe keeps
+    its config's weight decay of 0).
+
+    ``config``: the stage's config, when it may come with another optimizer
+    (any SSL config given to ``--methods``): under ``fair`` an
+    ``optim_wrapper`` that :func:`foreign_optimizer` finds is replaced whole
+    (``_delete_``; lr :data:`PAPER_LR` unless the preset sets one; shared
+    parameters optimised once); under
+    ``paper`` one that is not :data:`PAPER_OPTIM_WRAPPER` is replaced by it,
+    with a constant lr (no ``param_scheduler``). Without ``config`` or for
+    the shipped configs: ``paper`` sets nothing.
 
     Raises:
         ValueError: an unknown recipe.
     """
     if recipe not in RECIPES:
         raise ValueError(f'unknown recipe {recipe!r}; choose from {RECIPES}')
+    ow = _plain(config.get('optim_wrapper')) if config is not None else None
     if recipe == 'paper':
-        return {}
+        if config is None or ow == PAPER_OPTIM_WRAPPER:
+            return {}
+        return dict(
+            optim_wrapper=dict(
+                copy.deepcopy(PAPER_OPTIM_WRAPPER), _delete_=True),
+            param_scheduler=[])
     optimizer = dict(type='AdamW')
     if stage != 'linear':
         optimizer['weight_decay'] = weight_decay
     out = dict(
         optim_wrapper=dict(optimizer=optimizer, paramwise_cfg=dict(NO_DECAY)),
         param_scheduler=copy.deepcopy(SCHEDULE))
+    if config is not None and foreign_optimizer(ow):
+        optimizer['lr'] = PAPER_LR
+        # a parameter two modules share (SwAV's prototypes, held by its
+        # head and its loss) is optimised once, not refused by mmengine
+        out['optim_wrapper'] = dict(
+            _delete_=True,
+            type='OptimWrapper',
+            optimizer=optimizer,
+            paramwise_cfg=dict(NO_DECAY, bypass_duplicate=True))
     if stage == 'pretrain':
         out['model'] = dict(
             backbone=dict(zero_init_residual=ZERO_INIT_RESIDUAL))

@@ -29,7 +29,8 @@ from .methods import LOADERS, largest_size, resolution_options
 # hidden units -> 256); smaller values (projection sizes such as 128 or 256,
 # the decoder's channels) are left as they are.
 WIDTH_KEYS = ('in_channels', 'hid_channels', 'out_channels', 'input_features')
-RESNETS = ('ResNet', 'mmpretrain.ResNet')
+# SparseResNet (SparK's encoder) has ResNet's widths
+RESNETS = ('ResNet', 'mmpretrain.ResNet', 'SparseResNet')
 
 
 def shipped_configs(root: str = 'configs') -> List[str]:

@@ -23,6 +23,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
+from .config_fit import data_overrides
 from .recipe import DEFAULT_RECIPE, optimizer_overrides
 from .wrappers import (GeneratedFiles, folder_dataset, has_cross_domain_mixup,
                        image_lists, knn_hook, load_config, merged, replace_aux,
@@ -184,10 +185,15 @@ class StageConfigs:
     # ------------------------------------------------------------ overrides
     def pretrain_overrides(self, config: str) -> dict:
         """Top-level keys a pretraining wrapper sets ({} for none): the
-        recipe's, the data's."""
+        recipe's (:func:`~.recipe.optimizer_overrides` of the config), the
+        data's (:func:`~.config_fit.data_overrides`: the target in place of
+        another dataset, e.g. an mmpretrain config's ImageNet)."""
         cfg = load_config(config)
-        o = optimizer_overrides(self.recipe, stage='pretrain')
+        o = optimizer_overrides(self.recipe, stage='pretrain', config=cfg)
+        o.update(data_overrides(cfg, self.target))
         pipeline = cfg.train_dataloader.dataset.pipeline
+        if 'train_dataloader' in o:
+            pipeline = o['train_dataloader']['dataset']['pipeline']
         changed = False
         if self.aux is not None and has_cross_domain_mixup(cfg):
             pipeline, changed = replace_aux(pipeline, self.aux.root), True
@@ -196,7 +202,8 @@ class StageConfigs:
                 dataset=folder_dataset(self.target, 'train', self.
                                        lists['train']['images'], pipeline))
         elif changed:
-            o['train_dataloader'] = dict(dataset=dict(pipeline=pipeline))
+            loader = o.setdefault('train_dataloader', {})
+            loader.setdefault('dataset', {})['pipeline'] = pipeline
         return o
 
     def downstream_overrides(self, protocol: str) -> dict:

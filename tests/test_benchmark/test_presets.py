@@ -13,7 +13,7 @@ def test_presets_are_consistent():
         assert set(p['method_options']) <= set(METHODS), name
         if p['img_size']:
             assert p['img_size'] % 32 == 0, name  # MixSSL needs it
-        q = p['method_options'].get('mocov2', {}).get('model.queue_len')
+        q = p.get('queue_len')  # every method's queue (MoCo, DenseCL)
         if q:
             assert q % p['batch_size'] == 0, name
     gpu = PRESETS['gpu_paper']

@@ -1,0 +1,262 @@
+# Copyright (c) mixssl_mm contributors. All rights reserved.
+"""Fit any self-supervised config to a benchmark run, from the config's
+content (not from a table of known configs): the one path of every method
+with a pretraining config, the shipped ones (configs/) and those given on
+the command line (``--methods mmpretrain::simsiam/....py``, a file, or
+``NAME=CONFIG``; :func:`mixssl_mm.benchmark.methods.add_config_method`).
+
+What a run fits (docs/benchmark.md, "Any SSL config"):
+
+- data (:func:`data_overrides`): the target's train split in place of the
+  config's dataset, keeping the method's own pipeline (its views and their
+  number); a MedMNIST target drops the pipeline's ``LoadImageFromFile``
+  (its samples are decoded arrays). A config that already reads MedMNIST
+  (the shipped ones) is left as it is;
+- the encoder (:func:`channel_keys`): the preset's ResNet depth; every
+  setting that reads the encoder's features, found from the model config's
+  structure (:func:`mixssl_mm.preflight.channels.feature_channel_mismatches`:
+  the necks' chain and the head, or the parts a model class lists in
+  ``ENCODER_READERS``) and from the algorithm's own arguments that equal
+  the config's encoder width (SparK's ``enc_dec_norm_dim``);
+- run settings (:func:`fitted_options`): the preset's resolution in the
+  algorithm's own ``input_size`` (SparK's mask grid); the run's batch in
+  hooks that take one (SwAV's queue); the SwAV prototypes' freeze (one
+  ImageNet epoch in the config) as one epoch of the run; the preset's queue
+  length in a MoCo-style queue; sparse *synchronised* BatchNorm (SparK) as
+  its single-process twin, because mmengine's Runner turns any
+  ``SyncBatchNorm`` of a non-distributed run into a dense BatchNorm;
+- the optimizer and schedule: the run's recipe (:mod:`.recipe`,
+  :func:`~.recipe.optimizer_overrides` with ``config``).
+
+:func:`refusals` lists, before any stage, what cannot be fitted: each with
+the key and what to set.
+"""
+import os.path as osp
+from collections import OrderedDict
+from typing import List, Optional, Tuple
+
+from mixssl_mm.preflight.channels import (feature_channel_mismatches,
+                                          resnet_out_channels)
+from .shrink import _walk  # every dict of a config, with its cfg-option key
+
+# the encoders a benchmark's downstream stages load into mmpretrain's
+# ResNet-<depth> (SparseResNet keeps ResNet's parameter names)
+ENCODER_TYPES = ('ResNet', 'SparseResNet')
+LOAD = 'LoadImageFromFile'
+# the algorithms' own input-size arguments (SparK's mask grid)
+INPUT_SIZE_KEYS = ('input_size', )
+# SwAV's frozen prototypes: iterations of one ImageNet epoch at the
+# config's batch (1,281,167 / 256 = 5005)
+FROZEN_KEY = 'frozen_layers_cfg'
+
+
+def _plain(node):
+    return node.to_dict() if hasattr(node, 'to_dict') else node
+
+
+def _type_name(part) -> Optional[str]:
+    t = part.get('type') if isinstance(part, dict) else None
+    if isinstance(t, str):
+        return t.split('.')[-1]
+    return getattr(t, '__name__', None)
+
+
+def encoder_channels(cfg) -> Optional[int]:
+    """Output channels of the config's own ResNet-family encoder (a
+    SparseResNet counts as the ResNet of its depth); None for another
+    backbone."""
+    backbone = _plain(cfg.model).get('backbone') or {}
+    if _type_name(backbone) not in ENCODER_TYPES:
+        return None
+    return resnet_out_channels(dict(backbone, type='ResNet'))
+
+
+def channel_keys(cfg) -> List[str]:
+    """The model settings that read the encoder's features, in config
+    order: the necks' and head's channel keys found by the pre-flight's
+    walk, then the algorithm's own integer arguments equal to the encoder's
+    channels (SparK's ``enc_dec_norm_dim``)."""
+    model = _plain(cfg.model)
+    # None: every reader's key, whatever its value
+    keys = [k for k, _ in feature_channel_mismatches(model, None)]
+    channels = encoder_channels(cfg)
+    keys += [
+        f'model.{k}' for k, v in model.items()
+        if k not in ('backbone', 'neck', 'head') and type(v) is int
+        and channels is not None and v == channels
+    ]
+    return keys
+
+
+def strip_loader(pipeline) -> list:
+    """``pipeline`` without its leading file loader (MedMNIST samples are
+    decoded arrays)."""
+    pipeline = [_plain(t) for t in pipeline]
+    return [t for t in pipeline if _type_name(t) != LOAD]
+
+
+def data_overrides(cfg, target) -> dict:
+    """Top-level keys that make a config read a MedMNIST ``target``'s train
+    split with its own pipeline ({} when it does already, or for a folder
+    target: :func:`~.wrappers.folder_dataset` replaces every dataset)."""
+    dataset = _plain(cfg.train_dataloader.get('dataset')) or {}
+    if target.kind != 'npz' or _type_name(dataset) == 'MedMNIST':
+        return {}
+    return dict(
+        custom_imports=dict(imports=['mixssl_mm'], allow_failed_imports=False),
+        train_dataloader=dict(
+            # mmpretrain's SelfSupDataPreprocessor takes stacked views
+            collate_fn=dict(_delete_=True, type='default_collate'),
+            dataset=dict(
+                _delete_=True,
+                type='MedMNIST',
+                data_root=osp.dirname(target.path) or '.',
+                ann_file=osp.basename(target.path),
+                split='train',
+                with_label=False,
+                pipeline=strip_loader(dataset['pipeline']))))
+
+
+def _sync_free_norms(model) -> 'OrderedDict':
+    """cfg-options turning every norm type that subclasses
+    ``SyncBatchNorm`` and has a registered single-process twin (the same
+    name without ``Sync``: SparK's ``SparseSyncBatchNorm2d`` ->
+    ``SparseBatchNorm2d``) into the twin. mmengine's Runner reverts a
+    SyncBatchNorm of a non-distributed run to a dense BatchNorm, which would
+    normalise SparK's masked positions too; plain ``SyncBN`` is left to
+    that revert (the same as BN in one process)."""
+    import torch.nn as nn
+    from mmpretrain.registry import MODELS
+    out = OrderedDict()
+    for path, d in _walk(model, 'model'):
+        name = d.get('type') if path.endswith('norm_cfg') else None
+        if not isinstance(name, str) or 'Sync' not in name \
+                or name == 'SyncBN':
+            continue
+        cls, twin = MODELS.get(name), name.replace('Sync', '')
+        twin_cls = MODELS.get(twin)
+        if cls and issubclass(cls, nn.SyncBatchNorm) and twin_cls and \
+                not issubclass(twin_cls, nn.SyncBatchNorm):
+            out[f'{path}.type'] = twin
+    return out
+
+
+def _default_norm(model) -> 'OrderedDict':
+    """:func:`_sync_free_norms` of the backbone's registered default
+    ``norm_cfg`` when the config leaves it out (SparseResNet's is
+    ``SparseSyncBatchNorm2d``)."""
+    import inspect
+
+    from mmpretrain.registry import MODELS
+    backbone = model.get('backbone') or {}
+    cls = MODELS.get(_type_name(backbone) or '')
+    if cls is None or 'norm_cfg' in backbone:
+        return OrderedDict()
+    param = inspect.signature(cls.__init__).parameters.get('norm_cfg')
+    if param is None or not isinstance(param.default, dict):
+        return OrderedDict()
+    return _sync_free_norms(dict(backbone=dict(norm_cfg=param.default)))
+
+
+def fitted_options(cfg,
+                   img_size: Optional[int],
+                   batch_size: int,
+                   steps_per_epoch: int,
+                   lr: Optional[float],
+                   queue_len: Optional[int] = None) -> 'OrderedDict':
+    """cfg-options fitting the settings of ``cfg`` that follow the run
+    (see the module docstring): the algorithm's ``input_size``, hooks'
+    ``batch_size`` / ``lr`` / SwAV's ``frozen_layers_cfg``, the queue
+    length, sparse SyncBatchNorms. {} for the shipped configs but MoCo's
+    queue (which their presets set the same way)."""
+    model = _plain(cfg.model)
+    out = OrderedDict()
+    for key in INPUT_SIZE_KEYS:
+        if img_size and type(model.get(key)) is int:
+            out[f'model.{key}'] = img_size
+    for i, hook in enumerate(_plain(cfg.get('custom_hooks')) or []):
+        if 'batch_size' in hook:
+            out[f'custom_hooks.{i}.batch_size'] = batch_size
+        if 'lr' in hook and lr is not None:
+            out[f'custom_hooks.{i}.lr'] = lr
+        for layer in (hook.get(FROZEN_KEY) or {}):
+            out[f'custom_hooks.{i}.{FROZEN_KEY}.{layer}'] = steps_per_epoch
+    if queue_len and type(model.get('queue_len')) is int:
+        out['model.queue_len'] = queue_len
+    out.update(_sync_free_norms(model))
+    out.update(_default_norm(model))
+    return out
+
+
+def _train_loop_refusal(cfg) -> Optional[Tuple[str, str]]:
+    loop = _plain(cfg.get('train_cfg')) or {}
+    if 'max_epochs' not in loop or loop.get('by_epoch') is False or \
+            loop.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
+        return ('train_cfg', f'is {loop}; the benchmark budgets every method '
+                'in epochs: set train_cfg=dict(type=\'EpochBasedTrainLoop\', '
+                'max_epochs=1)')
+    return None
+
+
+def refusals(cfg,
+             img_size: int,
+             batch_size: int,
+             queue_len: Optional[int] = None) -> List[Tuple[str, str]]:
+    """``[(key, what is wrong and what to set), ...]`` of what a run
+    cannot fit in ``cfg`` at ``img_size`` px (the config's own size when
+    falsy) and ``batch_size``; [] when it can run."""
+    from mmpretrain.models import BaseSelfSupervisor
+    from mmpretrain.registry import MODELS
+    out = []
+    model = _plain(cfg.get('model')) or {}
+    cls = MODELS.get(model.get('type')) if isinstance(
+        model.get('type'), str) else model.get('type')
+    if not (isinstance(cls, type) and issubclass(cls, BaseSelfSupervisor)):
+        out.append(('model.type',
+                    f'{model.get("type")!r} is no self-supervised algorithm '
+                    '(an mmpretrain BaseSelfSupervisor); give a pretraining '
+                    'config'))
+        return out
+    backbone = model.get('backbone') or {}
+    if _type_name(backbone) not in ENCODER_TYPES:
+        out.append(
+            ('model.backbone.type',
+             f'{backbone.get("type")!r}: every method of a run is compared '
+             "on the preset's encoder, mmpretrain's ResNet (which the "
+             'fine-tune, linear-probe and k-NN stages load); give a config '
+             f'whose backbone is one of {ENCODER_TYPES} (e.g. mmpretrain\'s '
+             '*_resnet50_* configs)'))
+        return out
+    channels = encoder_channels(cfg)
+    wrong = feature_channel_mismatches(model, channels) if channels else []
+    for key, value in wrong:
+        out.append((key, f'is {value} but the config\'s encoder gives '
+                    f'{channels} channels; set it to {channels} (the run then '
+                    'fits it to its encoder)'))
+    loop = _train_loop_refusal(cfg)
+    if loop:
+        out.append(loop)
+    dataset = _plain(cfg.get('train_dataloader') or {}).get('dataset') or {}
+    if 'pipeline' not in dataset:
+        out.append(('train_dataloader.dataset.pipeline',
+                    f'is missing (dataset {dataset.get("type")!r}); the run '
+                    "replaces the config's dataset by the target's and needs "
+                    'the method\'s pipeline there'))
+    ratio = model.get('downsample_raito')  # sic, SparK's spelling
+    if type(model.get('input_size')) is int and isinstance(ratio, int):
+        size = img_size or model['input_size']
+        grid = size // ratio
+        keep = round(grid * grid * (1 - model.get('mask_ratio', 0.6)))
+        if grid < 2 or keep < 1:
+            out.append(('model.input_size',
+                        f'{size} px gives a mask grid of {grid}x{grid} '
+                        f'patches of {ratio} px (the encoder\'s stride), of '
+                        f'which {keep} stay visible: nothing to reconstruct '
+                        f'from. Run at img_size >= {2 * ratio} (e.g. --preset '
+                        'cpu-small, 64 px)'))
+    queue = queue_len or model.get('queue_len')
+    if type(queue) is int and queue % batch_size:
+        out.append(('model.queue_len',
+                    f'{queue} is no multiple of the batch size {batch_size} '
+                    '(the queue takes whole batches); set a multiple'))
+    return out
