@@ -32,7 +32,7 @@ import numpy as np
 
 from mixssl_mm.datasets.medmnist import (BLOODMNIST_CATEGORIES,
                                          BLOODMNIST_PAPER_4, FETCH_HINT,
-                                         SPLITS)
+                                         SPLITS, medmnist_class_names)
 
 DEFAULT_DATA_ROOT = 'data/medmnist/'
 DEFAULT_ANN_FILE = 'bloodmnist.npz'
@@ -169,10 +169,7 @@ def read_npz(path: str) -> Target:
                 labels[split] = lab.reshape(-1).astype(np.int64)
     num = int(max(int(v.max()) for v in labels.values() if v.size)) + 1
     name = _npz_name(path)
-    classes = list(BLOODMNIST_CATEGORIES) if osp.basename(path).startswith(
-        'bloodmnist') and num == len(BLOODMNIST_CATEGORIES) else [
-            f'class_{i}' for i in range(num)
-        ]
+    classes = list(medmnist_class_names(path, num))
     counts = {
         s: np.bincount(v, minlength=num).tolist()
         for s, v in labels.items()

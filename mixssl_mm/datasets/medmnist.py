@@ -1,5 +1,5 @@
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmpretrain.datasets import BaseDataset
@@ -19,6 +19,18 @@ BLOODMNIST_ALL_8 = tuple(range(8))
 
 SPLITS = ('train', 'val', 'test')
 FETCH_HINT = 'python tools/data/fetch_bloodmnist.py'
+
+
+def medmnist_class_names(ann_file: str, num_classes: int) -> Tuple[str, ...]:
+    """Class names of a MedMNIST ``.npz`` whose labels span ``num_classes``
+    ids: BloodMNIST's 8 names for a ``bloodmnist*.npz`` with 8 classes,
+    ``class_<id>`` otherwise (a file named like BloodMNIST but holding
+    another task must not get BloodMNIST's names). The one rule for the
+    dataset's ``metainfo`` and the benchmark's task."""
+    if (osp.basename(ann_file).startswith('bloodmnist')
+            and num_classes == len(BLOODMNIST_CATEGORIES)):
+        return BLOODMNIST_CATEGORIES
+    return tuple(f'class_{i}' for i in range(num_classes))
 
 
 @DATASETS.register_module()
@@ -177,10 +189,8 @@ class MedMNIST(BaseDataset):
         return labels
 
     def _infer_num_classes(self, npz, found) -> Optional[int]:
-        """BloodMNIST has 8 classes; for other files use the largest label of
-        all splits, as a small split may miss a class."""
-        if self._is_bloodmnist():
-            return len(BLOODMNIST_CATEGORIES)
+        """The largest label of all splits + 1, as a small split may miss a
+        class."""
         label_keys = [f'{s}_labels' for s in SPLITS if f'{s}_labels' in found]
         if not label_keys:
             return None
@@ -204,17 +214,10 @@ class MedMNIST(BaseDataset):
                               dtype=np.int64)
         return keep, new_labels
 
-    def _is_bloodmnist(self) -> bool:
-        return osp.basename(self.ann_file).startswith('bloodmnist')
-
     def _set_classes(self, num_classes: Optional[int]):
         """Fill ``metainfo['classes']`` unless the user gave names."""
-        if self._is_bloodmnist():
-            names = BLOODMNIST_CATEGORIES
-        elif num_classes is not None:
-            names = tuple(f'class_{i}' for i in range(num_classes))
-        else:
-            names = None
+        names = None if num_classes is None else medmnist_class_names(
+            self.ann_file, num_classes)
         if self.classes_subset is not None and names is not None:
             bad = [c for c in self.classes_subset if c >= len(names)]
             if bad:

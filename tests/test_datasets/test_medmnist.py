@@ -127,6 +127,23 @@ def test_generic_names_and_user_names(tmp_path):
         MedMNIST(ann_file=str(path), metainfo=dict(classes=['a', 'b']))
 
 
+def test_a_file_named_like_bloodmnist_with_another_task_gets_generic_names(
+        tmp_path):
+    """The dataset and the benchmark name a file's classes by one rule: a
+    2-class bloodmnist_*.npz is not BloodMNIST (its BloodMNIST names made
+    the benchmark's evaluation pre-flight refuse the run)."""
+    from mixssl_mm.benchmark.data import read_npz
+    path = tmp_path / 'bloodmnist_2class.npz'
+    _make_npz(path, num_classes=2)
+    ds = MedMNIST(ann_file=str(path))
+    assert ds.metainfo['classes'] == ('class_0', 'class_1')
+    assert tuple(read_npz(str(path)).classes) == ds.metainfo['classes']
+    full = tmp_path / 'bloodmnist.npz'
+    _make_npz(full)
+    assert MedMNIST(ann_file=str(full)).metainfo['classes'] == \
+        BLOODMNIST_CATEGORIES == tuple(read_npz(str(full)).classes)
+
+
 def test_missing_file_names_path_and_fetch_tool(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         MedMNIST(data_root=str(tmp_path), ann_file='bloodmnist.npz')
