@@ -12,7 +12,11 @@ What a run fits (docs/benchmark.md, "Any SSL config"):
   number); a MedMNIST target drops the pipeline's ``LoadImageFromFile``
   (its samples are decoded arrays). A config that already reads MedMNIST
   (the shipped ones) is left as it is;
-- the encoder (:func:`channel_keys`): the preset's ResNet depth; every
+- the encoder (:func:`channel_keys`): the preset's ResNet depth, or, for a
+  MixSSL config whose encoder is no ResNet (ConvNeXt, ViT), the config's own
+  encoder (:func:`own_encoder`: at the run's resolution, its readers and
+  the decoder's up-samplings from the pre-flight's probe, in every stage);
+  every
   setting that reads the encoder's features, found from the model config's
   structure (:func:`mixssl_mm.preflight.channels.feature_channel_mismatches`:
   the necks' chain and the head, or the parts a model class lists in
@@ -31,6 +35,7 @@ What a run fits (docs/benchmark.md, "Any SSL config"):
 :func:`refusals` lists, before any stage, what cannot be fitted: each with
 the key and what to set.
 """
+import inspect
 import os.path as osp
 from collections import OrderedDict
 from typing import List, Optional, Tuple
@@ -38,6 +43,7 @@ from typing import List, Optional, Tuple
 from mixssl_mm.preflight.channels import (feature_channel_mismatches,
                                           resnet_out_channels)
 from .shrink import _walk  # every dict of a config, with its cfg-option key
+from .shrink import reader_options
 
 # the encoders a benchmark's downstream stages load into mmpretrain's
 # ResNet-<depth> (SparseResNet keeps ResNet's parameter names)
@@ -69,6 +75,47 @@ def encoder_channels(cfg) -> Optional[int]:
     if _type_name(backbone) not in ENCODER_TYPES:
         return None
     return resnet_out_channels(dict(backbone, type='ResNet'))
+
+
+def _is_mixssl(model: dict) -> bool:
+    from mmpretrain.registry import MODELS
+
+    from mixssl_mm.models.algorithms.mixssl import MixSSL
+    cls = MODELS.get(_type_name(model) or '')
+    return isinstance(cls, type) and issubclass(cls, MixSSL)
+
+
+def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
+    """The encoder of a MixSSL config whose backbone is no ResNet (None
+    for a ResNet-family one, which takes the preset's depth), fitted to a
+    run at ``img_size`` px (falsy: the config's size).
+
+    Returns:
+        ``dict(backbone=..., options=..., channels=C, stride=S)``: the
+        config's backbone dict with ``img_size`` set where the backbone
+        takes one (ViT's position embeddings); the pretraining
+        cfg-options that set it and every reader of the encoder
+        (:func:`~.shrink.reader_options`); its probed output channels
+        and stride (px).
+
+    Raises:
+        mixssl_mm.preflight.error.ConfigError: the probe's refusal (no
+            feature map, a stride that is no power of two).
+    """
+    from mmpretrain.registry import MODELS
+    model = _plain(cfg.model)
+    backbone = dict(model.get('backbone') or {})
+    if _type_name(backbone) in ENCODER_TYPES or not _is_mixssl(model):
+        return None
+    options = OrderedDict()
+    cls = MODELS.get(_type_name(backbone) or '')
+    if img_size and cls is not None and \
+            'img_size' in inspect.signature(cls.__init__).parameters:
+        backbone['img_size'] = options['model.backbone.img_size'] = img_size
+    readers, channels, stride = reader_options(dict(model, backbone=backbone))
+    options.update(readers)
+    return dict(
+        backbone=backbone, options=options, channels=channels, stride=stride)
 
 
 def channel_keys(cfg) -> List[str]:
@@ -198,6 +245,28 @@ def _train_loop_refusal(cfg) -> Optional[Tuple[str, str]]:
     return None
 
 
+def _own_encoder_refusals(cfg, img_size: int) -> List[Tuple[str, str]]:
+    """What a MixSSL config with its own (non-ResNet) encoder cannot fit:
+    the probe's refusal; a resolution that is no multiple of the
+    encoder's stride (the decoder would not give the input's size back)."""
+    from mixssl_mm.preflight.error import ConfigError
+    try:
+        enc = own_encoder(cfg, img_size)
+    except ConfigError as e:
+        return [('model.backbone', f'({e})')]
+    out = []
+    if img_size and img_size % enc['stride']:
+        name = _type_name(enc['backbone'])
+        out.append(('img_size', f'{img_size} px is no multiple of the '
+                    f"encoder's stride, {enc['stride']} px ({name}); choose "
+                    f"a preset whose img_size is a multiple of {enc['stride']}"
+                    ' (e.g. cpu-small, 64 px)'))
+    loop = _train_loop_refusal(cfg)
+    if loop:
+        out.append(loop)
+    return out
+
+
 def refusals(cfg,
              img_size: int,
              batch_size: int,
@@ -218,6 +287,8 @@ def refusals(cfg,
                     'config'))
         return out
     backbone = model.get('backbone') or {}
+    if _type_name(backbone) not in ENCODER_TYPES and _is_mixssl(model):
+        return _own_encoder_refusals(cfg, img_size)
     if _type_name(backbone) not in ENCODER_TYPES:
         out.append(
             ('model.backbone.type',

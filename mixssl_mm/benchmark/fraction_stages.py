@@ -97,11 +97,12 @@ class FractionStages:
             if f < 1.0 for s in self.plan.seeds
         ]
 
-    def config(self, protocol: str, seed: int) -> str:
-        """The generated fine-tune config that trains on the subset."""
+    def config(self, protocol: str, seed: int, encoder=None) -> str:
+        """The generated fine-tune config that trains on the subset (with
+        ``encoder``, see :meth:`.stage_configs.StageConfigs.protocol`)."""
         return self.plan.configs.label_subset(
             protocol, seed,
-            self.subset(protocol, seed).indices)
+            self.subset(protocol, seed).indices, encoder)
 
     def adjust_options(self, options: dict, protocol: str, seed: int,
                        epochs: int) -> None:

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from typing import List, Optional, Sequence, Tuple
 
 from mixssl_mm.datasets.utils.natural_photos import benchmark_pool
-from .config_fit import fitted_options, refusals
+from .config_fit import fitted_options, own_encoder, refusals
 from .data import choose_task, find_target, positive_index, read_aux
 from .fraction_stages import FractionStages, expand_protocols
 from .methods import (CONFIG_SIZE, DOWNSTREAM, METHOD_GROUPS, METHODS,
@@ -101,6 +101,8 @@ class Plan:
         self.work_dir = osp.abspath(
             args.work_dir or osp.join('work_dirs', 'benchmark', args.preset))
         self.channels = feature_channels(p['depth'])
+        # method -> its config's own (non-ResNet) encoder (config_fit)
+        self.encoders = {}
         self._check_methods(explicit)
         # the data, the task and the start, read before any stage
         self.target = t = find_target(args.data_root, args.ann_file)
@@ -153,6 +155,9 @@ class Plan:
                 load_config(cfg), p['img_size'], p['batch_size'],
                 p.get('queue_len'))
             if not found:
+                enc = own_encoder(load_config(cfg), p['img_size'])
+                if enc is not None:
+                    self.encoders[m] = enc
                 continue
             why = '; '.join(f'{k} {what}' for k, what in found)
             if m in explicit:
@@ -185,6 +190,12 @@ class Plan:
                     'Convert torchvision or DINO ResNet weights with '
                     'tools/model_converters/ first.')
         if self.init_ckpt:
+            if self.encoders:
+                raise SystemExit(
+                    f'--init-ckpt is a ResNet-{p["depth"]} start, but '
+                    f'{[method_cli_name(m) for m in self.encoders]} keep '
+                    "their config's own encoder; leave --init-ckpt out or "
+                    'run those methods apart.')
             self.init_sha256 = check_start(self.init_ckpt, p['depth'])
         bank = self.train_images
         if 'knn' in self.protocols and bank < KNN_K:
@@ -234,17 +245,36 @@ class Plan:
         """The config ``method``'s pretraining stage runs."""
         return self.configs.pretrain(method, METHODS[method]['config'])
 
-    def protocol_config(self, protocol: str) -> str:
-        """The config of a fine-tune / linear-probe stage and its test (a
-        label-fraction protocol: the fine-tune's test)."""
-        return self.configs.protocol(base_protocol(protocol))
+    def downstream_encoder(self, method: Optional[str]) -> Optional[tuple]:
+        """``(method, backbone)`` of the downstream stages of a method with
+        its config's own encoder (:attr:`encoders`), None for the preset's
+        ResNet."""
+        enc = self.encoders.get(method)
+        return (method, enc['backbone']) if enc else None
 
-    def train_config(self, protocol: str, seed: int) -> str:
+    def encoder_channels(self, method: Optional[str]) -> int:
+        """Output channels of ``method``'s encoder."""
+        enc = self.encoders.get(method)
+        return enc['channels'] if enc else self.channels
+
+    def protocol_config(self,
+                        protocol: str,
+                        method: Optional[str] = None) -> str:
+        """The config of a fine-tune / linear-probe stage and its test (a
+        label-fraction protocol: the fine-tune's test) of ``method``."""
+        return self.configs.protocol(
+            base_protocol(protocol), self.downstream_encoder(method))
+
+    def train_config(self,
+                     protocol: str,
+                     seed: int,
+                     method: Optional[str] = None) -> str:
         """The config of a downstream training stage: a label-fraction
         protocol's trains on its subset for ``seed``."""
         if base_protocol(protocol) != protocol:
-            return self.fraction_stages.config(protocol, seed)
-        return self.protocol_config(protocol)
+            return self.fraction_stages.config(protocol, seed,
+                                               self.downstream_encoder(method))
+        return self.protocol_config(protocol, method)
 
     def train_extra(self, protocol: str) -> List[str]:
         """The user's ``--downstream-cfg-options`` of a training stage."""
@@ -253,9 +283,10 @@ class Plan:
             return self.fraction_stages.extra(extra)
         return extra
 
-    def knn_config(self) -> str:
-        """The k-NN stage's config (the same for every method and seed)."""
-        return self.configs.knn()
+    def knn_config(self, method: Optional[str] = None) -> str:
+        """The k-NN stage's config (the same for every method with the
+        preset's ResNet, and seed)."""
+        return self.configs.knn(self.downstream_encoder(method))
 
     def write_files(self) -> List[str]:
         """Write the generated image lists and wrapper configs the stages
@@ -269,6 +300,13 @@ class Plan:
             if proto != 'knn':
                 for seed in self.seeds:
                     self.train_config(proto, seed)
+        for m in self.encoders:  # methods with their config's own encoder
+            if 'knn' in self.protocols:
+                self.knn_config(m)
+            for proto in self.protocols:
+                if proto != 'knn':
+                    for seed in self.seeds:
+                        self.train_config(proto, seed, m)
         subsets = [
             s.write(self.work_dir) for s in self.fraction_stages.subsets()
         ]
@@ -345,10 +383,15 @@ class Plan:
             o[f'{ld}.persistent_workers'] = w > 0
             o[f'{ld}.pin_memory'] = w != 0
 
-    def _common_train_options(self, cfg, epochs: int, seed: int) -> dict:
+    def _common_train_options(self,
+                              cfg,
+                              epochs: int,
+                              seed: int,
+                              resnet: bool = True) -> dict:
         p, o = self.preset, OrderedDict()
         o['randomness.seed'] = seed
-        o['model.backbone.depth'] = p['depth']
+        if resnet:  # else the config's own encoder (config_fit)
+            o['model.backbone.depth'] = p['depth']
         o['train_cfg.max_epochs'] = epochs
         o['train_dataloader.batch_size'] = p['batch_size']
         o['default_hooks.checkpoint.max_keep_ckpts'] = 1
@@ -368,8 +411,12 @@ class Plan:
         """cfg-options of ``method``'s pretraining stage."""
         p, m = self.preset, METHODS[method]
         cfg = self.configs.config(self.pretrain_config(method))
-        o = self._common_train_options(cfg, p['pretrain_epochs'], seed)
-        o.update(m['channels'](self.channels))
+        enc = self.encoders.get(method)
+        o = self._common_train_options(
+            cfg, p['pretrain_epochs'], seed, resnet=enc is None)
+        o.update(m['channels'](self.encoder_channels(method)))
+        if enc is not None:  # its readers and resolution, from the probe
+            o.update(enc['options'])
         # the paper recipe keeps the configs' lr (the paper's 1e-4)
         lr = cfg.optim_wrapper.optimizer.get('lr')
         if p['pretrain_lr'] is not None and self.recipe != 'paper':
@@ -391,14 +438,18 @@ class Plan:
         o.update(p['method_options'].get(method, {}))
         return o
 
-    def _downstream_model_options(self, cfg, loader: str) -> dict:
+    def _downstream_model_options(self,
+                                  cfg,
+                                  loader: str,
+                                  channels: Optional[int] = None) -> dict:
         o = OrderedDict()
-        o['model.head.in_channels'] = self.channels
+        channels = channels or self.channels
+        o['model.head.in_channels'] = channels
         necks = cfg.model.get('neck')
         if isinstance(necks, (list, tuple)):  # e.g. GAP + ClsBatchNormNeck
             for i, n in enumerate(necks):
                 if 'input_features' in n:
-                    o[f'model.neck.{i}.input_features'] = self.channels
+                    o[f'model.neck.{i}.input_features'] = channels
         if self.task.paper is None:  # not a shipped BloodMNIST task config
             o['model.head.num_classes'] = self.num_classes
             o['data_preprocessor.num_classes'] = self.num_classes
@@ -406,18 +457,25 @@ class Plan:
                 o[f'{loader}.dataset.classes_subset'] = self.subset
         return o
 
-    def downstream_train_options(self, protocol: str, seed: int,
-                                 ckpt: Optional[str]) -> dict:
-        """cfg-options of a fine-tune / linear-probe training stage that
-        starts from the encoder in ``ckpt`` (None: random init, Rand)."""
+    def downstream_train_options(self,
+                                 protocol: str,
+                                 seed: int,
+                                 ckpt: Optional[str],
+                                 method: Optional[str] = None) -> dict:
+        """cfg-options of ``method``'s fine-tune / linear-probe training
+        stage that starts from the encoder in ``ckpt`` (None: random init,
+        Rand)."""
         p, base = self.preset, base_protocol(protocol)
-        cfg = self.configs.config(self.protocol_config(protocol))
+        cfg = self.configs.config(self.protocol_config(protocol, method))
         epochs = p['finetune_epochs' if base ==
                    'finetune' else 'linear_epochs']
-        o = self._common_train_options(cfg, epochs, seed)
+        resnet = method not in self.encoders
+        o = self._common_train_options(cfg, epochs, seed, resnet=resnet)
         for k in [k for k in o if k.startswith('val_dataloader.')]:
             del o[k]  # validation is off
-        o.update(self._downstream_model_options(cfg, 'train_dataloader'))
+        o.update(
+            self._downstream_model_options(cfg, 'train_dataloader',
+                                           self.encoder_channels(method)))
         # the final checkpoint is tested; no model selection on val
         o['val_dataloader'] = None
         o['val_cfg'] = None
@@ -435,14 +493,21 @@ class Plan:
             self.fraction_stages.adjust_options(o, protocol, seed, epochs)
         return o
 
-    def test_options(self, protocol: str, seed: int) -> dict:
-        """cfg-options of a test stage (weights come from its checkpoint)."""
+    def test_options(self,
+                     protocol: str,
+                     seed: int,
+                     method: Optional[str] = None) -> dict:
+        """cfg-options of ``method``'s test stage (weights come from its
+        checkpoint)."""
         p, o = self.preset, OrderedDict()
-        cfg = self.configs.config(self.protocol_config(protocol))
+        cfg = self.configs.config(self.protocol_config(protocol, method))
         o['randomness.seed'] = seed
-        o['model.backbone.depth'] = p['depth']
+        if method not in self.encoders:
+            o['model.backbone.depth'] = p['depth']
         o['model.backbone.init_cfg'] = None  # weights come from the ckpt
-        o.update(self._downstream_model_options(cfg, 'test_dataloader'))
+        o.update(
+            self._downstream_model_options(cfg, 'test_dataloader',
+                                           self.encoder_channels(method)))
         self._loader_options(o, ['test_dataloader'])
         if p['img_size']:
             o.update(
@@ -450,10 +515,13 @@ class Plan:
         o.update(self._data_options(['test_dataloader']))
         return o
 
-    def knn_options(self, seed: int, ckpt: Optional[str]) -> dict:
+    def knn_options(self,
+                    seed: int,
+                    ckpt: Optional[str],
+                    method: Optional[str] = None) -> dict:
         """cfg-options of the k-NN stage: the fine-tune stage's, 0 epochs
         (its ``KNNEvalHook`` evaluates the initial weights, ``ckpt``)."""
-        o = self.downstream_train_options('finetune', seed, ckpt)
+        o = self.downstream_train_options('finetune', seed, ckpt, method)
         o['train_cfg.max_epochs'] = 0
         o.pop(WARMUP_END_KEY, None)  # it trains nothing (see knn())
         return o

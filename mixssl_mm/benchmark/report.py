@@ -292,6 +292,21 @@ def fraction_lines(plan) -> List[str]:
     ]
 
 
+def own_encoder_lines(plan) -> List[str]:
+    """One line per method that keeps its config's own (non-ResNet)
+    encoder (:func:`~mixssl_mm.benchmark.config_fit.own_encoder`)."""
+    lines = []
+    for m, enc in getattr(plan, 'encoders', {}).items():
+        b = enc['backbone']
+        arch = f' {b["arch"]}' if isinstance(b.get('arch'), str) else ''
+        lines.append(
+            f'- {METHODS[m]["name"]}: its config\'s own encoder, '
+            f'{b["type"]}{arch} ({enc["channels"]} channels, stride '
+            f'{enc["stride"]} px), not the ResNet, in pretraining and every '
+            'downstream stage (decoder and heads fitted to it).')
+    return lines
+
+
 def header_lines(plan, stage_seconds: float) -> List[str]:
     """results.md's header: the settings of ``plan`` (a
     :class:`~mixssl_mm.benchmark.planning.Plan`) and the summed time of the
@@ -310,6 +325,7 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
         f'- Encoder: ResNet-{p["depth"]}, {size} px, batch '
         f'{p["batch_size"]}; pretraining and downstream training on '
         f'{subset}.',
+        *own_encoder_lines(plan),
         f'- Pretraining: {p["pretrain_epochs"]} epochs, peak lr '
         f'{pretrain_lr}; fine-tune: {p["finetune_epochs"]} epochs, lr 1e-4; '
         f'linear probe: {p["linear_epochs"]} epochs, lr 1e-3. '

@@ -376,16 +376,17 @@ class Benchmark:
     def _run_protocol(self, method: str, seed: int, proto: str,
                       ckpt: Optional[str]) -> None:
         plan, extra = self.plan, self.args.downstream_cfg_options
-        res = self.run_train(f'{method} seed {seed} {proto}',
-                             plan.stage_dir(method, seed, proto),
-                             plan.train_config(proto, seed),
-                             plan.downstream_train_options(proto, seed, ckpt),
-                             plan.train_extra(proto))
+        res = self.run_train(
+            f'{method} seed {seed} {proto}',
+            plan.stage_dir(method, seed, proto),
+            plan.train_config(proto, seed, method),
+            plan.downstream_train_options(proto, seed, ckpt, method),
+            plan.train_extra(proto))
         ds_ckpt = res.get('checkpoint', f'<{proto} checkpoint>')
         sdir = plan.stage_dir(method, seed, f'{proto}_test')
         res = self.run_test(f'{method} seed {seed} {proto} test', sdir,
-                            plan.protocol_config(proto), ds_ckpt,
-                            plan.test_options(proto, seed), extra)
+                            plan.protocol_config(proto, method), ds_ckpt,
+                            plan.test_options(proto, seed, method), extra)
         self._record(
             method, proto, seed, res, predictions=osp.join(sdir, PREDICTIONS))
 
@@ -413,9 +414,10 @@ class Benchmark:
                 raise StageFailed(f'{sdir} logged no knn/top1')
             return dict(metrics={KNN_KEY: top1})
 
-        cmd = plan.train_command(plan.knn_config(), sdir,
-                                 plan.knn_options(seed, ckpt),
-                                 self.args.downstream_cfg_options)
+        opts = plan.knn_options(seed, ckpt, method)
+        cmd = plan.train_command(
+            plan.knn_config(method), sdir, opts,
+            self.args.downstream_cfg_options)
         res = self.runner.run_stage(f'{method} seed {seed} knn', sdir, cmd,
                                     result)
         self._record(method, 'knn', seed, res)

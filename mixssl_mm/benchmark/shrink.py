@@ -10,12 +10,17 @@ by the acceptance command's ``--tiny`` mode.
   the config's ``model.type`` builds;
 - :func:`model_options`: a narrower, shallower ResNet and every neck/head
   width that follows the encoder's (see :data:`WIDTH_KEYS`);
+- :func:`reader_options`: every setting of a MixSSL model that reads its
+  encoder (any backbone), set to what the pre-flight's probe measures;
+  :func:`encoder_options`: a non-ResNet encoder at its family's smallest
+  arch (:data:`SMALLEST_ARCH`) with its readers;
 - :func:`data_options`: few samples, small batches, no workers, data read
   from given test files (a MedMNIST ``.npz``, an image folder);
 - :func:`shrink_options`: all of them plus the resolution (reusing
   :func:`mixssl_mm.benchmark.methods.resolution_options`), one epoch, and
   the settings a CPU cannot run (``compile``).
 """
+import copy
 import glob
 import os.path as osp
 from collections import OrderedDict
@@ -31,6 +36,9 @@ from .methods import LOADERS, largest_size, resolution_options
 WIDTH_KEYS = ('in_channels', 'hid_channels', 'out_channels', 'input_features')
 # SparseResNet (SparK's encoder) has ResNet's widths
 RESNETS = ('ResNet', 'mmpretrain.ResNet', 'SparseResNet')
+# the smallest arch of each non-ResNet family mmpretrain names:
+# ConvNeXt-atto (3.7 M parameters, 320 channels), DeiT-tiny (5.7 M, 192)
+SMALLEST_ARCH = {'ConvNeXt': 'atto', 'VisionTransformer': 'deit-tiny'}
 
 
 def shipped_configs(root: str = 'configs') -> List[str]:
@@ -109,6 +117,50 @@ def model_options(cfg, depth: int = 18, width: int = 16) -> 'OrderedDict':
             value = node.get(key)
             if isinstance(value, int) and value >= old:
                 opts[f'{path}.{key}'] = value * new // old
+    return opts
+
+
+def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
+    """Probe the encoder of a MixSSL ``model`` config (a plain dict; any
+    backbone that returns feature maps) and set what reads it.
+
+    Returns:
+        ``(options, channels, stride)``: cfg-options setting every reader
+        of the encoder (the decoder's and heads' ``in_channels``, found by
+        :func:`~mixssl_mm.preflight.channels.feature_channel_mismatches`)
+        to the probed ``channels`` and the decoder's ``num_upsamples`` to
+        ``log2(stride)`` (objective R only); the encoder's output channels
+        and stride in px.
+
+    Raises:
+        mixssl_mm.preflight.error.ConfigError: the encoder returns no
+            feature map, or a stride that is no power of two
+            (:func:`~mixssl_mm.preflight.channels.probe_encoder`).
+    """
+    from mixssl_mm.preflight.channels import (_num_upsamples,
+                                              feature_channel_mismatches,
+                                              probe_encoder)
+    channels, stride = probe_encoder(model)
+    opts = OrderedDict(
+        (key, channels) for key, _ in feature_channel_mismatches(model, None))
+    if _num_upsamples(model) is not None:
+        opts['model.neck.num_upsamples'] = stride.bit_length() - 1
+    return opts, channels, stride
+
+
+def encoder_options(cfg) -> 'OrderedDict':
+    """cfg-options for the smallest arch of the config's (non-ResNet)
+    encoder family (:data:`SMALLEST_ARCH`) and every reader of it
+    (:func:`reader_options`).
+
+    Raises:
+        KeyError: an encoder family not in :data:`SMALLEST_ARCH`.
+    """
+    model = copy.deepcopy(_plain(cfg, 'model'))
+    arch = SMALLEST_ARCH[model['backbone']['type']]
+    model['backbone']['arch'] = arch
+    opts = OrderedDict([('model.backbone.arch', arch)])
+    opts.update(reader_options(model)[0])
     return opts
 
 

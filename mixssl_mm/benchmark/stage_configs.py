@@ -15,7 +15,13 @@ earlier versions), else a generated wrapper config
   split (queries) with the test pipeline; with ``--recalibrate-bn``,
   ``BNRecalibrationHook`` in the linear probe and the k-NN stage, averaging
   the BatchNorm statistics over that same bank: the clean train images as
-  the test pipeline shows them.
+  the test pipeline shows them;
+- the encoder, for a method that keeps its config's own (non-ResNet)
+  encoder (:func:`.config_fit.own_encoder`): that backbone dict (its
+  feature-map option included) in place of the ResNet, loaded from the
+  pretraining checkpoint as the ResNet is (``Pretrained``, prefix
+  ``backbone.``), behind the same ``GlobalAveragePooling``; frozen whole in
+  the linear probe (:func:`encoder_override`).
 """
 import argparse
 import copy
@@ -30,6 +36,32 @@ from .wrappers import (GeneratedFiles, folder_dataset, has_cross_domain_mixup,
                        wrapper_text)
 
 RECALIBRATE_BN = dict(type='BNRecalibrationHook')
+
+
+def _frozen_all(backbone: dict) -> int:
+    """The ``frozen_stages`` that freezes every stage (ConvNeXt) or layer
+    (ViT) of ``backbone``, read from the built encoder."""
+    from mmpretrain.registry import MODELS
+    encoder = MODELS.build(copy.deepcopy(backbone))
+    for attr in ('num_layers', 'num_stages'):
+        if isinstance(getattr(encoder, attr, None), int):
+            return getattr(encoder, attr)
+    raise ValueError(f'{type(encoder).__name__} names neither num_layers nor '
+                     'num_stages: cannot freeze it for the linear probe.')
+
+
+def encoder_override(backbone: dict, protocol: str) -> dict:
+    """The ``model`` key of a downstream wrapper that uses ``backbone``
+    (the pretraining config's) instead of the shipped config's ResNet: the
+    same ``Pretrained`` loading (the stage's cfg-options set its
+    checkpoint), every stage frozen in the linear probe."""
+    new = dict(
+        copy.deepcopy(backbone),
+        _delete_=True,
+        init_cfg=dict(type='Pretrained', checkpoint='', prefix='backbone.'))
+    if protocol == 'linear':
+        new['frozen_stages'] = _frozen_all(backbone)
+    return dict(backbone=new)
 
 
 def parse_cfg_options(options: Sequence[str]) -> dict:
@@ -116,26 +148,49 @@ class StageConfigs:
         return self._cached(('pretrain', method), lambda: self._stage(
             f'{method}_pretrain', config, self.pretrain_overrides(config)))
 
-    def protocol(self, protocol: str) -> str:
-        """The config of a fine-tune / linear-probe stage and its test."""
-        base = self.downstream[protocol]
-        return self._cached(('downstream', protocol), lambda: self._stage(
-            protocol, base, self.downstream_overrides(protocol)))
+    def _with_encoder(self, protocol: str, encoder) -> dict:
+        """:meth:`downstream_overrides` and, with ``encoder`` (``(method,
+        backbone)``), :func:`encoder_override`."""
+        o = copy.deepcopy(self.downstream_overrides(protocol))
+        if encoder is not None:
+            o['model'] = encoder_override(encoder[1], protocol)
+        return o
 
-    def label_subset(self, protocol: str, seed: int,
-                     indices: Sequence[int]) -> str:
+    @staticmethod
+    def _stem(stem: str, encoder) -> str:
+        return stem if encoder is None else f'{stem}_{encoder[0]}'
+
+    def protocol(self, protocol: str, encoder=None) -> str:
+        """The config of a fine-tune / linear-probe stage and its test;
+        ``encoder``: ``(method, backbone)`` of a method with its config's own
+        encoder (None: the shipped config's ResNet)."""
+        base = self.downstream[protocol]
+        name = encoder and encoder[0]
+        return self._cached(('downstream', protocol, name),
+                            lambda: self._stage(
+                                self._stem(protocol, encoder), base,
+                                self._with_encoder(protocol, encoder)))
+
+    def label_subset(self,
+                     protocol: str,
+                     seed: int,
+                     indices: Sequence[int],
+                     encoder=None) -> str:
         """The config of a label-fraction fine-tune (``protocol``, e.g.
         ``finetune_10pct``) with ``seed``: the fine-tune's, training on the
-        ``data_list`` positions ``indices`` (mmengine ``indices``)."""
+        ``data_list`` positions ``indices`` (mmengine ``indices``);
+        ``encoder`` as in :meth:`protocol`."""
 
         def build():
-            overrides = copy.deepcopy(self.downstream_overrides('finetune'))
+            overrides = self._with_encoder('finetune', encoder)
             loader = overrides.setdefault('train_dataloader', {})
             loader.setdefault('dataset', {})['indices'] = list(indices)
-            return self._stage(f'{protocol}_seed{seed}',
-                               self.downstream['finetune'], overrides)
+            return self._stage(
+                self._stem(f'{protocol}_seed{seed}', encoder),
+                self.downstream['finetune'], overrides)
 
-        return self._cached(('subset', protocol, seed), build)
+        return self._cached(('subset', protocol, seed, encoder and encoder[0]),
+                            build)
 
     def clean_datasets(self) -> Tuple[dict, dict]:
         """``(train, test)`` dataset configs of the downstream stages as
@@ -162,10 +217,10 @@ class StageConfigs:
             dataset=self.clean_datasets()[0],
             num_workers=self.workers)
 
-    def knn(self) -> str:
+    def knn(self, encoder=None) -> str:
         """The k-NN stage's config: the fine-tune config and a
         ``KNNEvalHook`` over :meth:`clean_datasets` (bank: train subset,
-        queries: test split)."""
+        queries: test split); ``encoder`` as in :meth:`protocol`."""
 
         def build():
             base = self.downstream['finetune']
@@ -174,13 +229,13 @@ class StageConfigs:
                 hooks.append(self._recalibrate_bn())
             hooks.append(knn_hook(*self.clean_datasets(), self.workers))
             overrides = dict(
-                self.downstream_overrides('finetune'), custom_hooks=hooks)
+                self._with_encoder('finetune', encoder), custom_hooks=hooks)
             if 'param_scheduler' in overrides:
                 # 0 epochs: a schedule would end before it begins
                 overrides['param_scheduler'] = []
-            return self._stage('knn', base, overrides)
+            return self._stage(self._stem('knn', encoder), base, overrides)
 
-        return self._cached(('knn', ), build)
+        return self._cached(('knn', encoder and encoder[0]), build)
 
     # ------------------------------------------------------------ overrides
     def pretrain_overrides(self, config: str) -> dict:

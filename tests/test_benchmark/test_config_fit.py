@@ -230,3 +230,82 @@ def test_the_table_fits_as_it_is(repo_cwd):
         if m['config']:
             size = 64 if key == 'mm_spark' else 32
             assert refusals(load_config(m['config']), size, 32, 128) == [], key
+
+
+OWN_ENCODERS = [
+    # config, backbone type, probed channels, stride, frozen_stages (linear)
+    ('configs/mixssl/mixssl_convnext-tiny_1xb64-1e_bloodmnist-64px.py',
+     'ConvNeXt', 768, 32, 4),
+    ('configs/mixssl/mixssl_vit-small-p16_1xb64-1e_bloodmnist-64px.py',
+     'VisionTransformer', 384, 16, 12),
+]
+
+
+@pytest.mark.parametrize('config, kind, channels, stride, frozen',
+                         OWN_ENCODERS)
+def test_mixssl_keeps_its_own_encoder_in_every_stage(config, kind, channels,
+                                                     stride, frozen, npz,
+                                                     tmp_path, repo_cwd,
+                                                     methods_table):
+    """A MixSSL config on ConvNeXt / ViT: no ResNet depth anywhere, every
+    reader of the encoder at the probed channels, ViT at the preset's size;
+    the downstream configs build that encoder from the pretraining
+    checkpoint and classify a batch (head in_channels = its channels)."""
+    import torch
+    from mmpretrain.registry import MODELS
+    plan = _plan(npz, '--preset', 'tiny', '--methods',
+                 'mixssl', f'own={config}', '--work-dir',
+                 str(tmp_path / 'bench'), '--seeds', '0')
+    plan.write_files()
+    pre = plan.pretrain_options('own', 0)
+    assert 'model.backbone.depth' not in pre
+    assert pre['model.neck.in_channels'] == channels
+    assert pre['model.head.in_channels'] == channels
+    assert 2**pre['model.neck.num_upsamples'] == stride
+    assert pre.get('model.backbone.img_size') == (
+        32 if kind == 'VisionTransformer' else None)
+    # the ResNet method of the same run keeps the shared ResNet stages
+    assert plan.pretrain_options('mixssl', 0)['model.backbone.depth'] == 18
+    assert plan.protocol_config('finetune') != \
+        plan.protocol_config('finetune', 'own')
+    ckpt = str(tmp_path / 'epoch_1.pth')
+    for proto in ('finetune', 'linear', 'knn'):
+        path = plan.knn_config('own') if proto == 'knn' else \
+            plan.train_config(proto, 0, 'own')
+        opts = (
+            plan.knn_options(0, ckpt, 'own') if proto == 'knn' else
+            plan.downstream_train_options(proto, 0, ckpt, 'own'))
+        assert 'model.backbone.depth' not in opts
+        cfg = Config.fromfile(path)
+        cfg.merge_from_dict(opts)
+        backbone = cfg.model.backbone
+        assert backbone.type == kind and 'depth' not in backbone
+        assert backbone.init_cfg == dict(
+            type='Pretrained', checkpoint=ckpt, prefix='backbone.')
+        assert backbone.get('frozen_stages') == (
+            frozen if proto == 'linear' else None)
+        assert cfg.model.head.in_channels == channels
+        if proto == 'linear':
+            assert cfg.model.neck[1].input_features == channels
+        model = MODELS.build(cfg.model)  # init_cfg is not applied here
+        model.eval()
+        with torch.no_grad():
+            logits = model(torch.zeros(2, 3, 32, 32), mode='tensor')
+        assert tuple(logits.shape) == (2, cfg.model.head.num_classes)
+    test = plan.test_options('finetune', 0, 'own')
+    assert 'model.backbone.depth' not in test
+    assert test['model.head.in_channels'] == channels
+
+
+def test_a_resolution_off_the_encoders_stride_is_refused(
+        npz, tmp_path, repo_cwd, methods_table, monkeypatch):
+    from mixssl_mm.benchmark.presets import PRESETS
+    monkeypatch.setitem(PRESETS['tiny'], 'img_size', 48)
+    config = OWN_ENCODERS[0][0]
+    with pytest.raises(SystemExit) as e:
+        _plan(npz, '--preset', 'tiny', '--methods', f'own={config}',
+              '--work-dir', str(tmp_path / 'bench'))
+    assert 'cannot run in preset tiny' in str(e.value)
+    assert 'img_size 48 px is no multiple of' in str(e.value)
+    assert 'stride, 32 px (ConvNeXt)' in str(e.value)
+    assert not (tmp_path / 'bench').exists()
