@@ -18,7 +18,8 @@ stage, whatever the method's shipped config says:
   1e-3 x lr over the first :data:`WARMUP_FRACTION` of the stage's
   optimizer steps) and ``CosineAnnealingLR`` over the whole stage, as
   mmpretrain's self-supervised configs (e.g. simclr_..._coslr-200e);
-- ``zero_init_residual`` = :data:`ZERO_INIT_RESIDUAL` in every encoder
+- ``zero_init_residual`` = :data:`ZERO_INIT_RESIDUAL` in every encoder that
+  takes it (a ResNet; not ConvNeXt or ViT)
   (the shipped configs differ: SimCLR's and MixSSL's True, MoCo v2's,
   BYOL's, DINO's and Rotation's False).
 
@@ -140,10 +141,27 @@ def optimizer_overrides(recipe: str,
             type='OptimWrapper',
             optimizer=optimizer,
             paramwise_cfg=dict(NO_DECAY, bypass_duplicate=True))
-    if stage == 'pretrain':
+    if stage == 'pretrain' and _backbone_takes(config, 'zero_init_residual'):
         out['model'] = dict(
             backbone=dict(zero_init_residual=ZERO_INIT_RESIDUAL))
     return out
+
+
+def _backbone_takes(config, arg: str) -> bool:
+    """Whether the backbone class of ``config`` takes ``arg`` (a ResNet's
+    ``zero_init_residual``; ConvNeXt and ViT have none); True without a
+    config or for an unregistered class."""
+    import inspect
+
+    from mmpretrain.registry import MODELS
+    backbone = _plain((config or {}).get('model') or {}).get('backbone') or {}
+    cls = backbone.get('type')
+    cls = MODELS.get(cls) if isinstance(cls, str) else cls
+    if not isinstance(cls, type):
+        return True
+    params = inspect.signature(cls.__init__).parameters
+    return arg in params or any(p.kind == p.VAR_KEYWORD
+                                for p in params.values())
 
 
 def steps_per_epoch(images: int, batch: int, drop_last: bool) -> int:

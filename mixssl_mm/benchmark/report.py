@@ -406,7 +406,8 @@ def recipe_line(recipe: str) -> str:
             f'stage: AdamW (weight decay {WEIGHT_DECAY:g}, none on BatchNorm '
             f'and biases; linear probe 0), linear warm-up over the first '
             f'{WARMUP_FRACTION:.0%} of the steps, cosine decay to 0; '
-            f'`zero_init_residual={ZERO_INIT_RESIDUAL}` in every encoder.')
+            f'`zero_init_residual={ZERO_INIT_RESIDUAL}` in every ResNet '
+            'encoder.')
 
 
 def protocol_lines(plan) -> List[str]:
