@@ -40,7 +40,8 @@ import os.path as osp
 from collections import OrderedDict
 from typing import List, Optional, Tuple
 
-from mixssl_mm.preflight.channels import (feature_channel_mismatches,
+from mixssl_mm.preflight.channels import (_is_mixssl,
+                                          feature_channel_mismatches,
                                           resnet_out_channels)
 from .shrink import _walk  # every dict of a config, with its cfg-option key
 from .shrink import reader_options
@@ -75,14 +76,6 @@ def encoder_channels(cfg) -> Optional[int]:
     if _type_name(backbone) not in ENCODER_TYPES:
         return None
     return resnet_out_channels(dict(backbone, type='ResNet'))
-
-
-def _is_mixssl(model: dict) -> bool:
-    from mmpretrain.registry import MODELS
-
-    from mixssl_mm.models.algorithms.mixssl import MixSSL
-    cls = MODELS.get(_type_name(model) or '')
-    return isinstance(cls, type) and issubclass(cls, MixSSL)
 
 
 def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
