@@ -47,16 +47,14 @@ def draw_checkpoint_grid(
         RuntimeError: the checkpoint does not match the model (keys listed,
             and the config to use instead).
     """
-    import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import Runner, load_checkpoint, set_random_seed
     from mmpretrain.registry import MODELS
 
     import mixssl_mm  # noqa: F401  (registers the components)
     from mixssl_mm.engine.hooks import MixSSLVisualizationHook
     from mixssl_mm.utils import runner_model_cfg
-    from mixssl_mm.visualization import draw_mixssl_grid, to_rgb_uint8
 
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(
@@ -81,31 +79,17 @@ def draw_checkpoint_grid(
             'config (use the config the run dumped into its work dir, with '
             f'the same depth and widths): {err}') from None
 
+    # the pipeline's crops and photo draws use python/numpy/torch's global
+    # generators: seeded, so the same command draws the same grid
+    set_random_seed(seed)
     loader_cfg = copy.deepcopy(cfg.train_dataloader)
     loader_cfg.update(num_workers=0, persistent_workers=False)
     loader = Runner.build_dataloader(loader_cfg, seed=seed)
     batch = next(iter(loader))
     hook = MixSSLVisualizationHook(max_samples=max_samples, seed=seed)
-    torch.manual_seed(seed)
     out = hook.run_batch(model, batch, step=None)
-    pre = model.data_preprocessor
-    imgs = {
-        key: to_rgb_uint8(out[key], pre)
-        for key in ('target', 'aux', 'mixed', 'rec') if key in out
-    }
-    lam = out['lam'].float().cpu().numpy().reshape(-1)
-    lam_pred = out['lam_pred']
-    if lam_pred is not None:
-        lam_pred = lam_pred.float().cpu().numpy().reshape(-1)
-    grid = draw_mixssl_grid(
-        imgs['target'],
-        imgs['aux'],
-        imgs['mixed'],
-        imgs.get('rec'),
-        lam,
-        lam_pred,
-        title=title,
-        min_tile_size=hook.min_tile_size)
+    grid = hook.draw(model, out, title=title)
+    lam, lam_pred = hook.last_lam, hook.last_lam_pred
     l1 = None if lam_pred is None else float(np.abs(lam_pred - lam).mean())
     return grid, dict(lam=lam, lam_pred=lam_pred, l1=l1)
 

@@ -186,9 +186,13 @@ class MixSSLVisualizationHook(Hook):
         res['lam_pred'] = None if lam_pred is None else lam_pred[:n]
         return res
 
-    def draw(self, model, out: dict, step: Optional[int] = None) -> np.ndarray:
+    def draw(self,
+             model,
+             out: dict,
+             step: Optional[int] = None,
+             title: Optional[str] = None) -> np.ndarray:
         """The grid of :meth:`run_batch`'s output as an ``(H, W, 3)`` uint8
-        RGB array."""
+        RGB array, titled ``title`` (default: ``iter <step>``, or none)."""
         pre = self._unwrap(model).data_preprocessor
         imgs = {
             key: to_rgb_uint8(out[key], pre)
@@ -207,7 +211,8 @@ class MixSSLVisualizationHook(Hook):
             imgs.get('rec'),
             lam,
             lam_pred,
-            title=None if step is None else f'iter {step}',
+            title=title if title is not None else
+            (None if step is None else f'iter {step}'),
             min_tile_size=self.min_tile_size)
 
     def visualize_batch(self,

@@ -110,7 +110,10 @@ class LambdaSampler(nn.Module):
         self.alpha = float(alpha)
         self.lam_mode = lam_mode
         self.fixed_lam = None if fixed_lam is None else float(fixed_lam)
-        self.seed = run_seed() if seed is None else int(seed)
+        # the state_dict keeps the seed as an int64 tensor; torch's own
+        # initial seed, in a process nobody seeded, is a uint64 that may not
+        # fit (state_dict() then failed about every other time)
+        self.seed = (run_seed() if seed is None else int(seed)) % 2**63
         self._generator: Optional[torch.Generator] = None
         self._pending_state: Optional[dict] = None
 

@@ -119,3 +119,18 @@ def test_state_dict_without_lambda_state_loads_strictly():
     sampler = LambdaSampler(seed=5)
     sampler.load_state_dict({}, strict=True)
     assert torch.equal(sampler(4, CPU), LambdaSampler(seed=5)(4, CPU))
+
+
+def test_an_unseeded_process_s_uint64_seed_saves_and_resumes():
+    """torch's initial seed in a process nobody seeded is a uint64; the
+    state_dict keeps the seed as int64 (it overflowed about every other
+    time before)."""
+    torch.manual_seed(2**64 - 1)
+    sampler = LambdaSampler()
+    assert 0 <= sampler.seed < 2**63
+    sampler(4, CPU)
+    state = copy.deepcopy(sampler.state_dict())
+    resumed = LambdaSampler(seed=0)
+    resumed.load_state_dict(state)
+    assert resumed.seed == sampler.seed
+    assert torch.equal(resumed(4, CPU), sampler(4, CPU))
