@@ -1,0 +1,29 @@
+"""Lists in the docs that are counted from the tree stay in step with it
+(issue 23, item 8: a written list went stale when a fix was added; compat.md
+listed 7 of the 8 fixes)."""
+import os.path as osp
+import re
+
+from mixssl_mm import compat
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _table_names(page, header):
+    """First-column names (in backticks) of the table under ``header``."""
+    with open(osp.join(REPO, page), encoding='utf-8') as f:
+        text = f.read()
+    start = text.index(header)
+    rows = []
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith('|'):
+            break
+        rows.append(line)
+    return [re.match(r'\| `([^`]+)`', row).group(1) for row in rows]
+
+
+def test_compat_md_lists_every_fix_once():
+    names = _table_names('docs/compat.md', '| name | applied when |')
+    assert sorted(names) == sorted(fix.name for fix in compat.FIXES), (
+        'docs/compat.md, "The fixes": one row per mixssl_mm.compat.FIXES '
+        'entry')
