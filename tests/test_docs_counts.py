@@ -4,6 +4,8 @@ listed 7 of the 8 fixes)."""
 import os.path as osp
 import re
 
+from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
+
 from mixssl_mm import compat
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -27,3 +29,23 @@ def test_compat_md_lists_every_fix_once():
     assert sorted(names) == sorted(fix.name for fix in compat.FIXES), (
         'docs/compat.md, "The fixes": one row per mixssl_mm.compat.FIXES '
         'entry')
+
+
+def test_architecture_md_names_every_registered_component():
+    # what `import mixssl_mm` registers, read from mmpretrain's registries
+    with open(osp.join(REPO, 'docs/architecture.md'), encoding='utf-8') as f:
+        text = f.read()
+    missing = [
+        name for registry in (MODELS, TRANSFORMS, DATASETS, HOOKS, METRICS)
+        for name, cls in registry.module_dict.items()
+        if cls.__module__.startswith('mixssl_mm.')
+        and not re.search(rf'\b{name}\b', text)
+    ]
+    assert missing == [], (
+        f'docs/architecture.md does not name {missing}: add each where its '
+        'file is listed')
+    hooks = _table_names('docs/architecture.md', '| hook | what it does |')
+    assert sorted(hooks) == sorted(
+        name for name, cls in HOOKS.module_dict.items()
+        if cls.__module__.startswith('mixssl_mm.')), (
+            'docs/architecture.md, "Engine hooks": one row per hook')
