@@ -1,7 +1,8 @@
 # MixSSL, the paper's model and data recipe (ResNet-50, 224 px, 20 epochs,
 # Adam) with every speed lever on, for one CUDA GPU (Ampere or newer: bf16).
-# Not runnable on a CPU-only machine (AmpOptimWrapper needs CUDA); the model
-# builds anywhere. See docs/performance.md for what each lever gives.
+# On a CPU-only machine stock mmengine's AmpOptimWrapper refuses to start;
+# this project's tools run it in bf16 there (compat fix `cpu-amp`,
+# docs/compat.md), slowly. See docs/performance.md for what each lever gives.
 #
 #   python tools/train.py \
 #       configs/mixssl/mixssl_resnet50_1xb256-20e_bloodmnist-fast.py
@@ -17,7 +18,8 @@
 #     off: optim_wrapper.optimizer.fused=False
 # - batch 256 (4x the paper's 64), persistent workers, pinned memory and
 #   more workers to keep the GPU fed
-# - the mix itself already runs on the device, one lerp per batch
+# - the mix itself already runs on the device (λ drawn there too), one lerp
+#   per batch
 _base_ = ['./mixssl_resnet50_1xb64-20e_bloodmnist.py']
 
 model = dict(channels_last=True)
