@@ -43,8 +43,7 @@ from typing import List, Optional, Tuple
 from mixssl_mm.preflight.channels import (_is_mixssl,
                                           feature_channel_mismatches,
                                           resnet_out_channels)
-from .shrink import _walk  # every dict of a config, with its cfg-option key
-from .shrink import reader_options
+from .methods import walk_dicts
 
 # the encoders a benchmark's downstream stages load into mmpretrain's
 # ResNet-<depth> (SparseResNet keeps ResNet's parameter names)
@@ -88,7 +87,7 @@ def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
         config's backbone dict with ``img_size`` set where the backbone
         takes one (ViT's position embeddings); the pretraining
         cfg-options that set it and every reader of the encoder
-        (:func:`~.shrink.reader_options`); its probed output channels
+        (:func:`reader_options`); its probed output channels
         and stride (px).
 
     Raises:
@@ -109,6 +108,34 @@ def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
     options.update(readers)
     return dict(
         backbone=backbone, options=options, channels=channels, stride=stride)
+
+
+def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
+    """Probe the encoder of a MixSSL ``model`` config (a plain dict; any
+    backbone that returns feature maps) and set what reads it.
+
+    Returns:
+        ``(options, channels, stride)``: cfg-options setting every reader
+        of the encoder (the decoder's and heads' ``in_channels``, found by
+        :func:`~mixssl_mm.preflight.channels.feature_channel_mismatches`)
+        to the probed ``channels`` and the decoder's ``num_upsamples`` to
+        ``log2(stride)`` (objective R only); the encoder's output channels
+        and stride in px.
+
+    Raises:
+        mixssl_mm.preflight.error.ConfigError: the encoder returns no
+            feature map, or a stride that is no power of two
+            (:func:`~mixssl_mm.preflight.channels.probe_encoder`).
+    """
+    from mixssl_mm.preflight.channels import (_num_upsamples,
+                                              feature_channel_mismatches,
+                                              probe_encoder)
+    channels, stride = probe_encoder(model)
+    opts = OrderedDict(
+        (key, channels) for key, _ in feature_channel_mismatches(model, None))
+    if _num_upsamples(model) is not None:
+        opts['model.neck.num_upsamples'] = stride.bit_length() - 1
+    return opts, channels, stride
 
 
 def channel_keys(cfg) -> List[str]:
@@ -168,7 +195,7 @@ def _sync_free_norms(model) -> 'OrderedDict':
     import torch.nn as nn
     from mmpretrain.registry import MODELS
     out = OrderedDict()
-    for path, d in _walk(model, 'model'):
+    for path, d in walk_dicts(model, 'model'):
         name = d.get('type') if path.endswith('norm_cfg') else None
         if not isinstance(name, str) or 'Sync' not in name \
                 or name == 'SyncBN':

@@ -319,27 +319,37 @@ def scaled_size(old: int, size: int, full: int = CONFIG_SIZE) -> int:
     return max(1, round(old * size / full))
 
 
-def _size_entries(cfg, loaders: Sequence[str]):
-    """``(cfg-option key, size)`` of every resize/crop in the pipelines of
-    ``loaders`` (absent ones are skipped), nested ones (MultiView views,
-    MixSSL's auxiliary pipeline) included, in config order."""
+def walk_dicts(node, path: str):
+    """``(cfg-option key, dict)`` of ``node`` and of every dict nested in it
+    (lists included), in config order."""
+    if hasattr(node, 'to_dict'):
+        node = node.to_dict()
+    if isinstance(node, dict):
+        yield path, node
+        for k, v in node.items():
+            yield from walk_dicts(v, f'{path}.{k}')
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from walk_dicts(v, f'{path}.{i}')
 
-    def walk(node, path):
-        if isinstance(node, dict):
-            key = _SIZE_TRANSFORMS.get(node.get('type'))
-            if key in node:
-                yield f'{path}.{key}', node[key]
-            for k, v in node.items():
-                yield from walk(v, f'{path}.{k}')
-        elif isinstance(node, (list, tuple)):
-            for i, v in enumerate(node):
-                yield from walk(v, f'{path}.{i}')
 
+def walk_transforms(cfg, loaders: Sequence[str], kinds=None):
+    """``(cfg-option key, transform)`` of every transform (of a type in
+    ``kinds``, default any) in the pipelines of ``loaders`` (absent ones
+    skipped), nested ones (MultiView views, MixSSL's auxiliary pipeline)
+    included, in config order."""
     for loader in loaders:
-        if cfg.get(loader):
-            yield from walk(
-                cfg[loader].to_dict()
-                if hasattr(cfg[loader], 'to_dict') else cfg[loader], loader)
+        for path, d in walk_dicts(cfg.get(loader) or {}, loader):
+            if kinds is None or d.get('type') in kinds:
+                yield path, d
+
+
+def _size_entries(cfg, loaders: Sequence[str]):
+    """``(cfg-option key, size)`` of every resize/crop of ``loaders``."""
+    for path, t in walk_transforms(cfg, loaders, _SIZE_TRANSFORMS):
+        key = _SIZE_TRANSFORMS[t['type']]
+        if key in t:
+            yield f'{path}.{key}', t[key]
 
 
 def largest_size(cfg, loaders: Sequence[str] = LOADERS) -> int:

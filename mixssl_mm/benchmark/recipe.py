@@ -39,6 +39,8 @@ import os
 import os.path as osp
 from typing import Optional, Sequence
 
+from .methods import walk_transforms
+
 RECIPES = ('fair', 'paper')
 DEFAULT_RECIPE = 'fair'
 WARMUP_FRACTION = 0.1
@@ -194,28 +196,6 @@ def crop_scale_min(source_px: int, keep_px: int) -> float:
     return min(1.0, math.ceil((keep_px / source_px)**2 * 100) / 100)
 
 
-def _walk(cfg, loaders: Sequence[str], kind: str):
-    """``(cfg-option path, transform dict)`` of every ``kind`` transform in
-    the pipelines of ``loaders``, nested ones (MultiView views, MixSSL's
-    auxiliary pipeline) included, in config order."""
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            if node.get('type') == kind:
-                yield path, node
-            for k, v in node.items():
-                yield from walk(v, f'{path}.{k}')
-        elif isinstance(node, (list, tuple)):
-            for i, v in enumerate(node):
-                yield from walk(v, f'{path}.{i}')
-
-    for loader in loaders:
-        if cfg.get(loader):
-            ld = cfg[loader]
-            yield from walk(ld.to_dict() if hasattr(ld, 'to_dict') else ld,
-                            loader)
-
-
 def crop_options(
     cfg, scale_min: float,
     loaders: Sequence[str] = ('train_dataloader', )) -> dict:
@@ -226,7 +206,7 @@ def crop_options(
     ``(max(0.05, scale_min), 0.4)``; one below ``scale_min`` is raised to
     it)."""
     out = {}
-    for path, t in _walk(cfg, loaders, 'RandomResizedCrop'):
+    for path, t in walk_transforms(cfg, loaders, ('RandomResizedCrop', )):
         lo, hi = t.get('crop_ratio_range', DEFAULT_CROP_RANGE)
         lo = max(lo, scale_min)
         out[f'{path}.crop_ratio_range'] = (lo, max(hi, lo))
@@ -243,7 +223,7 @@ def blur_options(
     input size: ``size / full`` of it (64 px: 0.03-0.57), so a blur hides
     the same share of the image at every resolution."""
     out = {}
-    for path, t in _walk(cfg, loaders, 'GaussianBlur'):
+    for path, t in walk_transforms(cfg, loaders, ('GaussianBlur', )):
         if 'magnitude_range' in t:
             out[f'{path}.magnitude_range'] = tuple(
                 round(m * size / full, 4) for m in t['magnitude_range'])
