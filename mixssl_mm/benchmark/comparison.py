@@ -29,7 +29,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .protocols import has_fractions, ordered_protocols, protocol_title
+from .methods import has_fractions, ordered_protocols, protocol_title
 
 
 def finite(values: Sequence) -> np.ndarray:

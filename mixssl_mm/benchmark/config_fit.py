@@ -165,7 +165,7 @@ def strip_loader(pipeline) -> list:
 def data_overrides(cfg, target) -> dict:
     """Top-level keys that make a config read a MedMNIST ``target``'s train
     split with its own pipeline ({} when it does already, or for a folder
-    target: :func:`~.wrappers.folder_dataset` replaces every dataset)."""
+    target: :func:`~.stage_configs.folder_dataset` replaces every dataset)."""
     dataset = _plain(cfg.train_dataloader.get('dataset')) or {}
     if target.kind != 'npz' or _type_name(dataset) == 'MedMNIST':
         return {}

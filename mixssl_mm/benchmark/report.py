@@ -25,11 +25,12 @@ import numpy as np
 from mixssl_mm.datasets.utils.natural_photos import (FALLBACK_NOTE,
                                                      describe_pool)
 from .comparison import (PER_CLASS_MEAN, PER_CLASS_PREFIX, REFERENCE,
-                         class_keys, finite, fmt_interval, fmt_mean_std,
-                         mean_std, within_noise)
-from .methods import METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS, mixes_images
-from .protocols import (base_protocol, has_fractions, ordered_protocols,
-                        percent, protocol_title)
+                         class_keys, compare, delta_rows, delta_section,
+                         finite, fmt_interval, fmt_mean_std, mean_std,
+                         within_noise)
+from .methods import (METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS,
+                      base_protocol, has_fractions, mixes_images,
+                      ordered_protocols, percent, protocol_title)
 from .recipe import WARMUP_FRACTION, WEIGHT_DECAY, ZERO_INIT_RESIDUAL
 
 # metric key in mmpretrain/mixssl_mm output -> (csv column, table header)
@@ -673,3 +674,97 @@ def design_section(records: List[dict],
             ['Choice', 'Config'] + [protocol_title(p, shown)
                                     for p in protos], rows), ''
     ]
+
+
+def subsets_section(subsets: Sequence, work_dir: str) -> List[str]:
+    """results.md's record of the label subsets
+    (:class:`~.planning.LabelSubset`): fraction, seed, images per class,
+    the index file and its hash."""
+    if not subsets:
+        return []
+    classes = subsets[0].classes
+    out = [
+        '## Label fractions', '',
+        'Fine-tuning on a class-stratified fraction of the training labels '
+        '(scikit-learn `train_test_split(stratify=...)`, at least one image '
+        'per class), drawn once per seed and the same for every method, '
+        'with the optimizer steps of the full fine-tune. Indices: positions '
+        'in the train split after the class filter, listed in the file.', '',
+        '| Fraction | Seed | Images | ' +
+        ' | '.join(c.replace('_', ' ')
+                   for c in classes) + ' | Indices (SHA-256) |',
+        '|---|:-:|:-:|' + ':-:|' * len(classes) + '---|'
+    ]
+    pool = subsets[0]
+    out.append('| 100 % (pool) | – | ' + f'{sum(pool.pool_counts)} | ' +
+               ' | '.join(map(str, pool.pool_counts)) + ' | – |')
+    for s in subsets:
+        path = osp.relpath(s.record_path(work_dir), work_dir)
+        out.append(f'| {percent(s.fraction)} % | {s.seed} | '
+                   f'{len(s.indices)} | ' + ' | '.join(map(str, s.counts)) +
+                   f' | `{path}` (`{s.sha256[:12]}`) |')
+    return out + ['']
+
+
+def write_results(plan, records: List[dict], stage_seconds: float) -> None:
+    """Rewrite results.md / .csv / .png and deltas.csv in the work dir of
+    ``plan`` from the records so far."""
+    work = plan.work_dir
+    missing = missing_runs(records, plan.methods, plan.seeds, plan.protocols)
+    positive = (f'the positive class {plan.task.classes[plan.positive]}'
+                if plan.positive is not None else 'the positive class')
+    deltas = compare(records, plan.methods)
+    md = render_markdown(
+        records,
+        plan.methods,
+        header_lines(plan, stage_seconds),
+        missing,
+        positive_class=positive,
+        sections=design_section(records, plan.methods, deltas) +
+        delta_section(deltas, method_name) +
+        subsets_section(plan.fraction_stages.subsets(), work))
+    with open(osp.join(work, 'results.md'), 'w') as f:
+        f.write(md + '\n')
+    write_csv(osp.join(work, 'results.csv'), records)
+    write_rows(osp.join(work, 'deltas.csv'), delta_rows(deltas, method_name))
+    if records:
+        plot_bars(
+            osp.join(work, 'results.png'),
+            records,
+            plan.methods,
+            title=f'{plan.target.name}, preset {plan.preset_name}, '
+            f'{plan.num_classes} classes, seeds '
+            f'{" ".join(map(str, plan.seeds))}',
+            deltas=deltas)
+
+
+# what write_results writes into the work dir, in the order named
+RESULT_FILES = (
+    ('results.md', 'the tables: per-class accuracy, macro metrics, '
+     'differences to MixSSL'),
+    ('results.csv', 'one row per method x protocol x seed'),
+    ('deltas.csv', 'each method\'s difference to MixSSL with its interval'),
+    ('results.png', 'top-1 per method and protocol; differences to MixSSL'),
+)
+
+
+def closing_lines(
+    work_dir: str,
+    records: List[dict],
+    methods: Sequence[str],
+    inputs: Sequence[str] = ()) -> List[str]:
+    """The console's last lines: the top-1 summary and every file the run
+    wrote (:data:`RESULT_FILES` present, the generated ``inputs``
+    counted)."""
+    lines = ['', 'test top-1 (%), mean ± std over seeds (n = seeds):']
+    lines += build_top1_table(records, methods) if records else \
+        ['(no finished test stage)']
+    lines += ['', f'files written in {work_dir}:']
+    for name, what in RESULT_FILES:
+        if osp.isfile(osp.join(work_dir, name)):
+            lines.append(f'  {osp.join(work_dir, name)}  {what}')
+    if inputs:
+        lines.append(f'  and {len(inputs)} generated stage inputs '
+                     '(configs, image lists) next to the stages, named '
+                     'above as "wrote ..."')
+    return lines
