@@ -1,26 +1,15 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The numbers of the report: mean ± std over seeds, and every method against
-MixSSL on each reported metric, paired, with its 95 % interval.
-
-- Two or more seeds that both methods finished: Student's t interval over
-  the per-seed differences, ``scipy.stats.ttest_rel(a, b)
-  .confidence_interval()`` (:func:`paired_t_interval`).
-- One common seed: the paired bootstrap over test images
-  (:func:`paired_bootstrap_interval`, ``scipy.stats.bootstrap(paired=True,
-  method='percentile')``, 2,000 resamples, seeded; Efron & Tibshirani 1993,
-  ch. 13) from the test stages' per-image predictions (``predictions.pkl``,
-  what mmengine's ``DumpResults`` writes: ``pred_score`` ``(C, )``,
-  ``gt_label``, ``sample_idx``). The metrics are recomputed with a weight
-  per image (:func:`weighted_metrics`, definitions as the test stages'
-  mmpretrain ``Accuracy``, ``SingleLabelMetric(average='macro')``,
-  ``PerClassAccuracy``, ``ROCAUC`` with ties counted 1/2,
-  ``PositiveClassMetric``); only keys whose recomputed value equals the
-  reported one are bootstrapped.
-
-An interval that contains 0 is a tie (≈) in results.md, never a ranking
-(:func:`within_noise`). A *record* is as in :mod:`.report`, with
-``predictions``: the path of its test stage's ``predictions.pkl``
-(optional).
+"""The numbers of the report: mean ± std over seeds, and every method
+minus MixSSL on each reported metric, paired, with its 95 % interval:
+Student's t over the per-seed differences (``scipy.stats.ttest_rel``) with
+two or more common seeds, else the percentile bootstrap over test images
+(``scipy.stats.bootstrap(paired=True)``, 2,000 resamples, seeded; Efron &
+Tibshirani 1993, ch. 13) from the test stages' ``predictions.pkl``
+(``DumpResults`` format), the metrics recomputed with a weight per image as
+the test stages' mmpretrain / mixssl_mm metrics define them; only keys whose
+recomputed value equals the reported one are bootstrapped. An interval
+that contains 0 is a tie (≈), never a ranking. A record is as in
+:mod:`.report`, with ``predictions``: its ``predictions.pkl`` (optional).
 """
 import os.path as osp
 import warnings
@@ -91,21 +80,11 @@ def within_noise(iv: Interval) -> bool:
 def paired_t_interval(a: Sequence[float],
                       b: Sequence[float],
                       confidence: float = CONFIDENCE) -> Interval:
-    """Student's t interval of the mean of the paired differences ``a - b``
-    (``scipy.stats.ttest_rel``).
-
-    Args:
-        a, b: the metric of the two methods, one value per seed, in the same
-            seed order.
-        confidence: the interval's coverage.
-
-    Returns:
-        ``Interval(mean(d), low, high, n, 't')``; with zero spread the
-        interval is the single point ``mean(d)`` (scipy's is undefined).
+    """Student's t interval of the mean of ``a - b`` (one value per seed,
+    same seed order); a single point with zero spread.
 
     Raises:
-        ValueError: the lengths differ, fewer than 2 pairs, or a value is
-            not finite.
+        ValueError: unequal lengths, fewer than 2 pairs, a value not finite.
     """
     from scipy import stats  # a benchmark dependency, not a plugin one
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -140,22 +119,17 @@ def paired_bootstrap_interval(delta_fn: Callable[[np.ndarray], np.ndarray],
                               resamples: int = RESAMPLES,
                               seed: int = BOOTSTRAP_SEED,
                               confidence: float = CONFIDENCE) -> np.ndarray:
-    """Percentile-bootstrap intervals of paired metric differences
-    (``scipy.stats.bootstrap``, the test images resampled in batches).
+    """Percentile-bootstrap intervals of paired metric differences over
+    ``n`` test images (``scipy.stats.bootstrap``, resampled in batches).
 
     Args:
-        delta_fn: ``weights (B, n) -> (B, K)``: the K metric differences
-            (method minus reference) with test image ``i`` counted
-            ``weights[b, i]`` times. Called once with ``np.ones((1, n))``
-            (the observed differences), then on the resamples.
-        n: number of test images.
-        resamples: bootstrap resamples.
-        seed: seed of the resampling generator (same seed, same interval).
-        confidence: the interval's coverage.
+        delta_fn: ``weights (B, n) -> (B, K)``: the K differences (method
+            minus reference) with image ``i`` counted ``weights[b, i]``
+            times; first called with ``np.ones((1, n))`` (observed).
 
     Returns:
-        ``(K, 3)``: observed difference, low, high per metric; NaN bounds
-        where a metric is undefined on a resample.
+        ``(K, 3)``: observed, low, high per metric; NaN bounds where a
+        metric is undefined on a resample.
     """
     from scipy import stats
     observed = np.asarray(delta_fn(np.ones((1, n))), np.float64)[0]
@@ -222,10 +196,9 @@ def _confusion(weights: np.ndarray, labels: np.ndarray, preds: np.ndarray,
 
 def weighted_auc(scores: np.ndarray, positive: np.ndarray,
                  weights: np.ndarray) -> np.ndarray:
-    """``(B, )`` ROC-AUC (percent) of ``scores`` (N, ) for the ``positive``
-    mask, image ``i`` counted ``weights[b, i]`` times: the weighted
-    Mann-Whitney statistic, a tied (positive, negative) pair counting 1/2;
-    NaN when a weighting has no positive or no negative."""
+    """``(B, )`` ROC-AUC (percent) of ``scores`` ``(N, )`` for the
+    ``positive`` mask under ``weights`` ``(B, N)``: the weighted
+    Mann-Whitney statistic (ties 1/2); NaN without positives or negatives."""
     order = np.argsort(scores, kind='mergesort')
     s = scores[order]
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # tie groups
@@ -258,19 +231,11 @@ def weighted_metrics(scores: np.ndarray,
                      weights: Optional[np.ndarray] = None,
                      class_keys: Sequence[str] = (),
                      pos_label: int = 1) -> Dict[str, np.ndarray]:
-    """The reported metrics (module docstring) under each weighting.
-
-    Args:
-        scores: ``(N, C)`` class scores.
-        labels: ``(N, )`` true classes in ``0..C-1``.
-        weights: ``(B, N)`` or ``(N, )`` image weights (default: all 1).
-        class_keys: the per-class key of each class index (as in
-            ``metrics.json``); without them no per-class keys are given.
-        pos_label: the positive class of the ``binary/*`` keys (2 classes).
-
-    Returns:
-        ``{metric key: (B, ) values in percent}``.
-    """
+    """``{metric key: (B, ) percent}`` of ``scores`` ``(N, C)`` against
+    ``labels`` ``(N, )`` under image weights ``(B, N)`` (default 1):
+    accuracy, macro P/R/F1, ROC-AUC (ties 1/2), per class (``class_keys``:
+    each index's key in ``metrics.json``), a binary task's ``binary/*``
+    of ``pos_label``."""
     n, c = scores.shape
     w = np.ones((1, n)) if weights is None else np.atleast_2d(weights)
     preds = scores.argmax(1)

@@ -1,39 +1,16 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""Fit any self-supervised config to a benchmark run, from the config's
-content (not from a table of known configs): the one path of every method
-with a pretraining config, the shipped ones (configs/) and those given on
-the command line (``--methods mmpretrain::simsiam/....py``, a file, or
-``NAME=CONFIG``; :func:`mixssl_mm.benchmark.methods.add_config_method`).
-
-What a run fits (docs/benchmark.md, "Any SSL config"):
-
-- data (:func:`data_overrides`): the target's train split in place of the
-  config's dataset, keeping the method's own pipeline (its views and their
-  number); a MedMNIST target drops the pipeline's ``LoadImageFromFile``
-  (its samples are decoded arrays). A config that already reads MedMNIST
-  (the shipped ones) is left as it is;
-- the encoder (:func:`channel_keys`): the preset's ResNet depth, or, for a
-  MixSSL config whose encoder is no ResNet (ConvNeXt, ViT), the config's own
-  encoder (:func:`own_encoder`: at the run's resolution, its readers and
-  the decoder's up-samplings from the pre-flight's probe, in every stage);
-  every
-  setting that reads the encoder's features, found from the model config's
-  structure (:func:`mixssl_mm.preflight.channels.feature_channel_mismatches`:
-  the necks' chain and the head, or the parts a model class lists in
-  ``ENCODER_READERS``) and from the algorithm's own arguments that equal
-  the config's encoder width (SparK's ``enc_dec_norm_dim``);
-- run settings (:func:`fitted_options`): the preset's resolution in the
-  algorithm's own ``input_size`` (SparK's mask grid); the run's batch in
-  hooks that take one (SwAV's queue); the SwAV prototypes' freeze (one
-  ImageNet epoch in the config) as one epoch of the run; the preset's queue
-  length in a MoCo-style queue; sparse *synchronised* BatchNorm (SparK) as
-  its single-process twin, because mmengine's Runner turns any
-  ``SyncBatchNorm`` of a non-distributed run into a dense BatchNorm;
-- the optimizer and schedule: the run's recipe (:mod:`.recipe`,
-  :func:`~.recipe.optimizer_overrides` with ``config``).
-
-:func:`refusals` lists, before any stage, what cannot be fitted: each with
-the key and what to set.
+"""Fit any self-supervised config to a benchmark run from its content: the
+shipped ones and those of ``--methods`` (``mmpretrain::<dir>/<file>.py``, a
+file, ``NAME=CONFIG``). What is fitted (docs/benchmark.md, "Any SSL
+config"): the data (:func:`data_overrides`, the method's own pipeline
+kept); the encoder: the preset's ResNet, or a MixSSL config's own
+(:func:`own_encoder`), and every setting that reads it
+(:func:`channel_keys`, from the pre-flight's walk of the model); run
+settings (:func:`fitted_options`: ``input_size``, hook batch / lr, SwAV's
+prototype freeze, the MoCo queue, SparK's sparse SyncBatchNorm as its
+single-process twin, since mmengine's Runner turns any ``SyncBatchNorm``
+of a non-distributed run into a dense one); the recipe (:mod:`.recipe`).
+:func:`refusals` lists what cannot be fitted, with the key to set.
 """
 import inspect
 import os.path as osp
@@ -78,21 +55,14 @@ def encoder_channels(cfg) -> Optional[int]:
 
 
 def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
-    """The encoder of a MixSSL config whose backbone is no ResNet (None
-    for a ResNet-family one, which takes the preset's depth), fitted to a
-    run at ``img_size`` px (falsy: the config's size).
-
-    Returns:
-        ``dict(backbone=..., options=..., channels=C, stride=S)``: the
-        config's backbone dict with ``img_size`` set where the backbone
-        takes one (ViT's position embeddings); the pretraining
-        cfg-options that set it and every reader of the encoder
-        (:func:`reader_options`); its probed output channels
-        and stride (px).
+    """The non-ResNet encoder of a MixSSL config (None for a ResNet, which
+    takes the preset's depth) at ``img_size`` px (falsy: the config's):
+    ``dict(backbone, options, channels, stride)``: the backbone with
+    ``img_size`` where it takes one (ViT), the cfg-options of it and its
+    readers (:func:`reader_options`), its channels and stride (px).
 
     Raises:
-        mixssl_mm.preflight.error.ConfigError: the probe's refusal (no
-            feature map, a stride that is no power of two).
+        mixssl_mm.preflight.error.ConfigError: the probe's refusal.
     """
     from mmpretrain.registry import MODELS
     model = _plain(cfg.model)
@@ -111,21 +81,14 @@ def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
 
 
 def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
-    """Probe the encoder of a MixSSL ``model`` config (a plain dict; any
-    backbone that returns feature maps) and set what reads it.
-
-    Returns:
-        ``(options, channels, stride)``: cfg-options setting every reader
-        of the encoder (the decoder's and heads' ``in_channels``, found by
-        :func:`~mixssl_mm.preflight.channels.feature_channel_mismatches`)
-        to the probed ``channels`` and the decoder's ``num_upsamples`` to
-        ``log2(stride)`` (objective R only); the encoder's output channels
-        and stride in px.
+    """``(options, channels, stride)`` of a MixSSL ``model`` dict's
+    probed encoder: cfg-options setting every reader of it (the pre-flight's
+    ``feature_channel_mismatches``) to its channels and the decoder's
+    ``num_upsamples`` to ``log2(stride)``; stride in px.
 
     Raises:
-        mixssl_mm.preflight.error.ConfigError: the encoder returns no
-            feature map, or a stride that is no power of two
-            (:func:`~mixssl_mm.preflight.channels.probe_encoder`).
+        mixssl_mm.preflight.error.ConfigError: no feature map, or a stride
+            that is no power of two (``probe_encoder``).
     """
     from mixssl_mm.preflight.channels import (_num_upsamples,
                                               feature_channel_mismatches,
@@ -185,13 +148,10 @@ def data_overrides(cfg, target) -> dict:
 
 
 def _sync_free_norms(model) -> 'OrderedDict':
-    """cfg-options turning every norm type that subclasses
-    ``SyncBatchNorm`` and has a registered single-process twin (the same
-    name without ``Sync``: SparK's ``SparseSyncBatchNorm2d`` ->
-    ``SparseBatchNorm2d``) into the twin. mmengine's Runner reverts a
-    SyncBatchNorm of a non-distributed run to a dense BatchNorm, which would
-    normalise SparK's masked positions too; plain ``SyncBN`` is left to
-    that revert (the same as BN in one process)."""
+    """cfg-options turning each ``SyncBatchNorm`` subclass with a
+    registered twin without ``Sync`` (SparK's ``SparseSyncBatchNorm2d``)
+    into the twin; the Runner's dense revert would normalise SparK's masked
+    positions too. Plain ``SyncBN`` is left to that revert."""
     import torch.nn as nn
     from mmpretrain.registry import MODELS
     out = OrderedDict()
@@ -231,11 +191,8 @@ def fitted_options(cfg,
                    steps_per_epoch: int,
                    lr: Optional[float],
                    queue_len: Optional[int] = None) -> 'OrderedDict':
-    """cfg-options fitting the settings of ``cfg`` that follow the run
-    (see the module docstring): the algorithm's ``input_size``, hooks'
-    ``batch_size`` / ``lr`` / SwAV's ``frozen_layers_cfg``, the queue
-    length, sparse SyncBatchNorms. {} for the shipped configs but MoCo's
-    queue (which their presets set the same way)."""
+    """cfg-options of the settings of ``cfg`` that follow the run (module
+    docstring); {} for the shipped configs but MoCo's queue."""
     model = _plain(cfg.model)
     out = OrderedDict()
     for key in INPUT_SIZE_KEYS:

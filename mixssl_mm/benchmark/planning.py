@@ -36,6 +36,7 @@ import sys
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -95,9 +96,10 @@ class Stage:
         needs: the stage (``pretrain``, a protocol) whose checkpoint it
             reads; it is skipped when that one failed.
         name: the key other stages' ``needs`` name it by.
-        outputs: files a finished stage must have, else it runs again.
-        record: ``dict(method, protocol, seed[, predictions])`` of a stage
-            whose result goes into the report.
+        outputs: files a finished stage must have, else it runs again (a
+            test stage: its ``predictions.pkl``, recorded with its result).
+        record: ``dict(method, protocol, seed)`` of a stage whose result
+            goes into the report.
     """
     label: str
     sdir: str
@@ -560,48 +562,36 @@ class Plan:
 
     def stages(self, method: str, seed: int) -> List[Stage]:
         """The chain of ``method`` and ``seed``, in run order."""
-        extra, out = self.args.downstream_cfg_options, []
-        tag, needs = f'{method} seed {seed}', None
+        tag, out, needs = f'{method} seed {seed}', [], None
         ckpt = self.imagenet_ckpt if METHODS[method].get('external') else None
+        d = partial(self.stage_dir, method, seed)
         if METHODS[method]['config']:
-            sdir = self.stage_dir(method, seed, 'pretrain')
+            cmd = self.train_command(
+                self.pretrain_config(method), d('pretrain'),
+                self.pretrain_options(method, seed),
+                self.args.pretrain_cfg_options)
             out.append(
-                Stage(
-                    f'{tag} pretrain', sdir,
-                    self.train_command(
-                        self.pretrain_config(method), sdir,
-                        self.pretrain_options(method, seed),
-                        self.args.pretrain_cfg_options), 'train', 'pretrain'))
+                Stage(f'{tag} pretrain', d('pretrain'), cmd, 'train',
+                      'pretrain'))
             needs, ckpt = 'pretrain', '<pretrain checkpoint>'
+        extra = self.args.downstream_cfg_options
         for proto in self.protocols:
+            record = dict(method=method, protocol=proto, seed=seed)
             if proto == 'knn':
-                sdir = self.stage_dir(method, seed, 'knn')
                 cmd = self.train_command(
-                    self.knn_config(method), sdir,
+                    self.knn_config(method), d('knn'),
                     self.knn_options(seed, ckpt, method), extra)
                 out.append(
-                    Stage(
-                        f'{tag} knn',
-                        sdir,
-                        cmd,
-                        'knn',
-                        needs=needs,
-                        record=dict(method=method, protocol='knn', seed=seed)))
+                    Stage(f'{tag} knn', d('knn'), cmd, 'knn', '', needs, [],
+                          record))
                 continue
-            sdir = self.stage_dir(method, seed, proto)
+            cmd = self.train_command(
+                self.train_config(proto, seed, method), d(proto),
+                self.downstream_train_options(proto, seed, ckpt, method),
+                self.train_extra(proto))
             out.append(
-                Stage(
-                    f'{tag} {proto}',
-                    sdir,
-                    self.train_command(
-                        self.train_config(proto, seed, method), sdir,
-                        self.downstream_train_options(proto, seed, ckpt,
-                                                      method),
-                        self.train_extra(proto)),
-                    'train',
-                    proto,
-                    needs=needs))
-            sdir = self.stage_dir(method, seed, f'{proto}_test')
+                Stage(f'{tag} {proto}', d(proto), cmd, 'train', proto, needs))
+            sdir = d(f'{proto}_test')
             preds = osp.join(sdir, PREDICTIONS)
             opts = OrderedDict(
                 self.test_options(proto, seed, method),
@@ -610,18 +600,8 @@ class Plan:
                 self.protocol_config(proto, method), f'<{proto} checkpoint>',
                 sdir, osp.join(sdir, 'metrics.json'), opts, extra)
             out.append(
-                Stage(
-                    f'{tag} {proto} test',
-                    sdir,
-                    cmd,
-                    'test',
-                    needs=proto,
-                    outputs=[preds],
-                    record=dict(
-                        method=method,
-                        protocol=proto,
-                        seed=seed,
-                        predictions=preds)))
+                Stage(f'{tag} {proto} test', sdir, cmd, 'test', '', proto,
+                      [preds], record))
         return out
 
     # -- configs ---------------------------------------------------------
@@ -848,10 +828,11 @@ class Plan:
             self._downstream_model_options(cfg, 'train_dataloader',
                                            self.encoder_channels(method)))
         # the final checkpoint is tested; no model selection on val
-        o['val_dataloader'] = None
-        o['val_cfg'] = None
-        o['val_evaluator'] = None
-        o['default_hooks.checkpoint.save_best'] = None
+        o.update(
+            dict.fromkeys([
+                'val_dataloader', 'val_cfg', 'val_evaluator',
+                'default_hooks.checkpoint.save_best'
+            ]))
         # Rand: the random encoder a pretraining stage starts from
         o['model.backbone.init_cfg.checkpoint'] = ckpt or \
             self.random_start(seed)

@@ -329,6 +329,8 @@ class Benchmark:
                 ckpts[stage.name] = res['checkpoint']
             if stage.record and res.get('metrics'):
                 rec = dict(stage.record, metrics=res['metrics'])
+                if stage.outputs:
+                    rec['predictions'] = stage.outputs[0]
                 if self.plan.positive is not None:
                     rec['pos_label'] = self.plan.positive
                 with self.runner.lock:
