@@ -1,17 +1,11 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""What the benchmark and the throughput tool run: THE methods table, the
-method groups, the downstream task configs, and the helpers that fit a
-config to the encoder (``feature_channels``, ``channel_options``) and to a
-resolution (``resolution_options``).
-
-The table holds the shipped defaults of one mechanism: any self-supervised
-config given to ``--methods`` (``mmpretrain::<dir>/<file>.py``, a file,
-``NAME=CONFIG``) becomes an entry too (:func:`add_config_method`) and is
-fitted to the run by the same code (:mod:`.config_fit`). The ``mmpretrain``
-group is mmpretrain 1.2's nine ResNet methods from its installed configs.
-
-Config paths are relative to the current working directory: the tools run
-from the repository root, as mmpretrain's do.
+"""What the benchmark and the throughput tool run: THE methods table (any
+``--methods`` config becomes an entry too, :func:`add_config_method`,
+fitted by :mod:`.config_fit`; group ``mmpretrain``: mmpretrain 1.2's nine
+ResNet methods from its installed configs), the groups, the downstream
+task configs, the protocol names, and the helpers that fit a config to the
+encoder and to a resolution. Config paths are relative to the working
+directory (the repository root), as mmpretrain's tools expect.
 """
 import os
 import os.path as osp
@@ -65,14 +59,10 @@ def channel_options(config: Optional[str], extra: Sequence[str],
 
 def _entry(name: str, config=None, keys: Sequence[str] = (), **extra):
     """One METHODS entry: display ``name``, pretraining ``config`` (None:
-    no pretraining; ``mmpretrain::`` for mmpretrain's installed configs)
-    and ``channels(c)``, the cfg-options that fit its neck/head to an
-    encoder with ``c`` output channels (the settings that read the
-    encoder, then ``keys``). ``extra``: ``objective`` (a MixSSL objective of
-    Table 3), ``design`` (the open choice of the paper that a MixSSL variant
-    changes, see configs/mixssl/design_choices/README.md), ``external=True``
-    (fine-tuned from ``--imagenet-ckpt``) or ``spec`` (the ``--methods``
-    token of a config given on the command line)."""
+    none), ``channels(c)``: cfg-options fitting its readers (and ``keys``)
+    to ``c`` encoder channels. ``extra``: ``objective`` (Table 3),
+    ``design`` (configs/mixssl/design_choices/README.md), ``external``
+    (fine-tunes ``--imagenet-ckpt``), ``spec`` (a ``--methods`` token)."""
     config = resolve_config(config) if config else config
     return dict(
         name=name,
@@ -208,8 +198,6 @@ DOWNSTREAM = {
         finetune='configs/mixssl/benchmarks/' + _DOWN.format('_finetune'),
         linear='configs/mixssl/benchmarks/' + _DOWN.format('_linear-probe')),
 }
-# The paper's 4-class task: eosinophil, lymphocyte, monocyte, neutrophil.
-PAPER_4 = [1, 4, 5, 6]
 # knn: weighted k-NN top-1 of the frozen encoder (one 0-epoch stage with
 # KNNEvalHook), next to the two trained protocols
 PROTOCOLS = OrderedDict(
@@ -297,14 +285,11 @@ def is_config_spec(token: str) -> bool:
 
 
 def add_config_method(token: str) -> str:
-    """Add the config a ``--methods`` token names to :data:`METHODS` (for
-    this process: the report and the stages read the table) and return its
-    key: ``NAME=CONFIG`` is shown as NAME, a bare config by its file name
-    (the key: the name with ``-`` and other signs as ``_``).
+    """Add the config of a ``--methods`` token (``NAME=CONFIG`` or a bare
+    config, named by its file) to :data:`METHODS`; its key.
 
     Raises:
-        SystemExit: no such config file; an empty name; a name that is
-            already a table method or group, or another config's.
+        SystemExit: no such file; an empty or taken name.
     """
     name, _, spec = token.rpartition('=')
     path = resolve_config(spec)
@@ -330,13 +315,11 @@ def add_config_method(token: str) -> str:
 
 
 def expand_methods(names: Sequence[str]) -> List[str]:
-    """CLI method names, group names and configs (:func:`is_config_spec`,
-    added to :data:`METHODS` by :func:`add_config_method`) -> METHODS keys,
-    in order, once each.
+    """``--methods`` names, groups and configs -> METHODS keys, in order,
+    once each.
 
     Raises:
-        SystemExit: a name that is neither a method nor a group nor a
-            config.
+        SystemExit: neither a method nor a group nor a config.
     """
     out = []
     for n in names:
@@ -430,21 +413,9 @@ def resolution_options(cfg,
                        size: int,
                        loaders: Sequence[str] = LOADERS,
                        full: int = CONFIG_SIZE) -> 'OrderedDict':
-    """cfg-options that set every resize/crop of every pipeline of
-    ``loaders`` (including nested ones such as MultiView views and MixSSL's
-    auxiliary pipeline) to ``size`` px; crops smaller than ``full`` (the
-    configs' 224 px) keep their ratio to it.
-
-    Args:
-        cfg: an mmengine ``Config`` or a plain dict of the same layout.
-        size: the new full input size in px.
-        loaders: the dataloader keys to walk (absent ones are skipped).
-        full: the config's full input size.
-
-    Returns:
-        ``{'train_dataloader.dataset.pipeline.0.scale': size, ...}``; a
-        tuple-valued size (``Resize(scale=(224, 224))``) stays a tuple.
-    """
+    """cfg-options setting every resize/crop of ``loaders`` (nested ones
+    included) of ``cfg`` (a Config or dict) to ``size`` px, smaller crops
+    keeping their ratio to ``full`` px; a tuple size stays a tuple."""
     return OrderedDict(
         (key, tuple(scaled_size(o, size, full)
                     for o in old) if isinstance(old, (

@@ -1,17 +1,13 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark's outputs: ``results.md`` (its header lines about data,
-task, start and recipe; top-1 by protocol; Table 1: per-class test
-accuracy; Table 2: macro precision / recall / F1 / ROC-AUC / accuracy, or
-for a binary task those of the positive class; Table 3: MixSSL's
-objectives; the design-choices table, configs/mixssl/design_choices/;
-mean ± std over seeds), ``results.csv`` (one row per method x protocol x
-seed) and ``results.png`` (top-1 per method and protocol and every
-method's difference to MixSSL with its paired 95 % interval, from
-:mod:`.comparison`).
+"""REPORTS: results.md (header: data, task, start, recipe; top-1 by
+protocol; Table 1 per-class accuracy; Table 2 macro or positive-class
+metrics; Table 3 MixSSL's objectives; design choices; Δ vs MixSSL; label
+subsets), results.csv, deltas.csv, results.png, and the console's closing
+lines; mean ± std over seeds, intervals from :mod:`.comparison`.
 
-A *record* is ``dict(method=<METHODS key>, protocol='finetune'|'linear'|
-'knn', seed=int, metrics=<the test stage's metrics.json>)``; a k-NN
-record's metrics are ``{'knn/top1': value}``.
+A *record* is ``dict(method=<METHODS key>, protocol=<protocol key>,
+seed=int, metrics=<the test stage's metrics.json>)``; a k-NN record's
+metrics are ``{'knn/top1': value}``.
 """
 import csv
 import os.path as osp
@@ -57,6 +53,19 @@ TOP1 = dict(finetune='accuracy/top1', linear='accuracy/top1', knn='knn/top1')
 def top1(record: dict):
     """The record's top-1 accuracy (k-NN's for a k-NN record)."""
     return record['metrics'].get(TOP1[base_protocol(record['protocol'])])
+
+
+def _top1s(records: List[dict], method: str, proto: str) -> list:
+    return [
+        top1(r) for r in records
+        if r['method'] == method and r['protocol'] == proto
+    ]
+
+
+def _with_n(vals: list, digits: int) -> str:
+    """``'85.31 ± 1.20 (n=3)'``."""
+    n = len(finite(vals))
+    return fmt_mean_std(vals, digits) + (f' (n={n})' if n else '')
 
 
 def is_binary(records: List[dict]) -> bool:
@@ -160,12 +169,8 @@ def build_top1_table(records: List[dict],
         recs = [r for r in records if r['method'] == m]
         if not recs:
             continue
-        row = [method_name(m)]
-        for proto in protos:
-            vals = [top1(r) for r in recs if r['protocol'] == proto]
-            n = len(finite(vals))
-            row.append(fmt_mean_std(vals, digits) + (f' (n={n})' if n else ''))
-        rows.append(row)
+        rows.append([method_name(m)] +
+                    [_with_n(_top1s(recs, m, p), digits) for p in protos])
     shown = has_fractions(protos)
     return md_table(['Method'] + [protocol_title(p, shown) for p in protos],
                     rows)
@@ -183,15 +188,13 @@ def build_table3(records: List[dict],
         recs = [r for r in records if r['method'] == m]
         if obj is None or not recs:
             continue
-        row = [
+        rows.append([
             f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj,
             OBJECTIVE_LOSSES[obj]
-        ]
-        for proto in present_protocols(records):
-            vals = [top1(r) for r in recs if r['protocol'] == proto]
-            n = len(finite(vals))
-            row.append(fmt_mean_std(vals, digits) + (f' (n={n})' if n else ''))
-        rows.append(row)
+        ] + [
+            _with_n(_top1s(recs, m, p), digits)
+            for p in present_protocols(records)
+        ])
     if len(rows) < 2:
         return []
     protos = present_protocols(records)
@@ -510,10 +513,7 @@ def plot_bars(path: str,
         label = protocol_title(proto, shown)
         means, stds = [], []
         for m in present:
-            mean, std = mean_std([
-                top1(r) for r in records
-                if r['method'] == m and r['protocol'] == proto
-            ])
+            mean, std = mean_std(_top1s(records, m, proto))
             means.append(mean if mean is not None else 0.0)
             stds.append(std or 0.0)
         xs = [
@@ -621,21 +621,10 @@ def design_section(records: List[dict],
                    methods: Sequence[str],
                    comparison: 'OrderedDict',
                    digits: int = 2) -> List[str]:
-    """The section's markdown lines; ``[]`` when no design variant has a
-    result.
-
-    Args:
-        records: the benchmark's records (method, protocol, seed, metrics).
-        methods: the run's METHODS keys, in order.
-        comparison: ``compare(records, methods)`` (differences to MixSSL).
-        digits: decimals of the percentages.
-
-    Returns:
-        A heading, a sentence on how to read it and a table whose rows are
-        MixSSL (the paper's reading) and each design variant with results;
-        a variant's cell is ``top-1 (Δ [low, high])``, ``≈`` marking an
-        interval that contains 0 (within noise).
-    """
+    """results.md's design-choices section: MixSSL and each design variant
+    with results, a variant's cell ``top-1 (Δ [low, high])`` from
+    ``comparison`` (:func:`~.comparison.compare`); ``[]`` without
+    variants."""
     variants = [
         m for m in methods
         if METHODS[m].get('design') and any(r['method'] == m for r in records)
@@ -647,10 +636,7 @@ def design_section(records: List[dict],
     seeds = sorted({r['seed'] for r in records})
 
     def cell(m, proto):
-        vals = [
-            top1(r) for r in records
-            if r['method'] == m and r['protocol'] == proto
-        ]
+        vals = _top1s(records, m, proto)
         if not vals:
             return '–'
         text = fmt_mean_std(vals, digits)
