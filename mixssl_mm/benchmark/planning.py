@@ -436,18 +436,7 @@ class Plan:
         self.init_ckpt = self._resolve_start()
         self.init_sha256 = None
         self._check()
-        self.configs = StageConfigs(
-            self.work_dir,
-            t,
-            self.task,
-            self.downstream,
-            self.positive,
-            self.aux,
-            args.recalibrate_bn,
-            p['num_workers'],
-            self.recipe,
-            eval_options=lambda:
-            (self.knn_options(0, None), args.downstream_cfg_options))
+        self.configs = StageConfigs(self)
 
     def _resolve_start(self) -> Optional[str]:
         init, imagenet = self.args.init_ckpt, self.args.imagenet_ckpt

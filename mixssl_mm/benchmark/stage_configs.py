@@ -31,13 +31,13 @@ import os.path as osp
 import pprint
 import threading
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.config import Config, DictAction
 
 from .config_fit import data_overrides
-from .recipe import DEFAULT_RECIPE, optimizer_overrides
+from .recipe import optimizer_overrides
 
 LOAD = dict(type='LoadImageFromFile')
 RECALIBRATE_BN = dict(type='BNRecalibrationHook')
@@ -224,45 +224,23 @@ def encoder_override(backbone: dict, protocol: str) -> dict:
 
 
 class StageConfigs:
-    """Config paths of the stages and the configs they load.
+    """Config paths of the stages of ``plan`` (:class:`~.planning.Plan`:
+    its target, task, downstream configs, positive class, aux folder,
+    recipe, workers, ``--recalibrate-bn``) and the configs they load."""
 
-    Args:
-        work_dir: where generated files go (``<work_dir>/generated``).
-        target, task: see :mod:`.data`.
-        downstream: protocol -> shipped fine-tune / linear-probe config.
-        positive: the positive class of a binary task (None: not binary).
-        aux: the ``--aux-root`` folder (:class:`.data.AuxFolder`) or None.
-        recalibrate_bn: ``BNRecalibrationHook`` in linear probe and k-NN.
-        workers: data-loading workers of the k-NN and recalibration hooks.
-        recipe: the training recipe (:mod:`.recipe`).
-        eval_options: ``() -> (options, extra)``: a fine-tune stage's
-            cfg-options and ``--downstream-cfg-options``, which decide the
-            clean datasets (:meth:`clean_datasets`).
-    """
-
-    def __init__(self,
-                 work_dir: str,
-                 target,
-                 task,
-                 downstream: Dict[str, str],
-                 positive: Optional[int] = None,
-                 aux=None,
-                 recalibrate_bn: bool = False,
-                 workers: int = 0,
-                 recipe: str = DEFAULT_RECIPE,
-                 eval_options: Optional[Callable[[], tuple]] = None):
-        self.files = GeneratedFiles(work_dir)
-        self.target, self.task, self.downstream = target, task, downstream
-        self.positive, self.aux = positive, aux
-        self.recalibrate_bn, self.workers = recalibrate_bn, workers
-        self.recipe = recipe
-        self.eval_options = eval_options or (lambda: ({}, []))
+    def __init__(self, plan):
+        self.plan = plan
+        self.files = GeneratedFiles(plan.work_dir)
+        self.target, self.task = plan.target, plan.task
+        self.downstream, self.aux = plan.downstream, plan.aux
+        self.recalibrate_bn = plan.args.recalibrate_bn
+        self.workers = plan.preset['num_workers']
         self._clean = None
         self._merged: Dict[str, Config] = {}
         self._paths: Dict[tuple, str] = {}
         self.lists = {}
-        if target.kind == 'folder':
-            for split, texts in image_lists(target, task).items():
+        if self.target.kind == 'folder':
+            for split, texts in image_lists(self.target, self.task).items():
                 self.lists[split] = {
                     kind: self.files.add('data', f'{split}-{kind}', '.txt',
                                          text)
@@ -335,7 +313,9 @@ class StageConfigs:
         test pipeline: k-NN's bank and queries, the BatchNorm
         re-estimation's images."""
         if self._clean is None:
-            options, extra = self.eval_options()
+            # a fine-tune stage's options decide the train subset
+            options = self.plan.knn_options(0, None)
+            extra = self.plan.args.downstream_cfg_options
             cfg = merged(
                 load_config(self.downstream['finetune']),
                 self.downstream_overrides('finetune'))
@@ -388,7 +368,7 @@ class StageConfigs:
         """Top-level keys of a pretraining wrapper: the recipe's, the
         data's (:func:`~.config_fit.data_overrides`), the aux folder's."""
         cfg = load_config(config)
-        o = optimizer_overrides(self.recipe, stage='pretrain', config=cfg)
+        o = optimizer_overrides(self.plan.recipe, stage='pretrain', config=cfg)
         o.update(data_overrides(cfg, self.target))
         pipeline = cfg.train_dataloader.dataset.pipeline
         if 'train_dataloader' in o:
@@ -413,7 +393,7 @@ class StageConfigs:
         pipeline), so it scores the frozen features, not augmentation; the
         data's, metrics and hooks."""
         cfg = load_config(self.downstream[protocol])
-        o = optimizer_overrides(self.recipe, stage=protocol)
+        o = optimizer_overrides(self.plan.recipe, stage=protocol)
         pipelines = dict(
             train=cfg.train_dataloader.dataset.pipeline,
             test=cfg.test_dataloader.dataset.pipeline)
@@ -430,12 +410,12 @@ class StageConfigs:
                         pipelines[split], self.task.classes))
             # the shipped MedMNIST val set would be left in the config
             o.update(val_dataloader=None, val_cfg=None, val_evaluator=None)
-        if self.positive is not None:
+        if self.plan.positive is not None:
             metrics = cfg.test_evaluator
             metrics = list(metrics) if isinstance(metrics, (list, tuple)) \
                 else [metrics]
             o['test_evaluator'] = metrics + [
-                dict(type='PositiveClassMetric', pos_label=self.positive)
+                dict(type='PositiveClassMetric', pos_label=self.plan.positive)
             ]
         if self.recalibrate_bn and protocol == 'linear':
             o['custom_hooks'] = list(cfg.get('custom_hooks')
