@@ -1,8 +1,7 @@
-"""mixssl_mm.benchmark.planning's label fractions and the protocol names
-(methods.py): the stratified
-subset (every class present, proportions kept within rounding, fixed per
-seed), the pool, the equal-step budget, the record and the protocol
-names."""
+"""mixssl_mm.benchmark.planning's label fractions and the protocol names of
+methods.py: the stratified subset (every class present, proportions kept
+within rounding, fixed per seed), the pool, the equal-step budget, the
+record and the protocol names."""
 import json
 
 import numpy as np
