@@ -26,7 +26,7 @@ def finite(values: Sequence) -> np.ndarray:
     class absent from the test set) left out."""
     vals = np.asarray([float(v) for v in values if v is not None],
                       dtype=np.float64)
-    return vals[~np.isnan(vals)]
+    return vals[np.isfinite(vals)]
 
 
 def mean_std(values: Sequence) -> Tuple[Optional[float], Optional[float]]:
@@ -50,6 +50,17 @@ def fmt_mean_std(values: Sequence, digits: int = 2) -> str:
     if std is None:
         return f'{mean:.{digits}f}'
     return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def md_table(header: List[str],
+             rows: List[List[str]],
+             left: Sequence[int] = (0, )) -> List[str]:
+    """Markdown table lines (cells as ``str``); the columns ``left``
+    (indices, negative from the end) are left-aligned, the others centred."""
+    left = {i % len(header) for i in left}
+    rule = ('---' if i in left else ':-:' for i in range(len(header)))
+    return ['| ' + ' | '.join(header) + ' |', '|' + '|'.join(rule) + '|'
+            ] + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows]
 
 
 CONFIDENCE = 0.95
@@ -213,17 +224,16 @@ def weighted_auc(scores: np.ndarray, positive: np.ndarray,
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(den > 0, num / np.where(den > 0, den, 1) * 100.0,
-                        np.nan)
+    """``num / den`` in percent; NaN where ``den`` is 0."""
+    nan = np.full(np.shape(num), np.nan)
+    return np.divide(num, den, out=nan, where=den > 0) * 100.0
 
 
 def _nanmean(values: np.ndarray) -> np.ndarray:
     """Row means over the defined (non-NaN) entries; NaN for none."""
-    ok = ~np.isnan(values)
-    total = np.where(ok, values, 0.0).sum(1)
-    count = ok.sum(1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    with warnings.catch_warnings():  # a row without any: NaN, no warning
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.nanmean(values, axis=1)
 
 
 def weighted_metrics(scores: np.ndarray,
@@ -256,11 +266,11 @@ def weighted_metrics(scores: np.ndarray,
     if class_keys:
         out[PER_CLASS_PREFIX + 'mean'] = _nanmean(per_class)
     if c == 2:
-        auc = weighted_auc(scores[:, pos_label], labels == pos_label, w)
         out['roc_auc'] = weighted_auc(scores[:, 1], labels == 1, w)
         p = pos_label
-        bp, br = _ratio(tp[:, p], pred[:, p]), _ratio(tp[:, p], gt[:, p])
-        bp, br = np.nan_to_num(bp), np.nan_to_num(br)
+        auc = weighted_auc(scores[:, p], labels == p, w)
+        bp = np.nan_to_num(_ratio(tp[:, p], pred[:, p]))
+        br = np.nan_to_num(_ratio(tp[:, p], gt[:, p]))
         with np.errstate(invalid='ignore', divide='ignore'):
             bf = np.where(bp + br > 0, 2 * bp * br / (bp + br), 0.0)
         out.update({
@@ -322,17 +332,13 @@ def compared_keys(metrics: dict) -> List[str]:
     return keys + [PER_CLASS_PREFIX + c for c in class_keys(metrics)]
 
 
-def _finite(v) -> bool:
-    return v is not None and np.isfinite(float(v))
-
-
 def _t_intervals(mine: List[dict], ref: List[dict],
                  keys: Sequence[str]) -> Dict[str, Interval]:
     out = {}
     for key in keys:
         a = [r['metrics'].get(key) for r in mine]
         b = [r['metrics'].get(key) for r in ref]
-        if all(map(_finite, a + b)):
+        if len(finite(a + b)) == len(a + b):
             out[key] = paired_t_interval(a, b)
     return out
 
@@ -359,7 +365,7 @@ def _predictions(record: dict) -> Optional[tuple]:
     ok = {
         k
         for k, v in full.items()
-        if _finite(record['metrics'].get(k)) and np.isfinite(v[0])
+        if finite([record['metrics'].get(k)]).size and np.isfinite(v[0])
         and abs(v[0] - float(record['metrics'][k])) <= MATCH_TOLERANCE
     }
     return scores, labels, keys, ok
@@ -494,16 +500,11 @@ def delta_section(comparison: 'OrderedDict',
         for cols in (summary, per_class):
             if not cols:
                 continue
-            out += [
-                '| Method | Interval | ' + ' | '.join(map(_header, cols)) +
-                ' |', '|---|---|' + ':-:|' * len(cols)
-            ]
-            out += [
-                f'| {name_fn(m)} | {_how(row)} | ' +
-                ' | '.join(fmt_interval(row.get(k), digits)
-                           for k in cols) + ' |' for m, row in rows.items()
-            ]
-            out.append('')
+            out += md_table(
+                ['Method', 'Interval'] + [_header(k) for k in cols],
+                [[name_fn(m), _how(row)] +
+                 [fmt_interval(row.get(k), digits) for k in cols]
+                 for m, row in rows.items()], (0, 1)) + ['']
     if none:
         out += [
             f'No interval for {", ".join(none)}: one common seed and no '

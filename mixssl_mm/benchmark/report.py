@@ -22,8 +22,8 @@ from mixssl_mm.datasets.utils.natural_photos import (FALLBACK_NOTE,
                                                      describe_pool)
 from .comparison import (PER_CLASS_MEAN, PER_CLASS_PREFIX, REFERENCE,
                          class_keys, compare, delta_rows, delta_section,
-                         finite, fmt_interval, fmt_mean_std, mean_std,
-                         within_noise)
+                         finite, fmt_interval, fmt_mean_std, md_table,
+                         mean_std, within_noise)
 from .methods import (METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS,
                       base_protocol, has_fractions, mixes_images,
                       ordered_protocols, percent, protocol_title)
@@ -108,16 +108,6 @@ def flatten_record(method: str, protocol: str, seed: int,
     for name in class_keys(metrics):
         row[f'acc_{name}'] = metrics.get(PER_CLASS_PREFIX + name)
     return row
-
-
-def md_table(header: List[str], rows: List[List[str]]) -> List[str]:
-    """Markdown table lines; every column but the first is centred."""
-    lines = [
-        '| ' + ' | '.join(header) + ' |',
-        '|' + '|'.join(['---'] + [':-:'] * (len(header) - 1)) + '|'
-    ]
-    lines += ['| ' + ' | '.join(r) + ' |' for r in rows]
-    return lines
 
 
 def build_tables(records: List[dict],
@@ -668,28 +658,25 @@ def subsets_section(subsets: Sequence, work_dir: str) -> List[str]:
     the index file and its hash."""
     if not subsets:
         return []
-    classes = subsets[0].classes
-    out = [
+    pool = subsets[0].pool_counts
+    rows = [['100 % (pool)', '–', sum(pool), *pool, '–']] + [[
+        f'{percent(s.fraction)} %', s.seed,
+        len(s.indices), *s.counts,
+        f'`{osp.relpath(s.record_path(work_dir), work_dir)}` '
+        f'(`{s.sha256[:12]}`)'
+    ] for s in subsets]
+    return [
         '## Label fractions', '',
         'Fine-tuning on a class-stratified fraction of the training labels '
         '(scikit-learn `train_test_split(stratify=...)`, at least one image '
         'per class), drawn once per seed and the same for every method, '
         'with the optimizer steps of the full fine-tune. Indices: positions '
         'in the train split after the class filter, listed in the file.', '',
-        '| Fraction | Seed | Images | ' +
-        ' | '.join(c.replace('_', ' ')
-                   for c in classes) + ' | Indices (SHA-256) |',
-        '|---|:-:|:-:|' + ':-:|' * len(classes) + '---|'
+        *md_table(['Fraction', 'Seed', 'Images'] +
+                  [c.replace('_', ' ')
+                   for c in subsets[0].classes] + ['Indices (SHA-256)'], rows,
+                  (0, -1)), ''
     ]
-    pool = subsets[0]
-    out.append('| 100 % (pool) | – | ' + f'{sum(pool.pool_counts)} | ' +
-               ' | '.join(map(str, pool.pool_counts)) + ' | – |')
-    for s in subsets:
-        path = osp.relpath(s.record_path(work_dir), work_dir)
-        out.append(f'| {percent(s.fraction)} % | {s.seed} | '
-                   f'{len(s.indices)} | ' + ' | '.join(map(str, s.counts)) +
-                   f' | `{path}` (`{s.sha256[:12]}`) |')
-    return out + ['']
 
 
 def write_results(plan, records: List[dict], stage_seconds: float) -> None:
