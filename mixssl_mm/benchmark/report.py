@@ -149,21 +149,28 @@ def build_tables(records: List[dict],
     return tables
 
 
+def _top1_rows(records: List[dict], methods: Sequence[str], first,
+               digits: int) -> List[List[str]]:
+    """A row per method with records and ``first(method)`` (its leading
+    cells; None: no row), then its top-1 per :func:`present_protocols`."""
+    protos = present_protocols(records)
+    return [
+        first(m) + [_with_n(_top1s(records, m, p), digits) for p in protos]
+        for m in methods
+        if any(r['method'] == m for r in records) and first(m) is not None
+    ]
+
+
 def build_top1_table(records: List[dict],
                      methods: Sequence[str],
                      digits: int = 2) -> List[str]:
     """One row per method, a top-1 column per protocol run (fine-tune,
     linear probe, k-NN), mean ± std over seeds with the seed count."""
-    protos, rows = present_protocols(records), []
-    for m in methods:
-        recs = [r for r in records if r['method'] == m]
-        if not recs:
-            continue
-        rows.append([method_name(m)] +
-                    [_with_n(_top1s(recs, m, p), digits) for p in protos])
+    protos = present_protocols(records)
     shown = has_fractions(protos)
     return md_table(['Method'] + [protocol_title(p, shown) for p in protos],
-                    rows)
+                    _top1_rows(records, methods, lambda m: [method_name(m)],
+                               digits))
 
 
 def build_table3(records: List[dict],
@@ -172,26 +179,19 @@ def build_table3(records: List[dict],
     """The paper's Table 3 (MixSSL objectives): one row per objective that
     has results, top-1 per protocol, mean ± std over seeds; ``[]`` when fewer
     than two objectives have results (nothing to compare)."""
-    rows = []
-    for m in methods:
+
+    def first(m):
         obj = METHODS.get(m, {}).get('objective')
-        recs = [r for r in records if r['method'] == m]
-        if obj is None or not recs:
-            continue
-        rows.append([
-            f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj,
-            OBJECTIVE_LOSSES[obj]
-        ] + [
-            _with_n(_top1s(recs, m, p), digits)
-            for p in present_protocols(records)
-        ])
-    if len(rows) < 2:
-        return []
+        if obj is not None:
+            name = f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj
+            return [name, OBJECTIVE_LOSSES[obj]]
+
+    rows = _top1_rows(records, methods, first, digits)
     protos = present_protocols(records)
-    return md_table(
-        ['Objective', 'Loss'] +
-        [f'{protocol_title(p, has_fractions(protos))} top-1'
-         for p in protos], rows)
+    shown = has_fractions(protos)
+    return md_table(['Objective', 'Loss'] +
+                    [f'{protocol_title(p, shown)} top-1'
+                     for p in protos], rows) if len(rows) >= 2 else []
 
 
 def render_markdown(
@@ -225,27 +225,26 @@ def render_markdown(
             'queries (no training).', '',
             *build_top1_table(records, methods, digits), ''
         ]
-    out += [
-        '## Table 1 — per-class test accuracy (%)', '',
-        '"Average" is the unweighted mean of the class accuracies '
-        '(balanced accuracy).', ''
-    ]
-    for table in ('table1', 'table2'):
-        if table == 'table2' and is_binary(records):
-            out += [
-                f'## Table 2 — precision / recall / F1 of {positive_class}, '
-                'ROC-AUC of its score and accuracy (%)', ''
-            ]
-        elif table == 'table2':
-            out += [
-                '## Table 2 — macro precision / recall / F1, ROC-AUC '
-                '(one-vs-rest, macro) and top-1 accuracy (%)', ''
-            ]
-        shown = has_fractions(trained_protocols(records))
+    table2 = (f'precision / recall / F1 of {positive_class}, ROC-AUC of '
+              'its score and accuracy' if is_binary(records) else
+              'macro precision / recall / F1, ROC-AUC (one-vs-rest, macro) '
+              'and top-1 accuracy')
+    heads = dict(
+        table1=[
+            '## Table 1 — per-class test accuracy (%)', '',
+            '"Average" is the unweighted mean of the class accuracies '
+            '(balanced accuracy).', ''
+        ],
+        table2=[f'## Table 2 — {table2} (%)', ''])
+    shown = has_fractions(trained_protocols(records))
+    for table, head in heads.items():
+        out += head
         for proto in trained_protocols(records):
-            title = protocol_title(proto, shown)
             if f'{table}_{proto}' in tables:
-                out += [f'### {title}', '', *tables[f'{table}_{proto}'], '']
+                out += [
+                    f'### {protocol_title(proto, shown)}', '',
+                    *tables[f'{table}_{proto}'], ''
+                ]
     table3 = build_table3(records, methods, digits)
     if table3:
         out += [
