@@ -114,16 +114,6 @@ class Stage:
 
 
 # ----------------------------------------------------------------- start
-def start_options(path: str) -> dict:
-    """cfg-options that load ``path`` into ``model.backbone``
-    (``Pretrained``, prefix ``backbone.``)."""
-    return {
-        'model.backbone.init_cfg.type': 'Pretrained',
-        'model.backbone.init_cfg.checkpoint': path,
-        'model.backbone.init_cfg.prefix': START_PREFIX,
-    }
-
-
 def check_start(path: str, depth: int) -> str:
     """Check once that ``--init-ckpt`` holds a ResNet-``depth`` under
     ``backbone.`` (the pre-flight's key check); its sha256.
@@ -589,9 +579,10 @@ class Plan:
                 Stage(f'{tag} {proto}', d(proto), cmd, 'train', proto, needs))
             sdir = d(f'{proto}_test')
             preds = osp.join(sdir, PREDICTIONS)
-            opts = OrderedDict(
-                self.test_options(proto, seed, method),
-                **self.prediction_options(preds))
+            opts = self.test_options(proto, seed, method)
+            # the per-image predictions (DumpPredictionsHook)
+            opts['default_hooks.dump_predictions.type'] = 'DumpPredictionsHook'
+            opts['default_hooks.dump_predictions.out_file'] = preds
             cmd = self.test_command(
                 self.protocol_config(proto, method), f'<{proto} checkpoint>',
                 sdir, osp.join(sdir, 'metrics.json'), opts, extra)
@@ -701,14 +692,6 @@ class Plan:
         return cmd + ['--cfg-options'] + to_cfg_options(opts) + list(extra)
 
     @staticmethod
-    def prediction_options(path: str) -> dict:
-        """cfg-options that make a test run write its per-image predictions
-        to ``path`` (:class:`DumpPredictionsHook`)."""
-        return OrderedDict([('default_hooks.dump_predictions.type',
-                             'DumpPredictionsHook'),
-                            ('default_hooks.dump_predictions.out_file', path)])
-
-    @staticmethod
     def test_command(config: str, ckpt: str, sdir: str, out: str, opts: dict,
                      extra: Sequence[str]) -> List[str]:
         """The test subprocess, writing its metrics to ``out`` (JSON)."""
@@ -781,7 +764,9 @@ class Plan:
             o['train_dataloader.dataset.classes_subset'] = self.subset
         o.update(self._data_options(['train_dataloader']))
         if self.init_ckpt:  # the paper's start, the same for every method
-            o.update(start_options(self.init_ckpt))
+            o['model.backbone.init_cfg.type'] = 'Pretrained'
+            o['model.backbone.init_cfg.checkpoint'] = self.init_ckpt
+            o['model.backbone.init_cfg.prefix'] = START_PREFIX
         if m.get('objective') == 'R+A' and self.aux is not None:
             o['model.aux_head.num_classes'] = len(self.aux.classes)
         o.update(
