@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 from mixssl_mm.preflight.channels import (_is_mixssl,
                                           feature_channel_mismatches,
                                           resnet_out_channels)
-from .methods import walk_dicts
+from .methods import plain, walk_dicts
 
 # the encoders a benchmark's downstream stages load into mmpretrain's
 # ResNet-<depth> (SparseResNet keeps ResNet's parameter names)
@@ -31,10 +31,6 @@ INPUT_SIZE_KEYS = ('input_size', )
 # SwAV's frozen prototypes: iterations of one ImageNet epoch at the
 # config's batch (1,281,167 / 256 = 5005)
 FROZEN_KEY = 'frozen_layers_cfg'
-
-
-def _plain(node):
-    return node.to_dict() if hasattr(node, 'to_dict') else node
 
 
 def _type_name(part) -> Optional[str]:
@@ -48,7 +44,7 @@ def encoder_channels(cfg) -> Optional[int]:
     """Output channels of the config's own ResNet-family encoder (a
     SparseResNet counts as the ResNet of its depth); None for another
     backbone."""
-    backbone = _plain(cfg.model).get('backbone') or {}
+    backbone = plain(cfg.model).get('backbone') or {}
     if _type_name(backbone) not in ENCODER_TYPES:
         return None
     return resnet_out_channels(dict(backbone, type='ResNet'))
@@ -65,7 +61,7 @@ def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
         mixssl_mm.preflight.error.ConfigError: the probe's refusal.
     """
     from mmpretrain.registry import MODELS
-    model = _plain(cfg.model)
+    model = plain(cfg.model)
     backbone = dict(model.get('backbone') or {})
     if _type_name(backbone) in ENCODER_TYPES or not _is_mixssl(model):
         return None
@@ -106,7 +102,7 @@ def channel_keys(cfg) -> List[str]:
     order: the necks' and head's channel keys found by the pre-flight's
     walk, then the algorithm's own integer arguments equal to the encoder's
     channels (SparK's ``enc_dec_norm_dim``)."""
-    model = _plain(cfg.model)
+    model = plain(cfg.model)
     # None: every reader's key, whatever its value
     keys = [k for k, _ in feature_channel_mismatches(model, None)]
     channels = encoder_channels(cfg)
@@ -121,7 +117,7 @@ def channel_keys(cfg) -> List[str]:
 def strip_loader(pipeline) -> list:
     """``pipeline`` without its leading file loader (MedMNIST samples are
     decoded arrays)."""
-    pipeline = [_plain(t) for t in pipeline]
+    pipeline = [plain(t) for t in pipeline]
     return [t for t in pipeline if _type_name(t) != LOAD]
 
 
@@ -129,7 +125,7 @@ def data_overrides(cfg, target) -> dict:
     """Top-level keys that make a config read a MedMNIST ``target``'s train
     split with its own pipeline ({} when it does already, or for a folder
     target: :func:`~.stage_configs.folder_dataset` replaces every dataset)."""
-    dataset = _plain(cfg.train_dataloader.get('dataset')) or {}
+    dataset = plain(cfg.train_dataloader.get('dataset')) or {}
     if target.kind != 'npz' or _type_name(dataset) == 'MedMNIST':
         return {}
     return dict(
@@ -193,12 +189,12 @@ def fitted_options(cfg,
                    queue_len: Optional[int] = None) -> 'OrderedDict':
     """cfg-options of the settings of ``cfg`` that follow the run (module
     docstring); {} for the shipped configs but MoCo's queue."""
-    model = _plain(cfg.model)
+    model = plain(cfg.model)
     out = OrderedDict()
     for key in INPUT_SIZE_KEYS:
         if img_size and type(model.get(key)) is int:
             out[f'model.{key}'] = img_size
-    for i, hook in enumerate(_plain(cfg.get('custom_hooks')) or []):
+    for i, hook in enumerate(plain(cfg.get('custom_hooks')) or []):
         if 'batch_size' in hook:
             out[f'custom_hooks.{i}.batch_size'] = batch_size
         if 'lr' in hook and lr is not None:
@@ -213,7 +209,7 @@ def fitted_options(cfg,
 
 
 def _train_loop_refusal(cfg) -> Optional[Tuple[str, str]]:
-    loop = _plain(cfg.get('train_cfg')) or {}
+    loop = plain(cfg.get('train_cfg')) or {}
     if 'max_epochs' not in loop or loop.get('by_epoch') is False or \
             loop.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
         return ('train_cfg', f'is {loop}; the benchmark budgets every method '
@@ -254,7 +250,7 @@ def refusals(cfg,
     from mmpretrain.models import BaseSelfSupervisor
     from mmpretrain.registry import MODELS
     out = []
-    model = _plain(cfg.get('model')) or {}
+    model = plain(cfg.get('model')) or {}
     cls = MODELS.get(model.get('type')) if isinstance(
         model.get('type'), str) else model.get('type')
     if not (isinstance(cls, type) and issubclass(cls, BaseSelfSupervisor)):
@@ -284,7 +280,7 @@ def refusals(cfg,
     loop = _train_loop_refusal(cfg)
     if loop:
         out.append(loop)
-    dataset = _plain(cfg.get('train_dataloader') or {}).get('dataset') or {}
+    dataset = plain(cfg.get('train_dataloader') or {}).get('dataset') or {}
     if 'pipeline' not in dataset:
         out.append(('train_dataloader.dataset.pipeline',
                     f'is missing (dataset {dataset.get("type")!r}); the run '

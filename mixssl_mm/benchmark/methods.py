@@ -367,6 +367,15 @@ def scaled_size(old: int, size: int, full: int = CONFIG_SIZE) -> int:
     return max(1, round(old * size / full))
 
 
+def plain(value):
+    """ConfigDicts -> dicts, recursively (lists and tuples kept)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    return value
+
+
 def walk_dicts(node, path: str):
     """``(cfg-option key, dict)`` of ``node`` and of every dict nested in it
     (lists included), in config order."""

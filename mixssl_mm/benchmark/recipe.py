@@ -19,7 +19,7 @@ import os
 import os.path as osp
 from typing import Optional, Sequence
 
-from .methods import walk_transforms
+from .methods import plain, walk_transforms
 
 RECIPES = ('fair', 'paper')
 DEFAULT_RECIPE = 'fair'
@@ -62,15 +62,11 @@ _FAIR_KEYS = dict(
     optimizer={'type', 'lr', 'weight_decay'})
 
 
-def _plain(node):
-    return node.to_dict() if hasattr(node, 'to_dict') else node
-
-
 def foreign_optimizer(optim_wrapper) -> bool:
     """Whether a config's ``optim_wrapper`` has settings the fair recipe's
     merge would leave in place (another wrapper or optimizer arguments than
     type / lr / weight decay, parameter-wise rules other than its own)."""
-    ow = _plain(optim_wrapper) or {}
+    ow = plain(optim_wrapper) or {}
     opt = ow.get('optimizer') or {}
     return (bool(set(ow) - _FAIR_KEYS['optim_wrapper'])
             or ow.get('type', 'OptimWrapper') != 'OptimWrapper'
@@ -94,7 +90,7 @@ def optimizer_overrides(recipe: str,
     """
     if recipe not in RECIPES:
         raise ValueError(f'unknown recipe {recipe!r}; choose from {RECIPES}')
-    ow = _plain(config.get('optim_wrapper')) if config is not None else None
+    ow = plain(config.get('optim_wrapper')) if config is not None else None
     if recipe == 'paper':
         if config is None or ow == PAPER_OPTIM_WRAPPER:
             return {}
@@ -130,7 +126,7 @@ def _backbone_takes(config, arg: str) -> bool:
     import inspect
 
     from mmpretrain.registry import MODELS
-    backbone = _plain((config or {}).get('model') or {}).get('backbone') or {}
+    backbone = plain((config or {}).get('model') or {}).get('backbone') or {}
     cls = backbone.get('type')
     cls = MODELS.get(cls) if isinstance(cls, str) else cls
     if not isinstance(cls, type):

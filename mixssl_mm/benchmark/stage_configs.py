@@ -37,6 +37,7 @@ import numpy as np
 from mmengine.config import Config, DictAction
 
 from .config_fit import data_overrides
+from .methods import plain
 from .recipe import optimizer_overrides
 
 LOAD = dict(type='LoadImageFromFile')
@@ -64,29 +65,20 @@ def parse_cfg_options(options: Sequence[str]) -> dict:
     return parser.parse_args(['--o', *options]).o
 
 
-def _plain(value):
-    """ConfigDicts -> dicts, recursively (for ``repr``)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_plain(v) for v in value)
-    return value
-
-
 def merged(cfg: Config, overrides: Dict) -> Config:
     """``cfg`` with ``overrides`` merged as a child config's keys are merged
     into its ``_base_``; ``cfg`` is not changed."""
     out = copy.deepcopy(cfg)
     if overrides:
         d = Config._merge_a_into_b(
-            copy.deepcopy(_plain(overrides)), out._cfg_dict.to_dict())
+            copy.deepcopy(plain(overrides)), out._cfg_dict.to_dict())
         out = Config(d, filename=cfg.filename)
     return out
 
 
 def with_loader(pipeline: Sequence) -> list:
     """``pipeline`` starting with ``LoadImageFromFile``."""
-    pipeline = [_plain(t) for t in pipeline]
+    pipeline = [plain(t) for t in pipeline]
     if pipeline and pipeline[0].get('type') == LOAD['type']:
         return pipeline
     return [dict(LOAD)] + pipeline
@@ -136,7 +128,7 @@ def wrapper_text(base: str, overrides: Dict, root: str) -> str:
     ]
     for key, value in overrides.items():
         lines.append(f'{key} = ' +
-                     pprint.pformat(_plain(value), width=79, sort_dicts=False))
+                     pprint.pformat(plain(value), width=79, sort_dicts=False))
     return '\n'.join(lines) + '\n'
 
 
@@ -184,7 +176,7 @@ def replace_aux(pipeline: Sequence, aux_root: str) -> list:
     ``aux_root``, loaded by ``LoadImageFromFile`` and augmented by the
     shipped auxiliary pool's pipeline."""
     out = []
-    for t in map(_plain, pipeline):
+    for t in map(plain, pipeline):
         if t.get('type') == 'CrossDomainMixup':
             aux = t.get('aux_dataset')
             old = (aux.get('pipeline') if isinstance(aux, dict) else None) \
