@@ -245,7 +245,10 @@ def weighted_metrics(scores: np.ndarray,
     ``labels`` ``(N, )`` under image weights ``(B, N)`` (default 1):
     accuracy, macro P/R/F1, ROC-AUC (ties 1/2), per class (``class_keys``:
     each index's key in ``metrics.json``), a binary task's ``binary/*``
-    of ``pos_label``."""
+    of ``pos_label``. Equal to scikit-learn's
+    ``precision_recall_fscore_support`` / ``roc_auc_score(average=None)``
+    with ``sample_weight`` (tested), which take one weighting a call: about
+    10x slower over 2,000 resamples."""
     n, c = scores.shape
     w = np.ones((1, n)) if weights is None else np.atleast_2d(weights)
     preds = scores.argmax(1)
@@ -417,9 +420,7 @@ def compare(records: List[dict],
             if m == reference or not mine:
                 continue
             seeds = sorted(set(mine) & set(ref))
-            keys = [
-                k for k in compared_keys(ref[seeds[0]]['metrics']) if seeds
-            ] if seeds else []
+            keys = compared_keys(ref[seeds[0]]['metrics']) if seeds else []
             if len(seeds) >= 2:
                 rows[m] = _t_intervals([mine[s] for s in seeds],
                                        [ref[s] for s in seeds], keys)
