@@ -13,7 +13,7 @@ group) when its share of the budget is spent; the report
 (``<out>/report.md``) is rewritten after every step:
 
 (a) every pretraining config under configs/ (classified by content, see
-    :func:`mixssl_mm.benchmark.shrink.config_kind`) trains ``--iters``
+    :func:`mixssl_mm.analysis.shrink.config_kind`) trains ``--iters``
     iterations with bf16 AMP: ok/failed, step time, peak memory
     (:mod:`.acceptance_configs`);
 (b) ``bash tools/dist_train.sh CONFIG 1`` (nccl on a GPU, gloo on a CPU)
@@ -252,8 +252,8 @@ class Acceptance:
         if self.settings['configs'] is not None:
             return list(self.settings['configs'])
         import mixssl_mm  # noqa: F401  (the algorithms config_kind looks up)
+        from mixssl_mm.analysis.shrink import config_kind, shipped_configs
         from mixssl_mm.benchmark.planning import load_config
-        from mixssl_mm.benchmark.shrink import config_kind, shipped_configs
         return [
             c for c in shipped_configs('configs')
             if config_kind(load_config(c)) == 'pretrain'
@@ -323,8 +323,8 @@ class Acceptance:
         """cfg-options for ``iters`` training iterations per epoch of
         ``config`` and validation/test splits with every class: shipped
         sizes, or shrunk."""
+        from mixssl_mm.analysis.shrink import data_options, shrink_options
         from mixssl_mm.benchmark.planning import load_config, to_cfg_options
-        from mixssl_mm.benchmark.shrink import data_options, shrink_options
         cfg = load_config(config)
         medmnist = (self.args.data_root, 'bloodmnist.npz')
         if self.args.tiny:

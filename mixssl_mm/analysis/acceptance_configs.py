@@ -12,7 +12,7 @@ keeps what finished::
 
 Sizes: the configs as shipped (batch, resolution, ResNet-50), the first
 ``iters x batch`` training images; ``--tiny``: shrunk as in the launch
-matrix (:func:`mixssl_mm.benchmark.shrink.shrink_options`). In both, no
+matrix (:func:`mixssl_mm.analysis.shrink.shrink_options`). In both, no
 checkpoints are written and ``compile`` is off (compilation would be most
 of 20 iterations; part (c) times the compiled fast config).
 
@@ -107,7 +107,7 @@ def write_image_folder(npz: str, folder: str, n: int) -> str:
 def run_options(cfg, iters: int, tiny: bool, medmnist, folder) -> dict:
     """cfg-options for one config: its first ``iters`` batches, bf16 AMP,
     no checkpoints, no compile, the step timer."""
-    from mixssl_mm.benchmark.shrink import data_options, shrink_options
+    from mixssl_mm.analysis.shrink import data_options, shrink_options
     if tiny:
         opts = shrink_options(
             cfg,

@@ -38,8 +38,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from mixssl_mm.analysis.shrink import model_options
 from mixssl_mm.benchmark.methods import largest_size, resolution_options
-from mixssl_mm.benchmark.shrink import model_options
 from mixssl_mm.models.utils import sample_beta
 from mixssl_mm.utils.cli_help import HelpFormatter
 

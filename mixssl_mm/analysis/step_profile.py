@@ -24,8 +24,8 @@ import torch
 from mmengine.registry import init_default_scope
 from torch.utils.flop_counter import FlopCounterMode
 
-from mixssl_mm.benchmark.cli import parse_throughput_args
-from .throughput import build, load_config, synthetic_batch
+from .throughput import (build, load_config, parse_throughput_args,
+                         synthetic_batch)
 from .throughput_report import median_min_max
 
 

@@ -22,6 +22,7 @@ Per method and mode: the per-step times of ``--iters`` steps after
 ``--warmup`` steps, the first step (compilation with ``--compile``) and the
 peak memory (:mod:`.memory`); :mod:`.throughput_report` summarises them.
 """
+import argparse
 import copy
 import gc
 import logging
@@ -32,7 +33,7 @@ from collections import OrderedDict
 from typing import Dict, List, Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
@@ -43,6 +44,7 @@ from mmpretrain.structures import DataSample
 from mixssl_mm.benchmark.methods import (METHODS, feature_channels,
                                          largest_size, resolution_options)
 from mixssl_mm.utils import runner_model_cfg
+from mixssl_mm.utils.cli_help import HelpFormatter
 from .memory import PeakMemory
 from .throughput_report import (environment, markdown, merge_repeats, ratios,
                                 summarise, write_outputs)
@@ -51,6 +53,143 @@ from .throughput_report import (environment, markdown, merge_repeats, ratios,
 THROUGHPUT_METHODS = ['mixssl', 'simclr', 'mocov2', 'byol']
 DEFAULT_METHODS = ['mixssl', 'simclr', 'mocov2']
 MODES = ('synthetic', 'pipeline')
+
+
+def parse_throughput_args(argv=None) -> argparse.Namespace:
+    """``benchmark_throughput.py``'s (and ``profile_mixssl_step.py``'s)
+    arguments.
+
+    Raises:
+        SystemExit: a size that is no multiple of 32, ``--amp`` or
+            ``--device cuda`` without CUDA, non-positive counts.
+    """
+    p = argparse.ArgumentParser(
+        description='Time model.train_step of MixSSL, SimCLR and MoCo v2 '
+        'with the same encoder, batch and resolution.',
+        formatter_class=HelpFormatter)
+    p.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        choices=['cpu', 'cuda'],
+        help='where to run (default: cuda when available, else '
+        'cpu)')
+    p.add_argument(
+        '--depth',
+        type=int,
+        default=50,
+        choices=[18, 50],
+        help='ResNet depth of every method\'s encoder')
+    p.add_argument('--batch', type=int, default=32, help='images per step')
+    p.add_argument(
+        '--size',
+        type=int,
+        default=224,
+        help='input resolution (a multiple of 32)')
+    p.add_argument(
+        '--modes',
+        nargs='+',
+        default=list(MODES),
+        choices=MODES,
+        help='what a step includes (see docs/benchmark.md)')
+    p.add_argument(
+        '--methods',
+        nargs='+',
+        default=DEFAULT_METHODS,
+        choices=THROUGHPUT_METHODS,
+        help='methods to time')
+    p.add_argument('--iters', type=int, default=20, help='timed steps')
+    p.add_argument(
+        '--repeat',
+        type=int,
+        default=1,
+        help='run the whole method sequence this many times and '
+        'pool the timed steps (fairer on a shared machine)')
+    p.add_argument(
+        '--warmup',
+        type=int,
+        default=5,
+        help='untimed steps first (compilation, allocator, '
+        'worker start-up)')
+    p.add_argument(
+        '--num-workers',
+        type=int,
+        default=None,
+        help='data-loader workers in pipeline mode (default: the '
+        "config's)")
+    p.add_argument(
+        '--amp',
+        action='store_true',
+        help='bf16 autocast: AmpOptimWrapper(dtype=bfloat16); '
+        'CUDA only')
+    p.add_argument(
+        '--channels-last',
+        action='store_true',
+        help='model and batch in torch.channels_last memory '
+        'format')
+    p.add_argument(
+        '--compile',
+        action='store_true',
+        help='torch.compile(model.train_step) as mmengine does '
+        'for compile=True')
+    p.add_argument(
+        '--compile-backend',
+        default=None,
+        help="torch.compile backend, e.g. 'eager' (default: "
+        "torch's, inductor)")
+    p.add_argument(
+        '--fused',
+        action='store_true',
+        help='optimizer fused=True (Adam/AdamW/SGD)')
+    p.add_argument(
+        '--loader-only',
+        action='store_true',
+        help='pipeline mode: time the dataloader alone, no '
+        'training step (e.g. to size num_workers for a GPU)')
+    p.add_argument(
+        '--flops',
+        action='store_true',
+        help='also count the GFLOP of one eager train_step '
+        '(one extra step before the timed ones)')
+    p.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch.set_num_threads (CPU)')
+    p.add_argument(
+        '--mixssl-config',
+        default=None,
+        help='time another MixSSL config (e.g. the -fast one)')
+    p.add_argument(
+        '--mixssl-options',
+        nargs='+',
+        action=DictAction,
+        default={},
+        help='config overrides for MixSSL only, '
+        'e.g. model.neck.n_blocks=2 model.neck.ngf=32')
+    p.add_argument(
+        '--data-root',
+        default=osp.abspath('data/medmnist'),
+        help='folder with bloodmnist.npz (pipeline mode)')
+    p.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the model initialisation and the batches')
+    p.add_argument('--out', default=None, help='write the results as JSON')
+    p.add_argument('--md', default=None, help='write the Markdown table')
+    args = p.parse_args(argv)
+    if args.size % 32:
+        p.error('--size must be a multiple of 32 (the encoder stride)')
+    if args.loader_only:
+        args.modes = ['pipeline']
+    if args.iters < 1 or args.warmup < 0 or args.batch < 1 or \
+            args.repeat < 1:
+        p.error('--iters >= 1, --warmup >= 0, --batch >= 1, --repeat >= 1')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        p.error('--device cuda: no CUDA device is available')
+    if args.amp and args.device != 'cuda':
+        p.error("--amp: mmengine's AmpOptimWrapper needs CUDA (or NPU/MLU)")
+    return args
 
 
 def load_config(method: str, args) -> Config:
@@ -321,7 +460,6 @@ def _print_row(row: Dict, mode: str) -> None:
 def main(argv: Optional[List[str]] = None) -> 'OrderedDict':
     """``benchmark_throughput.py``: measure, print the Markdown table, write
     ``--out`` (JSON) and ``--md``; the result."""
-    from mixssl_mm.benchmark.cli import parse_throughput_args
     args = parse_throughput_args(argv)
     result = measure(args)
     md = markdown(result)

@@ -1,16 +1,13 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark behind ``tools/benchmark.py`` (the analysis tools are in
-:mod:`mixssl_mm.analysis`).
+"""The benchmark behind ``tools/benchmark.py``, in three steps
+(docs/architecture.md, "Benchmark"):
 
-- :mod:`.methods`: THE methods table (the throughput tool's too), groups,
-  downstream configs, channel and resolution helpers;
-- :mod:`.presets`: the benchmark presets;
-- :mod:`.planning`: the stages and their cfg-options;
-- :mod:`.runner`: the benchmark run (plan -> stage subprocesses, resume,
-  parallel chains -> records);
-- :mod:`.comparison`: mean ± std, every method against MixSSL with its
-  paired interval; :mod:`.report`: results.md / .csv / .png;
-- :mod:`.cli`: the benchmark's and the throughput tool's arguments.
+- :mod:`.planning`: the arguments -> the stage list (commands, inputs,
+  outputs), with :mod:`.stage_configs`, :mod:`.methods`, :mod:`.presets`,
+  :mod:`.data`, :mod:`.config_fit`, :mod:`.recipe`;
+- :mod:`.runner`: runs the stages (resume, parallel chains, records);
+- :mod:`.report`: results.md / .csv / .png, deltas.csv, with the paired
+  intervals of :mod:`.comparison`.
 
 Nothing here is registered: the plugin core does not import this package.
 """

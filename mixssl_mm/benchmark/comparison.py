@@ -1,26 +1,15 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The numbers of the report: mean ± std over seeds, and every method against
-MixSSL on each reported metric, paired, with its 95 % interval.
-
-- Two or more seeds that both methods finished: Student's t interval over
-  the per-seed differences, ``scipy.stats.ttest_rel(a, b)
-  .confidence_interval()`` (:func:`paired_t_interval`).
-- One common seed: the paired bootstrap over test images
-  (:func:`paired_bootstrap_interval`, ``scipy.stats.bootstrap(paired=True,
-  method='percentile')``, 2,000 resamples, seeded; Efron & Tibshirani 1993,
-  ch. 13) from the test stages' per-image predictions (``predictions.pkl``,
-  what mmengine's ``DumpResults`` writes: ``pred_score`` ``(C, )``,
-  ``gt_label``, ``sample_idx``). The metrics are recomputed with a weight
-  per image (:func:`weighted_metrics`, definitions as the test stages'
-  mmpretrain ``Accuracy``, ``SingleLabelMetric(average='macro')``,
-  ``PerClassAccuracy``, ``ROCAUC`` with ties counted 1/2,
-  ``PositiveClassMetric``); only keys whose recomputed value equals the
-  reported one are bootstrapped.
-
-An interval that contains 0 is a tie (≈) in results.md, never a ranking
-(:func:`within_noise`). A *record* is as in :mod:`.report`, with
-``predictions``: the path of its test stage's ``predictions.pkl``
-(optional).
+"""The numbers of the report: mean ± std over seeds, and every method
+minus MixSSL on each reported metric, paired, with its 95 % interval:
+Student's t over the per-seed differences (``scipy.stats.ttest_rel``) with
+two or more common seeds, else the percentile bootstrap over test images
+(``scipy.stats.bootstrap(paired=True)``, 2,000 resamples, seeded; Efron &
+Tibshirani 1993, ch. 13) from the test stages' ``predictions.pkl``
+(``DumpResults`` format), the metrics recomputed with a weight per image as
+the test stages' mmpretrain / mixssl_mm metrics define them; only keys whose
+recomputed value equals the reported one are bootstrapped. An interval
+that contains 0 is a tie (≈), never a ranking. A record is as in
+:mod:`.report`, with ``predictions``: its ``predictions.pkl`` (optional).
 """
 import os.path as osp
 import warnings
@@ -29,7 +18,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .protocols import has_fractions, ordered_protocols, protocol_title
+from .methods import has_fractions, ordered_protocols, protocol_title
 
 
 def finite(values: Sequence) -> np.ndarray:
@@ -37,7 +26,7 @@ def finite(values: Sequence) -> np.ndarray:
     class absent from the test set) left out."""
     vals = np.asarray([float(v) for v in values if v is not None],
                       dtype=np.float64)
-    return vals[~np.isnan(vals)]
+    return vals[np.isfinite(vals)]
 
 
 def mean_std(values: Sequence) -> Tuple[Optional[float], Optional[float]]:
@@ -61,6 +50,17 @@ def fmt_mean_std(values: Sequence, digits: int = 2) -> str:
     if std is None:
         return f'{mean:.{digits}f}'
     return f'{mean:.{digits}f} ± {std:.{digits}f}'
+
+
+def md_table(header: List[str],
+             rows: List[List[str]],
+             left: Sequence[int] = (0, )) -> List[str]:
+    """Markdown table lines (cells as ``str``); the columns ``left``
+    (indices, negative from the end) are left-aligned, the others centred."""
+    left = {i % len(header) for i in left}
+    rule = ('---' if i in left else ':-:' for i in range(len(header)))
+    return ['| ' + ' | '.join(header) + ' |', '|' + '|'.join(rule) + '|'
+            ] + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows]
 
 
 CONFIDENCE = 0.95
@@ -91,21 +91,11 @@ def within_noise(iv: Interval) -> bool:
 def paired_t_interval(a: Sequence[float],
                       b: Sequence[float],
                       confidence: float = CONFIDENCE) -> Interval:
-    """Student's t interval of the mean of the paired differences ``a - b``
-    (``scipy.stats.ttest_rel``).
-
-    Args:
-        a, b: the metric of the two methods, one value per seed, in the same
-            seed order.
-        confidence: the interval's coverage.
-
-    Returns:
-        ``Interval(mean(d), low, high, n, 't')``; with zero spread the
-        interval is the single point ``mean(d)`` (scipy's is undefined).
+    """Student's t interval of the mean of ``a - b`` (one value per seed,
+    same seed order); a single point with zero spread.
 
     Raises:
-        ValueError: the lengths differ, fewer than 2 pairs, or a value is
-            not finite.
+        ValueError: unequal lengths, fewer than 2 pairs, a value not finite.
     """
     from scipy import stats  # a benchmark dependency, not a plugin one
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -140,22 +130,17 @@ def paired_bootstrap_interval(delta_fn: Callable[[np.ndarray], np.ndarray],
                               resamples: int = RESAMPLES,
                               seed: int = BOOTSTRAP_SEED,
                               confidence: float = CONFIDENCE) -> np.ndarray:
-    """Percentile-bootstrap intervals of paired metric differences
-    (``scipy.stats.bootstrap``, the test images resampled in batches).
+    """Percentile-bootstrap intervals of paired metric differences over
+    ``n`` test images (``scipy.stats.bootstrap``, resampled in batches).
 
     Args:
-        delta_fn: ``weights (B, n) -> (B, K)``: the K metric differences
-            (method minus reference) with test image ``i`` counted
-            ``weights[b, i]`` times. Called once with ``np.ones((1, n))``
-            (the observed differences), then on the resamples.
-        n: number of test images.
-        resamples: bootstrap resamples.
-        seed: seed of the resampling generator (same seed, same interval).
-        confidence: the interval's coverage.
+        delta_fn: ``weights (B, n) -> (B, K)``: the K differences (method
+            minus reference) with image ``i`` counted ``weights[b, i]``
+            times; first called with ``np.ones((1, n))`` (observed).
 
     Returns:
-        ``(K, 3)``: observed difference, low, high per metric; NaN bounds
-        where a metric is undefined on a resample.
+        ``(K, 3)``: observed, low, high per metric; NaN bounds where a
+        metric is undefined on a resample.
     """
     from scipy import stats
     observed = np.asarray(delta_fn(np.ones((1, n))), np.float64)[0]
@@ -222,10 +207,9 @@ def _confusion(weights: np.ndarray, labels: np.ndarray, preds: np.ndarray,
 
 def weighted_auc(scores: np.ndarray, positive: np.ndarray,
                  weights: np.ndarray) -> np.ndarray:
-    """``(B, )`` ROC-AUC (percent) of ``scores`` (N, ) for the ``positive``
-    mask, image ``i`` counted ``weights[b, i]`` times: the weighted
-    Mann-Whitney statistic, a tied (positive, negative) pair counting 1/2;
-    NaN when a weighting has no positive or no negative."""
+    """``(B, )`` ROC-AUC (percent) of ``scores`` ``(N, )`` for the
+    ``positive`` mask under ``weights`` ``(B, N)``: the weighted
+    Mann-Whitney statistic (ties 1/2); NaN without positives or negatives."""
     order = np.argsort(scores, kind='mergesort')
     s = scores[order]
     starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # tie groups
@@ -240,17 +224,16 @@ def weighted_auc(scores: np.ndarray, positive: np.ndarray,
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(den > 0, num / np.where(den > 0, den, 1) * 100.0,
-                        np.nan)
+    """``num / den`` in percent; NaN where ``den`` is 0."""
+    nan = np.full(np.shape(num), np.nan)
+    return np.divide(num, den, out=nan, where=den > 0) * 100.0
 
 
 def _nanmean(values: np.ndarray) -> np.ndarray:
     """Row means over the defined (non-NaN) entries; NaN for none."""
-    ok = ~np.isnan(values)
-    total = np.where(ok, values, 0.0).sum(1)
-    count = ok.sum(1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    with warnings.catch_warnings():  # a row without any: NaN, no warning
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return np.nanmean(values, axis=1)
 
 
 def weighted_metrics(scores: np.ndarray,
@@ -258,19 +241,14 @@ def weighted_metrics(scores: np.ndarray,
                      weights: Optional[np.ndarray] = None,
                      class_keys: Sequence[str] = (),
                      pos_label: int = 1) -> Dict[str, np.ndarray]:
-    """The reported metrics (module docstring) under each weighting.
-
-    Args:
-        scores: ``(N, C)`` class scores.
-        labels: ``(N, )`` true classes in ``0..C-1``.
-        weights: ``(B, N)`` or ``(N, )`` image weights (default: all 1).
-        class_keys: the per-class key of each class index (as in
-            ``metrics.json``); without them no per-class keys are given.
-        pos_label: the positive class of the ``binary/*`` keys (2 classes).
-
-    Returns:
-        ``{metric key: (B, ) values in percent}``.
-    """
+    """``{metric key: (B, ) percent}`` of ``scores`` ``(N, C)`` against
+    ``labels`` ``(N, )`` under image weights ``(B, N)`` (default 1):
+    accuracy, macro P/R/F1, ROC-AUC (ties 1/2), per class (``class_keys``:
+    each index's key in ``metrics.json``), a binary task's ``binary/*``
+    of ``pos_label``. Equal to scikit-learn's
+    ``precision_recall_fscore_support`` / ``roc_auc_score(average=None)``
+    with ``sample_weight`` (tested), which take one weighting a call: about
+    10x slower over 2,000 resamples."""
     n, c = scores.shape
     w = np.ones((1, n)) if weights is None else np.atleast_2d(weights)
     preds = scores.argmax(1)
@@ -291,11 +269,11 @@ def weighted_metrics(scores: np.ndarray,
     if class_keys:
         out[PER_CLASS_PREFIX + 'mean'] = _nanmean(per_class)
     if c == 2:
-        auc = weighted_auc(scores[:, pos_label], labels == pos_label, w)
         out['roc_auc'] = weighted_auc(scores[:, 1], labels == 1, w)
         p = pos_label
-        bp, br = _ratio(tp[:, p], pred[:, p]), _ratio(tp[:, p], gt[:, p])
-        bp, br = np.nan_to_num(bp), np.nan_to_num(br)
+        auc = weighted_auc(scores[:, p], labels == p, w)
+        bp = np.nan_to_num(_ratio(tp[:, p], pred[:, p]))
+        br = np.nan_to_num(_ratio(tp[:, p], gt[:, p]))
         with np.errstate(invalid='ignore', divide='ignore'):
             bf = np.where(bp + br > 0, 2 * bp * br / (bp + br), 0.0)
         out.update({
@@ -357,17 +335,13 @@ def compared_keys(metrics: dict) -> List[str]:
     return keys + [PER_CLASS_PREFIX + c for c in class_keys(metrics)]
 
 
-def _finite(v) -> bool:
-    return v is not None and np.isfinite(float(v))
-
-
 def _t_intervals(mine: List[dict], ref: List[dict],
                  keys: Sequence[str]) -> Dict[str, Interval]:
     out = {}
     for key in keys:
         a = [r['metrics'].get(key) for r in mine]
         b = [r['metrics'].get(key) for r in ref]
-        if all(map(_finite, a + b)):
+        if len(finite(a + b)) == len(a + b):
             out[key] = paired_t_interval(a, b)
     return out
 
@@ -394,7 +368,7 @@ def _predictions(record: dict) -> Optional[tuple]:
     ok = {
         k
         for k, v in full.items()
-        if _finite(record['metrics'].get(k)) and np.isfinite(v[0])
+        if finite([record['metrics'].get(k)]).size and np.isfinite(v[0])
         and abs(v[0] - float(record['metrics'][k])) <= MATCH_TOLERANCE
     }
     return scores, labels, keys, ok
@@ -446,9 +420,7 @@ def compare(records: List[dict],
             if m == reference or not mine:
                 continue
             seeds = sorted(set(mine) & set(ref))
-            keys = [
-                k for k in compared_keys(ref[seeds[0]]['metrics']) if seeds
-            ] if seeds else []
+            keys = compared_keys(ref[seeds[0]]['metrics']) if seeds else []
             if len(seeds) >= 2:
                 rows[m] = _t_intervals([mine[s] for s in seeds],
                                        [ref[s] for s in seeds], keys)
@@ -529,16 +501,11 @@ def delta_section(comparison: 'OrderedDict',
         for cols in (summary, per_class):
             if not cols:
                 continue
-            out += [
-                '| Method | Interval | ' + ' | '.join(map(_header, cols)) +
-                ' |', '|---|---|' + ':-:|' * len(cols)
-            ]
-            out += [
-                f'| {name_fn(m)} | {_how(row)} | ' +
-                ' | '.join(fmt_interval(row.get(k), digits)
-                           for k in cols) + ' |' for m, row in rows.items()
-            ]
-            out.append('')
+            out += md_table(
+                ['Method', 'Interval'] + [_header(k) for k in cols],
+                [[name_fn(m), _how(row)] +
+                 [fmt_interval(row.get(k), digits) for k in cols]
+                 for m, row in rows.items()], (0, 1)) + ['']
     if none:
         out += [
             f'No interval for {", ".join(none)}: one common seed and no '

@@ -1,39 +1,16 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""Fit any self-supervised config to a benchmark run, from the config's
-content (not from a table of known configs): the one path of every method
-with a pretraining config, the shipped ones (configs/) and those given on
-the command line (``--methods mmpretrain::simsiam/....py``, a file, or
-``NAME=CONFIG``; :func:`mixssl_mm.benchmark.methods.add_config_method`).
-
-What a run fits (docs/benchmark.md, "Any SSL config"):
-
-- data (:func:`data_overrides`): the target's train split in place of the
-  config's dataset, keeping the method's own pipeline (its views and their
-  number); a MedMNIST target drops the pipeline's ``LoadImageFromFile``
-  (its samples are decoded arrays). A config that already reads MedMNIST
-  (the shipped ones) is left as it is;
-- the encoder (:func:`channel_keys`): the preset's ResNet depth, or, for a
-  MixSSL config whose encoder is no ResNet (ConvNeXt, ViT), the config's own
-  encoder (:func:`own_encoder`: at the run's resolution, its readers and
-  the decoder's up-samplings from the pre-flight's probe, in every stage);
-  every
-  setting that reads the encoder's features, found from the model config's
-  structure (:func:`mixssl_mm.preflight.channels.feature_channel_mismatches`:
-  the necks' chain and the head, or the parts a model class lists in
-  ``ENCODER_READERS``) and from the algorithm's own arguments that equal
-  the config's encoder width (SparK's ``enc_dec_norm_dim``);
-- run settings (:func:`fitted_options`): the preset's resolution in the
-  algorithm's own ``input_size`` (SparK's mask grid); the run's batch in
-  hooks that take one (SwAV's queue); the SwAV prototypes' freeze (one
-  ImageNet epoch in the config) as one epoch of the run; the preset's queue
-  length in a MoCo-style queue; sparse *synchronised* BatchNorm (SparK) as
-  its single-process twin, because mmengine's Runner turns any
-  ``SyncBatchNorm`` of a non-distributed run into a dense BatchNorm;
-- the optimizer and schedule: the run's recipe (:mod:`.recipe`,
-  :func:`~.recipe.optimizer_overrides` with ``config``).
-
-:func:`refusals` lists, before any stage, what cannot be fitted: each with
-the key and what to set.
+"""Fit any self-supervised config to a benchmark run from its content: the
+shipped ones and those of ``--methods`` (``mmpretrain::<dir>/<file>.py``, a
+file, ``NAME=CONFIG``). What is fitted (docs/benchmark.md, "Any SSL
+config"): the data (:func:`data_overrides`, the method's own pipeline
+kept); the encoder: the preset's ResNet, or a MixSSL config's own
+(:func:`own_encoder`), and every setting that reads it
+(:func:`channel_keys`, from the pre-flight's walk of the model); run
+settings (:func:`fitted_options`: ``input_size``, hook batch / lr, SwAV's
+prototype freeze, the MoCo queue, SparK's sparse SyncBatchNorm as its
+single-process twin, since mmengine's Runner turns any ``SyncBatchNorm``
+of a non-distributed run into a dense one); the recipe (:mod:`.recipe`).
+:func:`refusals` lists what cannot be fitted, with the key to set.
 """
 import inspect
 import os.path as osp
@@ -43,8 +20,7 @@ from typing import List, Optional, Tuple
 from mixssl_mm.preflight.channels import (_is_mixssl,
                                           feature_channel_mismatches,
                                           resnet_out_channels)
-from .shrink import _walk  # every dict of a config, with its cfg-option key
-from .shrink import reader_options
+from .methods import plain, walk_dicts
 
 # the encoders a benchmark's downstream stages load into mmpretrain's
 # ResNet-<depth> (SparseResNet keeps ResNet's parameter names)
@@ -55,10 +31,6 @@ INPUT_SIZE_KEYS = ('input_size', )
 # SwAV's frozen prototypes: iterations of one ImageNet epoch at the
 # config's batch (1,281,167 / 256 = 5005)
 FROZEN_KEY = 'frozen_layers_cfg'
-
-
-def _plain(node):
-    return node.to_dict() if hasattr(node, 'to_dict') else node
 
 
 def _type_name(part) -> Optional[str]:
@@ -72,31 +44,24 @@ def encoder_channels(cfg) -> Optional[int]:
     """Output channels of the config's own ResNet-family encoder (a
     SparseResNet counts as the ResNet of its depth); None for another
     backbone."""
-    backbone = _plain(cfg.model).get('backbone') or {}
+    backbone = plain(cfg.model).get('backbone') or {}
     if _type_name(backbone) not in ENCODER_TYPES:
         return None
     return resnet_out_channels(dict(backbone, type='ResNet'))
 
 
 def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
-    """The encoder of a MixSSL config whose backbone is no ResNet (None
-    for a ResNet-family one, which takes the preset's depth), fitted to a
-    run at ``img_size`` px (falsy: the config's size).
-
-    Returns:
-        ``dict(backbone=..., options=..., channels=C, stride=S)``: the
-        config's backbone dict with ``img_size`` set where the backbone
-        takes one (ViT's position embeddings); the pretraining
-        cfg-options that set it and every reader of the encoder
-        (:func:`~.shrink.reader_options`); its probed output channels
-        and stride (px).
+    """The non-ResNet encoder of a MixSSL config (None for a ResNet, which
+    takes the preset's depth) at ``img_size`` px (falsy: the config's):
+    ``dict(backbone, options, channels, stride)``: the backbone with
+    ``img_size`` where it takes one (ViT), the cfg-options of it and its
+    readers (:func:`reader_options`), its channels and stride (px).
 
     Raises:
-        mixssl_mm.preflight.error.ConfigError: the probe's refusal (no
-            feature map, a stride that is no power of two).
+        mixssl_mm.preflight.error.ConfigError: the probe's refusal.
     """
     from mmpretrain.registry import MODELS
-    model = _plain(cfg.model)
+    model = plain(cfg.model)
     backbone = dict(model.get('backbone') or {})
     if _type_name(backbone) in ENCODER_TYPES or not _is_mixssl(model):
         return None
@@ -111,12 +76,33 @@ def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
         backbone=backbone, options=options, channels=channels, stride=stride)
 
 
+def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
+    """``(options, channels, stride)`` of a MixSSL ``model`` dict's
+    probed encoder: cfg-options setting every reader of it (the pre-flight's
+    ``feature_channel_mismatches``) to its channels and the decoder's
+    ``num_upsamples`` to ``log2(stride)``; stride in px.
+
+    Raises:
+        mixssl_mm.preflight.error.ConfigError: no feature map, or a stride
+            that is no power of two (``probe_encoder``).
+    """
+    from mixssl_mm.preflight.channels import (_num_upsamples,
+                                              feature_channel_mismatches,
+                                              probe_encoder)
+    channels, stride = probe_encoder(model)
+    opts = OrderedDict(
+        (key, channels) for key, _ in feature_channel_mismatches(model, None))
+    if _num_upsamples(model) is not None:
+        opts['model.neck.num_upsamples'] = stride.bit_length() - 1
+    return opts, channels, stride
+
+
 def channel_keys(cfg) -> List[str]:
     """The model settings that read the encoder's features, in config
     order: the necks' and head's channel keys found by the pre-flight's
     walk, then the algorithm's own integer arguments equal to the encoder's
     channels (SparK's ``enc_dec_norm_dim``)."""
-    model = _plain(cfg.model)
+    model = plain(cfg.model)
     # None: every reader's key, whatever its value
     keys = [k for k, _ in feature_channel_mismatches(model, None)]
     channels = encoder_channels(cfg)
@@ -131,15 +117,15 @@ def channel_keys(cfg) -> List[str]:
 def strip_loader(pipeline) -> list:
     """``pipeline`` without its leading file loader (MedMNIST samples are
     decoded arrays)."""
-    pipeline = [_plain(t) for t in pipeline]
+    pipeline = [plain(t) for t in pipeline]
     return [t for t in pipeline if _type_name(t) != LOAD]
 
 
 def data_overrides(cfg, target) -> dict:
     """Top-level keys that make a config read a MedMNIST ``target``'s train
     split with its own pipeline ({} when it does already, or for a folder
-    target: :func:`~.wrappers.folder_dataset` replaces every dataset)."""
-    dataset = _plain(cfg.train_dataloader.get('dataset')) or {}
+    target: :func:`~.stage_configs.folder_dataset` replaces every dataset)."""
+    dataset = plain(cfg.train_dataloader.get('dataset')) or {}
     if target.kind != 'npz' or _type_name(dataset) == 'MedMNIST':
         return {}
     return dict(
@@ -158,17 +144,14 @@ def data_overrides(cfg, target) -> dict:
 
 
 def _sync_free_norms(model) -> 'OrderedDict':
-    """cfg-options turning every norm type that subclasses
-    ``SyncBatchNorm`` and has a registered single-process twin (the same
-    name without ``Sync``: SparK's ``SparseSyncBatchNorm2d`` ->
-    ``SparseBatchNorm2d``) into the twin. mmengine's Runner reverts a
-    SyncBatchNorm of a non-distributed run to a dense BatchNorm, which would
-    normalise SparK's masked positions too; plain ``SyncBN`` is left to
-    that revert (the same as BN in one process)."""
+    """cfg-options turning each ``SyncBatchNorm`` subclass with a
+    registered twin without ``Sync`` (SparK's ``SparseSyncBatchNorm2d``)
+    into the twin; the Runner's dense revert would normalise SparK's masked
+    positions too. Plain ``SyncBN`` is left to that revert."""
     import torch.nn as nn
     from mmpretrain.registry import MODELS
     out = OrderedDict()
-    for path, d in _walk(model, 'model'):
+    for path, d in walk_dicts(model, 'model'):
         name = d.get('type') if path.endswith('norm_cfg') else None
         if not isinstance(name, str) or 'Sync' not in name \
                 or name == 'SyncBN':
@@ -204,17 +187,14 @@ def fitted_options(cfg,
                    steps_per_epoch: int,
                    lr: Optional[float],
                    queue_len: Optional[int] = None) -> 'OrderedDict':
-    """cfg-options fitting the settings of ``cfg`` that follow the run
-    (see the module docstring): the algorithm's ``input_size``, hooks'
-    ``batch_size`` / ``lr`` / SwAV's ``frozen_layers_cfg``, the queue
-    length, sparse SyncBatchNorms. {} for the shipped configs but MoCo's
-    queue (which their presets set the same way)."""
-    model = _plain(cfg.model)
+    """cfg-options of the settings of ``cfg`` that follow the run (module
+    docstring); {} for the shipped configs but MoCo's queue."""
+    model = plain(cfg.model)
     out = OrderedDict()
     for key in INPUT_SIZE_KEYS:
         if img_size and type(model.get(key)) is int:
             out[f'model.{key}'] = img_size
-    for i, hook in enumerate(_plain(cfg.get('custom_hooks')) or []):
+    for i, hook in enumerate(plain(cfg.get('custom_hooks')) or []):
         if 'batch_size' in hook:
             out[f'custom_hooks.{i}.batch_size'] = batch_size
         if 'lr' in hook and lr is not None:
@@ -229,7 +209,7 @@ def fitted_options(cfg,
 
 
 def _train_loop_refusal(cfg) -> Optional[Tuple[str, str]]:
-    loop = _plain(cfg.get('train_cfg')) or {}
+    loop = plain(cfg.get('train_cfg')) or {}
     if 'max_epochs' not in loop or loop.get('by_epoch') is False or \
             loop.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
         return ('train_cfg', f'is {loop}; the benchmark budgets every method '
@@ -270,7 +250,7 @@ def refusals(cfg,
     from mmpretrain.models import BaseSelfSupervisor
     from mmpretrain.registry import MODELS
     out = []
-    model = _plain(cfg.get('model')) or {}
+    model = plain(cfg.get('model')) or {}
     cls = MODELS.get(model.get('type')) if isinstance(
         model.get('type'), str) else model.get('type')
     if not (isinstance(cls, type) and issubclass(cls, BaseSelfSupervisor)):
@@ -300,7 +280,7 @@ def refusals(cfg,
     loop = _train_loop_refusal(cfg)
     if loop:
         out.append(loop)
-    dataset = _plain(cfg.get('train_dataloader') or {}).get('dataset') or {}
+    dataset = plain(cfg.get('train_dataloader') or {}).get('dataset') or {}
     if 'pipeline' not in dataset:
         out.append(('train_dataloader.dataset.pipeline',
                     f'is missing (dataset {dataset.get("type")!r}); the run '

@@ -1,26 +1,12 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark's target data and task, read off the data before any
-stage runs.
-
-Two kinds of target data:
-
-- a MedMNIST ``.npz`` (``{train,val,test}_images`` / ``_labels``): its
-  classes are the label ids ``0..max`` found in the file's label arrays,
-  named as the ``MedMNIST`` dataset names them (BloodMNIST's cell types,
-  ``class_<i>`` otherwise);
-- an image folder with split sub-folders of class sub-folders: the
-  ImageNet layout ``train/<class>/…``, ``test/<class>/…`` (``val/``
-  optional, unused: the benchmark does no model selection) or the Kaggle
-  blood-cell layout ``TRAIN/<CLASS>/…``, ``TEST/<CLASS>/…``. Classes are the
-  train split's class folders, sorted (mmpretrain's ``find_folders``, as
-  ``CustomDataset`` / ``ImageNet`` number them); files are found by
-  mmpretrain's ``get_samples`` with ``CustomDataset``'s extensions.
-
-:func:`find_target` reads the data; :func:`choose_task` picks the task's
-classes from the command line (all, a subset, BloodMNIST's paper task) and
-refuses, with what the data holds, a class count or subset that does not
-match it, or a task class without a train or test image (mmpretrain's
-metrics would fail after the training stages).
+"""The benchmark's target data and task, read and checked before any
+stage: a MedMNIST ``.npz`` (classes: the label ids in the file, named as
+the ``MedMNIST`` dataset names them) or an image folder of split folders
+of class folders (``train/<class>/…``, ``test/<class>/…``, ``val/``
+optional and unused; or Kaggle's ``TRAIN/<CLASS>/…``), classes and files
+found as mmpretrain's ``CustomDataset`` finds them. :func:`choose_task`
+picks the task's classes from the arguments and refuses, naming what the
+data holds, one that does not match it or lacks train or test images.
 """
 import inspect
 import os
@@ -59,19 +45,10 @@ def image_extensions() -> tuple:
 
 @dataclass
 class Target:
-    """What the target data holds.
-
-    Attributes:
-        kind: ``'npz'`` or ``'folder'``.
-        name: display name (``'BloodMNIST'``, ``'DermaMNIST'``, the
-            folder's name).
-        path: the ``.npz`` file or the folder (absolute for folders).
-        classes: every class of the data, index = label id.
-        counts: split -> images per class id.
-        splits: folders only: split -> its sub-folder (``'TRAIN'``).
-        files: folders only: split -> ``[(path in split folder, id)]``.
-        layout: how the data is laid out, for results.md.
-    """
+    """What the target data holds: ``kind`` ``'npz'`` or ``'folder'``,
+    display ``name``, ``path`` (folders absolute), every class (index =
+    label id), split -> images per class; folders: split -> sub-folder and
+    ``[(path in split folder, id)]``; ``layout`` for results.md."""
     kind: str
     name: str
     path: str
@@ -100,15 +77,9 @@ class Target:
 
 @dataclass
 class Task:
-    """The classes a benchmark run classifies.
-
-    Attributes:
-        ids: label ids of the target's classes, in task order (label
-            ``j`` of the task is ``target.classes[ids[j]]``).
-        classes: their names.
-        paper: BloodMNIST's paper task (4 classes) or BloodMNIST whole, run
-            with the shipped task configs unchanged (no class overrides).
-    """
+    """The task: target label ``ids`` in task order (task label ``j`` is
+    ``target.classes[ids[j]]``), their names; ``paper``: BloodMNIST's
+    4-class paper task or all 8, run on the shipped task configs."""
     ids: List[int]
     classes: List[str]
     paper: Optional[str] = None
@@ -137,11 +108,10 @@ def _folder_name(root: str) -> str:
 
 
 def read_npz(path: str) -> Target:
-    """The classes and per-split class counts of a MedMNIST ``.npz``.
+    """A MedMNIST ``.npz``'s classes and per-split class counts.
 
     Raises:
-        SystemExit: no such file, a file without train/test images and
-            labels, multi-label labels.
+        SystemExit: no such file, no train/test arrays, multi-label.
     """
     if not osp.isfile(path):
         raise SystemExit(
@@ -189,12 +159,11 @@ def folder_splits(root: str) -> Dict[str, str]:
 
 
 def read_folder(root: str) -> Target:
-    """Classes and images of an image-folder dataset (split folders of class
-    folders).
+    """Classes and images of split folders of class folders.
 
     Raises:
-        SystemExit: no train/ or test/ split folder, a split whose class
-            folders differ from train's, a class folder without images.
+        SystemExit: no train/ or test/, splits with other classes than
+            train's, fewer than 2 classes.
     """
     from mmpretrain.datasets.custom import find_folders, get_samples
     root = osp.abspath(root)
@@ -248,10 +217,9 @@ def read_folder(root: str) -> Target:
 
 
 def find_target(data_root: Optional[str], ann_file: Optional[str]) -> Target:
-    """The target data of ``--data-root`` / ``--ann-file``: an image folder
-    when no ``ann_file`` is given and ``data_root`` holds split folders (or
-    sub-folders and no ``bloodmnist.npz``: refused, naming the layout), else
-    a MedMNIST ``.npz`` (default ``data/medmnist/bloodmnist.npz``)."""
+    """``--data-root`` / ``--ann-file``: an image folder when no
+    ``ann_file`` is given and ``data_root`` holds sub-folders (and no
+    ``bloodmnist.npz``), else a MedMNIST ``.npz``."""
     if data_root and not ann_file and osp.isdir(data_root) and (
             folder_splits(data_root)
             or not osp.isfile(osp.join(data_root, DEFAULT_ANN_FILE))
@@ -282,17 +250,13 @@ def choose_task(target: Target,
                 classes: Optional[str] = None,
                 subset: Optional[Sequence[str]] = None,
                 num_classes: Optional[int] = None) -> Task:
-    """The task's classes from ``--classes`` (BloodMNIST's 4 or 8),
-    ``--classes-subset`` (names or ids) and ``--num-classes`` (a check: it
-    must equal the task's class count).
-
-    Without options: every class of the data (BloodMNIST: all 8; its
-    paper task of 4 classes is ``--classes 4``).
+    """The task of ``--classes`` (BloodMNIST's 4 or 8),
+    ``--classes-subset`` (names or ids) and ``--num-classes`` (a check);
+    default every class.
 
     Raises:
-        SystemExit: a class count or subset the data does not hold,
-            ``--classes`` on data other than BloodMNIST, fewer than 2 task
-            classes, or a task class without a train or test image.
+        SystemExit: classes the data does not hold, ``--classes`` off
+            BloodMNIST, fewer than 2, a class without train or test images.
     """
     if classes is not None and not target.is_bloodmnist:
         raise SystemExit(
@@ -338,13 +302,11 @@ def choose_task(target: Target,
 
 
 def positive_index(task: Task, positive: Optional[str]) -> Optional[int]:
-    """The task label of ``--positive-class`` (a name or a task index;
-    default 1, scikit-learn's ``pos_label``); None for tasks that are not
-    binary.
+    """The task label of ``--positive-class`` (name or index; default 1);
+    None for a task that is not binary.
 
     Raises:
-        SystemExit: ``--positive-class`` on a task that is not binary, or a
-            class the task does not have.
+        SystemExit: not binary, or no such class.
     """
     if task.num_classes != 2:
         if positive is not None:
@@ -366,25 +328,15 @@ def positive_index(task: Task, positive: Optional[str]) -> Optional[int]:
 
 @dataclass
 class AuxFolder:
-    """An ``--aux-root`` folder of auxiliary images.
-
-    Attributes:
-        root: the folder (absolute).
-        num_images: images found (any depth, ``CustomDataset``'s
-            extensions).
-        classes: its class sub-folders (sorted, as ``CustomDataset`` numbers
-            them) when CrossDomainMixup labels it by them, else None.
-    """
+    """An ``--aux-root`` folder (absolute), its images (any depth) and its
+    class sub-folders when ``CrossDomainMixup`` labels it by them."""
     root: str
     num_images: int
     classes: Optional[List[str]]
 
 
 def read_aux(root: str) -> AuxFolder:
-    """The auxiliary folder: labelled by sub-folder exactly when
-    ``CrossDomainMixup`` labels it (all images in sub-folders).
-
-    Raises:
+    """Raises:
         SystemExit: no such folder, or no image in it.
     """
     from mmpretrain.datasets.custom import find_folders

@@ -1,24 +1,18 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""What the benchmark and the throughput tool run: THE methods table, the
-method groups, the downstream task configs, and the helpers that fit a
-config to the encoder (``feature_channels``, ``channel_options``) and to a
-resolution (``resolution_options``).
-
-The table holds the shipped defaults of one mechanism: any self-supervised
-config given to ``--methods`` (``mmpretrain::<dir>/<file>.py``, a file,
-``NAME=CONFIG``) becomes an entry too (:func:`add_config_method`) and is
-fitted to the run by the same code (:mod:`.config_fit`). The ``mmpretrain``
-group is mmpretrain 1.2's nine ResNet methods from its installed configs.
-
-Config paths are relative to the current working directory: the tools run
-from the repository root, as mmpretrain's do.
+"""What the benchmark and the throughput tool run: THE methods table (any
+``--methods`` config becomes an entry too, :func:`add_config_method`,
+fitted by :mod:`.config_fit`; group ``mmpretrain``: mmpretrain 1.2's nine
+ResNet methods from its installed configs), the groups, the downstream
+task configs, the protocol names, and the helpers that fit a config to the
+encoder and to a resolution. Config paths are relative to the working
+directory (the repository root), as mmpretrain's tools expect.
 """
 import os
 import os.path as osp
 import re
 from collections import OrderedDict
 from functools import partial
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 NECK_HID = 'model.neck.hid_channels'
 # SimCLR-style projectors: hidden width = feature width (as with ResNet-50);
@@ -58,21 +52,17 @@ def channel_options(config: Optional[str], extra: Sequence[str],
     keys = []
     if config:
         from .config_fit import channel_keys
-        from .wrappers import load_config
+        from .stage_configs import load_config
         keys = channel_keys(load_config(config))
     return {k: channels for k in list(keys) + list(extra)}
 
 
 def _entry(name: str, config=None, keys: Sequence[str] = (), **extra):
     """One METHODS entry: display ``name``, pretraining ``config`` (None:
-    no pretraining; ``mmpretrain::`` for mmpretrain's installed configs)
-    and ``channels(c)``, the cfg-options that fit its neck/head to an
-    encoder with ``c`` output channels (the settings that read the
-    encoder, then ``keys``). ``extra``: ``objective`` (a MixSSL objective of
-    Table 3), ``design`` (the open choice of the paper that a MixSSL variant
-    changes, see configs/mixssl/design_choices/README.md), ``external=True``
-    (fine-tuned from ``--imagenet-ckpt``) or ``spec`` (the ``--methods``
-    token of a config given on the command line)."""
+    none), ``channels(c)``: cfg-options fitting its readers (and ``keys``)
+    to ``c`` encoder channels. ``extra``: ``objective`` (Table 3),
+    ``design`` (configs/mixssl/design_choices/README.md), ``external``
+    (fine-tunes ``--imagenet-ckpt``), ``spec`` (a ``--methods`` token)."""
     config = resolve_config(config) if config else config
     return dict(
         name=name,
@@ -208,13 +198,76 @@ DOWNSTREAM = {
         finetune='configs/mixssl/benchmarks/' + _DOWN.format('_finetune'),
         linear='configs/mixssl/benchmarks/' + _DOWN.format('_linear-probe')),
 }
-# The paper's 4-class task: eosinophil, lymphocyte, monocyte, neutrophil.
-PAPER_4 = [1, 4, 5, 6]
 # knn: weighted k-NN top-1 of the frozen encoder (one 0-epoch stage with
 # KNNEvalHook), next to the two trained protocols
 PROTOCOLS = OrderedDict(
     finetune='Fine-tune', linear='Linear probe', knn='k-NN')
 TRAINED_PROTOCOLS = ('finetune', 'linear')
+# label-fraction protocols: ``finetune_<percent>pct`` (``finetune_1pct``,
+# ``finetune_0.5pct``; 100 % is ``finetune``), naming stage folders, the
+# ``protocol`` column of results.csv and the sections of results.md
+FRACTION_BASE = 'finetune'
+
+
+def percent(fraction: float) -> str:
+    """``0.01`` -> ``'1'``, ``0.005`` -> ``'0.5'`` (no float noise)."""
+    return format(round(fraction * 100, 6), 'g')
+
+
+def fraction_protocol(fraction: float) -> str:
+    """The protocol key of fine-tuning on ``fraction`` of the labels."""
+    if fraction >= 1.0:
+        return FRACTION_BASE
+    return f'{FRACTION_BASE}_{percent(fraction)}pct'
+
+
+def split_protocol(key: str) -> Tuple[str, Optional[float]]:
+    """``'finetune_10pct'`` -> ``('finetune', 0.1)``; a base protocol ->
+    ``(key, None)``."""
+    base, _, rest = key.partition('_')
+    if rest.endswith('pct') and base in PROTOCOLS:
+        try:
+            return base, float(rest[:-3]) / 100
+        except ValueError:
+            pass
+    return key, None
+
+
+def base_protocol(key: str) -> str:
+    """The protocol whose configs and settings a key uses."""
+    return split_protocol(key)[0]
+
+
+def protocol_title(key: str, fractions_shown: bool = False) -> str:
+    """``'Fine-tune'``, ``'Fine-tune, 10 % of the labels'``; with
+    ``fractions_shown`` the full fine-tune reads ``'Fine-tune, 100 % of the
+    labels'``."""
+    base, fraction = split_protocol(key)
+    title = PROTOCOLS.get(base, base)
+    if fraction is not None:
+        return f'{title}, {percent(fraction)} % of the labels'
+    if fractions_shown and base == FRACTION_BASE:
+        return f'{title}, 100 % of the labels'
+    return title
+
+
+def has_fractions(keys: Iterable[str]) -> bool:
+    """Whether any key is a label-fraction protocol."""
+    return any(split_protocol(k)[1] is not None for k in keys)
+
+
+def ordered_protocols(keys: Iterable[str]) -> List[str]:
+    """The distinct ``keys`` in report order: base protocols in
+    :data:`PROTOCOLS` order (unknown ones last), each fine-tune fraction
+    before the full fine-tune, smallest first."""
+    base_order = list(PROTOCOLS)
+
+    def rank(key):
+        base, fraction = split_protocol(key)
+        pos = base_order.index(base) if base in base_order else len(base_order)
+        return pos, 2.0 if fraction is None else fraction, key
+
+    return sorted(set(keys), key=rank)
 
 
 def method_cli_name(key: str) -> str:
@@ -232,14 +285,11 @@ def is_config_spec(token: str) -> bool:
 
 
 def add_config_method(token: str) -> str:
-    """Add the config a ``--methods`` token names to :data:`METHODS` (for
-    this process: the report and the stages read the table) and return its
-    key: ``NAME=CONFIG`` is shown as NAME, a bare config by its file name
-    (the key: the name with ``-`` and other signs as ``_``).
+    """Add the config of a ``--methods`` token (``NAME=CONFIG`` or a bare
+    config, named by its file) to :data:`METHODS`; its key.
 
     Raises:
-        SystemExit: no such config file; an empty name; a name that is
-            already a table method or group, or another config's.
+        SystemExit: no such file; an empty or taken name.
     """
     name, _, spec = token.rpartition('=')
     path = resolve_config(spec)
@@ -265,13 +315,11 @@ def add_config_method(token: str) -> str:
 
 
 def expand_methods(names: Sequence[str]) -> List[str]:
-    """CLI method names, group names and configs (:func:`is_config_spec`,
-    added to :data:`METHODS` by :func:`add_config_method`) -> METHODS keys,
-    in order, once each.
+    """``--methods`` names, groups and configs -> METHODS keys, in order,
+    once each.
 
     Raises:
-        SystemExit: a name that is neither a method nor a group nor a
-            config.
+        SystemExit: neither a method nor a group nor a config.
     """
     out = []
     for n in names:
@@ -319,27 +367,46 @@ def scaled_size(old: int, size: int, full: int = CONFIG_SIZE) -> int:
     return max(1, round(old * size / full))
 
 
-def _size_entries(cfg, loaders: Sequence[str]):
-    """``(cfg-option key, size)`` of every resize/crop in the pipelines of
-    ``loaders`` (absent ones are skipped), nested ones (MultiView views,
-    MixSSL's auxiliary pipeline) included, in config order."""
+def plain(value):
+    """ConfigDicts -> dicts, recursively (lists and tuples kept)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    return value
 
-    def walk(node, path):
-        if isinstance(node, dict):
-            key = _SIZE_TRANSFORMS.get(node.get('type'))
-            if key in node:
-                yield f'{path}.{key}', node[key]
-            for k, v in node.items():
-                yield from walk(v, f'{path}.{k}')
-        elif isinstance(node, (list, tuple)):
-            for i, v in enumerate(node):
-                yield from walk(v, f'{path}.{i}')
 
+def walk_dicts(node, path: str):
+    """``(cfg-option key, dict)`` of ``node`` and of every dict nested in it
+    (lists included), in config order."""
+    if hasattr(node, 'to_dict'):
+        node = node.to_dict()
+    if isinstance(node, dict):
+        yield path, node
+        for k, v in node.items():
+            yield from walk_dicts(v, f'{path}.{k}')
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            yield from walk_dicts(v, f'{path}.{i}')
+
+
+def walk_transforms(cfg, loaders: Sequence[str], kinds=None):
+    """``(cfg-option key, transform)`` of every transform (of a type in
+    ``kinds``, default any) in the pipelines of ``loaders`` (absent ones
+    skipped), nested ones (MultiView views, MixSSL's auxiliary pipeline)
+    included, in config order."""
     for loader in loaders:
-        if cfg.get(loader):
-            yield from walk(
-                cfg[loader].to_dict()
-                if hasattr(cfg[loader], 'to_dict') else cfg[loader], loader)
+        for path, d in walk_dicts(cfg.get(loader) or {}, loader):
+            if kinds is None or d.get('type') in kinds:
+                yield path, d
+
+
+def _size_entries(cfg, loaders: Sequence[str]):
+    """``(cfg-option key, size)`` of every resize/crop of ``loaders``."""
+    for path, t in walk_transforms(cfg, loaders, _SIZE_TRANSFORMS):
+        key = _SIZE_TRANSFORMS[t['type']]
+        if key in t:
+            yield f'{path}.{key}', t[key]
 
 
 def largest_size(cfg, loaders: Sequence[str] = LOADERS) -> int:
@@ -355,21 +422,9 @@ def resolution_options(cfg,
                        size: int,
                        loaders: Sequence[str] = LOADERS,
                        full: int = CONFIG_SIZE) -> 'OrderedDict':
-    """cfg-options that set every resize/crop of every pipeline of
-    ``loaders`` (including nested ones such as MultiView views and MixSSL's
-    auxiliary pipeline) to ``size`` px; crops smaller than ``full`` (the
-    configs' 224 px) keep their ratio to it.
-
-    Args:
-        cfg: an mmengine ``Config`` or a plain dict of the same layout.
-        size: the new full input size in px.
-        loaders: the dataloader keys to walk (absent ones are skipped).
-        full: the config's full input size.
-
-    Returns:
-        ``{'train_dataloader.dataset.pipeline.0.scale': size, ...}``; a
-        tuple-valued size (``Resize(scale=(224, 224))``) stays a tuple.
-    """
+    """cfg-options setting every resize/crop of ``loaders`` (nested ones
+    included) of ``cfg`` (a Config or dict) to ``size`` px, smaller crops
+    keeping their ratio to ``full`` px; a tuple size stays a tuple."""
     return OrderedDict(
         (key, tuple(scaled_size(o, size, full)
                     for o in old) if isinstance(old, (

@@ -1,46 +1,69 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark's plan: which stages run (per method and seed)::
+"""THE STAGE LIST: parsed arguments -> per (method, seed) chain a list of
+:class:`Stage` (label, folder, command, what it records)::
 
     pretrain -> fine-tune -> test        (Rand: no pretraining)
              -> fine-tune on a label fraction -> test    (--label-fractions)
              -> linear probe -> test
              -> k-NN                     (a 0-epoch run with KNNEvalHook)
 
-where each runs (``stage_dir``), and the ``--cfg-options`` each stage gets
-from the preset and the command-line arguments. Every stage is a normal mm
-run: ``python -m mixssl_mm.apis.train`` / ``mixssl_mm.apis.test`` on a
-shipped config (paths relative to the current working directory, the
-repository root) or on a generated wrapper of one (:mod:`.stage_configs`).
-The target data, the task's classes (:mod:`.data`) and the shared start
-checkpoint (:mod:`.start_checkpoint`) are read and checked when the plan is
-made, before any stage.
+Every stage is a normal mm run, ``python -m mixssl_mm.apis.train|test`` on
+a shipped config (relative to the working directory, the repository root)
+or on a generated wrapper of one (:mod:`.stage_configs`), with
+``--cfg-options`` from the preset and the arguments. The data, the task
+(:mod:`.data`) and the shared start checkpoint are read and checked here,
+before any stage.
+
+Label fractions (``--label-fractions``, the semi-supervised protocol of
+SimCLR and BYOL): the *pool* is what the full fine-tune trains on (the
+train split after the class filter, cut to ``train_subset`` or a
+``train_dataloader.dataset.indices`` of ``--downstream-cfg-options``); the
+subset of fraction ``f`` draws ``round(f · pool)`` images stratified by
+class (scikit-learn ``train_test_split(stratify=...)``, at least one per
+class), fixed per seed and the same for every method; it reaches its stage
+as mmengine ``indices`` in a wrapper config (a command-line list would hit
+the 128 KiB limit of one argument) and is recorded in
+``<work_dir>/label_fractions/seed<S>_<p>pct.json``; it gets the full
+fine-tune's optimizer steps (smaller sets are seen more often).
 """
 import copy
+import hashlib
+import json
+import math
 import os
 import os.path as osp
 import sys
+import tempfile
 from collections import OrderedDict
-from typing import List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from mixssl_mm.datasets.utils.natural_photos import benchmark_pool
+from mixssl_mm.utils.hashing import file_hash
 from .config_fit import fitted_options, own_encoder, refusals
 from .data import choose_task, find_target, positive_index, read_aux
-from .fraction_stages import FractionStages, expand_protocols
-from .methods import (CONFIG_SIZE, DOWNSTREAM, METHOD_GROUPS, METHODS,
-                      expand_methods, feature_channels, largest_size,
-                      method_cli_name, mixes_images, resolution_options)
+from .methods import (CONFIG_SIZE, DOWNSTREAM, FRACTION_BASE, METHOD_GROUPS,
+                      METHODS, base_protocol, expand_methods, feature_channels,
+                      fraction_protocol, largest_size, method_cli_name,
+                      mixes_images, percent, resolution_options,
+                      split_protocol)
 from .presets import PRESETS, preset_key
-from .protocols import base_protocol
 from .recipe import (DEFAULT_RECIPE, WARMUP_END_KEY, ZERO_INIT_RESIDUAL,
                      blur_options, crop_options, steps_per_epoch,
                      warmup_options, write_random_start)
-from .stage_configs import StageConfigs
-from .start_checkpoint import check_start, resolve_start, start_options
-from .wrappers import load_config
+from .stage_configs import StageConfigs, load_config, parse_cfg_options
 
 TRAIN_MODULE = 'mixssl_mm.apis.train'
-KNN_K = 20  # KNNEvalHook's k, which the memory bank must hold
 TEST_MODULE = 'mixssl_mm.apis.test'
+KNN_K = 20  # KNNEvalHook's k, which the memory bank must hold
+INDICES = 'train_dataloader.dataset.indices'
+PREDICTIONS = 'predictions.pkl'  # a test stage's per-image predictions
+START_PREFIX = 'backbone.'
+CONVERTER = ('python tools/model_converters/resnet_to_mmpretrain.py SRC.pth '
+             'DST.pth (docs/model_converters.md)')
 
 
 def _fmt_value(v) -> str:
@@ -49,27 +72,310 @@ def _fmt_value(v) -> str:
     if isinstance(v, (list, tuple)):
         inner = ','.join(_fmt_value(x) for x in v)
         return f'[{inner}]' if isinstance(v, list) else f'({inner})'
-    if isinstance(v, str):
-        return v
-    return repr(v)
+    return v if isinstance(v, str) else repr(v)
 
 
 def to_cfg_options(opts: dict) -> List[str]:
     """``{key: value}`` -> ``['key=value', ...]`` that mmengine's
-    ``DictAction`` parses back to the same values (lists, tuples, None,
-    floats and bools included)."""
+    ``DictAction`` parses back to the same values."""
     return [f'{k}={_fmt_value(v)}' for k, v in opts.items()]
 
 
+@dataclass
+class Stage:
+    """One subprocess of a chain. Its inputs: the config in ``cmd``
+    (shipped, or generated by :meth:`Plan.write_files` before any stage)
+    and the checkpoint of the stage it ``needs``.
+
+    Attributes:
+        label: ``'<method> seed <S> <stage>'`` (console, failures).
+        sdir: its folder (``stage.log``, ``done.json``, outputs).
+        cmd: the argv; ``needs``'s checkpoint appears as the placeholder
+            ``<{needs} checkpoint>`` until that stage has finished.
+        kind: what it records: ``'train'`` (its last checkpoint),
+            ``'test'`` (``metrics.json``), ``'knn'`` (the logged
+            ``knn/top1``).
+        needs: the stage (``pretrain``, a protocol) whose checkpoint it
+            reads; it is skipped when that one failed.
+        name: the key other stages' ``needs`` name it by.
+        outputs: files a finished stage must have, else it runs again (a
+            test stage: its ``predictions.pkl``, recorded with its result).
+        record: ``dict(method, protocol, seed)`` of a stage whose result
+            goes into the report.
+    """
+    label: str
+    sdir: str
+    cmd: List[str]
+    kind: str
+    name: str = ''
+    needs: Optional[str] = None
+    outputs: List[str] = field(default_factory=list)
+    record: Optional[dict] = None
+
+
+# ----------------------------------------------------------------- start
+def check_start(path: str, depth: int) -> str:
+    """Check once that ``--init-ckpt`` holds a ResNet-``depth`` under
+    ``backbone.`` (the pre-flight's key check); its sha256.
+
+    Raises:
+        SystemExit: no such file, unreadable, unconverted, or another
+            encoder's keys / shapes (listed).
+    """
+    from mmpretrain.models import ResNet
+
+    from mixssl_mm.preflight.checkpoints import check_pretrained_keys
+    from mixssl_mm.preflight.error import ConfigError
+    if not osp.isfile(path):
+        raise SystemExit(f'--init-ckpt {path}: no such file. Convert DINO or '
+                         f'torchvision weights first: {CONVERTER}.')
+    encoder = ResNet(
+        depth=depth,
+        init_cfg=dict(type='Pretrained', checkpoint=path, prefix=START_PREFIX))
+    try:
+        check_pretrained_keys(encoder)
+    except ConfigError as e:
+        raise SystemExit(
+            f'--init-ckpt {path} cannot start the preset\'s encoder, '
+            f'ResNet-{depth}:\n{e}\nUse a preset with the checkpoint\'s '
+            'encoder (DINO\'s ResNet-50: --preset gpu-paper) or a checkpoint '
+            f'of a ResNet-{depth}.') from None
+    return file_hash(path, 'sha256')
+
+
+# ------------------------------------------------------- label fractions
+def check_fractions(fractions: Sequence[float]) -> List[float]:
+    """The fractions, sorted and distinct.
+
+    Raises:
+        SystemExit: a fraction outside ``(0, 1]``.
+    """
+    bad = [f for f in fractions if not 0.0 < f <= 1.0]
+    if bad:
+        raise SystemExit(f'--label-fractions must lie in (0, 1], got {bad} '
+                         '(0.01 = 1 % of the training labels).')
+    return sorted(set(float(f) for f in fractions))
+
+
+def pool_positions(num_images: int, indices=None) -> np.ndarray:
+    """Positions of the full fine-tune's images in a ``data_list`` of
+    ``num_images``, as mmengine's ``BaseDataset(indices=...)`` reads
+    ``indices`` (None, an int: the first N, or a sequence)."""
+    if indices is None:
+        return np.arange(num_images)
+    if isinstance(indices, int):
+        return np.arange(min(indices, num_images))
+    return np.asarray(list(indices), dtype=np.int64)
+
+
+def stratified_subset(labels: np.ndarray,
+                      fraction: float,
+                      seed: int,
+                      pool: Optional[np.ndarray] = None) -> np.ndarray:
+    """Sorted positions of a class-stratified ``fraction`` of ``pool``
+    (default: all of ``labels``), at least one image per class: scikit-learn
+    ``train_test_split(stratify=..., random_state=seed)``; a class with one
+    image is kept, one the split left empty gets one (same seed)."""
+    from sklearn.model_selection import train_test_split
+    pool = np.arange(len(labels)) if pool is None else np.asarray(pool)
+    y = np.asarray(labels)[pool]
+    classes, counts = np.unique(y, return_counts=True)
+    n = max(len(classes), int(round(fraction * len(pool))))
+    if n >= len(pool):
+        return np.sort(pool)
+    single = np.isin(y, classes[counts < 2])  # sklearn needs 2 per class
+    rest, y_rest = pool[~single], y[~single]
+    take = n - int(single.sum())
+    n_rest_classes = len(np.unique(y_rest))
+    if take >= len(rest) - n_rest_classes:  # (almost) everything
+        chosen = rest
+    elif take <= 0:
+        chosen = rest[:0]
+    else:
+        chosen, _ = train_test_split(
+            rest,
+            train_size=max(take, n_rest_classes),
+            stratify=y_rest,
+            random_state=seed)
+    chosen = np.concatenate([pool[single], chosen])
+    rng = np.random.default_rng(seed)
+    for c in classes:
+        if not (np.asarray(labels)[chosen] == c).any():
+            chosen = np.append(chosen, rng.choice(pool[y == c]))
+    return np.sort(chosen)
+
+
+@dataclass
+class LabelSubset:
+    """One seed's subset of one fraction: sorted ``data_list`` positions
+    ``indices``, images per class in it (``counts``) and in the pool."""
+    fraction: float
+    seed: int
+    indices: List[int]
+    counts: List[int]
+    pool_counts: List[int]
+    classes: List[str]
+
+    @property
+    def protocol(self) -> str:
+        return fraction_protocol(self.fraction)
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the index list as JSON (``[3, 17, ...]``)."""
+        return hashlib.sha256(json.dumps(self.indices).encode()).hexdigest()
+
+    def record_path(self, work_dir: str) -> str:
+        return osp.join(work_dir, 'label_fractions',
+                        f'seed{self.seed}_{percent(self.fraction)}pct.json')
+
+    def write(self, work_dir: str) -> str:
+        """Write the record (fraction, seed, counts, indices, hash)."""
+        path = self.record_path(work_dir)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(
+                dict(
+                    fraction=self.fraction,
+                    seed=self.seed,
+                    classes=self.classes,
+                    counts=self.counts,
+                    pool_counts=self.pool_counts,
+                    sha256=self.sha256,
+                    indices=self.indices), f)
+        return path
+
+
+def draw_subset(labels: np.ndarray, classes: Sequence[str], fraction: float,
+                seed: int, pool: np.ndarray) -> LabelSubset:
+    idx = stratified_subset(labels, fraction, seed, pool)
+    k, labels = len(classes), np.asarray(labels)
+    return LabelSubset(fraction, seed, [int(i) for i in idx],
+                       np.bincount(labels[idx], minlength=k).tolist(),
+                       np.bincount(labels[pool], minlength=k).tolist(),
+                       list(classes))
+
+
+def dataset_labels(dataset_cfg: dict):
+    """``(labels, class names)`` of every ``data_list`` entry of the dataset
+    ``dataset_cfg`` builds (its ``indices`` and pipeline ignored)."""
+    from mmpretrain.registry import DATASETS
+
+    import mixssl_mm  # noqa: F401  (registers MedMNIST)
+    cfg = dict(dataset_cfg, pipeline=[], lazy_init=False)
+    cfg.pop('indices', None)
+    cfg.pop('_delete_', None)
+    dataset = DATASETS.build(cfg)
+    labels = np.asarray(dataset.get_gt_labels(), dtype=np.int64)
+    classes = dataset.metainfo.get('classes') or [
+        f'class_{i}' for i in range(int(labels.max()) + 1)
+    ]
+    return labels, list(classes)
+
+
+def equal_step_epochs(epochs: int, pool: int, subset: int, batch: int) -> int:
+    """Epochs that give a ``subset``-image fine-tune the optimizer steps of
+    ``epochs`` epochs on ``pool`` images."""
+    steps = epochs * math.ceil(pool / batch)
+    return max(epochs, int(round(steps / math.ceil(subset / batch))))
+
+
+def expand_protocols(protocols: Sequence[str],
+                     fractions: Sequence[float]) -> List[str]:
+    """``protocols`` with the fine-tune replaced by one protocol per label
+    fraction (``[0.01, 1.0]`` -> ``finetune_1pct``, ``finetune``)."""
+    out = []
+    for p in protocols:
+        out += [fraction_protocol(f) for f in fractions] \
+            if p == FRACTION_BASE else [p]
+    return out
+
+
+class FractionStages:
+    """The label subsets of ``plan`` and how their stages differ from the
+    full fine-tune."""
+
+    def __init__(self, plan, fractions: Sequence[float]):
+        self.plan = plan
+        self.fractions = check_fractions(fractions)
+        self._pool = None
+        self._subsets: Dict[Tuple[float, int], LabelSubset] = {}
+
+    def pool(self):
+        """``(labels, classes, pool positions)`` of the full fine-tune's
+        train dataset as its stage builds it (config, cfg-options and
+        ``--downstream-cfg-options``)."""
+        if self._pool is None:
+            plan = self.plan
+            cfg = copy.deepcopy(
+                plan.configs.config(plan.protocol_config(FRACTION_BASE)))
+            cfg.merge_from_dict(
+                plan.downstream_train_options(FRACTION_BASE, 0, None),
+                allow_list_keys=True)
+            cfg.merge_from_dict(
+                parse_cfg_options(plan.args.downstream_cfg_options),
+                allow_list_keys=True)
+            dataset = cfg.train_dataloader.dataset.to_dict()
+            labels, classes = self._labels(dataset)
+            self._pool = (labels, classes,
+                          pool_positions(len(labels), dataset.get('indices')))
+        return self._pool
+
+    def _labels(self, dataset: dict):
+        # an image list generated but not written yet (a dry run) is read
+        # through a temporary copy
+        generated = self.plan.configs.files.files
+        ann = dataset.get('ann_file')
+        if ann not in generated or osp.isfile(ann):
+            return dataset_labels(dataset)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = osp.join(tmp, osp.basename(ann))
+            with open(path, 'w') as f:
+                f.write(generated[ann])
+            return dataset_labels(dict(dataset, ann_file=path))
+
+    def subset(self, protocol: str, seed: int) -> LabelSubset:
+        fraction = split_protocol(protocol)[1]
+        if (fraction, seed) not in self._subsets:
+            labels, classes, pool = self.pool()
+            self._subsets[fraction,
+                          seed] = draw_subset(labels, classes, fraction, seed,
+                                              pool)
+        return self._subsets[fraction, seed]
+
+    def subsets(self) -> List[LabelSubset]:
+        """Every (fraction < 1, seed) subset of the plan."""
+        return [
+            self.subset(fraction_protocol(f), s) for f in self.fractions
+            if f < 1.0 for s in self.plan.seeds
+        ]
+
+    def adjust_options(self, options: dict, protocol: str, seed: int,
+                       epochs: int) -> None:
+        """The full fine-tune's ``options`` -> the fraction stage's: no
+        ``indices`` (the config lists the subset), the same optimizer steps
+        (and checkpoints, warm-up) as ``epochs`` epochs on the pool."""
+        options.pop(INDICES, None)
+        pool = len(self.pool()[2])
+        n = len(self.subset(protocol, seed).indices)
+        batch = self.plan.preset['batch_size']
+        scaled = equal_step_epochs(epochs, pool, n, batch)
+        options['train_cfg.max_epochs'] = scaled
+        options['default_hooks.checkpoint.interval'] = max(1, scaled // epochs)
+        options.update(
+            warmup_options(self.plan.recipe, scaled,
+                           steps_per_epoch(n, batch, False)))
+
+
+# ------------------------------------------------------------------ plan
 class Plan:
-    """The stages and their overrides for parsed benchmark ``args`` (see
-    :func:`mixssl_mm.benchmark.cli.parse_benchmark_args`).
+    """The stages and their overrides for parsed benchmark ``args``
+    (:func:`~.cli.parse_benchmark_args`).
 
     Raises:
         SystemExit: settings that cannot run (a resolution MixSSL cannot
-            take, imagenet-self without a checkpoint file, a missing method
-            config, ``--jobs`` < 1, a MoCo queue that is no whole number of
-            batches); unknown method names.
+            take, imagenet-self without a checkpoint, a missing or unfit
+            method config, ``--jobs`` < 1, ...); unknown method names.
     """
 
     def __init__(self, args):
@@ -88,7 +394,6 @@ class Plan:
             self.methods += [
                 m for m in METHOD_GROUPS['ablations'] if m not in self.methods
             ]
-        # the fine-tune on each label fraction (default: the full one)
         self.fraction_stages = FractionStages(
             self, args.label_fractions or p.get('label_fractions') or [1.0])
         self.protocols = expand_protocols(args.protocols,
@@ -101,10 +406,8 @@ class Plan:
         self.work_dir = osp.abspath(
             args.work_dir or osp.join('work_dirs', 'benchmark', args.preset))
         self.channels = feature_channels(p['depth'])
-        # method -> its config's own (non-ResNet) encoder (config_fit)
-        self.encoders = {}
+        self.encoders = {}  # method -> its config's own encoder
         self._check_methods(explicit)
-        # the data, the task and the start, read before any stage
         self.target = t = find_target(args.data_root, args.ann_file)
         self.task = choose_task(t, args.classes, args.classes_subset,
                                 args.num_classes)
@@ -117,31 +420,30 @@ class Plan:
             (self.task.paper == '4' or not whole) else None)
         self.num_classes = self.task.num_classes
         self.downstream = DOWNSTREAM['4' if self.task.paper == '4' else '8']
-        # MixSSL's auxiliary images: --aux-root, else the fetched natural
-        # photo pool, else (with a warning) NaturalPhotoPool's 16 photos
         aux_root = args.aux_root or (benchmark_pool() if any(
             mixes_images(m) for m in self.methods) else None)
         self.aux = read_aux(aux_root) if aux_root else None
-        self.init_ckpt = resolve_start(args.init_ckpt, args.imagenet_ckpt)
+        self.init_ckpt = self._resolve_start()
         self.init_sha256 = None
         self._check()
-        self.configs = StageConfigs(
-            self.work_dir,
-            t,
-            self.task,
-            self.downstream,
-            self.positive,
-            self.aux,
-            args.recalibrate_bn,
-            p['num_workers'],
-            self.recipe,
-            eval_options=lambda:
-            (self.knn_options(0, None), args.downstream_cfg_options))
+        self.configs = StageConfigs(self)
+
+    def _resolve_start(self) -> Optional[str]:
+        init, imagenet = self.args.init_ckpt, self.args.imagenet_ckpt
+        if init is None:
+            return None
+        path = osp.abspath(init)
+        if imagenet and osp.abspath(imagenet) != path:
+            raise SystemExit(
+                f'--init-ckpt {init} and --imagenet-ckpt {imagenet} '
+                'differ; ImageNet-self fine-tunes the start every method '
+                'pretrains from. Give --init-ckpt alone.')
+        return path
 
     def _check_methods(self, explicit: Sequence[str]):
         """Refuse a method whose config is missing or cannot be fitted
-        (:func:`~.config_fit.refusals`); one that only a group named is
-        left out instead, with its reason in :attr:`left_out`."""
+        (:func:`~.config_fit.refusals`); leave out one only a group
+        named, with its reason in :attr:`left_out`."""
         p = self.preset
         for m in list(self.methods):
             cfg = METHODS[m]['config']
@@ -215,15 +517,15 @@ class Plan:
 
     @property
     def train_images(self) -> int:
-        """Images of the train split the stages train on (the task's
-        classes, cut to the preset's ``train_subset``)."""
+        """Train images the stages train on (task classes, cut to the
+        preset's ``train_subset``)."""
         n = sum(self.target.counts['train'][i] for i in self.task.ids)
         return min(n, self.preset['train_subset'] or n)
 
     @property
     def imagenet_ckpt(self) -> Optional[str]:
-        """ImageNet-self's checkpoint: the shared start, else
-        ``--imagenet-ckpt`` (absolute)."""
+        """ImageNet-self's checkpoint (absolute): the shared start, else
+        ``--imagenet-ckpt``."""
         ckpt = self.init_ckpt or self.args.imagenet_ckpt
         return osp.abspath(ckpt) if ckpt else None
 
@@ -233,35 +535,86 @@ class Plan:
         return [(m, s) for s in self.seeds for m in self.methods]
 
     def size(self) -> int:
-        """Number of stages: per chain, a pretraining (methods with a
-        config), a train + test per trained protocol and one k-NN stage."""
+        """Number of stages of all chains."""
         per_chain = sum(1 if p == 'knn' else 2 for p in self.protocols)
         return sum(
             len(self.seeds) * ((1 if METHODS[m]['config'] else 0) + per_chain)
             for m in self.methods)
 
+    def stages(self, method: str, seed: int) -> List[Stage]:
+        """The chain of ``method`` and ``seed``, in run order."""
+        tag, out, needs = f'{method} seed {seed}', [], None
+        ckpt = self.imagenet_ckpt if METHODS[method].get('external') else None
+        d = partial(self.stage_dir, method, seed)
+        if METHODS[method]['config']:
+            cmd = self.train_command(
+                self.pretrain_config(method), d('pretrain'),
+                self.pretrain_options(method, seed),
+                self.args.pretrain_cfg_options)
+            out.append(
+                Stage(f'{tag} pretrain', d('pretrain'), cmd, 'train',
+                      'pretrain'))
+            needs, ckpt = 'pretrain', '<pretrain checkpoint>'
+        extra = self.args.downstream_cfg_options
+        for proto in self.protocols:
+            record = dict(method=method, protocol=proto, seed=seed)
+            if proto == 'knn':
+                cmd = self.train_command(
+                    self.knn_config(method), d('knn'),
+                    self.knn_options(seed, ckpt, method), extra)
+                out.append(
+                    Stage(
+                        f'{tag} knn',
+                        d('knn'),
+                        cmd,
+                        'knn',
+                        needs=needs,
+                        record=record))
+                continue
+            cmd = self.train_command(
+                self.train_config(proto, seed, method), d(proto),
+                self.downstream_train_options(proto, seed, ckpt, method),
+                self.train_extra(proto))
+            out.append(
+                Stage(f'{tag} {proto}', d(proto), cmd, 'train', proto, needs))
+            sdir = d(f'{proto}_test')
+            preds = osp.join(sdir, PREDICTIONS)
+            opts = self.test_options(proto, seed, method)
+            # the per-image predictions (DumpPredictionsHook)
+            opts['default_hooks.dump_predictions.type'] = 'DumpPredictionsHook'
+            opts['default_hooks.dump_predictions.out_file'] = preds
+            cmd = self.test_command(
+                self.protocol_config(proto, method), f'<{proto} checkpoint>',
+                sdir, osp.join(sdir, 'metrics.json'), opts, extra)
+            out.append(
+                Stage(
+                    f'{tag} {proto} test',
+                    sdir,
+                    cmd,
+                    'test',
+                    needs=proto,
+                    outputs=[preds],
+                    record=record))
+        return out
+
     # -- configs ---------------------------------------------------------
     def pretrain_config(self, method: str) -> str:
-        """The config ``method``'s pretraining stage runs."""
         return self.configs.pretrain(method, METHODS[method]['config'])
 
     def downstream_encoder(self, method: Optional[str]) -> Optional[tuple]:
-        """``(method, backbone)`` of the downstream stages of a method with
-        its config's own encoder (:attr:`encoders`), None for the preset's
-        ResNet."""
+        """``(method, backbone)`` of a method with its config's own encoder,
+        None for the preset's ResNet."""
         enc = self.encoders.get(method)
         return (method, enc['backbone']) if enc else None
 
     def encoder_channels(self, method: Optional[str]) -> int:
-        """Output channels of ``method``'s encoder."""
         enc = self.encoders.get(method)
         return enc['channels'] if enc else self.channels
 
     def protocol_config(self,
                         protocol: str,
                         method: Optional[str] = None) -> str:
-        """The config of a fine-tune / linear-probe stage and its test (a
-        label-fraction protocol: the fine-tune's test) of ``method``."""
+        """The config of a fine-tune / linear-probe stage and its test."""
         return self.configs.protocol(
             base_protocol(protocol), self.downstream_encoder(method))
 
@@ -269,40 +622,36 @@ class Plan:
                      protocol: str,
                      seed: int,
                      method: Optional[str] = None) -> str:
-        """The config of a downstream training stage: a label-fraction
-        protocol's trains on its subset for ``seed``."""
+        """A downstream training stage's config; a label fraction's trains
+        on its subset for ``seed``."""
         if base_protocol(protocol) != protocol:
-            return self.fraction_stages.config(protocol, seed,
-                                               self.downstream_encoder(method))
+            return self.configs.label_subset(
+                protocol, seed,
+                self.fraction_stages.subset(protocol, seed).indices,
+                self.downstream_encoder(method))
         return self.protocol_config(protocol, method)
 
     def train_extra(self, protocol: str) -> List[str]:
-        """The user's ``--downstream-cfg-options`` of a training stage."""
+        """``--downstream-cfg-options`` of a training stage (a fraction
+        stage's without ``indices``: they set the pool)."""
         extra = list(self.args.downstream_cfg_options)
         if base_protocol(protocol) != protocol:
-            return self.fraction_stages.extra(extra)
+            return [o for o in extra if not o.startswith(INDICES + '=')]
         return extra
 
     def knn_config(self, method: Optional[str] = None) -> str:
-        """The k-NN stage's config (the same for every method with the
-        preset's ResNet, and seed)."""
         return self.configs.knn(self.downstream_encoder(method))
 
     def write_files(self) -> List[str]:
-        """Write the generated image lists and wrapper configs the stages
-        read; the paths written."""
-        if 'knn' in self.protocols:
-            self.knn_config()
-        for m in self.methods:
-            if METHODS[m]['config']:
-                self.pretrain_config(m)
-        for proto in self.protocols:
-            if proto != 'knn':
-                for seed in self.seeds:
-                    self.train_config(proto, seed)
-        for m in self.encoders:  # methods with their config's own encoder
+        """Write the generated image lists, wrapper configs, label-subset
+        records and Rand starts the stages read; the paths written."""
+        for m in [None] + list(self.encoders):
             if 'knn' in self.protocols:
                 self.knn_config(m)
+            if m is None:
+                for method in self.methods:
+                    if METHODS[method]['config']:
+                        self.pretrain_config(method)
             for proto in self.protocols:
                 if proto != 'knn':
                     for seed in self.seeds:
@@ -321,39 +670,26 @@ class Plan:
 
     @staticmethod
     def starts_random(method: str) -> bool:
-        """Whether ``method`` fine-tunes a randomly initialised encoder
-        (Rand)."""
+        """Whether ``method`` fine-tunes a random encoder (Rand)."""
         m = METHODS[method]
         return not m['config'] and not m.get('external')
 
     def random_start(self, seed: int) -> str:
-        """Rand's encoder for ``seed``: a pretraining stage's start
-        (:func:`~.recipe.write_random_start`),
-        ``<work_dir>/rand_start/seed<S>/encoder/backbone.pth``."""
+        """Rand's encoder (:func:`~.recipe.write_random_start`)."""
         return osp.join(self.work_dir, 'rand_start', f'seed{seed}', 'encoder',
                         'backbone.pth')
 
     def stage_dir(self, method: str, seed: int, stage: str) -> str:
-        """``<work_dir>/<method>/seed<seed>/<stage>``."""
         return osp.join(self.work_dir, method, f'seed{seed}', stage)
 
     @staticmethod
     def train_command(config: str, sdir: str, opts: dict,
                       extra: Sequence[str]) -> List[str]:
-        """The training subprocess; ``--resume`` when ``sdir`` holds a
-        checkpoint (an interrupted run goes on from there)."""
+        """``--resume`` when ``sdir`` holds a checkpoint."""
         cmd = [sys.executable, '-m', TRAIN_MODULE, config, '--work-dir', sdir]
         if osp.isfile(osp.join(sdir, 'last_checkpoint')):
             cmd.append('--resume')
         return cmd + ['--cfg-options'] + to_cfg_options(opts) + list(extra)
-
-    @staticmethod
-    def prediction_options(path: str) -> dict:
-        """cfg-options that make a test run write its per-image
-        predictions to ``path`` (a ``.pkl``; :class:`DumpPredictionsHook`)."""
-        return OrderedDict([('default_hooks.dump_predictions.type',
-                             'DumpPredictionsHook'),
-                            ('default_hooks.dump_predictions.out_file', path)])
 
     @staticmethod
     def test_command(config: str, ckpt: str, sdir: str, out: str, opts: dict,
@@ -428,7 +764,9 @@ class Plan:
             o['train_dataloader.dataset.classes_subset'] = self.subset
         o.update(self._data_options(['train_dataloader']))
         if self.init_ckpt:  # the paper's start, the same for every method
-            o.update(start_options(self.init_ckpt))
+            o['model.backbone.init_cfg.type'] = 'Pretrained'
+            o['model.backbone.init_cfg.checkpoint'] = self.init_ckpt
+            o['model.backbone.init_cfg.prefix'] = START_PREFIX
         if m.get('objective') == 'R+A' and self.aux is not None:
             o['model.aux_head.num_classes'] = len(self.aux.classes)
         o.update(
@@ -477,10 +815,11 @@ class Plan:
             self._downstream_model_options(cfg, 'train_dataloader',
                                            self.encoder_channels(method)))
         # the final checkpoint is tested; no model selection on val
-        o['val_dataloader'] = None
-        o['val_cfg'] = None
-        o['val_evaluator'] = None
-        o['default_hooks.checkpoint.save_best'] = None
+        o.update(
+            dict.fromkeys([
+                'val_dataloader', 'val_cfg', 'val_evaluator',
+                'default_hooks.checkpoint.save_best'
+            ]))
         # Rand: the random encoder a pretraining stage starts from
         o['model.backbone.init_cfg.checkpoint'] = ckpt or \
             self.random_start(seed)

@@ -1,13 +1,8 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark's presets: sets of ``--cfg-options`` overrides on the
-shipped configs (encoder depth, resolution, batch, train subset, epochs,
-learning rate, seeds, runs at a time), one per hardware budget.
-
-``None`` keeps the shipped config's value. ``train_subset`` is a fixed
-subset (mmengine ``indices``: the first N images of the train split, after
-the class filter; BloodMNIST's train split is in random order) used for
-pretraining and for the downstream training; the test split is always the
-full official one.
+"""The benchmark's presets, one per hardware budget: overrides of the
+shipped configs (``None`` keeps the config's value). ``train_subset``: the
+first N train images after the class filter (mmengine ``indices``) for
+every training stage; the test split is always the full official one.
 """
 from collections import OrderedDict
 from typing import List
@@ -15,19 +10,15 @@ from typing import List
 from .methods import METHOD_GROUPS
 from .recipe import crop_scale_min
 
-# Keys of a preset: description; depth (ResNet-<depth>); img_size (px,
-# None: the configs' 224); batch_size; train_subset (None: all); epochs of
-# the three training stages; pretrain_lr (None: the configs' 1e-4);
-# num_workers; seeds; jobs (chains at a time); threads (per run, None:
-# torch's default); methods; optional queue_len (the negative-key queue of
-# every method that has one, MoCo v2's, DenseCL's; absent: the config's;
-# config_fit.fitted_options); method_options (extra cfg-options per method);
-# optional label_fractions (the fine-tune's label fractions, e.g. [0.01,
-# 0.1, 1.0]; absent or None: the full fine-tune only, see
-# label_fractions.py); crop_scale_min (the smallest RandomResizedCrop area
-# of pretraining and fine-tuning, recipe.crop_options). Every preset that
-# ranks methods runs 3 seeds (results.md's intervals are over seeds); tiny
-# is a smoke test. The recipe (--recipe, recipe.py) is the same for all.
+# Keys: description; depth (ResNet-<depth>); img_size (px, None: 224);
+# batch_size; train_subset (None: all); the three stages' epochs;
+# pretrain_lr (None: the configs' 1e-4); num_workers; seeds; jobs (chains
+# at a time); threads (per run, None: torch's default); methods; queue_len
+# (optional: every negative-key queue, config_fit.fitted_options);
+# method_options (extra cfg-options per method); label_fractions
+# (optional, e.g. [0.01, 0.1, 1.0]); crop_scale_min (the smallest
+# RandomResizedCrop area, recipe.crop_options). Presets that rank methods
+# run 3 seeds (results.md's intervals are over seeds); tiny is a smoke test.
 
 # BloodMNIST's images are 28 px: a crop keeps at least 16 source px a side
 # (0.33 of the area; RandomResizedCrop's default 0.08 keeps 8 px, which the

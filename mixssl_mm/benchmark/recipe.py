@@ -1,43 +1,25 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The training recipe every method of a run gets (``--recipe``), and the
-protocol settings that do not depend on it: the encoders' start, the crop
-range fitted to the source resolution and the linear probe's clean views.
+"""The training recipe of every method of a run (``--recipe``), the crop
+range fitted to the source resolution and Rand's start.
 
-``fair`` (the default), for every pretraining and downstream training
-stage, whatever the method's shipped config says:
-
-- optimizer **AdamW** (decoupled weight decay, Loshchilov & Hutter 2019)
-  at the stage's lr, weight decay 0.05 for pretraining and fine-tuning
-  (0 for the linear probe, as its config), none on BatchNorm and biases
-  (``paramwise_cfg``, as mmpretrain's AdamW recipes). Adam's L2 decay is
-  normalised by Adam like a gradient, so on scale-free (BatchNorm-ed)
-  weights whose gradient is small it shrinks them by about lr per step
-  and grows their effective step without bound (measured:
-  :mod:`.residual_norms`, docs/benchmark.md);
-- **linear warm-up then cosine decay to 0**, mmengine's ``LinearLR`` (from
-  1e-3 x lr over the first :data:`WARMUP_FRACTION` of the stage's
-  optimizer steps) and ``CosineAnnealingLR`` over the whole stage, as
-  mmpretrain's self-supervised configs (e.g. simclr_..._coslr-200e);
-- ``zero_init_residual`` = :data:`ZERO_INIT_RESIDUAL` in every encoder that
-  takes it (a ResNet; not ConvNeXt or ViT)
-  (the shipped configs differ: SimCLR's and MixSSL's True, MoCo v2's,
-  BYOL's, DINO's and Rotation's False).
-
-``paper``: the shipped configs' optimizer and schedule as they are (the
-paper's Adam, lr 1e-4, L2 weight decay 1e-4, constant lr; the linear probe
-Adam 1e-3) and the configs' lr: the preset's ``pretrain_lr`` is not
-applied.
-
-Both recipes share the start: Rand's encoder is the one a pretraining
-stage starts from (mmpretrain ResNet's own init: Kaiming-normal convs,
-BatchNorm weight 1, ``zero_init_residual``), built with the stage's seed
-and saved, instead of PyTorch's default init (:func:`write_random_start`).
+``fair`` (default), every pretraining and downstream stage: **AdamW**
+(Loshchilov & Hutter 2019) at the stage's lr, weight decay 0.05 (linear
+probe 0), none on BatchNorm and biases (Adam's L2 decay shrinks scale-free
+weights by about lr a step and grows their effective step: measured by
+:mod:`mixssl_mm.analysis.residual_norms`, docs/benchmark.md); mmengine's
+``LinearLR`` warm-up over :data:`WARMUP_FRACTION` of the steps, then
+``CosineAnnealingLR`` to 0; ``zero_init_residual`` in every encoder that
+takes it. ``paper``: the shipped configs' constant Adam (lr 1e-4, L2 1e-4)
+and their lr. Both: Rand's encoder is the one a pretraining stage starts
+from, built with the seed (:func:`write_random_start`).
 """
 import copy
 import math
 import os
 import os.path as osp
 from typing import Optional, Sequence
+
+from .methods import plain, walk_transforms
 
 RECIPES = ('fair', 'paper')
 DEFAULT_RECIPE = 'fair'
@@ -80,15 +62,11 @@ _FAIR_KEYS = dict(
     optimizer={'type', 'lr', 'weight_decay'})
 
 
-def _plain(node):
-    return node.to_dict() if hasattr(node, 'to_dict') else node
-
-
 def foreign_optimizer(optim_wrapper) -> bool:
     """Whether a config's ``optim_wrapper`` has settings the fair recipe's
     merge would leave in place (another wrapper or optimizer arguments than
     type / lr / weight decay, parameter-wise rules other than its own)."""
-    ow = _plain(optim_wrapper) or {}
+    ow = plain(optim_wrapper) or {}
     opt = ow.get('optimizer') or {}
     return (bool(set(ow) - _FAIR_KEYS['optim_wrapper'])
             or ow.get('type', 'OptimWrapper') != 'OptimWrapper'
@@ -100,25 +78,19 @@ def optimizer_overrides(recipe: str,
                         weight_decay: float = WEIGHT_DECAY,
                         stage: str = 'pretrain',
                         config=None) -> dict:
-    """Top-level config keys a stage's wrapper sets for ``recipe``. ``stage``:
-    ``'pretrain'``, ``'finetune'`` or ``'linear'`` (the linear probe keeps
-    its config's weight decay of 0).
-
-    ``config``: the stage's config, when it may come with another optimizer
-    (any SSL config given to ``--methods``): under ``fair`` an
-    ``optim_wrapper`` that :func:`foreign_optimizer` finds is replaced whole
-    (``_delete_``; lr :data:`PAPER_LR` unless the preset sets one; shared
-    parameters optimised once); under
-    ``paper`` one that is not :data:`PAPER_OPTIM_WRAPPER` is replaced by it,
-    with a constant lr (no ``param_scheduler``). Without ``config`` or for
-    the shipped configs: ``paper`` sets nothing.
+    """Top-level keys a ``stage``'s wrapper (``'pretrain'``,
+    ``'finetune'``, ``'linear'``) sets for ``recipe``. With ``config`` (a
+    ``--methods`` config may bring another optimizer): ``fair`` replaces a
+    :func:`foreign_optimizer` whole (lr :data:`PAPER_LR` unless the preset
+    sets one); ``paper`` replaces one that is not
+    :data:`PAPER_OPTIM_WRAPPER`, with a constant lr.
 
     Raises:
         ValueError: an unknown recipe.
     """
     if recipe not in RECIPES:
         raise ValueError(f'unknown recipe {recipe!r}; choose from {RECIPES}')
-    ow = _plain(config.get('optim_wrapper')) if config is not None else None
+    ow = plain(config.get('optim_wrapper')) if config is not None else None
     if recipe == 'paper':
         if config is None or ow == PAPER_OPTIM_WRAPPER:
             return {}
@@ -154,7 +126,7 @@ def _backbone_takes(config, arg: str) -> bool:
     import inspect
 
     from mmpretrain.registry import MODELS
-    backbone = _plain((config or {}).get('model') or {}).get('backbone') or {}
+    backbone = plain((config or {}).get('model') or {}).get('backbone') or {}
     cls = backbone.get('type')
     cls = MODELS.get(cls) if isinstance(cls, str) else cls
     if not isinstance(cls, type):
@@ -194,39 +166,14 @@ def crop_scale_min(source_px: int, keep_px: int) -> float:
     return min(1.0, math.ceil((keep_px / source_px)**2 * 100) / 100)
 
 
-def _walk(cfg, loaders: Sequence[str], kind: str):
-    """``(cfg-option path, transform dict)`` of every ``kind`` transform in
-    the pipelines of ``loaders``, nested ones (MultiView views, MixSSL's
-    auxiliary pipeline) included, in config order."""
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            if node.get('type') == kind:
-                yield path, node
-            for k, v in node.items():
-                yield from walk(v, f'{path}.{k}')
-        elif isinstance(node, (list, tuple)):
-            for i, v in enumerate(node):
-                yield from walk(v, f'{path}.{i}')
-
-    for loader in loaders:
-        if cfg.get(loader):
-            ld = cfg[loader]
-            yield from walk(ld.to_dict() if hasattr(ld, 'to_dict') else ld,
-                            loader)
-
-
 def crop_options(
     cfg, scale_min: float,
     loaders: Sequence[str] = ('train_dataloader', )) -> dict:
     """cfg-options raising the lower end of every ``RandomResizedCrop``
-    area range in the pipelines of ``loaders`` to ``scale_min``, so that no
-    crop upsamples fewer source pixels than the preset allows; the upper
-    end is kept (DINO's local crops, 0.05-0.4 of the area, become
-    ``(max(0.05, scale_min), 0.4)``; one below ``scale_min`` is raised to
-    it)."""
+    area range of ``loaders`` to ``scale_min`` (an upper end below it is
+    raised to it)."""
     out = {}
-    for path, t in _walk(cfg, loaders, 'RandomResizedCrop'):
+    for path, t in walk_transforms(cfg, loaders, ('RandomResizedCrop', )):
         lo, hi = t.get('crop_ratio_range', DEFAULT_CROP_RANGE)
         lo = max(lo, scale_min)
         out[f'{path}.crop_ratio_range'] = (lo, max(hi, lo))
@@ -243,7 +190,7 @@ def blur_options(
     input size: ``size / full`` of it (64 px: 0.03-0.57), so a blur hides
     the same share of the image at every resolution."""
     out = {}
-    for path, t in _walk(cfg, loaders, 'GaussianBlur'):
+    for path, t in walk_transforms(cfg, loaders, ('GaussianBlur', )):
         if 'magnitude_range' in t:
             out[f'{path}.magnitude_range'] = tuple(
                 round(m * size / full, 4) for m in t['magnitude_range'])
@@ -256,12 +203,9 @@ def write_random_start(
         depth: int,
         seed: int,
         zero_init_residual: bool = ZERO_INIT_RESIDUAL) -> Optional[str]:
-    """Write Rand's start, the encoder a pretraining stage with ``seed``
-    starts from: mmpretrain's ``ResNet(depth)`` with its own init
-    (``init_weights``: Kaiming convs, BatchNorm weight 1, zero-init
-    residual BatchNorms), as ``{'state_dict': {'backbone.<key>': ...}}``
-    (what the downstream configs' ``Pretrained`` init reads); the path, or
-    None when it exists already."""
+    """Write Rand's start, mmpretrain's ``ResNet(depth)`` with its own init
+    and ``seed``, as ``{'state_dict': {'backbone.<key>': ...}}``; the path,
+    or None when it exists already."""
     if osp.isfile(path):
         return None
     import torch

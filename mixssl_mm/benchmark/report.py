@@ -1,17 +1,13 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark's outputs: ``results.md`` (its header lines about data,
-task, start and recipe; top-1 by protocol; Table 1: per-class test
-accuracy; Table 2: macro precision / recall / F1 / ROC-AUC / accuracy, or
-for a binary task those of the positive class; Table 3: MixSSL's
-objectives; the design-choices table, configs/mixssl/design_choices/;
-mean ± std over seeds), ``results.csv`` (one row per method x protocol x
-seed) and ``results.png`` (top-1 per method and protocol and every
-method's difference to MixSSL with its paired 95 % interval, from
-:mod:`.comparison`).
+"""REPORTS: results.md (header: data, task, start, recipe; top-1 by
+protocol; Table 1 per-class accuracy; Table 2 macro or positive-class
+metrics; Table 3 MixSSL's objectives; design choices; Δ vs MixSSL; label
+subsets), results.csv, deltas.csv, results.png, and the console's closing
+lines; mean ± std over seeds, intervals from :mod:`.comparison`.
 
-A *record* is ``dict(method=<METHODS key>, protocol='finetune'|'linear'|
-'knn', seed=int, metrics=<the test stage's metrics.json>)``; a k-NN
-record's metrics are ``{'knn/top1': value}``.
+A *record* is ``dict(method=<METHODS key>, protocol=<protocol key>,
+seed=int, metrics=<the test stage's metrics.json>)``; a k-NN record's
+metrics are ``{'knn/top1': value}``.
 """
 import csv
 import os.path as osp
@@ -25,11 +21,12 @@ import numpy as np
 from mixssl_mm.datasets.utils.natural_photos import (FALLBACK_NOTE,
                                                      describe_pool)
 from .comparison import (PER_CLASS_MEAN, PER_CLASS_PREFIX, REFERENCE,
-                         class_keys, finite, fmt_interval, fmt_mean_std,
+                         class_keys, compare, delta_rows, delta_section,
+                         finite, fmt_interval, fmt_mean_std, md_table,
                          mean_std, within_noise)
-from .methods import METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS, mixes_images
-from .protocols import (base_protocol, has_fractions, ordered_protocols,
-                        percent, protocol_title)
+from .methods import (METHODS, OBJECTIVE_LOSSES, TRAINED_PROTOCOLS,
+                      base_protocol, has_fractions, mixes_images,
+                      ordered_protocols, percent, protocol_title)
 from .recipe import WARMUP_FRACTION, WEIGHT_DECAY, ZERO_INIT_RESIDUAL
 
 # metric key in mmpretrain/mixssl_mm output -> (csv column, table header)
@@ -56,6 +53,19 @@ TOP1 = dict(finetune='accuracy/top1', linear='accuracy/top1', knn='knn/top1')
 def top1(record: dict):
     """The record's top-1 accuracy (k-NN's for a k-NN record)."""
     return record['metrics'].get(TOP1[base_protocol(record['protocol'])])
+
+
+def _top1s(records: List[dict], method: str, proto: str) -> list:
+    return [
+        top1(r) for r in records
+        if r['method'] == method and r['protocol'] == proto
+    ]
+
+
+def _with_n(vals: list, digits: int) -> str:
+    """``'85.31 ± 1.20 (n=3)'``."""
+    n = len(finite(vals))
+    return fmt_mean_std(vals, digits) + (f' (n={n})' if n else '')
 
 
 def is_binary(records: List[dict]) -> bool:
@@ -100,16 +110,6 @@ def flatten_record(method: str, protocol: str, seed: int,
     return row
 
 
-def md_table(header: List[str], rows: List[List[str]]) -> List[str]:
-    """Markdown table lines; every column but the first is centred."""
-    lines = [
-        '| ' + ' | '.join(header) + ' |',
-        '|' + '|'.join(['---'] + [':-:'] * (len(header) - 1)) + '|'
-    ]
-    lines += ['| ' + ' | '.join(r) + ' |' for r in rows]
-    return lines
-
-
 def build_tables(records: List[dict],
                  methods: Sequence[str],
                  digits: int = 2) -> Dict[str, List[str]]:
@@ -149,25 +149,28 @@ def build_tables(records: List[dict],
     return tables
 
 
+def _top1_rows(records: List[dict], methods: Sequence[str], first,
+               digits: int) -> List[List[str]]:
+    """A row per method with records and ``first(method)`` (its leading
+    cells; None: no row), then its top-1 per :func:`present_protocols`."""
+    protos = present_protocols(records)
+    return [
+        first(m) + [_with_n(_top1s(records, m, p), digits) for p in protos]
+        for m in methods
+        if any(r['method'] == m for r in records) and first(m) is not None
+    ]
+
+
 def build_top1_table(records: List[dict],
                      methods: Sequence[str],
                      digits: int = 2) -> List[str]:
     """One row per method, a top-1 column per protocol run (fine-tune,
     linear probe, k-NN), mean ± std over seeds with the seed count."""
-    protos, rows = present_protocols(records), []
-    for m in methods:
-        recs = [r for r in records if r['method'] == m]
-        if not recs:
-            continue
-        row = [method_name(m)]
-        for proto in protos:
-            vals = [top1(r) for r in recs if r['protocol'] == proto]
-            n = len(finite(vals))
-            row.append(fmt_mean_std(vals, digits) + (f' (n={n})' if n else ''))
-        rows.append(row)
+    protos = present_protocols(records)
     shown = has_fractions(protos)
     return md_table(['Method'] + [protocol_title(p, shown) for p in protos],
-                    rows)
+                    _top1_rows(records, methods, lambda m: [method_name(m)],
+                               digits))
 
 
 def build_table3(records: List[dict],
@@ -176,28 +179,19 @@ def build_table3(records: List[dict],
     """The paper's Table 3 (MixSSL objectives): one row per objective that
     has results, top-1 per protocol, mean ± std over seeds; ``[]`` when fewer
     than two objectives have results (nothing to compare)."""
-    rows = []
-    for m in methods:
+
+    def first(m):
         obj = METHODS.get(m, {}).get('objective')
-        recs = [r for r in records if r['method'] == m]
-        if obj is None or not recs:
-            continue
-        row = [
-            f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj,
-            OBJECTIVE_LOSSES[obj]
-        ]
-        for proto in present_protocols(records):
-            vals = [top1(r) for r in recs if r['protocol'] == proto]
-            n = len(finite(vals))
-            row.append(fmt_mean_std(vals, digits) + (f' (n={n})' if n else ''))
-        rows.append(row)
-    if len(rows) < 2:
-        return []
+        if obj is not None:
+            name = f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj
+            return [name, OBJECTIVE_LOSSES[obj]]
+
+    rows = _top1_rows(records, methods, first, digits)
     protos = present_protocols(records)
-    return md_table(
-        ['Objective', 'Loss'] +
-        [f'{protocol_title(p, has_fractions(protos))} top-1'
-         for p in protos], rows)
+    shown = has_fractions(protos)
+    return md_table(['Objective', 'Loss'] +
+                    [f'{protocol_title(p, shown)} top-1'
+                     for p in protos], rows) if len(rows) >= 2 else []
 
 
 def render_markdown(
@@ -231,27 +225,26 @@ def render_markdown(
             'queries (no training).', '',
             *build_top1_table(records, methods, digits), ''
         ]
-    out += [
-        '## Table 1 — per-class test accuracy (%)', '',
-        '"Average" is the unweighted mean of the class accuracies '
-        '(balanced accuracy).', ''
-    ]
-    for table in ('table1', 'table2'):
-        if table == 'table2' and is_binary(records):
-            out += [
-                f'## Table 2 — precision / recall / F1 of {positive_class}, '
-                'ROC-AUC of its score and accuracy (%)', ''
-            ]
-        elif table == 'table2':
-            out += [
-                '## Table 2 — macro precision / recall / F1, ROC-AUC '
-                '(one-vs-rest, macro) and top-1 accuracy (%)', ''
-            ]
-        shown = has_fractions(trained_protocols(records))
+    table2 = (f'precision / recall / F1 of {positive_class}, ROC-AUC of '
+              'its score and accuracy' if is_binary(records) else
+              'macro precision / recall / F1, ROC-AUC (one-vs-rest, macro) '
+              'and top-1 accuracy')
+    heads = dict(
+        table1=[
+            '## Table 1 — per-class test accuracy (%)', '',
+            '"Average" is the unweighted mean of the class accuracies '
+            '(balanced accuracy).', ''
+        ],
+        table2=[f'## Table 2 — {table2} (%)', ''])
+    shown = has_fractions(trained_protocols(records))
+    for table, head in heads.items():
+        out += head
         for proto in trained_protocols(records):
-            title = protocol_title(proto, shown)
             if f'{table}_{proto}' in tables:
-                out += [f'### {title}', '', *tables[f'{table}_{proto}'], '']
+                out += [
+                    f'### {protocol_title(proto, shown)}', '',
+                    *tables[f'{table}_{proto}'], ''
+                ]
     table3 = build_table3(records, methods, digits)
     if table3:
         out += [
@@ -509,10 +502,7 @@ def plot_bars(path: str,
         label = protocol_title(proto, shown)
         means, stds = [], []
         for m in present:
-            mean, std = mean_std([
-                top1(r) for r in records
-                if r['method'] == m and r['protocol'] == proto
-            ])
+            mean, std = mean_std(_top1s(records, m, proto))
             means.append(mean if mean is not None else 0.0)
             stds.append(std or 0.0)
         xs = [
@@ -620,21 +610,10 @@ def design_section(records: List[dict],
                    methods: Sequence[str],
                    comparison: 'OrderedDict',
                    digits: int = 2) -> List[str]:
-    """The section's markdown lines; ``[]`` when no design variant has a
-    result.
-
-    Args:
-        records: the benchmark's records (method, protocol, seed, metrics).
-        methods: the run's METHODS keys, in order.
-        comparison: ``compare(records, methods)`` (differences to MixSSL).
-        digits: decimals of the percentages.
-
-    Returns:
-        A heading, a sentence on how to read it and a table whose rows are
-        MixSSL (the paper's reading) and each design variant with results;
-        a variant's cell is ``top-1 (Δ [low, high])``, ``≈`` marking an
-        interval that contains 0 (within noise).
-    """
+    """results.md's design-choices section: MixSSL and each design variant
+    with results, a variant's cell ``top-1 (Δ [low, high])`` from
+    ``comparison`` (:func:`~.comparison.compare`); ``[]`` without
+    variants."""
     variants = [
         m for m in methods
         if METHODS[m].get('design') and any(r['method'] == m for r in records)
@@ -646,10 +625,7 @@ def design_section(records: List[dict],
     seeds = sorted({r['seed'] for r in records})
 
     def cell(m, proto):
-        vals = [
-            top1(r) for r in records
-            if r['method'] == m and r['protocol'] == proto
-        ]
+        vals = _top1s(records, m, proto)
         if not vals:
             return '–'
         text = fmt_mean_std(vals, digits)
@@ -673,3 +649,94 @@ def design_section(records: List[dict],
             ['Choice', 'Config'] + [protocol_title(p, shown)
                                     for p in protos], rows), ''
     ]
+
+
+def subsets_section(subsets: Sequence, work_dir: str) -> List[str]:
+    """results.md's record of the label subsets
+    (:class:`~.planning.LabelSubset`): fraction, seed, images per class,
+    the index file and its hash."""
+    if not subsets:
+        return []
+    pool = subsets[0].pool_counts
+    rows = [['100 % (pool)', '–', sum(pool), *pool, '–']] + [[
+        f'{percent(s.fraction)} %', s.seed,
+        len(s.indices), *s.counts,
+        f'`{osp.relpath(s.record_path(work_dir), work_dir)}` '
+        f'(`{s.sha256[:12]}`)'
+    ] for s in subsets]
+    return [
+        '## Label fractions', '',
+        'Fine-tuning on a class-stratified fraction of the training labels '
+        '(scikit-learn `train_test_split(stratify=...)`, at least one image '
+        'per class), drawn once per seed and the same for every method, '
+        'with the optimizer steps of the full fine-tune. Indices: positions '
+        'in the train split after the class filter, listed in the file.', '',
+        *md_table(['Fraction', 'Seed', 'Images'] +
+                  [c.replace('_', ' ')
+                   for c in subsets[0].classes] + ['Indices (SHA-256)'], rows,
+                  (0, -1)), ''
+    ]
+
+
+def write_results(plan, records: List[dict], stage_seconds: float) -> None:
+    """Rewrite results.md / .csv / .png and deltas.csv in the work dir of
+    ``plan`` from the records so far."""
+    work = plan.work_dir
+    missing = missing_runs(records, plan.methods, plan.seeds, plan.protocols)
+    positive = (f'the positive class {plan.task.classes[plan.positive]}'
+                if plan.positive is not None else 'the positive class')
+    deltas = compare(records, plan.methods)
+    md = render_markdown(
+        records,
+        plan.methods,
+        header_lines(plan, stage_seconds),
+        missing,
+        positive_class=positive,
+        sections=design_section(records, plan.methods, deltas) +
+        delta_section(deltas, method_name) +
+        subsets_section(plan.fraction_stages.subsets(), work))
+    with open(osp.join(work, 'results.md'), 'w') as f:
+        f.write(md + '\n')
+    write_csv(osp.join(work, 'results.csv'), records)
+    write_rows(osp.join(work, 'deltas.csv'), delta_rows(deltas, method_name))
+    if records:
+        plot_bars(
+            osp.join(work, 'results.png'),
+            records,
+            plan.methods,
+            title=f'{plan.target.name}, preset {plan.preset_name}, '
+            f'{plan.num_classes} classes, seeds '
+            f'{" ".join(map(str, plan.seeds))}',
+            deltas=deltas)
+
+
+# what write_results writes into the work dir, in the order named
+RESULT_FILES = (
+    ('results.md', 'the tables: per-class accuracy, macro metrics, '
+     'differences to MixSSL'),
+    ('results.csv', 'one row per method x protocol x seed'),
+    ('deltas.csv', 'each method\'s difference to MixSSL with its interval'),
+    ('results.png', 'top-1 per method and protocol; differences to MixSSL'),
+)
+
+
+def closing_lines(
+    work_dir: str,
+    records: List[dict],
+    methods: Sequence[str],
+    inputs: Sequence[str] = ()) -> List[str]:
+    """The console's last lines: the top-1 summary and every file the run
+    wrote (:data:`RESULT_FILES` present, the generated ``inputs``
+    counted)."""
+    lines = ['', 'test top-1 (%), mean ± std over seeds (n = seeds):']
+    lines += build_top1_table(records, methods) if records else \
+        ['(no finished test stage)']
+    lines += ['', f'files written in {work_dir}:']
+    for name, what in RESULT_FILES:
+        if osp.isfile(osp.join(work_dir, name)):
+            lines.append(f'  {osp.join(work_dir, name)}  {what}')
+    if inputs:
+        lines.append(f'  and {len(inputs)} generated stage inputs '
+                     '(configs, image lists) next to the stages, named '
+                     'above as "wrote ..."')
+    return lines

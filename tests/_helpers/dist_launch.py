@@ -30,7 +30,7 @@ CRASH_MARKERS = ('terminate called', 'Traceback', 'SIGABRT', 'Signal 6')
 def shipped_configs() -> List[str]:
     """Every config under configs/ except the ``_base_`` files, relative to
     the repository root, sorted."""
-    from mixssl_mm.benchmark.shrink import shipped_configs as configs
+    from mixssl_mm.analysis.shrink import shipped_configs as configs
     return [osp.relpath(p, REPO) for p in configs(osp.join(REPO, 'configs'))]
 
 

@@ -1,11 +1,11 @@
 """Shrinking shipped configs whose encoder is not a ResNet (the MixSSL
 ConvNeXt and ViT configs) for the launch matrix.
 
-:func:`mixssl_mm.benchmark.shrink.shrink_options` shrinks a config's ResNet
+:func:`mixssl_mm.analysis.shrink.shrink_options` shrinks a config's ResNet
 to a narrow ResNet-18 and refuses any other encoder. Here such an encoder
 keeps its family at the smallest size mmpretrain names and every setting
 that reads it follows the pre-flight's probe
-(:func:`mixssl_mm.benchmark.shrink.encoder_options`); data, resolution and
+(:func:`mixssl_mm.analysis.shrink.encoder_options`); data, resolution and
 schedule are shrunk by ``shrink_options`` itself (on a stand-in ResNet,
 whose model options are then dropped). When ``shrink_options`` shrinks any
 encoder this module goes.
@@ -13,8 +13,8 @@ encoder this module goes.
 import copy
 from collections import OrderedDict
 
-from mixssl_mm.benchmark.shrink import (RESNETS, encoder_options,
-                                        model_options, shrink_options)
+from mixssl_mm.analysis.shrink import (RESNETS, encoder_options, model_options,
+                                       shrink_options)
 
 
 def shrink_any_options(cfg, **kwargs) -> OrderedDict:

@@ -33,8 +33,8 @@ def gpu_acceptance(repo_cwd, tmp_path):
 
 def _pretraining_configs():
     import mixssl_mm  # noqa: F401
+    from mixssl_mm.analysis.shrink import config_kind, shipped_configs
     from mixssl_mm.benchmark.planning import load_config
-    from mixssl_mm.benchmark.shrink import config_kind, shipped_configs
     return [
         c for c in shipped_configs('configs')
         if config_kind(load_config(c)) == 'pretrain'

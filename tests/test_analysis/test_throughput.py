@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mixssl_mm.analysis.throughput import THROUGHPUT_METHODS, load_config, main
-from mixssl_mm.benchmark.cli import parse_throughput_args
+from mixssl_mm.analysis.throughput import (THROUGHPUT_METHODS, load_config,
+                                           main, parse_throughput_args)
 from mixssl_mm.benchmark.methods import METHODS
 
 DATA = Path(__file__).resolve().parents[2] / 'data/medmnist/bloodmnist.npz'
@@ -99,3 +99,16 @@ def test_loader_only(repo_cwd, tmp_path):
     assert result['ratios'] == {}
     assert '| MixSSL | pipeline | - | - | - | - | - | - | - |' in \
         (tmp_path / 'r.md').read_text()
+
+
+def test_bad_throughput_arguments_are_refused(capsys):
+    for argv, msg in ((['--size', '48'], 'multiple of 32'),
+                      (['--amp', '--device', 'cpu'], 'needs CUDA'),
+                      (['--iters',
+                        '0'], '--iters >= 1'), (['--methods',
+                                                 'rand'], 'invalid choice')):
+        with pytest.raises(SystemExit):
+            parse_throughput_args(argv)
+        assert msg in capsys.readouterr().err, argv
+    args = parse_throughput_args(['--device', 'cpu', '--loader-only'])
+    assert args.modes == ['pipeline']

@@ -4,11 +4,10 @@ import json
 
 import pytest
 
-from mixssl_mm.analysis.throughput import MODES
+from mixssl_mm.analysis.throughput import MODES, parse_throughput_args
 from mixssl_mm.analysis.throughput_report import (markdown, median_min_max,
                                                   merge_repeats, ratios,
                                                   write_outputs)
-from mixssl_mm.benchmark.cli import parse_throughput_args
 
 
 def _row(name, key, mode, ms, **extra):

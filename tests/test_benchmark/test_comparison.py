@@ -3,6 +3,7 @@ t and bootstrap intervals against scipy, the metrics recomputed from
 per-image predictions against mmpretrain's, and every method against
 MixSSL (the Δ tables, deltas.csv)."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -174,6 +175,40 @@ def test_weights_count_images_that_many_times():
     # many weightings at once: one row each
     two = weighted_metrics(scores, labels, np.stack([counts, counts]) * 1.0)
     assert two['roc_auc'].shape == (2, )
+
+
+def test_weighted_metrics_are_scikit_learns_with_sample_weight():
+    """Including a resample without any image of a class: its recall 0
+    (``zero_division=0``, as mmpretrain), its ROC-AUC left out of the
+    macro mean (``average=None`` then ``np.nanmean``)."""
+    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+    scores, labels = random_predictions(150, 4, 3)
+    scores /= scores.sum(1, keepdims=True)  # unrounded: sklearn checks it
+    weights = np.random.default_rng(6).integers(0, 3, (3, 150)) * 1.0
+    weights[0, labels == 2] = 0
+    ours = weighted_metrics(scores, labels, weights)
+    for b, w in enumerate(weights):
+        p, r, f, _ = precision_recall_fscore_support(
+            labels,
+            scores.argmax(1),
+            labels=range(4),
+            sample_weight=w,
+            zero_division=0)
+        with warnings.catch_warnings():  # class 2 absent: undefined
+            warnings.simplefilter('ignore')
+            auc = roc_auc_score(
+                labels,
+                scores,
+                sample_weight=w,
+                multi_class='ovr',
+                average=None,
+                labels=range(4))
+        assert np.isnan(auc[2]) == (b == 0)
+        for key, ref in (('single-label/precision',
+                          p.mean()), ('single-label/recall', r.mean()),
+                         ('single-label/f1-score',
+                          f.mean()), ('roc_auc', np.nanmean(auc))):
+            assert ours[key][b] == pytest.approx(ref * 100, abs=1e-9), key
 
 
 def test_binary_tasks_match_the_positive_class_metric():

@@ -8,6 +8,7 @@ import copy
 import pytest
 from mmengine.config import Config
 
+from mixssl_mm.analysis.shrink import model_options
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.config_fit import channel_keys, refusals
 from mixssl_mm.benchmark.methods import (METHOD_GROUPS, METHODS,
@@ -15,8 +16,7 @@ from mixssl_mm.benchmark.methods import (METHOD_GROUPS, METHODS,
                                          mmpretrain_config_dir)
 from mixssl_mm.benchmark.planning import Plan
 from mixssl_mm.benchmark.recipe import PAPER_LR
-from mixssl_mm.benchmark.shrink import model_options
-from mixssl_mm.benchmark.wrappers import load_config
+from mixssl_mm.benchmark.stage_configs import load_config
 from tests._helpers.image_folders import write_npz
 
 MM = mmpretrain_config_dir()

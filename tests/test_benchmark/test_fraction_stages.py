@@ -1,4 +1,4 @@
-"""mixssl_mm.benchmark.fraction_stages in real plans: the label-fraction
+"""mixssl_mm.benchmark.planning: label fractions in real plans: the
 protocols, the subset fixed per seed and identical for every method (dry
 run), drawn from the full fine-tune's pool, in the generated config the
 stage loads (MedMNIST file and image folder), with the full fine-tune's
@@ -10,8 +10,7 @@ import numpy as np
 from mmengine.config import Config
 
 from mixssl_mm.benchmark.cli import parse_benchmark_args
-from mixssl_mm.benchmark.fraction_stages import expand_protocols
-from mixssl_mm.benchmark.planning import Plan
+from mixssl_mm.benchmark.planning import Plan, expand_protocols
 from mixssl_mm.benchmark.runner import main
 from tests._helpers.image_folders import write_npz, write_split_folders
 

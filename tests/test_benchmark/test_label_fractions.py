@@ -1,23 +1,20 @@
-"""mixssl_mm.benchmark.label_fractions and .protocols: the stratified
-subset (every class present, proportions kept within rounding, fixed per
-seed), the pool, the equal-step budget, the record and the protocol
-names."""
+"""mixssl_mm.benchmark.planning's label fractions and the protocol names of
+methods.py: the stratified subset (every class present, proportions kept
+within rounding, fixed per seed), the pool, the equal-step budget, the
+record and the protocol names."""
 import json
 
 import numpy as np
 import pytest
 
-# yapf: disable
-from mixssl_mm.benchmark.label_fractions import (LabelSubset, check_fractions,
-                                                 dataset_labels, draw_subset,
-                                                 equal_step_epochs,
-                                                 pool_positions,
-                                                 stratified_subset,
-                                                 subsets_section)
-# yapf: enable
-from mixssl_mm.benchmark.protocols import (base_protocol, fraction_protocol,
-                                           ordered_protocols, protocol_title,
-                                           split_protocol)
+from mixssl_mm.benchmark.methods import (base_protocol, fraction_protocol,
+                                         ordered_protocols, protocol_title,
+                                         split_protocol)
+from mixssl_mm.benchmark.planning import (LabelSubset, check_fractions,
+                                          dataset_labels, draw_subset,
+                                          equal_step_epochs, pool_positions,
+                                          stratified_subset)
+from mixssl_mm.benchmark.report import subsets_section
 from tests._helpers.dist_launch import TINY_NPZ, write_tiny_medmnist
 
 COUNTS = [500, 300, 150, 40, 10]

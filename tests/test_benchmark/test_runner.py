@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from mixssl_mm.benchmark.runner import (RESULT_FILES, StageFailed, StageRunner,
-                                        closing_lines, main, run_chains,
-                                        same_settings)
+from mixssl_mm.benchmark.report import RESULT_FILES, closing_lines
+from mixssl_mm.benchmark.runner import (StageFailed, StageRunner, main,
+                                        run_chains, same_settings)
 from tests._helpers.image_folders import write_npz
 
 

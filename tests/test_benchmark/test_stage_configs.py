@@ -14,7 +14,7 @@ import mixssl_mm  # noqa: F401 (registers the plugin's components)
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.methods import METHODS
 from mixssl_mm.benchmark.planning import Plan
-from mixssl_mm.benchmark.wrappers import load_config
+from mixssl_mm.benchmark.stage_configs import load_config
 from tests._helpers.image_folders import write_flat_folder, write_split_folders
 
 CELLS = ['basophil', 'eosinophil', 'lymphocyte']

@@ -1,4 +1,4 @@
-"""mixssl_mm.benchmark.start_checkpoint: the paper's start (--init-ckpt)
+"""mixssl_mm.benchmark.planning: the start checkpoint (--init-ckpt)
 reaches every method's pretraining stage and ImageNet-self, is recorded in
 results.md, and a file that does not fit the preset's encoder is refused
 before any stage."""

@@ -6,8 +6,8 @@ in tests/test_apis/test_teardown.py)."""
 import os.path as osp
 import subprocess
 
+from mixssl_mm.analysis.shrink import shrink_options
 from mixssl_mm.benchmark.planning import to_cfg_options
-from mixssl_mm.benchmark.shrink import shrink_options
 from tests._helpers.dist_launch import (CRASH_MARKERS, REPO, dist_env,
                                         parsed_config)
 

@@ -4,12 +4,12 @@ for fine-tune / linear-probe configs then ``bash tools/dist_test.sh CONFIG
 CHECKPOINT 2``.
 
 The matrix is every ``configs/**/*.py`` outside ``_base_``, classified by
-what its model builds (:func:`mixssl_mm.benchmark.shrink.config_kind`), so a
+what its model builds (:func:`mixssl_mm.analysis.shrink.config_kind`), so a
 config added later is launched too (or fails collection if it is neither
 kind). Each is shrunk with --cfg-options only (ResNet-18 of width 16, or
 for the ConvNeXt and ViT MixSSL configs the smallest arch of their family;
 32 px, 16 samples of generated data, batch 4 per process, 1 epoch = 2
-iterations; :func:`mixssl_mm.benchmark.shrink.shrink_options`,
+iterations; :func:`mixssl_mm.analysis.shrink.shrink_options`,
 :func:`tests._helpers.tiny_encoders.shrink_any_options`) and trained with
 ``--auto-scale-lr``. Checked per config: the launcher exits 0 with no crash
 in its output, both ranks end with identical parameters, the checkpoint
@@ -32,8 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
+from mixssl_mm.analysis.shrink import config_kind
 from mixssl_mm.benchmark.planning import to_cfg_options
-from mixssl_mm.benchmark.shrink import config_kind
 from tests._helpers.dist_launch import (CRASH_MARKERS, RANK_HOOK_OPTIONS, REPO,
                                         launch, logged_lrs, parsed_config,
                                         rank_params, shipped_configs)

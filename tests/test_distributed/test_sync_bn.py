@@ -10,8 +10,8 @@ import sys
 
 import torch
 
+from mixssl_mm.analysis.shrink import shrink_options
 from mixssl_mm.benchmark.planning import to_cfg_options
-from mixssl_mm.benchmark.shrink import shrink_options
 from tests._helpers.dist_launch import (RANK_HOOK_OPTIONS, REPO, dist_env,
                                         parsed_config, rank_buffers,
                                         rank_params)

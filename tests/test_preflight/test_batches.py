@@ -151,7 +151,7 @@ def test_a_checkpoint_saved_at_iteration_0_is_refused_as_pretrained(
 
 
 def test_the_benchmark_refuses_an_untrained_start(tmp_path):
-    from mixssl_mm.benchmark.start_checkpoint import check_start
+    from mixssl_mm.benchmark.planning import check_start
     ckpt = _untrained_checkpoint(tmp_path / 'start.pth')
     with pytest.raises(SystemExit, match='saved at iteration 0'):
         check_start(ckpt, 18)

@@ -35,7 +35,8 @@ def _module_parser(module, fn):
     return build
 
 
-THROUGHPUT = _module_parser('mixssl_mm.benchmark.cli', 'parse_throughput_args')
+THROUGHPUT = _module_parser('mixssl_mm.analysis.throughput',
+                            'parse_throughput_args')
 # tool -> a callable that builds its parser (and parses, which is caught)
 TOOLS = {
     'tools/train.py':

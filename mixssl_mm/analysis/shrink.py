@@ -10,10 +10,9 @@ by the acceptance command's ``--tiny`` mode.
   the config's ``model.type`` builds;
 - :func:`model_options`: a narrower, shallower ResNet and every neck/head
   width that follows the encoder's (see :data:`WIDTH_KEYS`);
-- :func:`reader_options`: every setting of a MixSSL model that reads its
-  encoder (any backbone), set to what the pre-flight's probe measures;
-  :func:`encoder_options`: a non-ResNet encoder at its family's smallest
-  arch (:data:`SMALLEST_ARCH`) with its readers;
+- :func:`encoder_options`: a non-ResNet encoder at its family's smallest
+  arch (:data:`SMALLEST_ARCH`) with every setting that reads it
+  (:func:`~mixssl_mm.benchmark.config_fit.reader_options`);
 - :func:`data_options`: few samples, small batches, no workers, data read
   from given test files (a MedMNIST ``.npz``, an image folder);
 - :func:`shrink_options`: all of them plus the resolution (reusing
@@ -24,9 +23,11 @@ import copy
 import glob
 import os.path as osp
 from collections import OrderedDict
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from .methods import LOADERS, largest_size, resolution_options
+from mixssl_mm.benchmark.config_fit import reader_options
+from mixssl_mm.benchmark.methods import (LOADERS, largest_size,
+                                         resolution_options, walk_dicts)
 
 # neck/head arguments that follow the encoder's output width: a value at or
 # above it is scaled with the encoder (2048 -> 128 for a ResNet-50 shrunk to
@@ -48,17 +49,6 @@ def shipped_configs(root: str = 'configs') -> List[str]:
     return sorted(
         p for p in glob.glob(osp.join(root, '**', '*.py'), recursive=True)
         if '_base_' not in p.split(osp.sep))
-
-
-def _walk(node, path: str) -> Iterator[Tuple[str, dict]]:
-    """``(cfg-option key, dict)`` of every dict nested in ``node``."""
-    if isinstance(node, dict):
-        yield path, node
-        for k, v in node.items():
-            yield from _walk(v, f'{path}.{k}')
-    elif isinstance(node, (list, tuple)):
-        for i, v in enumerate(node):
-            yield from _walk(v, f'{path}.{i}')
 
 
 def _plain(cfg, key):
@@ -87,7 +77,7 @@ def config_kind(cfg) -> str:
     raise ValueError(
         f'{cfg.filename}: model.type={model_type!r} is neither a '
         'self-supervised algorithm nor a classifier; say how to shrink and '
-        'launch it in mixssl_mm/benchmark/shrink.py.')
+        'launch it in mixssl_mm/analysis/shrink.py.')
 
 
 def model_options(cfg, depth: int = 18, width: int = 16) -> 'OrderedDict':
@@ -110,7 +100,7 @@ def model_options(cfg, depth: int = 18, width: int = 16) -> 'OrderedDict':
     opts = OrderedDict([('model.backbone.depth', depth),
                         ('model.backbone.base_channels', width),
                         ('model.backbone.stem_channels', width)])
-    for path, node in _walk(model, 'model'):
+    for path, node in walk_dicts(model, 'model'):
         if path.startswith('model.backbone'):
             continue
         for key in WIDTH_KEYS:
@@ -120,38 +110,10 @@ def model_options(cfg, depth: int = 18, width: int = 16) -> 'OrderedDict':
     return opts
 
 
-def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
-    """Probe the encoder of a MixSSL ``model`` config (a plain dict; any
-    backbone that returns feature maps) and set what reads it.
-
-    Returns:
-        ``(options, channels, stride)``: cfg-options setting every reader
-        of the encoder (the decoder's and heads' ``in_channels``, found by
-        :func:`~mixssl_mm.preflight.channels.feature_channel_mismatches`)
-        to the probed ``channels`` and the decoder's ``num_upsamples`` to
-        ``log2(stride)`` (objective R only); the encoder's output channels
-        and stride in px.
-
-    Raises:
-        mixssl_mm.preflight.error.ConfigError: the encoder returns no
-            feature map, or a stride that is no power of two
-            (:func:`~mixssl_mm.preflight.channels.probe_encoder`).
-    """
-    from mixssl_mm.preflight.channels import (_num_upsamples,
-                                              feature_channel_mismatches,
-                                              probe_encoder)
-    channels, stride = probe_encoder(model)
-    opts = OrderedDict(
-        (key, channels) for key, _ in feature_channel_mismatches(model, None))
-    if _num_upsamples(model) is not None:
-        opts['model.neck.num_upsamples'] = stride.bit_length() - 1
-    return opts, channels, stride
-
-
 def encoder_options(cfg) -> 'OrderedDict':
     """cfg-options for the smallest arch of the config's (non-ResNet)
     encoder family (:data:`SMALLEST_ARCH`) and every reader of it
-    (:func:`reader_options`).
+    (:func:`~mixssl_mm.benchmark.config_fit.reader_options`).
 
     Raises:
         KeyError: an encoder family not in :data:`SMALLEST_ARCH`.
@@ -191,7 +153,7 @@ def data_options(cfg,
         opts[f'{loader}.persistent_workers'] = num_workers > 0
         opts[f'{loader}.pin_memory'] = False
         opts[f'{loader}.dataset.indices'] = samples
-        for path, d in _walk(node, loader):
+        for path, d in walk_dicts(node, loader):
             if d.get('type') == 'MedMNIST' and medmnist is not None:
                 opts[f'{path}.data_root'] = medmnist[0]
                 opts[f'{path}.ann_file'] = medmnist[1]
@@ -206,9 +168,10 @@ def data_options(cfg,
 def pretrained_options(cfg, checkpoint: str) -> 'OrderedDict':
     """Point every ``init_cfg=dict(type='Pretrained')`` of ``cfg.model`` at
     ``checkpoint``."""
-    return OrderedDict((f'{path}.checkpoint', checkpoint)
-                       for path, d in _walk(_plain(cfg, 'model'), 'model')
-                       if d.get('type') == 'Pretrained')
+    return OrderedDict(
+        (f'{path}.checkpoint', checkpoint)
+        for path, d in walk_dicts(_plain(cfg, 'model'), 'model')
+        if d.get('type') == 'Pretrained')
 
 
 def shrink_options(cfg,

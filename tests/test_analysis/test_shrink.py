@@ -1,11 +1,11 @@
-"""mixssl_mm.benchmark.shrink: configs classified and shrunk by content
+"""mixssl_mm.analysis.shrink: configs classified and shrunk by content
 (the launch matrix runs the result: tests/test_distributed/)."""
 import pytest
 from mmengine.config import Config
 
-from mixssl_mm.benchmark.shrink import (config_kind, data_options,
-                                        model_options, shipped_configs,
-                                        shrink_options)
+from mixssl_mm.analysis.shrink import (config_kind, data_options,
+                                       model_options, shipped_configs,
+                                       shrink_options)
 
 DINO = 'configs/dino/dino_resnet50_1xb64-20e_bloodmnist.py'
 BYOL = 'configs/byol/byol_resnet50_1xb64-20e_bloodmnist.py'
