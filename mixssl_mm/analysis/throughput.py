@@ -60,8 +60,8 @@ def parse_throughput_args(argv=None) -> argparse.Namespace:
     arguments.
 
     Raises:
-        SystemExit: a size that is no multiple of 32, ``--amp`` or
-            ``--device cuda`` without CUDA, non-positive counts.
+        SystemExit: a size that is no multiple of 32, ``--device cuda``
+            without CUDA, non-positive counts.
     """
     p = argparse.ArgumentParser(
         description='Time model.train_step of MixSSL, SimCLR and MoCo v2 '
@@ -119,8 +119,8 @@ def parse_throughput_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         '--amp',
         action='store_true',
-        help='bf16 autocast: AmpOptimWrapper(dtype=bfloat16); '
-        'CUDA only')
+        help='bf16 autocast: AmpOptimWrapper(dtype=bfloat16); on a CPU '
+        "through the tool's cpu-amp fix (docs/compat.md)")
     p.add_argument(
         '--channels-last',
         action='store_true',
@@ -187,8 +187,6 @@ def parse_throughput_args(argv=None) -> argparse.Namespace:
         p.error('--iters >= 1, --warmup >= 0, --batch >= 1, --repeat >= 1')
     if args.device == 'cuda' and not torch.cuda.is_available():
         p.error('--device cuda: no CUDA device is available')
-    if args.amp and args.device != 'cuda':
-        p.error("--amp: mmengine's AmpOptimWrapper needs CUDA (or NPU/MLU)")
     return args
 
 
@@ -258,12 +256,20 @@ def build(cfg: Config, args):
     model.train()
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     notes = []
-    if optim_cfg.get('type') == 'AmpOptimWrapper' and args.device != 'cuda':
+    try:
+        optim_wrapper = build_optim_wrapper(model, copy.deepcopy(optim_cfg))
+    except AssertionError:
+        # stock mmengine <= 0.10.7 asserts CUDA/NPU/MLU in AmpOptimWrapper;
+        # the tools apply compat's cpu-amp fix (bf16 on a CPU), a caller
+        # of main() that did not apply it times float32 and says so
+        if optim_cfg.get('type') != 'AmpOptimWrapper':
+            raise
         optim_cfg.type = 'OptimWrapper'
         optim_cfg.pop('dtype', None)
         optim_cfg.pop('loss_scale', None)
-        notes.append('AmpOptimWrapper -> OptimWrapper (no CUDA)')
-    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+        notes.append('AmpOptimWrapper -> OptimWrapper (no CUDA; '
+                     'mixssl_mm.compat cpu-amp not applied)')
+        optim_wrapper = build_optim_wrapper(model, optim_cfg)
     # mmengine's semantics: compile=True or a dict of torch.compile kwargs
     compile_cfg = True if args.compile else cfg.get('compile', None)
     if compile_cfg is True:

@@ -73,3 +73,27 @@ def test_both_modes_all_three_methods_json_and_markdown(tmp_path):
     assert len(table) == 2 + 6
     assert len({line.count('|') for line in table}) == 1
     assert 'MixSSL' in proc.stdout  # the table is printed too
+
+
+def test_amp_on_a_cpu_times_bf16_through_the_cpu_amp_fix(tmp_path):
+    """--amp on a CPU: the tool applies compat's cpu-amp fix, so mmengine's
+    AmpOptimWrapper runs bf16 autocast (stock mmengine 0.10.7 asserts CUDA;
+    the tool used to refuse --amp or time float32 instead)."""
+    out = tmp_path / 'r.json'
+    proc = subprocess.run([
+        sys.executable,
+        str(TOOL), *TINY, '--modes', 'synthetic', '--methods', 'mixssl',
+        '--amp', '--mixssl-options', 'model.neck.n_blocks=1',
+        'model.neck.ngf=16', '--out',
+        str(out)
+    ],
+                          cwd=str(REPO),
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (row, ) = json.loads(out.read_text())['results']
+    assert row['optim_wrapper'] == 'AmpOptimWrapper'
+    assert row['dtype'] == 'torch.bfloat16'
+    assert not row.get('notes')
+    assert row['loss'] == row['loss']

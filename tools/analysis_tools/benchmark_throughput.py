@@ -10,7 +10,8 @@ mode: samples/s (batch / median step), step time median / min / max over
 memory (CUDA: ``max_memory_allocated``; CPU: the peak-RSS growth).
 
 Speed levers (each one a switch, the same for every method):
-``--amp`` (bf16 autocast through mmengine's ``AmpOptimWrapper``, CUDA only),
+``--amp`` (bf16 autocast through mmengine's ``AmpOptimWrapper``; on a CPU
+through the ``cpu-amp`` fix this tool applies, docs/compat.md),
 ``--channels-last`` (MixSSL: its ``channels_last=True``; the baselines: the
 module converted with ``model.to(memory_format=torch.channels_last)``),
 ``--compile`` (``torch.compile`` of ``train_step`` exactly as mmengine's
