@@ -60,8 +60,9 @@ PRESETS = OrderedDict(
     cpu_small=dict(
         _CPU,
         **_epochs(3),
-        description='2 CPU cores (2 seeds took under 40 min on the 4-class '
-        'task): ResNet-18, 64 px, batch 32, 2048 train images, 3 pretraining '
+        description='2 CPU cores (5 methods x 3 seeds on 8 classes, one '
+        'stage at a time: 142.6 min on a shared machine, 2026-12-07): '
+        'ResNet-18, 64 px, batch 32, 2048 train images, 3 pretraining '
         '+ 3 fine-tune + 3 linear-probe epochs, 3 seeds, 2 runs at a time '
         'with 1 thread each',
         img_size=64,
