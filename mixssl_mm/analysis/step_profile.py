@@ -59,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> List[Tuple[str, float, float]]:
     init_default_scope('mmpretrain')
     cfg = load_config('mixssl', args)
     torch.manual_seed(args.seed)
-    model, optim_wrapper, _, _ = build(cfg, args)
+    model, optim_wrapper, _ = build(cfg, args)
     data = synthetic_batch('mixssl', cfg, args)
     batch = model.data_preprocessor(data, True)
     # one step first: optimizer state

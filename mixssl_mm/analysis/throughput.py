@@ -238,9 +238,8 @@ def build(cfg: Config, args):
     """Model + optim wrapper from the config, as the Runner builds them.
 
     Returns:
-        ``(model, optim_wrapper, compile_cfg, notes)``: ``compile_cfg`` the
-        ``torch.compile`` kwargs (None: no compile), ``notes`` what was
-        changed to run here.
+        ``(model, optim_wrapper, compile_cfg)``: ``compile_cfg`` the
+        ``torch.compile`` kwargs (None: no compile).
     """
     model = MODELS.build(runner_model_cfg(cfg))
     logger = MMLogger.get_current_instance()
@@ -254,22 +253,10 @@ def build(cfg: Config, args):
     if args.channels_last and not hasattr(model, 'channels_last'):
         model = model.to(memory_format=torch.channels_last)
     model.train()
-    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
-    notes = []
-    try:
-        optim_wrapper = build_optim_wrapper(model, copy.deepcopy(optim_cfg))
-    except AssertionError:
-        # stock mmengine <= 0.10.7 asserts CUDA/NPU/MLU in AmpOptimWrapper;
-        # the tools apply compat's cpu-amp fix (bf16 on a CPU), a caller
-        # of main() that did not apply it times float32 and says so
-        if optim_cfg.get('type') != 'AmpOptimWrapper':
-            raise
-        optim_cfg.type = 'OptimWrapper'
-        optim_cfg.pop('dtype', None)
-        optim_cfg.pop('loss_scale', None)
-        notes.append('AmpOptimWrapper -> OptimWrapper (no CUDA; '
-                     'mixssl_mm.compat cpu-amp not applied)')
-        optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    # AmpOptimWrapper on a CPU: bf16 through compat's cpu-amp fix, which
+    # the tools apply (stock mmengine <= 0.10.7 asserts CUDA/NPU/MLU)
+    optim_wrapper = build_optim_wrapper(model,
+                                        copy.deepcopy(cfg.optim_wrapper))
     # mmengine's semantics: compile=True or a dict of torch.compile kwargs
     compile_cfg = True if args.compile else cfg.get('compile', None)
     if compile_cfg is True:
@@ -280,7 +267,7 @@ def build(cfg: Config, args):
         compile_cfg = dict(compile_cfg)
     if compile_cfg is not None and args.compile_backend:
         compile_cfg['backend'] = args.compile_backend
-    return model, optim_wrapper, compile_cfg, notes
+    return model, optim_wrapper, compile_cfg
 
 
 def count_flops(model, optim_wrapper, data) -> float:
@@ -370,7 +357,7 @@ def run_one(method: str, mode: str, args) -> Dict:
     torch.manual_seed(args.seed)
     mem = PeakMemory(args.device)
     mem.start()
-    model, optim_wrapper, compile_cfg, notes = build(cfg, args)
+    model, optim_wrapper, compile_cfg = build(cfg, args)
     row = _describe(method, mode, cfg, optim_wrapper, compile_cfg, args)
     if mode == 'synthetic':
         batch = synthetic_batch(method, cfg, args)
@@ -414,8 +401,6 @@ def run_one(method: str, mode: str, args) -> Dict:
     row['step_ms'] = [1e3 * t for t in step]
     if mode == 'pipeline':
         row['data_wait_ms'] = [1e3 * t for t in wait]
-    if notes:
-        row['notes'] = notes
     del model, optim_wrapper
     gc.collect()
     return summarise(row, args.batch)
