@@ -56,11 +56,19 @@ def method_name(key: str) -> str:
     return METHODS[key]['name'] if key in METHODS else key
 
 
-def _top1s(records: List[dict], method: str, proto: str) -> list:
-    key = TOP1[base_protocol(proto)]
+def _by(records: List[dict]) -> dict:
+    """``{(method, protocol): its records in seed order}``."""
+    by = {}
+    for r in sorted(records, key=lambda r: r['seed']):
+        by.setdefault((r['method'], r['protocol']), []).append(r)
+    return by
+
+
+def _vals(recs: List[dict], key: Optional[str] = None) -> list:
+    """The values of ``key`` (default: the protocol's top-1) in ``recs``."""
     return [
-        r['metrics'].get(key) for r in records
-        if r['method'] == method and r['protocol'] == proto
+        r['metrics'].get(key or TOP1[base_protocol(r['protocol'])])
+        for r in recs
     ]
 
 
@@ -71,88 +79,73 @@ def present_protocols(records: List[dict]) -> List[str]:
         list(TRAINED_PROTOCOLS) + [r['protocol'] for r in records])
 
 
-def trained_protocols(records: List[dict]) -> List[str]:
-    """:func:`present_protocols` that train a head (Tables 1 and 2)."""
+def _trained(records: List[dict]) -> List[str]:
     return [
         p for p in present_protocols(records)
         if base_protocol(p) in TRAINED_PROTOCOLS
     ]
 
 
+def _binary(records: List[dict]) -> bool:
+    return any('binary/f1-score' in r['metrics'] for r in records)
+
+
 def build_tables(records: List[dict],
-                 methods: Sequence[str],
-                 digits: int = 2) -> Dict[str, List[str]]:
+                 methods: Sequence[str]) -> Dict[str, List[str]]:
     """``table1_<protocol>`` (a column per class and their average) and
     ``table2_<protocol>`` (macro metrics, or the positive class's for a
     binary task) per trained protocol: mean ± std over seeds."""
-    binary = any('binary/f1-score' in r['metrics'] for r in records)
+    by = _by(records)
     classes = dict.fromkeys(
         c for r in records for c in class_keys(r['metrics']))
-    columns = dict(
-        table1={
-            **{
-                PER_CLASS_PREFIX + c: c.replace('_', ' ')
-                for c in classes
-            }, PER_CLASS_MEAN: 'Average'
-        },
-        table2={
-            k: h
-            for k, (_, h) in (
-                BINARY_METRICS if binary else MACRO_METRICS).items()
-        })
-    by_seed = sorted(records, key=lambda r: r['seed'])
+    table1 = {PER_CLASS_PREFIX + c: c.replace('_', ' ') for c in classes}
+    table1[PER_CLASS_MEAN] = 'Average'
+    table2 = BINARY_METRICS if _binary(records) else MACRO_METRICS
+    table2 = {k: header for k, (_, header) in table2.items()}
     tables = {}
-    for proto in trained_protocols(records):
-        rows = []
-        for m in methods:
-            recs = [
-                r for r in by_seed
-                if r['method'] == m and r['protocol'] == proto
-            ]
-            if recs:
-                rows.append((f'{method_name(m)} (n={len(recs)})', recs))
-        for table, cols in columns.items():
+    for proto in _trained(records):
+        rows = [(f'{method_name(m)} (n={len(by[m, proto])})', by[m, proto])
+                for m in methods if (m, proto) in by]
+        for name, cols in (('table1', table1), ('table2', table2)):
             if rows:
-                tables[f'{table}_{proto}'] = md_table(
-                    ['Method', *cols.values()], [[name] + [
-                        fmt_mean_std([r['metrics'].get(k)
-                                      for r in recs], digits) for k in cols
-                    ] for name, recs in rows])
+                tables[f'{name}_{proto}'] = md_table(
+                    ['Method', *cols.values()],
+                    [[m] + [fmt_mean_std(_vals(recs, k)) for k in cols]
+                     for m, recs in rows])
     return tables
 
 
-def _top1_table(records: List[dict], methods: Sequence[str], first,
-                header: List[str], suffix: str, digits: int) -> tuple:
-    """A row per method with records and ``first(method)`` (its leading
-    cells; None: no row), then its top-1 per :func:`present_protocols`:
-    ``'85.31 ± 1.20 (n=3)'``; ``(header, rows)``."""
-    protos = present_protocols(records)
-    shown = has_fractions(protos)
+def _top1_table(records: List[dict],
+                methods: Sequence[str],
+                first,
+                header: List[str],
+                suffix: str = '') -> tuple:
+    """``(header, rows)``: a row per method with records and
+    ``first(method)`` (its leading cells; None: no row), then its top-1
+    per :func:`present_protocols`, ``'85.31 ± 1.20 (n=3)'``."""
+    by, protos = _by(records), present_protocols(records)
 
     def cell(vals):
         n = len(finite(vals))
-        return fmt_mean_std(vals, digits) + (f' (n={n})' if n else '')
+        return fmt_mean_std(vals) + (f' (n={n})' if n else '')
 
     rows = [
-        first(m) + [cell(_top1s(records, m, p)) for p in protos]
+        first(m) + [cell(_vals(by.get((m, p), []))) for p in protos]
         for m in methods
         if any(r['method'] == m for r in records) and first(m) is not None
     ]
+    shown = has_fractions(protos)
     return header + [protocol_title(p, shown) + suffix for p in protos], rows
 
 
-def build_top1_table(records: List[dict],
-                     methods: Sequence[str],
-                     digits: int = 2) -> List[str]:
+def build_top1_table(records: List[dict], methods: Sequence[str]) -> List[str]:
     """One row per method, a top-1 column per protocol run, mean ± std over
     seeds with the seed count."""
-    return md_table(*_top1_table(records, methods, lambda m: [method_name(m)],
-                                 ['Method'], '', digits))
+    return md_table(
+        *_top1_table(records, methods, lambda m: [method_name(m)], ['Method']))
 
 
-def build_table3(records: List[dict],
-                 methods: Sequence[str],
-                 digits: int = 2) -> List[str]:
+def build_table3(records: List[dict], methods: Sequence[str]) -> List[str]:
     """The paper's Table 3 (MixSSL objectives): one row per objective with
     results, top-1 per protocol; ``[]`` for fewer than two objectives."""
 
@@ -163,7 +156,7 @@ def build_table3(records: List[dict],
             return [name, OBJECTIVE_LOSSES[obj]]
 
     header, rows = _top1_table(records, methods, first, ['Objective', 'Loss'],
-                               ' top-1', digits)
+                               ' top-1')
     return md_table(header, rows) if len(rows) >= 2 else []
 
 
@@ -172,14 +165,13 @@ def render_markdown(
     methods: Sequence[str],
     header_lines: Sequence[str] = (),
     missing: Sequence[str] = (),
-    digits: int = 2,
     positive_class: str = 'the positive class',
     sections: Sequence[str] = ()
 ) -> str:
     """The whole results.md: ``header_lines``, top-1 by protocol, Tables 1-3,
     the lines of further ``sections`` and the ``missing`` (unfinished)
     runs; ``positive_class`` names a binary task's positive class."""
-    tables = build_tables(records, methods, digits)
+    tables = build_tables(records, methods)
     seeds = ' '.join(map(str, sorted({r['seed'] for r in records})))
     out = list(header_lines) + [
         '', 'All values are percentages on the official test split, mean ± '
@@ -191,31 +183,27 @@ def render_markdown(
             '## Top-1 accuracy by protocol (%)', '',
             'k-NN: weighted k-NN (k = 20, T = 0.07) of the frozen encoder\'s '
             'pooled features, train subset as memory bank, test split as '
-            'queries (no training).', '',
-            *build_top1_table(records, methods, digits), ''
+            'queries (no training).', '', *build_top1_table(records, methods),
+            ''
         ]
     table2 = (f'precision / recall / F1 of {positive_class}, ROC-AUC of '
-              'its score and accuracy' if any('binary/f1-score' in r['metrics']
-                                              for r in records) else
+              'its score and accuracy' if _binary(records) else
               'macro precision / recall / F1, ROC-AUC (one-vs-rest, macro) '
               'and top-1 accuracy')
-    heads = dict(
-        table1=[
+    trained = _trained(records)
+    for name, head in (('table1', [
             '## Table 1 — per-class test accuracy (%)', '',
             '"Average" is the unweighted mean of the class accuracies '
-            '(balanced accuracy).', ''
-        ],
-        table2=[f'## Table 2 — {table2} (%)', ''])
-    trained = trained_protocols(records)
-    for table, head in heads.items():
-        out += head
+            '(balanced accuracy).'
+    ]), ('table2', [f'## Table 2 — {table2} (%)'])):
+        out += head + ['']
         for proto in trained:
-            if f'{table}_{proto}' in tables:
+            if f'{name}_{proto}' in tables:
                 out += [
                     f'### {protocol_title(proto, has_fractions(trained))}', '',
-                    *tables[f'{table}_{proto}'], ''
+                    *tables[f'{name}_{proto}'], ''
                 ]
-    table3 = build_table3(records, methods, digits)
+    table3 = build_table3(records, methods)
     if table3:
         out += [
             '## Table 3 — MixSSL objectives, test top-1 accuracy (%)', '',
@@ -424,11 +412,6 @@ def write_rows(path: str, rows: List[dict]) -> None:
         } for row in rows)
 
 
-def _x(i: int, j: int, count: int, width: float) -> float:
-    """The x of protocol ``i`` of ``count`` in method ``j``'s slot."""
-    return j + (i - (count - 1) / 2) * width
-
-
 def plot_bars(path: str,
               records: List[dict],
               methods: Sequence[str],
@@ -442,48 +425,40 @@ def plot_bars(path: str,
     matplotlib.use('Agg')  # no display: only files are written
     import matplotlib.pyplot as plt
 
+    by, protos = _by(records), present_protocols(records)
     present = [m for m in methods if any(r['method'] == m for r in records)]
-    protos = present_protocols(records)
     # room for every protocol's bar and a wrapped method name per method
     width_in = max(6.0, (0.3 * len(protos) + 0.5) * len(present) + 1.5)
     if deltas:
         fig, (ax, ax_delta) = plt.subplots(
             2, 1, figsize=(width_in, 7.5), height_ratios=[4, 3])
+        draw_deltas(ax_delta, deltas, _wrap, {
+            p: f'C{i}'
+            for i, p in enumerate(protos)
+        })
     else:
         fig, ax = plt.subplots(figsize=(width_in, 4))
-    width = 0.76 / len(protos)
     for i, proto in enumerate(protos):
-        stats = [mean_std(_top1s(records, m, proto)) for m in present]
+        stats = [mean_std(_vals(by.get((m, proto), []))) for m in present]
         means = [0.0 if mean is None else mean for mean, _ in stats]
-        stds = [std or 0.0 for _, std in stats]
-        xs = [_x(i, j, len(protos), width) for j in range(len(present))]
         bars = ax.bar(
-            xs,
+            _xs(i, len(protos), len(present), 0.76 / len(protos)),
             means,
-            width,
-            yerr=stds,
+            0.76 / len(protos),
+            yerr=[std or 0.0 for _, std in stats],
             capsize=3,
             label=protocol_title(proto, has_fractions(protos)))
-        for b, v, s in zip(bars, means, stds):
-            if v:
-                ax.annotate(
-                    f'{v:.1f}', (b.get_x() + b.get_width() / 2, v + s),
-                    ha='center',
-                    va='bottom',
-                    fontsize=7,
-                    xytext=(0, 2),
-                    textcoords='offset points')
+        # at the top of the error bar; none on an empty bar
+        ax.bar_label(
+            bars, [f'{v:.1f}' if v else '' for v in means],
+            padding=2,
+            fontsize=7)
     ax.set_xticks(range(len(present)))
     ax.set_xticklabels([_wrap(m) for m in present], fontsize=8)
     ax.set_ylabel('test top-1 accuracy (%)')
     ax.set_ylim(0, 105)
     if title:
         ax.set_title(title, fontsize=9)
-    if deltas:
-        draw_deltas(ax_delta, deltas, _wrap, {
-            p: f'C{i}'
-            for i, p in enumerate(protos)
-        })
     # one legend for both panels (same colour per protocol), below them;
     # the tight bounding box keeps it and long labels inside the image
     handles, labels = ax.get_legend_handles_labels()
@@ -500,32 +475,33 @@ def plot_bars(path: str,
     plt.close(fig)
 
 
+def _xs(i: int, count: int, slots: int, width: float) -> List[float]:
+    """The x of protocol ``i`` of ``count`` in each method's slot."""
+    return [j + (i - (count - 1) / 2) * width for j in range(slots)]
+
+
 def _wrap(method: str) -> str:
     """A method's name in lines of at most 14 characters (tick labels)."""
     return textwrap.fill(method_name(method), 14)
 
 
-def draw_deltas(ax,
-                comparison: dict,
-                name_fn,
-                colors: Optional[dict] = None) -> None:
+def draw_deltas(ax, comparison: dict, name_fn, colors: Optional[dict] = None):
     """The plot's second panel: each method's top-1 difference (k-NN's for
     k-NN) to MixSSL per protocol, its interval as an error bar and its value
     beside it; a hollow marker when the interval contains 0 (within noise).
     ``colors``: protocol -> matplotlib colour (default ``C0``, ``C1``, ...
     in ``comparison``'s order), so that both panels colour a protocol
     alike."""
-    protos = list(comparison)
     methods = list(
         dict.fromkeys(m for rows in comparison.values() for m in rows))
-    width = 0.8 / max(len(protos), 1)
-    for i, proto in enumerate(protos):
+    for i, proto in enumerate(comparison):
         color = (colors or {}).get(proto, f'C{i}')
-        for j, m in enumerate(methods):
+        xs = _xs(i, len(comparison), len(methods),
+                 0.8 / max(len(comparison), 1))
+        for x, m in zip(xs, methods):
             iv = comparison[proto].get(m, {}).get(TOP1[base_protocol(proto)])
             if iv is None or math.isnan(iv.low):
                 continue
-            x = _x(i, j, len(protos), width)
             ax.errorbar([x], [iv.delta],
                         yerr=[[iv.delta - iv.low], [iv.high - iv.delta]],
                         fmt='o',
@@ -551,37 +527,32 @@ def draw_deltas(ax,
         'difference to MixSSL, 95 % CI; hollow: within noise', fontsize=8)
 
 
-def design_section(records: List[dict],
-                   methods: Sequence[str],
-                   comparison: dict,
-                   digits: int = 2) -> List[str]:
+def design_section(records: List[dict], methods: Sequence[str],
+                   comparison: dict) -> List[str]:
     """results.md's design-choices section: MixSSL and each design variant
     with results, a variant's cell ``top-1 (Δ [low, high])`` from
     ``comparison`` (:func:`~.comparison.compare`); ``[]`` without
     variants."""
+    by, protos = _by(records), ordered_protocols(r['protocol']
+                                                 for r in records)
     variants = [
         m for m in methods
-        if METHODS[m].get('design') and any(r['method'] == m for r in records)
+        if METHODS[m].get('design') and any(k[0] == m for k in by)
     ]
     if not variants:
         return []
-    protos = ordered_protocols(r['protocol'] for r in records)
-    seeds = ' '.join(map(str, sorted({r['seed'] for r in records})))
 
     def row(choice, m):
         cells = [choice, METHODS[m]['name']]
         for proto in protos:
-            vals = _top1s(records, m, proto)
             iv = comparison.get(proto,
                                 {}).get(m, {}).get(TOP1[base_protocol(proto)])
-            cells.append('–' if not vals else fmt_mean_std(vals, digits) + (
-                '' if m == REFERENCE else f' ({fmt_interval(iv, digits)})'))
+            cells.append('–' if (
+                m, proto) not in by else fmt_mean_std(_vals(by[m, proto])) +
+                         ('' if m == REFERENCE else f' ({fmt_interval(iv)})'))
         return cells
 
-    rows = [row('paper\'s reading of each', REFERENCE)]
-    rows += [row(METHODS[m]['design'], m) for m in variants]
-    header = ['Choice', 'Config'
-              ] + [protocol_title(p, has_fractions(protos)) for p in protos]
+    seeds = ' '.join(map(str, sorted({r['seed'] for r in records})))
     return [
         '## Design choices — MixSSL with one open choice changed', '',
         f'Top-1 accuracy (%), mean ± std over seeds {seeds}; in brackets '
@@ -589,7 +560,10 @@ def design_section(records: List[dict],
         'choice) and its 95 % interval, as in "Δ vs MixSSL" (≈: the interval '
         'contains 0, within noise). The choices: '
         'configs/mixssl/design_choices/README.md.', '',
-        *md_table(header, rows), ''
+        *md_table(['Choice', 'Config'] +
+                  [protocol_title(p, has_fractions(protos)) for p in protos],
+                  [row('paper\'s reading of each', REFERENCE)] +
+                  [row(METHODS[m]['design'], m) for m in variants]), ''
     ]
 
 
