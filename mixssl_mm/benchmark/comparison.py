@@ -1,14 +1,10 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """The numbers of the report: mean ± std over seeds, and every method minus
-MixSSL on each reported metric, paired, with its 95 % interval: Student's t
-over the per-seed differences (``scipy.stats.ttest_rel``) with two or more
-common seeds, else the percentile bootstrap over test images
-(``scipy.stats.bootstrap(paired=True)``) of the metrics recomputed from the
-test stages' ``predictions.pkl``, for the keys whose recomputed value is
-the reported one. An interval that contains 0 is a tie (≈), never a
-ranking. A record is as in :mod:`.report`, with ``predictions`` (the path
-of its ``predictions.pkl``, optional) and ``pos_label`` (binary tasks).
-"""
+MixSSL, paired, with its 95 % interval: Student's t over the seeds, or with
+one common seed the bootstrap over the test images of the metrics
+recomputed from ``predictions.pkl`` (docs/benchmark.md). A record is as in
+:mod:`.report`, with ``predictions`` (its ``predictions.pkl``, optional)
+and ``pos_label`` (binary tasks)."""
 import os.path as osp
 import warnings
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
@@ -60,13 +56,12 @@ def mean_std(values: Sequence) -> tuple:
             float(vals.std(ddof=1)) if vals.size > 1 else None)
 
 
-def fmt_mean_std(values: Sequence, digits: int = 2) -> str:
+def fmt_mean_std(values: Sequence) -> str:
     """``'85.31 ± 1.20'``; a single value alone, none as ``'–'``."""
     mean, std = mean_std(values)
     if mean is None:
         return '–'
-    return f'{mean:.{digits}f}' + (''
-                                   if std is None else f' ± {std:.{digits}f}')
+    return f'{mean:.2f}' + ('' if std is None else f' ± {std:.2f}')
 
 
 def md_table(header: List[str], rows: List[list],
@@ -92,12 +87,10 @@ class Interval(NamedTuple):
 
 def within_noise(iv: Interval) -> bool:
     """Whether the interval contains 0 (an undefined one counts as noise)."""
-    return not (iv.low > 0.0 or iv.high < 0.0)  # False for NaN
+    return not (iv.low > 0.0 or iv.high < 0.0)  # NaN compares False
 
 
-def paired_t_interval(a: Sequence[float],
-                      b: Sequence[float],
-                      confidence: float = CONFIDENCE) -> Interval:
+def paired_t_interval(a: Sequence[float], b: Sequence[float]) -> Interval:
     """Student's t interval of the mean of ``a - b`` (one value per seed,
     same seed order); a single point with zero spread.
 
@@ -117,7 +110,7 @@ def paired_t_interval(a: Sequence[float],
         raise ValueError(f'paired differences must be finite, got {d}')
     low = high = mean = float(d.mean())
     if np.ptp(d) > 0.0:
-        low, high = stats.ttest_rel(a, b).confidence_interval(confidence)
+        low, high = stats.ttest_rel(a, b).confidence_interval(CONFIDENCE)
     return Interval(mean, float(low), float(high), d.size, 't')
 
 
@@ -249,20 +242,15 @@ def weighted_metrics(scores: np.ndarray,
     p = pos_label
     bp = np.nan_to_num(_ratio(tp[:, p], pred[:, p]))
     br = np.nan_to_num(_ratio(tp[:, p], gt[:, p]))
+    bf = np.divide(
+        2 * bp * br, bp + br, out=np.zeros_like(bp), where=bp + br > 0)
     out.update({
-        'roc_auc':
-        aucs[1],
-        'binary/precision':
-        bp,
-        'binary/recall':
-        br,
-        'binary/f1-score':
-        np.divide(
-            2 * bp * br, bp + br, out=np.zeros_like(bp), where=bp + br > 0),
-        'binary/roc_auc':
-        aucs[p],
-        'binary/accuracy':
-        out['accuracy/top1']
+        'roc_auc': aucs[1],
+        'binary/precision': bp,
+        'binary/recall': br,
+        'binary/f1-score': bf,
+        'binary/roc_auc': aucs[p],
+        'binary/accuracy': out['accuracy/top1']
     })
     return out
 
@@ -335,23 +323,21 @@ def _bootstrap(mine: dict, ref: dict, keys: Sequence[str],
 
 def compare(records: List[dict],
             methods: Sequence[str],
-            reference: str = REFERENCE,
             resamples: int = RESAMPLES) -> dict:
     """``{protocol: {method: {metric key: Interval}}}`` of every method
-    (but ``reference``) minus ``reference``, for the protocols and methods
-    with results (a bootstrap row also has ``'_seed'``: its seed); empty
-    when ``reference`` has none."""
+    minus MixSSL (:data:`REFERENCE`), for the protocols and methods with
+    results (a bootstrap row also has ``'_seed'``: its seed)."""
     by = {}
     for r in records:
         by.setdefault((r['protocol'], r['method']), {})[r['seed']] = r
     out = {}
     for proto in ordered_protocols(r['protocol'] for r in records):
-        ref = by.get((proto, reference), {})
+        ref = by.get((proto, REFERENCE), {})
         rows = {}
         for m in methods:
             mine = by.get((proto, m), {})
             seeds = sorted(set(mine) & set(ref))
-            if m == reference or not seeds:
+            if m == REFERENCE or not seeds:
                 continue
             keys = compared_keys(ref[seeds[0]]['metrics'])
             if len(seeds) == 1:
@@ -370,15 +356,15 @@ def compare(records: List[dict],
     return out
 
 
-def fmt_interval(iv: Optional[Interval], digits: int = 2) -> str:
+def fmt_interval(iv: Optional[Interval]) -> str:
     """``'+2.20 [-0.71, +5.11] ≈'`` (≈: the interval contains 0, within
     noise); ``'–'`` for none."""
     if iv is None or np.isnan(iv.delta):
         return '–'
     if np.isnan(iv.low):
-        return f'{iv.delta:+.{digits}f} [–]'
-    return (f'{iv.delta:+.{digits}f} [{iv.low:+.{digits}f}, '
-            f'{iv.high:+.{digits}f}]' + (' ≈' if within_noise(iv) else ''))
+        return f'{iv.delta:+.2f} [–]'
+    return (f'{iv.delta:+.2f} [{iv.low:+.2f}, '
+            f'{iv.high:+.2f}]' + (' ≈' if within_noise(iv) else ''))
 
 
 def _intervals(row: dict) -> dict:
@@ -386,19 +372,16 @@ def _intervals(row: dict) -> dict:
     return {k: v for k, v in row.items() if not k.startswith('_')}
 
 
-def delta_section(comparison: dict,
-                  name_fn,
-                  reference_name: str = 'MixSSL',
-                  digits: int = 2) -> List[str]:
-    """results.md's section of the differences to the reference: per
+def delta_section(comparison: dict, name_fn) -> List[str]:
+    """results.md's section of the differences to MixSSL: per
     protocol a table of the summary metrics and one of the per-class
     accuracies (the layouts of Tables 2 and 1); ``[]`` without results."""
     if not comparison:
         return []
     pct = int(round(CONFIDENCE * 100))
     out = [
-        f'## Δ vs {reference_name} [{pct} % CI]', '',
-        f'Each cell: the method minus {reference_name} (percentage points) '
+        f'## Δ vs MixSSL [{pct} % CI]', '',
+        'Each cell: the method minus MixSSL (percentage points) '
         f'and its {pct} % interval, paired: by seed (Student\'s t over the '
         'per-seed differences) when both ran two or more seeds, else by '
         f'test image (percentile bootstrap, {RESAMPLES:,} resamples of the '
@@ -424,7 +407,7 @@ def delta_section(comparison: dict,
             ]
             out += md_table(['Method', 'Interval'] + header,
                             [[name_fn(m), _how(row)] +
-                             [fmt_interval(row.get(k), digits) for k in cols]
+                             [fmt_interval(row.get(k)) for k in cols]
                              for m, row in rows.items()], (0, 1)) + ['']
     if none:
         out += [

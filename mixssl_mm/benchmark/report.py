@@ -1,14 +1,9 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""REPORTS: results.md (header; top-1 by protocol; Table 1 per-class
-accuracy; Table 2 macro or positive-class metrics; Table 3 MixSSL's
-objectives; design choices; Δ vs MixSSL; label subsets), results.csv,
-deltas.csv, results.png and the console's closing lines; mean ± std over
-seeds, intervals from :mod:`.comparison`.
-
-A *record* is ``dict(method=<METHODS key>, protocol=<protocol key>,
-seed=int, metrics=<the test stage's metrics.json>)``; a k-NN record's
-metrics are ``{'knn/top1': value}``.
-"""
+"""REPORTS: results.md, results.csv, deltas.csv, results.png and the
+console's closing lines from the *records* so far, each ``dict(method=
+<METHODS key>, protocol=<protocol key>, seed=int, metrics=<the test stage's
+metrics.json>)`` (k-NN's: ``{'knn/top1': value}``); mean ± std over seeds,
+intervals from :mod:`.comparison`."""
 import csv
 import math
 import os.path as osp
@@ -181,10 +176,7 @@ def render_markdown(
     if records:
         out += [
             '## Top-1 accuracy by protocol (%)', '',
-            'k-NN: weighted k-NN (k = 20, T = 0.07) of the frozen encoder\'s '
-            'pooled features, train subset as memory bank, test split as '
-            'queries (no training).', '', *build_top1_table(records, methods),
-            ''
+            *build_top1_table(records, methods), ''
         ]
     table2 = (f'precision / recall / F1 of {positive_class}, ROC-AUC of '
               'its score and accuracy' if _binary(records) else
@@ -259,7 +251,7 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
                  f'{p["img_size"] or "config (224)"} px, batch '
                  f'{p["batch_size"]}; pretraining and downstream training on '
                  f'{subset}.')
-    for m, enc in getattr(plan, 'encoders', {}).items():
+    for m, enc in plan.encoders.items():
         b = enc['backbone']  # a config's own, non-ResNet encoder
         arch = f' {b["arch"]}' if isinstance(b.get('arch'), str) else ''
         lines.append(
