@@ -110,14 +110,15 @@ def build_tables(records: List[dict],
     return tables
 
 
-def _top1_table(records: List[dict],
-                methods: Sequence[str],
-                first,
-                header: List[str],
-                suffix: str = '') -> tuple:
-    """``(header, rows)``: a row per method with records and
-    ``first(method)`` (its leading cells; None: no row), then its top-1
-    per :func:`present_protocols`, ``'85.31 ± 1.20 (n=3)'``."""
+def build_top1_table(records: List[dict],
+                     methods: Sequence[str],
+                     first=lambda m: [method_name(m)],
+                     header: Sequence[str] = ('Method', ),
+                     suffix: str = '') -> List[str]:
+    """A row per method with records and ``first(method)`` (its leading
+    cells, default its name; None: no row), then its top-1 per
+    :func:`present_protocols`, ``'85.31 ± 1.20 (n=3)'`` (mean ± std over
+    seeds, the seed count)."""
     by, protos = _by(records), present_protocols(records)
 
     def cell(vals):
@@ -130,14 +131,8 @@ def _top1_table(records: List[dict],
         if any(r['method'] == m for r in records) and first(m) is not None
     ]
     shown = has_fractions(protos)
-    return header + [protocol_title(p, shown) + suffix for p in protos], rows
-
-
-def build_top1_table(records: List[dict], methods: Sequence[str]) -> List[str]:
-    """One row per method, a top-1 column per protocol run, mean ± std over
-    seeds with the seed count."""
-    return md_table(
-        *_top1_table(records, methods, lambda m: [method_name(m)], ['Method']))
+    return md_table([*header] +
+                    [protocol_title(p, shown) + suffix for p in protos], rows)
 
 
 def build_table3(records: List[dict], methods: Sequence[str]) -> List[str]:
@@ -150,9 +145,9 @@ def build_table3(records: List[dict], methods: Sequence[str]) -> List[str]:
             name = f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj
             return [name, OBJECTIVE_LOSSES[obj]]
 
-    header, rows = _top1_table(records, methods, first, ['Objective', 'Loss'],
-                               ' top-1')
-    return md_table(header, rows) if len(rows) >= 2 else []
+    table = build_top1_table(records, methods, first, ['Objective', 'Loss'],
+                             ' top-1')
+    return table if len(table) >= 4 else []  # 2 header lines + 2 rows
 
 
 def render_markdown(
@@ -242,9 +237,7 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
     if plan.positive is not None:
         lines.append(
             f'- Binary task, positive class: {task.classes[plan.positive]} '
-            f'(index {plan.positive}; `--positive-class`). Table 2 reports '
-            'its precision, recall and F1, the ROC-AUC of its score and the '
-            'accuracy.')
+            f'(index {plan.positive}; `--positive-class`).')
     subset = (f'first {p["train_subset"]} train images'
               if p['train_subset'] else 'the full train split')
     lines.append(f'- Encoder: ResNet-{p["depth"]}, '
@@ -298,12 +291,9 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
     ]
     below = [f for f in plan.fraction_stages.fractions if f < 1.0]
     if below:
-        lines.append(
-            '- Label fractions: fine-tune also on ' +
-            ', '.join(f'{percent(f)} %' for f in below) +
-            ' of the training labels (stratified, fixed per seed, the same '
-            'for every method; the full fine-tune\'s optimizer steps; see '
-            '"Label fractions").')
+        lines.append('- Label fractions: fine-tune also on ' +
+                     ', '.join(f'{percent(f)} %' for f in below) +
+                     ' of the training labels (see "Label fractions").')
     lines.append(f'- CPU threads per run (OMP_NUM_THREADS): '
                  f'{plan.threads or "torch default"}; runs at a time: '
                  f'{plan.jobs}.')
