@@ -38,7 +38,6 @@ def test_fmt_mean_std():
     assert fmt_mean_std([72.3149]) == '72.31'
     assert fmt_mean_std([]) == '–'
     assert fmt_mean_std([float('nan')]) == '–'
-    assert fmt_mean_std([1, 2, 3, 4], digits=1) == '2.5 ± 1.3'
 
 
 def test_t_interval_matches_a_hand_computation():
@@ -82,7 +81,7 @@ def _accuracy_delta(correct_a, correct_b):
 def test_bootstrap_of_identical_predictions_is_zero():
     rng = np.random.default_rng(1)
     correct = rng.random(300) < 0.8
-    iv = comparison.bootstrap_intervals(
+    iv = paired_bootstrap_interval(
         _accuracy_delta(correct, correct), 300, keys=['acc'])['acc']
     assert (iv.delta, iv.low, iv.high) == (0.0, 0.0, 0.0)
     assert iv.kind == 'bootstrap' and iv.n == 300 and within_noise(iv)
@@ -107,10 +106,8 @@ def test_bootstrap_is_deterministic_with_its_seed():
     a, b = rng.random(200) < 0.8, rng.random(200) < 0.7
     fn = _accuracy_delta(a, b)
     first = paired_bootstrap_interval(fn, 200, resamples=500, seed=7)
-    assert np.array_equal(
-        first, paired_bootstrap_interval(fn, 200, resamples=500, seed=7))
-    assert not np.array_equal(
-        first, paired_bootstrap_interval(fn, 200, resamples=500, seed=8))
+    assert first == paired_bootstrap_interval(fn, 200, resamples=500, seed=7)
+    assert first != paired_bootstrap_interval(fn, 200, resamples=500, seed=8)
 
 
 def test_bootstrap_is_scipys_paired_percentile_bootstrap():
@@ -128,7 +125,7 @@ def test_bootstrap_is_scipys_paired_percentile_bootstrap():
                           method='percentile',
                           rng=np.random.default_rng(5))
     assert ours[0] == pytest.approx((a.mean() - b.mean()) * 100)
-    assert ours[1:] == pytest.approx(tuple(ref.confidence_interval))
+    assert ours[1:3] == pytest.approx(tuple(ref.confidence_interval))
 
 
 def test_undefined_metric_gives_no_interval():
