@@ -15,7 +15,11 @@ iterations; :func:`mixssl_mm.analysis.shrink.shrink_options`,
 in its output, both ranks end with identical parameters, the checkpoint
 holds the 2 iterations, the logged lr is the config's lr scaled to the total
 batch of 8 from its ``auto_scale_lr.base_batch_size``, and the test launcher
-reports accuracy.
+reports accuracy. Some configs have more to show, checked on the same
+run (:data:`EXTRA_CHECKS`): each Table-3 ablation logs exactly its
+objectives' losses and checkpoints only their modules; each baseline
+method (Rotation, Mixup-SimCLR, MixCo, DINO) logs its losses, and DINO's
+checkpoint holds its teacher (moved away from the student) and its centre.
 
 The launches run JOBS at a time (each is mostly interpreter start-up and
 imports, so two cores stay busy); only the configs selected for this
@@ -25,6 +29,7 @@ test has passed; a failed test's stays for inspection.
 """
 import math
 import os.path as osp
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +49,99 @@ NPROC, BATCH, SAMPLES = 2, 4, 16
 JOBS = 3
 CONFIGS = shipped_configs()
 parsed = parsed_config
+ITERS = SAMPLES // (NPROC * BATCH)
+
+
+def _logged(log: str, key: str) -> list:
+    """Every ``key: X`` value of the train log lines (rank 0 logs)."""
+    return [float(v) for v in re.findall(rf' {key}: (\S+)', log)]
+
+
+def _losses_and_modules(losses: dict, modules: set):
+    """A check that the run logged (finite, once per iteration) exactly the
+    losses in ``losses`` -- of all those it names -- and that its checkpoint
+    holds exactly the top-level modules ``modules``."""
+
+    def check(run, ckpt):
+        log = run['train_log']
+        for key, logged in losses.items():
+            values = _logged(log, key)
+            if logged:
+                assert len(values) == ITERS, (key, _tail(log))
+                assert all(math.isfinite(v) for v in values), (key, values)
+            else:
+                assert not values, (key, _tail(log))
+        found = {k.split('.')[0] for k in ckpt['state_dict']}
+        assert found == modules, found
+
+    return check
+
+
+def _ablation(name: str) -> str:
+    return f'configs/mixssl/ablations/mixssl-{name}_resnet50_1xb64-20e_' \
+        'bloodmnist.py'
+
+
+def _baseline(name: str) -> str:
+    return f'configs/{name}/{name}_resnet50_1xb64-20e_bloodmnist.py'
+
+
+def _objectives(on: set) -> dict:
+    return {
+        key: key in on
+        for key in ('loss_rec', 'loss_trans', 'loss_contrast', 'loss_aux')
+    }
+
+
+def _dino(run, ckpt):
+    _losses_and_modules({'loss': True},
+                        {'backbone', 'neck', 'head', 'teacher'})(run, ckpt)
+    sd = ckpt['state_dict']
+    assert sd['teacher.steps'].item() == ITERS
+    assert 'teacher.module.0.conv1.weight' in sd
+    # one centre entry per prototype of the shrunk head
+    out = shrink_any_options(parsed(
+        _baseline('dino')))['model.head.out_channels']
+    assert sd['head.center'].shape == (1, out)
+    assert sd['head.center'].abs().sum() > 0
+    # the teacher follows the student by EMA: after 2 steps not equal
+    assert not torch.equal(sd['teacher.module.0.conv1.weight'],
+                           sd['backbone.conv1.weight'])
+
+
+# config -> check(run, checkpoint) on top of what every config is checked
+# for; a switched-off objective builds nothing (rec_head has no
+# parameters), and every MixSSL holds its λ generator's state
+EXTRA_CHECKS = {
+    _ablation('r'):
+    _losses_and_modules(
+        _objectives({'loss_rec'}), {'backbone', 'neck', 'lam_sampler'}),
+    _ablation('t'):
+    _losses_and_modules(
+        _objectives({'loss_trans'}), {'backbone', 'head', 'lam_sampler'}),
+    _ablation('rc'):
+    _losses_and_modules(
+        _objectives({'loss_rec', 'loss_contrast'}),
+        {'backbone', 'neck', 'contrast_neck', 'lam_sampler'}),
+    _ablation('ra'):
+    _losses_and_modules(
+        _objectives({'loss_rec', 'loss_aux'}),
+        {'backbone', 'neck', 'aux_head', 'lam_sampler'}),
+    _baseline('rotation'):
+    _losses_and_modules({
+        'loss': True,
+        'acc_rot': True
+    }, {'backbone', 'head'}),
+    _baseline('mixup-simclr'):
+    _losses_and_modules({'loss': True}, {'backbone', 'neck'}),
+    _baseline('mixco'):
+    _losses_and_modules({
+        'loss_contrast': True,
+        'loss_mix': True
+    }, {'backbone', 'neck'}),
+    _baseline('dino'):
+    _dino,
+}
 
 
 def _options(config: str, data) -> list:
@@ -119,6 +217,10 @@ def _assert_clean(rc: int, log: str) -> None:
         assert marker not in log, _tail(log)
 
 
+def test_every_extra_check_names_a_shipped_config():
+    assert set(EXTRA_CHECKS) <= set(CONFIGS)
+
+
 def test_every_config_is_classified():
     kinds = {c: config_kind(parsed(c)) for c in CONFIGS}
     assert set(kinds.values()) == {'pretrain', 'downstream'}
@@ -138,7 +240,7 @@ def test_config_trains_under_dist_train_and_tests_under_dist_test(
     assert not different, different[:5]
 
     ckpt = torch.load(run['work'] / 'epoch_1.pth', map_location='cpu')
-    assert ckpt['meta']['iter'] == SAMPLES // (NPROC * BATCH)
+    assert ckpt['meta']['iter'] == ITERS
 
     # --auto-scale-lr: lr x total batch / auto_scale_lr.base_batch_size
     cfg = parsed(config)
@@ -160,4 +262,6 @@ def test_config_trains_under_dist_train_and_tests_under_dist_test(
     if config_kind(cfg) == 'downstream':
         _assert_clean(run['test_rc'], run['test_log'])
         assert 'accuracy/top1' in run['test_log'], _tail(run['test_log'])
+    if config in EXTRA_CHECKS:
+        EXTRA_CHECKS[config](run, ckpt)
     shutil.rmtree(run['work'])
