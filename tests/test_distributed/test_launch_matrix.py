@@ -18,8 +18,10 @@ batch of 8 from its ``auto_scale_lr.base_batch_size``, and the test launcher
 reports accuracy. Some configs have more to show, checked on the same
 run (:data:`EXTRA_CHECKS`): each Table-3 ablation logs exactly its
 objectives' losses and checkpoints only their modules; each baseline
-method (Rotation, Mixup-SimCLR, MixCo, DINO) logs its losses, and DINO's
-checkpoint holds its teacher (moved away from the student) and its centre.
+method (Rotation, Mixup-SimCLR, MixCo, DINO) logs its losses, DINO's
+checkpoint holds its teacher (moved away from the student) and its centre,
+and DINO's last layer stays frozen on both ranks for its first iteration and
+trains in the second (:data:`EXTRA_OPTIONS`).
 
 The launches run JOBS at a time (each is mostly interpreter start-up and
 imports, so two cores stay busy); only the configs selected for this
@@ -107,8 +109,30 @@ def _dino(run, ckpt):
     # the teacher follows the student by EMA: after 2 steps not equal
     assert not torch.equal(sd['teacher.module.0.conv1.weight'],
                            sd['backbone.conv1.weight'])
+    # the last-layer freeze (EXTRA_OPTIONS: the first of the 2 iterations)
+    # under DistributedDataParallel: every parameter gets a gradient and
+    # DINOLastLayerFreezeHook drops the last layer's after the all-reduce,
+    # so on both ranks the layer stays put, then trains
+    assert 'the last layer is frozen for the first 1 of 2 iterations' in \
+        run['train_log'], _tail(run['train_log'])
+    for rank in range(NPROC):
+        # before training, then after iterations 1 and 2
+        trace = torch.load(run['work'] / f'last_layer_rank{rank}.pth')
+        assert len(trace) == ITERS + 1
+        assert torch.equal(trace[1], trace[0])  # frozen
+        assert not torch.equal(trace[2], trace[1])  # trained
 
 
+# config -> cfg-options added to its launch: DINO's freeze (5 % of the
+# run) would round to no frozen iteration of 2; half of them keeps it in
+# the run, and a test-only hook traces the last layer on every rank
+EXTRA_OPTIONS = {
+    _baseline('dino'): [
+        'custom_hooks.0.freeze_ratio=0.5',
+        'default_hooks.last_layer_trace.type='
+        'dino_trace_hook.LastLayerTraceHook'
+    ],
+}
 # config -> check(run, checkpoint) on top of what every config is checked
 # for; a switched-off objective builds nothing (rec_head has no
 # parameters), and every MixSSL holds its λ generator's state
@@ -152,7 +176,8 @@ def _options(config: str, data) -> list:
         medmnist=data.medmnist,
         folder=data.folder,
         pretrained=data.backbone)
-    return to_cfg_options(opts) + RANK_HOOK_OPTIONS
+    return to_cfg_options(opts) + RANK_HOOK_OPTIONS + EXTRA_OPTIONS.get(
+        config, [])
 
 
 def _run(config: str, data, root) -> dict:
@@ -218,7 +243,7 @@ def _assert_clean(rc: int, log: str) -> None:
 
 
 def test_every_extra_check_names_a_shipped_config():
-    assert set(EXTRA_CHECKS) <= set(CONFIGS)
+    assert set(EXTRA_CHECKS) | set(EXTRA_OPTIONS) <= set(CONFIGS)
 
 
 def test_every_config_is_classified():
