@@ -1,3 +1,5 @@
+import importlib.util
+import os.path as osp
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -16,22 +18,30 @@ def _skimage(name: str) -> Callable[[], np.ndarray]:
     return load
 
 
-def _sklearn(filename: str) -> Callable[[], np.ndarray]:
+def _package_file(package: str, *parts: str) -> str:
+    """The path of a data file shipped inside the installed ``package``,
+    found without importing the package: importing scikit-learn or
+    matplotlib costs about 0.5 s of CPU per process, and every training
+    process (each rank, each benchmark stage) loads the pool.
+
+    Raises:
+        ImportError: ``package`` is not installed.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f'No module named {package!r}')
+    return osp.join(spec.submodule_search_locations[0], *parts)
+
+
+def _pil(package: str, *parts: str) -> Callable[[], np.ndarray]:
+    """A JPEG inside ``package`` decoded by Pillow, as its own loader does
+    (``sklearn.datasets.load_sample_image`` and ``matplotlib.image.imread``
+    both return ``np.asarray(PIL.Image.open(path))`` for a JPEG)."""
 
     def load():
-        from sklearn.datasets import load_sample_image
-        return load_sample_image(filename)
-
-    return load
-
-
-def _matplotlib(filename: str) -> Callable[[], np.ndarray]:
-
-    def load():
-        import matplotlib.cbook
-        import matplotlib.image
-        path = matplotlib.cbook.get_sample_data(filename, asfileobj=False)
-        return matplotlib.image.imread(path)
+        from PIL import Image
+        with Image.open(_package_file(package, *parts)) as img:
+            return np.asarray(img)
 
     return load
 
@@ -53,9 +63,13 @@ PHOTO_SOURCES: Dict[str, tuple] = {
     'clock': ('scikit-image', _skimage('clock')),
     'moon': ('scikit-image', _skimage('moon')),
     'coins': ('scikit-image', _skimage('coins')),
-    'china': ('scikit-learn', _sklearn('china.jpg')),
-    'flower': ('scikit-learn', _sklearn('flower.jpg')),
-    'grace_hopper': ('matplotlib', _matplotlib('grace_hopper.jpg')),
+    'china': ('scikit-learn', _pil('sklearn', 'datasets', 'images',
+                                   'china.jpg')),
+    'flower':
+    ('scikit-learn', _pil('sklearn', 'datasets', 'images', 'flower.jpg')),
+    'grace_hopper': ('matplotlib',
+                     _pil('matplotlib', 'mpl-data', 'sample_data',
+                          'grace_hopper.jpg')),
 }
 PHOTO_NAMES = tuple(PHOTO_SOURCES)
 
@@ -83,9 +97,6 @@ def load_photo(name: str) -> np.ndarray:
             f'Photo {name!r} ships with {package}, which cannot be imported '
             f'({e}). Install it with `pip install {package}`, or leave '
             f'{name!r} out of `photos`.') from e
-    if img.dtype != np.uint8:
-        # matplotlib reads PNGs as float in [0, 1]
-        img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=-1)
     else:
@@ -109,6 +120,9 @@ class NaturalPhotoPool(BaseDataset):
       camera, grass, gravel, brick, clock, moon, coins.
     - scikit-learn ``load_sample_images()``: china, flower.
     - matplotlib ``mpl-data/sample_data``: grace_hopper.
+
+    The last three are read from their files with Pillow, as those packages
+    read them, without importing the packages (:func:`_pil`).
 
     The dataset has a virtual ``length``: sample ``i`` is photo
     ``i % num_photos``, so with random sampling and a ``RandomResizedCrop``

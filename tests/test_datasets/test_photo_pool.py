@@ -23,6 +23,22 @@ def test_all_photos_load_as_bgr_uint8():
         np.testing.assert_array_equal(camera[..., c], data.camera())
 
 
+def test_package_photos_are_the_packages_own_loaders_pixels():
+    """china, flower and grace_hopper are read from the files without
+    importing scikit-learn or matplotlib; the pixels are those of their
+    own loaders (RGB there, BGR here)."""
+    import matplotlib.cbook
+    import matplotlib.image
+    from sklearn.datasets import load_sample_image
+    grace = matplotlib.image.imread(
+        matplotlib.cbook.get_sample_data('grace_hopper.jpg', asfileobj=False))
+    for name, rgb in (('china', load_sample_image('china.jpg')),
+                      ('flower', load_sample_image('flower.jpg')),
+                      ('grace_hopper', grace)):
+        assert rgb.dtype == np.uint8, name
+        np.testing.assert_array_equal(load_photo(name), rgb[..., ::-1])
+
+
 def test_length_labels_and_light_entries():
     ds = NaturalPhotoPool(length=37, with_label=True, serialize_data=False)
     n = len(PHOTO_NAMES)

@@ -1,5 +1,9 @@
-"""tools/train.py, tools/test.py, --resume, fine-tuning, mmpretrain's own
-train.py and a 2-process torchrun, all on a small generated image folder."""
+"""tools/train.py, tools/test.py, --resume, fine-tuning and mmpretrain's own
+train.py, all on a small generated image folder. Two processes under
+torchrun: every shipped config in tests/test_distributed/test_launch_matrix.py
+(identical parameters on both ranks) and
+tests/test_tools/test_distributed_consistency.py (two ranks train as one
+process)."""
 import os.path as osp
 import subprocess
 import sys
@@ -171,32 +175,3 @@ def test_same_config_through_mmpretrain_own_train_py(image_folders, tmp_path):
                              timeout=300,
                              env=subprocess_env())
         assert out.returncode != 0 and 'pkg_resources' in out.stderr
-
-
-def test_torchrun_two_cpu_processes_keep_identical_parameters(
-        pretrained, tmp_path):
-    _, folders, _, _ = pretrained
-    cfg = write_pretrain(
-        tmp_path,
-        folders,
-        epochs=1,
-        imports=('mixssl_mm', 'rank_params_hook'),
-        hooks="[dict(type='RankParamsDumpHook')]")
-    env = subprocess_env()
-    work = tmp_path / 'dist'
-    log = run([
-        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-        '--master_port=29531',
-        osp.join(REPO,
-                 'tools/train.py'), cfg, '--launcher', 'pytorch', '--work-dir',
-        str(work)
-    ],
-              cwd=str(tmp_path),
-              env=env)
-    assert 'Distributed launcher: pytorch' in log or 'world_size: 2' in log
-    p0 = torch.load(work / 'params_rank0.pth')
-    p1 = torch.load(work / 'params_rank1.pth')
-    assert p0.keys() == p1.keys() and len(p0) > 0
-    for key in p0:
-        torch.testing.assert_close(p0[key], p1[key], rtol=0, atol=0)
-    assert meta(work / 'epoch_1.pth')['iter'] == 1  # 8 images / (2 x 4)

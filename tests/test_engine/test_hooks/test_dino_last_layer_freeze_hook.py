@@ -2,7 +2,7 @@
 tests/_helpers/dino_runner.py): the last layer stays bit-unchanged while
 frozen, whatever the optimizer's momentum and weight decay, and trains
 afterwards; the rest of the model trains throughout. (Two processes under
-DDP: tests/test_tools/test_dino_distributed.py.)"""
+DDP: the DINO config in tests/test_distributed/test_launch_matrix.py.)"""
 import pytest
 import torch
 
