@@ -131,8 +131,7 @@ def parse_and_read(
     args = _call_parse_args(mm, argv, completed)
     apply_compat_fixes()  # before the config is read
     import mixssl_mm  # noqa: F401
-    from mixssl_mm.apis.formatted_config import formatted_once
-    return mm, args, formatted_once(Config.fromfile(args.config))
+    return mm, args, Config.fromfile(args.config)
 
 
 def build_runner(cfg):
