@@ -1,15 +1,8 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""Fit any self-supervised config to a benchmark run from its content: the
-shipped ones and those of ``--methods`` (``mmpretrain::<dir>/<file>.py``, a
-file, ``NAME=CONFIG``). What is fitted (docs/benchmark.md, "Any SSL
-config"): the data (:func:`data_overrides`, the method's own pipeline
-kept); the encoder: the preset's ResNet, or a MixSSL config's own
-(:func:`own_encoder`), and every setting that reads it
-(:func:`channel_keys`, from the pre-flight's walk of the model); run
-settings (:func:`fitted_options`: ``input_size``, hook batch / lr, SwAV's
-prototype freeze, the MoCo queue, SparK's sparse SyncBatchNorm as its
-single-process twin, since mmengine's Runner turns any ``SyncBatchNorm``
-of a non-distributed run into a dense one); the recipe (:mod:`.recipe`).
+"""Fit any self-supervised config (shipped or ``--methods``) to a benchmark
+run from its content (docs/benchmark.md, "Any SSL config"): the data
+(:func:`data_overrides`), the encoder and its readers (:func:`own_encoder`,
+:func:`channel_keys`), the run settings (:func:`fitted_options`);
 :func:`refusals` lists what cannot be fitted, with the key to set.
 """
 import inspect
@@ -17,17 +10,14 @@ import os.path as osp
 from collections import OrderedDict
 from typing import List, Optional, Tuple
 
-from mixssl_mm.preflight.channels import (_is_mixssl,
+from mixssl_mm.preflight.channels import (_is_mixssl, _num_upsamples,
                                           feature_channel_mismatches,
-                                          resnet_out_channels)
+                                          probe_encoder, resnet_out_channels)
 from .methods import plain, walk_dicts
 
 # the encoders a benchmark's downstream stages load into mmpretrain's
 # ResNet-<depth> (SparseResNet keeps ResNet's parameter names)
 ENCODER_TYPES = ('ResNet', 'SparseResNet')
-LOAD = 'LoadImageFromFile'
-# the algorithms' own input-size arguments (SparK's mask grid)
-INPUT_SIZE_KEYS = ('input_size', )
 # SwAV's frozen prototypes: iterations of one ImageNet epoch at the
 # config's batch (1,281,167 / 256 = 5005)
 FROZEN_KEY = 'frozen_layers_cfg'
@@ -86,9 +76,6 @@ def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
         mixssl_mm.preflight.error.ConfigError: no feature map, or a stride
             that is no power of two (``probe_encoder``).
     """
-    from mixssl_mm.preflight.channels import (_num_upsamples,
-                                              feature_channel_mismatches,
-                                              probe_encoder)
     channels, stride = probe_encoder(model)
     opts = OrderedDict(
         (key, channels) for key, _ in feature_channel_mismatches(model, None))
@@ -114,13 +101,6 @@ def channel_keys(cfg) -> List[str]:
     return keys
 
 
-def strip_loader(pipeline) -> list:
-    """``pipeline`` without its leading file loader (MedMNIST samples are
-    decoded arrays)."""
-    pipeline = [plain(t) for t in pipeline]
-    return [t for t in pipeline if _type_name(t) != LOAD]
-
-
 def data_overrides(cfg, target) -> dict:
     """Top-level keys that make a config read a MedMNIST ``target``'s train
     split with its own pipeline ({} when it does already, or for a folder
@@ -140,7 +120,11 @@ def data_overrides(cfg, target) -> dict:
                 ann_file=osp.basename(target.path),
                 split='train',
                 with_label=False,
-                pipeline=strip_loader(dataset['pipeline']))))
+                # MedMNIST samples are decoded arrays: no file loader
+                pipeline=[
+                    plain(t) for t in dataset['pipeline']
+                    if _type_name(t) != 'LoadImageFromFile'
+                ])))
 
 
 def _sync_free_norms(model) -> 'OrderedDict':
@@ -168,8 +152,6 @@ def _default_norm(model) -> 'OrderedDict':
     """:func:`_sync_free_norms` of the backbone's registered default
     ``norm_cfg`` when the config leaves it out (SparseResNet's is
     ``SparseSyncBatchNorm2d``)."""
-    import inspect
-
     from mmpretrain.registry import MODELS
     backbone = model.get('backbone') or {}
     cls = MODELS.get(_type_name(backbone) or '')
@@ -187,13 +169,16 @@ def fitted_options(cfg,
                    steps_per_epoch: int,
                    lr: Optional[float],
                    queue_len: Optional[int] = None) -> 'OrderedDict':
-    """cfg-options of the settings of ``cfg`` that follow the run (module
-    docstring); {} for the shipped configs but MoCo's queue."""
+    """cfg-options of the settings of ``cfg`` that follow the run: the
+    algorithm's ``input_size`` (SparK's mask grid), hook batch / lr, SwAV's
+    prototype freeze, the MoCo queue, SparK's sparse SyncBatchNorm as its
+    single-process twin (mmengine's Runner turns any ``SyncBatchNorm`` of a
+    non-distributed run into a dense one); {} for the shipped configs but
+    MoCo's queue."""
     model = plain(cfg.model)
     out = OrderedDict()
-    for key in INPUT_SIZE_KEYS:
-        if img_size and type(model.get(key)) is int:
-            out[f'model.{key}'] = img_size
+    if img_size and type(model.get('input_size')) is int:
+        out['model.input_size'] = img_size
     for i, hook in enumerate(plain(cfg.get('custom_hooks')) or []):
         if 'batch_size' in hook:
             out[f'custom_hooks.{i}.batch_size'] = batch_size

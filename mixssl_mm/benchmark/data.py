@@ -1,12 +1,10 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """The benchmark's target data and task, read and checked before any
-stage: a MedMNIST ``.npz`` (classes: the label ids in the file, named as
-the ``MedMNIST`` dataset names them) or an image folder of split folders
-of class folders (``train/<class>/…``, ``test/<class>/…``, ``val/``
-optional and unused; or Kaggle's ``TRAIN/<CLASS>/…``), classes and files
-found as mmpretrain's ``CustomDataset`` finds them. :func:`choose_task`
-picks the task's classes from the arguments and refuses, naming what the
-data holds, one that does not match it or lacks train or test images.
+stage (docs/benchmark.md, "Your own data"): a MedMNIST ``.npz`` or an
+image folder of split folders of class folders, classes and files found as
+mmpretrain's ``CustomDataset`` finds them; :func:`choose_task` picks the
+task's classes and refuses, naming what the data holds, one that does not
+match it or lacks train or test images.
 """
 import inspect
 import os
@@ -23,12 +21,9 @@ from mixssl_mm.datasets.medmnist import (BLOODMNIST_CATEGORIES,
 DEFAULT_DATA_ROOT = 'data/medmnist/'
 DEFAULT_ANN_FILE = 'bloodmnist.npz'
 # display names of the official MedMNIST 2D files, by file-name prefix
-MEDMNIST_NAMES = {
-    n.lower(): n
-    for n in ('PathMNIST', 'ChestMNIST', 'DermaMNIST', 'OCTMNIST',
-              'PneumoniaMNIST', 'RetinaMNIST', 'BreastMNIST', 'BloodMNIST',
-              'TissueMNIST', 'OrganAMNIST', 'OrganCMNIST', 'OrganSMNIST')
-}
+MEDMNIST_NAMES = ('PathMNIST', 'ChestMNIST', 'DermaMNIST', 'OCTMNIST',
+                  'PneumoniaMNIST', 'RetinaMNIST', 'BreastMNIST', 'BloodMNIST',
+                  'TissueMNIST', 'OrganAMNIST', 'OrganCMNIST', 'OrganSMNIST')
 # split sub-folders of an image-folder dataset (any case: train/ or TRAIN/)
 FOLDER_SPLITS = ('train', 'val', 'test')
 # folder names too generic to name a dataset (Kaggle: .../dataset2-master/
@@ -91,9 +86,9 @@ class Task:
 
 def _npz_name(path: str) -> str:
     stem = osp.splitext(osp.basename(path))[0]
-    for prefix, name in MEDMNIST_NAMES.items():
-        if stem.lower().startswith(prefix):
-            rest = stem[len(prefix):].strip('_-')
+    for name in MEDMNIST_NAMES:
+        if stem.lower().startswith(name.lower()):
+            rest = stem[len(name):].strip('_-')
             return f'{name} ({rest} px)' if rest.isdigit() else \
                 f'{name} {rest}'.strip()
     return stem
@@ -205,15 +200,8 @@ def read_folder(root: str) -> Target:
     layout = ('Kaggle blood-cell layout (TRAIN/<CLASS>/, TEST/<CLASS>/)'
               if splits['train'] == 'TRAIN' else
               'ImageNet-style folders (train/<class>/, test/<class>/)')
-    return Target(
-        'folder',
-        _folder_name(root),
-        root,
-        classes,
-        counts,
-        splits=splits,
-        files=files,
-        layout=layout)
+    return Target('folder', _folder_name(root), root, classes, counts, splits,
+                  files, layout)
 
 
 def find_target(data_root: Optional[str], ann_file: Optional[str]) -> Target:
@@ -250,9 +238,8 @@ def choose_task(target: Target,
                 classes: Optional[str] = None,
                 subset: Optional[Sequence[str]] = None,
                 num_classes: Optional[int] = None) -> Task:
-    """The task of ``--classes`` (BloodMNIST's 4 or 8),
-    ``--classes-subset`` (names or ids) and ``--num-classes`` (a check);
-    default every class.
+    """The task of ``--classes`` (BloodMNIST's 4 or 8), ``--classes-subset``
+    (names or ids) and ``--num-classes`` (a check); default every class.
 
     Raises:
         SystemExit: classes the data does not hold, ``--classes`` off

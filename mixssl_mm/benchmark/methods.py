@@ -1,12 +1,12 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""What the benchmark and the throughput tool run: THE methods table (any
-``--methods`` config becomes an entry too, :func:`add_config_method`,
-fitted by :mod:`.config_fit`; group ``mmpretrain``: mmpretrain 1.2's nine
-ResNet methods from its installed configs), the groups, the downstream
-task configs, the protocol names, and the helpers that fit a config to the
-encoder and to a resolution. Config paths are relative to the working
-directory (the repository root), as mmpretrain's tools expect.
+"""What the benchmark and the throughput tool run: THE methods table (a
+``--methods`` config becomes an entry too, :func:`add_config_method`;
+group ``mmpretrain``: mmpretrain 1.2's nine ResNet methods from its
+installed configs), the groups, the downstream task configs, the protocol
+names, and the helpers that fit a config to a resolution. Config paths are
+relative to the working directory (the repository root).
 """
+import importlib.util
 import os
 import os.path as osp
 import re
@@ -14,23 +14,20 @@ from collections import OrderedDict
 from functools import partial
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-NECK_HID = 'model.neck.hid_channels'
-# SimCLR-style projectors: hidden width = feature width (as with ResNet-50);
-# the settings that READ the encoder are found in each config
-# (config_fit.channel_keys), these are the shipped methods' extra choices
-_PROJECTOR_KEYS = (NECK_HID, )
+from mixssl_mm.preflight.dataloaders import LOADERS
 
 _PRETRAIN = 'configs/{0}/{0}_resnet50_1xb64-20e_bloodmnist.py'
 _ABL = 'configs/mixssl/ablations/mixssl-{}_resnet50_1xb64-20e_bloodmnist.py'
-_DESIGN = 'configs/mixssl/design_choices/'
-# a config of mmpretrain's own, as --methods takes it
-MMPRETRAIN_SCHEME = 'mmpretrain::'
+_DESIGN = 'configs/mixssl/design_choices/{}_resnet50_1xb64-{}20e_bloodmnist.py'
+# SimCLR-style projectors: hidden width = feature width (as with ResNet-50);
+# the settings that READ the encoder are found in each config
+_PROJECTOR = ('model.neck.hid_channels', )
+MMPRETRAIN_SCHEME = 'mmpretrain::'  # a config of mmpretrain's own
 
 
 def mmpretrain_config_dir() -> str:
     """``<mmpretrain>/.mim/configs`` of the installed mmpretrain (found
     without importing it)."""
-    import importlib.util
     spec = importlib.util.find_spec('mmpretrain')
     return osp.join(osp.dirname(spec.origin), '.mim', 'configs')
 
@@ -77,16 +74,15 @@ METHODS = OrderedDict([
          'MixSSL',
          'configs/mixssl/mixssl_resnet50_1xb64-20e_bloodmnist.py',
          objective='R+T')),
-    ('simclr', _entry('SimCLR', _PRETRAIN.format('simclr'), _PROJECTOR_KEYS)),
-    ('mocov2', _entry('MoCo v2', _PRETRAIN.format('mocov2'), _PROJECTOR_KEYS)),
+    ('simclr', _entry('SimCLR', _PRETRAIN.format('simclr'), _PROJECTOR)),
+    ('mocov2', _entry('MoCo v2', _PRETRAIN.format('mocov2'), _PROJECTOR)),
     ('byol', _entry('BYOL', _PRETRAIN.format('byol'))),
     ('rand', _entry('Rand')),
     # the paper's other Table-1 rows (mixssl_mm's implementations)
     ('rotation', _entry('Rotation', _PRETRAIN.format('rotation'))),
     ('mixup_simclr',
-     _entry('Mixup+SimCLR', _PRETRAIN.format('mixup-simclr'),
-            _PROJECTOR_KEYS)),
-    ('mixco', _entry('MixCo', _PRETRAIN.format('mixco'), _PROJECTOR_KEYS)),
+     _entry('Mixup+SimCLR', _PRETRAIN.format('mixup-simclr'), _PROJECTOR)),
+    ('mixco', _entry('MixCo', _PRETRAIN.format('mixco'), _PROJECTOR)),
     ('dino', _entry('DINO', _PRETRAIN.format('dino'))),
     # fine-tuned straight from converted ImageNet weights (--imagenet-ckpt)
     ('imagenet_self', _entry('ImageNet-self', external=True)),
@@ -99,35 +95,22 @@ METHODS = OrderedDict([
          _ABL.format('rc'), ('model.contrast_neck.hid_channels', ),
          objective='R+C')),
     ('mixssl_ra', _entry('R+A', _ABL.format('ra'), objective='R+A')),
-    # the paper's open choices: MixSSL (R+T) with one key changed; the
-    # `mixssl` row is the paper's reading of each but λ (per sample since
-    # issue 18; `mixssl_lambatch` is the paper's one λ per batch)
-    ('mixssl_pix01',
-     _entry(
-         'MixSSL (rec. in 0–1)',
-         _DESIGN + 'mixssl-pix01_resnet50_1xb64-20e_bloodmnist.py',
-         design='pixel space of reconstruction')),
-    ('mixssl_cycleganinit',
-     _entry(
-         'MixSSL (CycleGAN init)',
-         _DESIGN + 'mixssl-cycleganinit_resnet50_1xb64-20e_bloodmnist.py',
-         design='decoder initialisation')),
-    ('mixssl_lambatch',
-     _entry(
-         'MixSSL (λ per batch)',
-         _DESIGN + 'mixssl-lambatch_resnet50_1xb64-20e_bloodmnist.py',
-         design='λ per batch or per sample')),
-    ('mixssl_auxzoom',
-     _entry(
-         'MixSSL (zoomed aux crops)',
-         _DESIGN + 'mixssl-auxzoom_resnet50_1xb64-20e_bloodmnist.py',
-         design='auxiliary crops')),
-    ('mixssl_coslr',
-     _entry(
-         'MixSSL (cosine lr)',
-         _DESIGN + 'mixssl_resnet50_1xb64-coslr-20e_bloodmnist.py',
-         design='learning-rate schedule')),
 ])
+# the paper's open choices: MixSSL (R+T) with one key changed; the `mixssl`
+# row is the paper's reading of each but λ (per sample since issue 18;
+# `mixssl_lambatch` is the paper's one λ per batch)
+for _key, _name, _file, _design in [
+    ('pix01', 'rec. in 0–1', ('mixssl-pix01', ''),
+     'pixel space of reconstruction'),
+    ('cycleganinit', 'CycleGAN init', ('mixssl-cycleganinit', ''),
+     'decoder initialisation'),
+    ('lambatch', 'λ per batch', ('mixssl-lambatch', ''),
+     'λ per batch or per sample'),
+    ('auxzoom', 'zoomed aux crops', ('mixssl-auxzoom', ''), 'auxiliary crops'),
+    ('coslr', 'cosine lr', ('mixssl', 'coslr-'), 'learning-rate schedule'),
+]:
+    METHODS[f'mixssl_{_key}'] = _entry(
+        f'MixSSL ({_name})', _DESIGN.format(*_file), design=_design)
 # mmpretrain 1.2's ResNet self-supervised methods, from its own installed
 # configs (no copies), fitted to the run like any --methods config
 # (config_fit.py); docs/benchmark.md lists each one's status
@@ -184,19 +167,14 @@ OBJECTIVE_LOSSES = {
     'R+C': 'L_rec + InfoNCE(two mixes of x_t)',
     'R+A': 'L_rec + CE(auxiliary class)',
 }
-
 # Downstream configs: (fine-tune, linear probe) per task.
-_DOWN = 'resnet50_1xb64-20e_bloodmnist{}.py'
+_DOWN = 'configs/mixssl/benchmarks/resnet50_1xb64-20e_bloodmnist{}.py'
 DOWNSTREAM = {
-    '4':
+    task:
     dict(
-        finetune='configs/mixssl/benchmarks/' + _DOWN.format('-4cls_finetune'),
-        linear='configs/mixssl/benchmarks/' +
-        _DOWN.format('-4cls_linear-probe')),
-    '8':
-    dict(
-        finetune='configs/mixssl/benchmarks/' + _DOWN.format('_finetune'),
-        linear='configs/mixssl/benchmarks/' + _DOWN.format('_linear-probe')),
+        finetune=_DOWN.format(f'{tag}_finetune'),
+        linear=_DOWN.format(f'{tag}_linear-probe'))
+    for task, tag in (('4', '-4cls'), ('8', ''))
 }
 # knn: weighted k-NN top-1 of the frozen encoder (one 0-epoch stage with
 # KNNEvalHook), next to the two trained protocols
@@ -260,11 +238,11 @@ def ordered_protocols(keys: Iterable[str]) -> List[str]:
     """The distinct ``keys`` in report order: base protocols in
     :data:`PROTOCOLS` order (unknown ones last), each fine-tune fraction
     before the full fine-tune, smallest first."""
-    base_order = list(PROTOCOLS)
+    order = list(PROTOCOLS)
 
     def rank(key):
         base, fraction = split_protocol(key)
-        pos = base_order.index(base) if base in base_order else len(base_order)
+        pos = order.index(base) if base in order else len(order)
         return pos, 2.0 if fraction is None else fraction, key
 
     return sorted(set(keys), key=rank)
@@ -274,14 +252,6 @@ def method_cli_name(key: str) -> str:
     """METHODS key -> its ``--methods`` spelling (``mixup_simclr`` ->
     ``mixup-simclr``)."""
     return key.replace('_', '-')
-
-
-def is_config_spec(token: str) -> bool:
-    """Whether a ``--methods`` token names a config (``NAME=CONFIG``, an
-    ``mmpretrain::`` config, a ``.py`` file or a path) rather than a table
-    method or group."""
-    return ('=' in token or token.startswith(MMPRETRAIN_SCHEME)
-            or token.endswith('.py') or '/' in token or os.sep in token)
 
 
 def add_config_method(token: str) -> str:
@@ -315,19 +285,21 @@ def add_config_method(token: str) -> str:
 
 
 def expand_methods(names: Sequence[str]) -> List[str]:
-    """``--methods`` names, groups and configs -> METHODS keys, in order,
-    once each.
+    """``--methods`` names, groups and configs (``NAME=CONFIG``, an
+    ``mmpretrain::`` config, a ``.py`` file or a path) -> METHODS keys, in
+    order, once each.
 
     Raises:
         SystemExit: neither a method nor a group nor a config.
     """
     out = []
     for n in names:
-        if is_config_spec(n):
+        if ('=' in n or n.startswith(MMPRETRAIN_SCHEME) or n.endswith('.py')
+                or '/' in n or os.sep in n):
             keys = [add_config_method(n)]
         else:
-            key = n.replace('-', '_')
-            keys = METHOD_GROUPS.get(key, [key])
+            keys = METHOD_GROUPS.get(
+                n.replace('-', '_'), [n.replace('-', '_')])
         for k in keys:
             if k not in METHODS:
                 raise SystemExit(
@@ -356,7 +328,6 @@ _SIZE_TRANSFORMS = {
 # the configs' full input size; smaller crops (DINO's 96-px local views)
 # are scaled with it
 CONFIG_SIZE = 224
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def scaled_size(old: int, size: int, full: int = CONFIG_SIZE) -> int:
@@ -425,8 +396,8 @@ def resolution_options(cfg,
     """cfg-options setting every resize/crop of ``loaders`` (nested ones
     included) of ``cfg`` (a Config or dict) to ``size`` px, smaller crops
     keeping their ratio to ``full`` px; a tuple size stays a tuple."""
-    return OrderedDict(
-        (key, tuple(scaled_size(o, size, full)
-                    for o in old) if isinstance(old, (
-                        list, tuple)) else scaled_size(old, size, full))
-        for key, old in _size_entries(cfg, loaders))
+    out = OrderedDict()
+    for key, old in _size_entries(cfg, loaders):
+        out[key] = tuple(scaled_size(o, size, full) for o in old) \
+            if isinstance(old, (list, tuple)) else scaled_size(old, size, full)
+    return out

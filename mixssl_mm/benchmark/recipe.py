@@ -1,43 +1,32 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The training recipe of every method of a run (``--recipe``), the crop
-range fitted to the source resolution and Rand's start.
+"""The training recipe of every method of a run (``--recipe``; why:
+docs/benchmark.md, "Recipe and protocols"), the crop range fitted to the
+source resolution and Rand's start.
 
-``fair`` (default), every pretraining and downstream stage: **AdamW**
-(Loshchilov & Hutter 2019) at the stage's lr, weight decay 0.05 (linear
-probe 0), none on BatchNorm and biases (Adam's L2 decay shrinks scale-free
-weights by about lr a step and grows their effective step: measured by
-:mod:`mixssl_mm.analysis.residual_norms`, docs/benchmark.md); mmengine's
-``LinearLR`` warm-up over :data:`WARMUP_FRACTION` of the steps, then
-``CosineAnnealingLR`` to 0; ``zero_init_residual`` in every encoder that
-takes it. ``paper``: the shipped configs' constant Adam (lr 1e-4, L2 1e-4)
-and their lr. Both: Rand's encoder is the one a pretraining stage starts
-from, built with the seed (:func:`write_random_start`).
+``fair`` (default), every stage: AdamW at the stage's lr, weight decay 0.05
+(linear probe 0), none on BatchNorm and biases; ``LinearLR`` warm-up over
+:data:`WARMUP_FRACTION` of the steps, then ``CosineAnnealingLR`` to 0;
+``zero_init_residual`` in every encoder that takes it. ``paper``: the
+shipped configs' constant Adam (lr 1e-4, L2 1e-4) and their lr.
 """
 import copy
+import inspect
 import math
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Optional
 
 from .methods import plain, walk_transforms
 
 RECIPES = ('fair', 'paper')
 DEFAULT_RECIPE = 'fair'
 WARMUP_FRACTION = 0.1
-WARMUP_START = 1e-3
 WEIGHT_DECAY = 0.05
 ZERO_INIT_RESIDUAL = True
-# the warm-up's end, set per stage (iterations)
+# the warm-up's end, set per stage (iterations) from its optimizer steps
 WARMUP_END_KEY = 'param_scheduler.0.end'
-
 SCHEDULE = [
-    # iterations, set per stage (WARMUP_END_KEY) from its optimizer steps
-    dict(
-        type='LinearLR',
-        start_factor=WARMUP_START,
-        by_epoch=False,
-        begin=0,
-        end=1),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=1),
     # no `end`: mmengine ends it at train_cfg.max_epochs (in iterations)
     dict(
         type='CosineAnnealingLR',
@@ -47,35 +36,28 @@ SCHEDULE = [
         convert_to_iter_based=True),
 ]
 NO_DECAY = dict(norm_decay_mult=0.0, bias_decay_mult=0.0)
-
 # the paper's optimizer (configs/_base_/schedules/adam_20e.py), which the
 # shipped configs keep under --recipe paper and other configs are given
 PAPER_LR = 1e-4
 PAPER_OPTIM_WRAPPER = dict(
     type='OptimWrapper',
     optimizer=dict(type='Adam', lr=PAPER_LR, weight_decay=1e-4))
-# what the fair recipe sets or keeps of a config's optim_wrapper; anything
-# else (LARS' momentum, AmpOptimWrapper, clip_grad, custom_keys) makes it
-# replace the config's whole optim_wrapper
-_FAIR_KEYS = dict(
-    optim_wrapper={'type', 'optimizer', 'paramwise_cfg'},
-    optimizer={'type', 'lr', 'weight_decay'})
 
 
 def foreign_optimizer(optim_wrapper) -> bool:
     """Whether a config's ``optim_wrapper`` has settings the fair recipe's
     merge would leave in place (another wrapper or optimizer arguments than
-    type / lr / weight decay, parameter-wise rules other than its own)."""
+    type / lr / weight decay, parameter-wise rules other than its own:
+    LARS' momentum, AmpOptimWrapper, clip_grad, custom_keys)."""
     ow = plain(optim_wrapper) or {}
-    opt = ow.get('optimizer') or {}
-    return (bool(set(ow) - _FAIR_KEYS['optim_wrapper'])
-            or ow.get('type', 'OptimWrapper') != 'OptimWrapper'
-            or bool(set(opt) - _FAIR_KEYS['optimizer'])
-            or ow.get('paramwise_cfg') not in (None, NO_DECAY))
+    return (
+        bool(set(ow) - {'type', 'optimizer', 'paramwise_cfg'})
+        or ow.get('type', 'OptimWrapper') != 'OptimWrapper' or
+        bool(set(ow.get('optimizer') or {}) - {'type', 'lr', 'weight_decay'})
+        or ow.get('paramwise_cfg') not in (None, NO_DECAY))
 
 
 def optimizer_overrides(recipe: str,
-                        weight_decay: float = WEIGHT_DECAY,
                         stage: str = 'pretrain',
                         config=None) -> dict:
     """Top-level keys a ``stage``'s wrapper (``'pretrain'``,
@@ -100,7 +82,7 @@ def optimizer_overrides(recipe: str,
             param_scheduler=[])
     optimizer = dict(type='AdamW')
     if stage != 'linear':
-        optimizer['weight_decay'] = weight_decay
+        optimizer['weight_decay'] = WEIGHT_DECAY
     out = dict(
         optim_wrapper=dict(optimizer=optimizer, paramwise_cfg=dict(NO_DECAY)),
         param_scheduler=copy.deepcopy(SCHEDULE))
@@ -113,18 +95,16 @@ def optimizer_overrides(recipe: str,
             type='OptimWrapper',
             optimizer=optimizer,
             paramwise_cfg=dict(NO_DECAY, bypass_duplicate=True))
-    if stage == 'pretrain' and _backbone_takes(config, 'zero_init_residual'):
+    if stage == 'pretrain' and _takes_zero_init(config):
         out['model'] = dict(
             backbone=dict(zero_init_residual=ZERO_INIT_RESIDUAL))
     return out
 
 
-def _backbone_takes(config, arg: str) -> bool:
-    """Whether the backbone class of ``config`` takes ``arg`` (a ResNet's
-    ``zero_init_residual``; ConvNeXt and ViT have none); True without a
+def _takes_zero_init(config) -> bool:
+    """Whether the backbone class of ``config`` takes
+    ``zero_init_residual`` (ConvNeXt and ViT have none); True without a
     config or for an unregistered class."""
-    import inspect
-
     from mmpretrain.registry import MODELS
     backbone = plain((config or {}).get('model') or {}).get('backbone') or {}
     cls = backbone.get('type')
@@ -132,8 +112,8 @@ def _backbone_takes(config, arg: str) -> bool:
     if not isinstance(cls, type):
         return True
     params = inspect.signature(cls.__init__).parameters
-    return arg in params or any(p.kind == p.VAR_KEYWORD
-                                for p in params.values())
+    return 'zero_init_residual' in params or any(p.kind == p.VAR_KEYWORD
+                                                 for p in params.values())
 
 
 def steps_per_epoch(images: int, batch: int, drop_last: bool) -> int:
@@ -154,11 +134,6 @@ def warmup_options(recipe: str, epochs: int, steps: int) -> dict:
     return {WARMUP_END_KEY: max(1, round(WARMUP_FRACTION * epochs * steps))}
 
 
-# ------------------------------------------------------------------ crops
-# mmpretrain RandomResizedCrop's default area range
-DEFAULT_CROP_RANGE = (0.08, 1.0)
-
-
 def crop_scale_min(source_px: int, keep_px: int) -> float:
     """The smallest RandomResizedCrop area fraction whose square crop keeps
     ``keep_px`` source pixels a side on a ``source_px`` image, rounded up
@@ -166,53 +141,45 @@ def crop_scale_min(source_px: int, keep_px: int) -> float:
     return min(1.0, math.ceil((keep_px / source_px)**2 * 100) / 100)
 
 
-def crop_options(
-    cfg, scale_min: float,
-    loaders: Sequence[str] = ('train_dataloader', )) -> dict:
-    """cfg-options raising the lower end of every ``RandomResizedCrop``
-    area range of ``loaders`` to ``scale_min`` (an upper end below it is
-    raised to it)."""
+def crop_options(cfg, scale_min: float) -> dict:
+    """cfg-options raising the lower end of every training
+    ``RandomResizedCrop`` area range (mmpretrain's default 0.08-1) to
+    ``scale_min`` (an upper end below it is raised to it)."""
     out = {}
-    for path, t in walk_transforms(cfg, loaders, ('RandomResizedCrop', )):
-        lo, hi = t.get('crop_ratio_range', DEFAULT_CROP_RANGE)
+    for path, t in walk_transforms(cfg, ['train_dataloader'],
+                                   ('RandomResizedCrop', )):
+        lo, hi = t.get('crop_ratio_range', (0.08, 1.0))
         lo = max(lo, scale_min)
         out[f'{path}.crop_ratio_range'] = (lo, max(hi, lo))
     return out
 
 
-def blur_options(
-    cfg,
-    size: int,
-    full: int = 224,
-    loaders: Sequence[str] = ('train_dataloader', )) -> dict:
-    """cfg-options scaling every ``GaussianBlur``'s radius range (px of the
-    224-px views the configs were written for, SimCLR's 0.1-2.0) with the
-    input size: ``size / full`` of it (64 px: 0.03-0.57), so a blur hides
-    the same share of the image at every resolution."""
+def blur_options(cfg, size: int, full: int) -> dict:
+    """cfg-options scaling every training ``GaussianBlur``'s radius range
+    (px of ``full``-px views, SimCLR's 0.1-2.0 at 224) by ``size / full``
+    (64 px: 0.03-0.57), so a blur hides the same share of the image at
+    every resolution."""
     out = {}
-    for path, t in walk_transforms(cfg, loaders, ('GaussianBlur', )):
+    for path, t in walk_transforms(cfg, ['train_dataloader'],
+                                   ('GaussianBlur', )):
         if 'magnitude_range' in t:
             out[f'{path}.magnitude_range'] = tuple(
                 round(m * size / full, 4) for m in t['magnitude_range'])
     return out
 
 
-# ------------------------------------------------------------------ start
-def write_random_start(
-        path: str,
-        depth: int,
-        seed: int,
-        zero_init_residual: bool = ZERO_INIT_RESIDUAL) -> Optional[str]:
+def write_random_start(path: str, depth: int, seed: int) -> Optional[str]:
     """Write Rand's start, mmpretrain's ``ResNet(depth)`` with its own init
-    and ``seed``, as ``{'state_dict': {'backbone.<key>': ...}}``; the path,
-    or None when it exists already."""
+    (``zero_init_residual``) and ``seed``, as ``{'state_dict':
+    {'backbone.<key>': ...}}``; the path, or None when it exists
+    already."""
     if osp.isfile(path):
         return None
     import torch
     from mmengine.runner import set_random_seed
     from mmpretrain.models import ResNet
     set_random_seed(seed)
-    encoder = ResNet(depth=depth, zero_init_residual=zero_init_residual)
+    encoder = ResNet(depth=depth, zero_init_residual=ZERO_INIT_RESIDUAL)
     encoder.init_weights()
     state = {f'backbone.{k}': v for k, v in encoder.state_dict().items()}
     os.makedirs(osp.dirname(path), exist_ok=True)

@@ -1,12 +1,10 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""RUNS THE STAGE LIST: every (method, seed) chain of :class:`~.planning.
-Plan` as stage subprocesses, the records of its test stages, the results
-files rewritten after each chain (:mod:`.report`).
-
-A stage writes its output to ``<stage dir>/stage.log`` and ``done.json``
-when it finished; a stage already done with the same command is skipped,
-so an interrupted benchmark resumes where it stopped. Independent chains
-run side by side on a thread pool (``--jobs``).
+"""RUNS THE STAGE LIST: every (method, seed) chain of
+:class:`~.planning.Plan` as stage subprocesses (``--jobs`` chains at a
+time), each writing ``<stage dir>/stage.log`` and, when finished,
+``done.json``; a stage done before with the same command is skipped, so an
+interrupted benchmark resumes. The results files are rewritten after each
+chain (:mod:`.report`).
 """
 import glob
 import json
@@ -172,15 +170,13 @@ class StageRunner:
                                                          for t in tail))
             raise StageFailed(label)
         result = result_fn()
+        done = dict(
+            fingerprint=fp,
+            command=shlex.join(cmd),
+            seconds=round(secs, 1),
+            result=result)
         with open(done_path, 'w') as f:
-            json.dump(
-                dict(
-                    fingerprint=fp,
-                    command=shlex.join(cmd),
-                    seconds=round(secs, 1),
-                    result=result),
-                f,
-                indent=1)
+            json.dump(done, f, indent=1)
         with self.lock:
             self.n_run += 1
             self.stage_seconds += secs
@@ -212,20 +208,11 @@ class StageRunner:
         with open(log_path, 'a') as log:
             log.write(f'$ {shlex.join(cmd)}\n')
             log.flush()
+            kw = dict(cwd=self.root, env=env, stderr=subprocess.STDOUT)
             if not self.verbose:
-                return subprocess.call(
-                    cmd,
-                    cwd=self.root,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT)
+                return subprocess.call(cmd, stdout=log, **kw)
             proc = subprocess.Popen(
-                cmd,
-                cwd=self.root,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True)
+                cmd, stdout=subprocess.PIPE, text=True, **kw)
             for line in proc.stdout:
                 log.write(line)
                 sys.stdout.write('    | ' + line)
@@ -258,8 +245,7 @@ class StageRunner:
 
 
 class Benchmark:
-    """Runs the plan of parsed ``args``
-    (:func:`~.cli.parse_benchmark_args`)."""
+    """Runs the plan of parsed ``args`` (:func:`.cli.parse_benchmark_args`)."""
 
     def __init__(self, args):
         self.args = args
