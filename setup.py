@@ -57,8 +57,10 @@ setup(
     ],
     extras_require={
         'mmcv-lite': [MMCV_LITE],
-        'tests':
-        ['pytest', 'scipy', 'scikit-image', 'scikit-learn', 'matplotlib'],
+        'tests': [
+            'pytest', 'pytest-xdist', 'scipy', 'scikit-image', 'scikit-learn',
+            'matplotlib'
+        ],
         'data': ['scikit-image', 'scikit-learn', 'matplotlib'],
         # tools/benchmark.py: paired t intervals (scipy), stratified label
         # fractions (scikit-learn), results.png (matplotlib)

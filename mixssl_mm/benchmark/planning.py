@@ -448,8 +448,10 @@ class Plan:
                     '--imagenet-ckpt PATH, a checkpoint converted with '
                     'tools/model_converters/ (see docs/model_converters.md).')
             if not osp.isfile(self.imagenet_ckpt):
+                # the path may come from either flag: name the one given
+                flag = '--init-ckpt' if self.init_ckpt else '--imagenet-ckpt'
                 raise SystemExit(
-                    f'--imagenet-ckpt {a.imagenet_ckpt}: no such file. '
+                    f'{flag} {self.imagenet_ckpt}: no such file. '
                     'Convert torchvision or DINO ResNet weights with '
                     'tools/model_converters/ first.')
         if self.init_ckpt:

@@ -138,8 +138,12 @@ def test_commands_run_the_package_modules(repo_cwd, tmp_path):
 def test_imagenet_self_needs_a_converted_checkpoint(repo_cwd, tmp_path):
     with pytest.raises(SystemExit, match='--imagenet-ckpt'):
         _plan('--methods', 'imagenet-self')
-    with pytest.raises(SystemExit, match='no such file'):
+    with pytest.raises(SystemExit, match='^--imagenet-ckpt .*no such file'):
         _plan('--methods', 'imagenet-self', '--imagenet-ckpt',
+              str(tmp_path / 'missing.pth'))
+    # the shared start given with --init-ckpt: the message names that flag
+    with pytest.raises(SystemExit, match='^--init-ckpt .*no such file'):
+        _plan('--methods', 'imagenet-self', '--init-ckpt',
               str(tmp_path / 'missing.pth'))
 
 
