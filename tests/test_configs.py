@@ -10,6 +10,7 @@ from mmpretrain.registry import DATASETS, MODELS
 
 from mixssl_mm.preflight.channels import check_feature_channels
 from tests._helpers.config_walk import find_transforms
+from tests._helpers.run_names import run_name
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FAST = osp.join(
@@ -112,6 +113,8 @@ def _tiny_runner_cfg(path, tmp_path, **options):
         100,
         'work_dir':
         str(tmp_path),
+        'experiment_name':
+        run_name('tiny_config'),
         **options
     })
     for crop in find_transforms(cfg.train_dataloader.dataset.pipeline,

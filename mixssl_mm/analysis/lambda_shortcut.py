@@ -32,6 +32,7 @@ import copy
 import json
 import os
 import os.path as osp
+import time
 from typing import Dict, List, Optional
 
 import torch
@@ -145,6 +146,10 @@ def train_config(args, mode: str) -> Config:
     cfg.randomness = dict(seed=args.seed)
     cfg.compile = False
     cfg.work_dir = osp.join(args.work_dir, f'lam_{mode}')
+    # mmengine keys the logger and message hub by the experiment name (a
+    # timestamp to the second by default): the two modes' Runners in this
+    # process must not share them.
+    cfg.experiment_name = f"lam_{mode}_{time.strftime('%Y%m%d_%H%M%S')}"
     return cfg
 
 

@@ -18,6 +18,7 @@ from mixssl_mm.benchmark.planning import Plan
 from mixssl_mm.benchmark.recipe import PAPER_LR
 from mixssl_mm.benchmark.stage_configs import load_config
 from tests._helpers.image_folders import write_npz
+from tests._helpers.run_names import run_name
 
 MM = mmpretrain_config_dir()
 WIDTH = 16  # the test encoder's base width: ResNet-18 of 128 channels
@@ -100,6 +101,7 @@ def test_every_mmpretrain_method_fits_and_trains(name, npz, tmp_path, repo_cwd,
     cfg.merge_from_dict({
         'train_dataloader.dataset.indices': None,
         'work_dir': str(tmp_path / 'run'),
+        'experiment_name': run_name('config_fit'),
         'default_hooks.logger.interval': 1
     })
     cfg.train_cfg.max_epochs = 1

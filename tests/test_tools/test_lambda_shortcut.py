@@ -1,5 +1,6 @@
 """tools/analysis_tools/lambda_shortcut.py runs end to end on real
 BloodMNIST (two tiny trainings through the Runner, held-out λ̂ errors)."""
+import glob
 import json
 import os.path as osp
 import runpy
@@ -39,3 +40,8 @@ def test_lambda_shortcut_measures_both_modes(tmp_path):
     for mode, res in results.items():
         assert saved['results'][mode] == pytest.approx(res)
     assert not (work / 'lam_batch' / 'iter_2.pth').exists()  # no checkpoints
+    # each mode's Runner logs to its own work_dir (not the first one's)
+    for mode in results:
+        logs = glob.glob(str(work / f'lam_{mode}' / '*' / '*.log'))
+        assert len(logs) == 1, logs
+        assert f'lam_{mode}' in open(logs[0]).read()

@@ -11,6 +11,7 @@ from mmpretrain.registry import MODELS
 
 from mixssl_mm.utils import runner_model_cfg
 from tests._helpers.models import MIXSSL_R18
+from tests._helpers.run_names import run_name
 
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
@@ -34,6 +35,7 @@ def test_the_top_level_preprocessor_is_merged_as_the_runner_does(tmp_path):
     runner_pre = Runner(
         model=copy.deepcopy(cfg.model),
         work_dir=str(tmp_path),
+        experiment_name=run_name('model_config'),
         data_preprocessor=cfg.data_preprocessor,
         default_scope='mmpretrain',
         log_level='WARNING').model.data_preprocessor

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 import mixssl_mm  # noqa: F401 (registers the hook)
 from mixssl_mm.engine.hooks import BNRecalibrationHook
 from tests._helpers.image_folders import write_split_folders
+from tests._helpers.run_names import run_name
 
 CLEAN = [
     dict(type='LoadImageFromFile'),
@@ -51,6 +52,7 @@ def _runner(tmp_path, hooks, pipeline=CLEAN):
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=2, in_channels=128)),
         work_dir=str(tmp_path / 'work'),
+        experiment_name=run_name('bn_recalibration'),
         train_dataloader=dict(
             batch_size=4,
             num_workers=0,

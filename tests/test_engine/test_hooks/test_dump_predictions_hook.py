@@ -9,6 +9,7 @@ import mixssl_mm  # noqa: F401
 from mixssl_mm.benchmark.comparison import load_predictions
 from mixssl_mm.engine.hooks import DumpPredictionsHook
 from tests._helpers.dist_launch import TINY_NPZ, write_tiny_medmnist
+from tests._helpers.run_names import run_name
 
 
 def _test_runner(work_dir, data_root, out_file):
@@ -23,6 +24,7 @@ def _test_runner(work_dir, data_root, out_file):
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=8, in_channels=64)),
         work_dir=str(work_dir),
+        experiment_name=run_name('dump_predictions'),
         test_dataloader=dict(
             batch_size=5,
             num_workers=0,

@@ -18,6 +18,7 @@ from mmpretrain.structures import DataSample
 import mixssl_mm  # noqa: F401 (registers the metrics)
 from mixssl_mm.evaluation.metrics.utils import refuse_undefined
 from tests._helpers.image_folders import write_split_folders
+from tests._helpers.run_names import run_name
 
 METRICS = [
     dict(type='Accuracy', topk=(1, )),
@@ -66,6 +67,7 @@ def _runner(tmp_path, root, val_evaluator):
             neck=dict(type='GlobalAveragePooling'),
             head=dict(type='LinearClsHead', num_classes=3, in_channels=64)),
         work_dir=str(tmp_path / 'work'),
+        experiment_name=run_name('missing_class'),
         train_dataloader=_loader(root, 'train'),
         val_dataloader=_loader(root, 'val'),
         val_evaluator=val_evaluator,
