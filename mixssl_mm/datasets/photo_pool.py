@@ -92,11 +92,14 @@ def load_photo(name: str) -> np.ndarray:
     package, loader = PHOTO_SOURCES[name]
     try:
         img = np.asarray(loader())
-    except ImportError as e:
+    except (ImportError, OSError) as e:
+        # OSError: the package is installed but its sample file is missing
+        # or unreadable (a trimmed or moved installation)
         raise ImportError(
             f'Photo {name!r} ships with {package}, which cannot be imported '
-            f'({e}). Install it with `pip install {package}`, or leave '
-            f'{name!r} out of `photos`.') from e
+            f'or lacks the photo ({type(e).__name__}: {e}). Install it with '
+            f'`pip install --force-reinstall {package}`, or leave {name!r} '
+            'out of `photos`.') from e
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=-1)
     else:

@@ -101,3 +101,24 @@ def test_bad_selection_errors():
         NaturalPhotoPool(photos=['moon', 'moon'])
     with pytest.raises(ValueError, match='positive int'):
         NaturalPhotoPool(length=0)
+
+
+@pytest.mark.parametrize('name', ['china', 'grace_hopper'])
+def test_a_missing_package_file_names_the_package_and_the_fix(
+        name, monkeypatch):
+    """The sklearn/matplotlib photos are files inside those packages, read
+    with Pillow: an installation without the file gets the same clear
+    message as a missing package, not a bare FileNotFoundError."""
+    import mixssl_mm.datasets.photo_pool as pool
+    package, _ = pool.PHOTO_SOURCES[name]
+    monkeypatch.setitem(
+        pool.PHOTO_SOURCES, name,
+        (package, pool._pil('sklearn', 'datasets', 'no_such_photo.jpg')))
+    monkeypatch.delitem(pool._PHOTO_CACHE, name, raising=False)
+    with pytest.raises(ImportError) as e:
+        load_photo(name)
+    msg = str(e.value)
+    assert f'Photo {name!r} ships with {package}' in msg
+    assert 'FileNotFoundError' in msg and 'no_such_photo.jpg' in msg
+    assert f'pip install --force-reinstall {package}' in msg
+    assert f'leave {name!r} out of `photos`' in msg
