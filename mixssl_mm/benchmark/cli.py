@@ -8,16 +8,14 @@ from .methods import METHOD_GROUPS, METHODS, PROTOCOLS, method_cli_name
 from .presets import PRESETS, preset_names
 from .recipe import DEFAULT_RECIPE, RECIPES
 
-BENCHMARK_DESCRIPTION = ("Benchmark MixSSL against mmpretrain's SSL methods "
-                         '(or any SSL config) on BloodMNIST, another MedMNIST '
-                         'file or your own image folders.')
-
 
 def parse_benchmark_args(argv=None) -> argparse.Namespace:
     """``tools/benchmark.py``'s arguments; ``args.argv`` keeps ``argv``
     (results.md quotes the command)."""
     parser = argparse.ArgumentParser(
-        description=BENCHMARK_DESCRIPTION,
+        description="Benchmark MixSSL against mmpretrain's SSL methods (or "
+        'any SSL config) on BloodMNIST, another MedMNIST file or your own '
+        'image folders.',
         formatter_class=HelpFormatter,
         epilog='Presets:\n' +
         '\n'.join(f'  {k.replace("_", "-"):10s} {v["description"]}'
@@ -38,8 +36,8 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         help='methods or groups to run (default: the preset\'s), or any '
         'self-supervised config, fitted to the run as the methods are '
         '(docs/benchmark.md): mmpretrain::<dir>/<file>.py (mmpretrain\'s '
-        'installed configs), a file, or NAME=CONFIG to name it. Methods: ' +
-        ', '.join(method_cli_name(m) for m in METHODS) + '. Groups: ' +
+        'installed configs), a file, or NAME=CONFIG to name it. Methods: '
+        'listed below. Groups: ' +
         '; '.join(f'{g} = {" ".join(method_cli_name(m) for m in ms)}'
                   for g, ms in METHOD_GROUPS.items()))
     add('--ablations',
