@@ -35,11 +35,11 @@ def _encoder_channels(model: dict) -> Optional[int]:
 
 
 def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
-    """The non-ResNet encoder of a MixSSL config (None for a ResNet, which
-    takes the preset's depth) at ``img_size`` px (falsy: the config's):
-    ``dict(backbone, options, channels, stride)``: the backbone with
-    ``img_size`` where it takes one (ViT), the cfg-options of it and its
-    readers (:func:`reader_options`), its channels and stride (px).
+    """``dict(backbone, options, channels, stride)`` of a MixSSL config's
+    non-ResNet encoder (None for a ResNet: the preset's depth), given
+    ``img_size`` px where it takes one (ViT; falsy: the config's), with the
+    cfg-options of it and its readers (:func:`reader_options`); stride in
+    px.
 
     Raises:
         mixssl_mm.preflight.error.ConfigError: the probe's refusal.
@@ -60,8 +60,8 @@ def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
 
 
 def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
-    """``(options, channels, stride)`` of a MixSSL ``model`` dict's probed
-    encoder: cfg-options setting every reader of it to its channels and the
+    """``(options, channels, stride)`` of a MixSSL ``model``'s probed
+    encoder: cfg-options setting its readers to its channels and the
     decoder's ``num_upsamples`` to ``log2(stride)``; stride in px.
 
     Raises:

@@ -39,9 +39,8 @@ def resolve_config(spec: str) -> str:
 
 def channel_options(config: Optional[str], extra: Sequence[str],
                     channels: int) -> Dict[str, int]:
-    """``{key: channels}`` for each setting of ``config`` that reads the
-    encoder (:func:`~.config_fit.channel_keys`), then each of ``extra``; the
-    order is part of the stage's command, hence of its fingerprint."""
+    """``{key: channels}`` for the readers of the encoder in ``config``
+    (:func:`~.config_fit.channel_keys`), then ``extra``, in command order."""
     keys = []
     if config:
         from .config_fit import channel_keys
@@ -51,11 +50,11 @@ def channel_options(config: Optional[str], extra: Sequence[str],
 
 
 def _entry(name: str, config=None, keys: Sequence[str] = (), **extra):
-    """A METHODS entry: display ``name``, pretraining ``config`` (None:
-    none), ``channels(c)``: the cfg-options fitting its readers (and
-    ``keys``) to ``c`` encoder channels; ``extra``: ``objective`` (Table 3),
-    ``design`` (an open choice of the paper), ``external`` (fine-tunes
-    ``--imagenet-ckpt``), ``spec`` (a ``--methods`` token)."""
+    """A METHODS entry: display ``name``, pretraining ``config`` (or None),
+    ``channels(c)``: cfg-options fitting its readers (and ``keys``) to ``c``
+    channels; ``extra``: ``objective`` (Table 3), ``design`` (an open choice
+    of the paper), ``external`` (fine-tunes ``--imagenet-ckpt``), ``spec``
+    (its ``--methods`` token)."""
     config = resolve_config(config) if config else config
     return dict(
         name=name,
@@ -146,9 +145,8 @@ METHOD_GROUPS['all'] = [
 
 
 def mixes_images(method: str) -> bool:
-    """Whether ``method`` is MixSSL, one of its objectives or design
-    variants: it takes auxiliary images and an input size divisible by the
-    encoder's stride."""
+    """Whether ``method`` trains on mixed images (MixSSL, its objectives
+    and design variants): it takes auxiliary images."""
     m = METHODS[method]
     return bool(m.get('objective') or m.get('design'))
 
@@ -170,8 +168,7 @@ DOWNSTREAM = {
         linear=_DOWN.format(f'{tag}_linear-probe'))
     for task, tag in (('4', '-4cls'), ('8', ''))
 }
-# knn: weighted k-NN top-1 of the frozen encoder (one 0-epoch stage with
-# KNNEvalHook), next to the two trained protocols
+# knn: one 0-epoch stage with KNNEvalHook on the frozen encoder
 PROTOCOLS = OrderedDict(
     finetune='Fine-tune', linear='Linear probe', knn='k-NN')
 TRAINED_PROTOCOLS = ('finetune', 'linear')
@@ -227,8 +224,8 @@ def has_fractions(keys: Iterable[str]) -> bool:
 
 
 def ordered_protocols(keys: Iterable[str]) -> List[str]:
-    """The distinct ``keys`` in :data:`PROTOCOLS` order (unknown ones
-    last), the fine-tune fractions smallest first before the full one."""
+    """The distinct ``keys`` in :data:`PROTOCOLS` order (unknown last),
+    fine-tune fractions smallest first, before the full fine-tune."""
     order = list(PROTOCOLS)
 
     def rank(key):
