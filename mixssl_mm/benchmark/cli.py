@@ -131,8 +131,9 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         'probe / test stages')
     add('--threads',
         type=int,
-        help='CPU threads per run (OMP_NUM_THREADS; default: the preset\'s, '
-        'else cores / jobs when jobs > 1, else torch\'s default)')
+        help='CPU threads per run (OMP_NUM_THREADS; 1 is much faster when '
+        'other jobs share the cores; default: the preset\'s, else cores / '
+        'jobs when jobs > 1, else torch\'s default)')
     add('--dry-run',
         action='store_true',
         help='print the commands, run nothing')

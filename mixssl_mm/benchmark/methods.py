@@ -13,6 +13,7 @@ from collections import OrderedDict
 from functools import partial
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from mixssl_mm.preflight.channels import resnet_out_channels
 from mixssl_mm.preflight.dataloaders import LOADERS
 
 _PRETRAIN = 'configs/{0}/{0}_resnet50_1xb64-20e_bloodmnist.py'
@@ -146,7 +147,8 @@ METHOD_GROUPS['all'] = [
 
 def mixes_images(method: str) -> bool:
     """Whether ``method`` trains on mixed images (MixSSL, its objectives
-    and design variants): it takes auxiliary images."""
+    and design variants): it takes auxiliary images and an input size
+    divisible by the encoder's stride."""
     m = METHODS[method]
     return bool(m.get('objective') or m.get('design'))
 
@@ -303,7 +305,7 @@ def expand_methods(names: Sequence[str]) -> List[str]:
 
 def feature_channels(depth: int) -> int:
     """Output channels of mmpretrain's ResNet-<depth> last stage."""
-    return 512 if depth in (18, 34) else 2048
+    return resnet_out_channels(dict(type='ResNet', depth=depth))
 
 
 # transform type -> its size argument
