@@ -117,23 +117,21 @@ def read_npz(path: str) -> Target:
                     'image.')
             labels[split] = lab.reshape(-1).astype(np.int64)
     num = int(max(int(v.max()) for v in labels.values() if v.size)) + 1
+    classes = list(medmnist_class_names(path, num))
     counts = {
         s: np.bincount(v, minlength=num).tolist()
         for s, v in labels.items()
     }
     return Target(
-        'npz',
-        _npz_name(path),
-        path,
-        list(medmnist_class_names(path, num)),
-        counts,
-        layout='MedMNIST .npz')
+        'npz', _npz_name(path), path, classes, counts, layout='MedMNIST .npz')
 
 
 def folder_splits(root: str) -> Dict[str, str]:
     """split -> sub-folder of ``root`` (``train`` / ``TRAIN``, any case)."""
+    if not osp.isdir(root):
+        return {}
     found = {}
-    for entry in sorted(os.listdir(root)) if osp.isdir(root) else []:
+    for entry in sorted(os.listdir(root)):
         if entry.lower() in FOLDER_SPLITS and osp.isdir(osp.join(root, entry)):
             found.setdefault(entry.lower(), entry)
     return found
