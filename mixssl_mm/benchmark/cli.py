@@ -8,16 +8,14 @@ from .methods import METHOD_GROUPS, METHODS, PROTOCOLS, method_cli_name
 from .presets import PRESETS, preset_names
 from .recipe import DEFAULT_RECIPE, RECIPES
 
-BENCHMARK_DESCRIPTION = ("Benchmark MixSSL against mmpretrain's SSL methods "
-                         '(or any SSL config) on BloodMNIST, another MedMNIST '
-                         'file or your own image folders.')
-
 
 def parse_benchmark_args(argv=None) -> argparse.Namespace:
     """``tools/benchmark.py``'s arguments; ``args.argv`` keeps ``argv``
     (results.md quotes the command)."""
     parser = argparse.ArgumentParser(
-        description=BENCHMARK_DESCRIPTION,
+        description="Benchmark MixSSL against mmpretrain's SSL methods (or "
+        'any SSL config) on BloodMNIST, another MedMNIST file or your own '
+        'image folders.',
         formatter_class=HelpFormatter,
         epilog='Presets:\n' +
         '\n'.join(f'  {k.replace("_", "-"):10s} {v["description"]}'
@@ -38,8 +36,8 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         help='methods or groups to run (default: the preset\'s), or any '
         'self-supervised config, fitted to the run as the methods are '
         '(docs/benchmark.md): mmpretrain::<dir>/<file>.py (mmpretrain\'s '
-        'installed configs), a file, or NAME=CONFIG to name it. Methods: ' +
-        ', '.join(method_cli_name(m) for m in METHODS) + '. Groups: ' +
+        'installed configs), a file, or NAME=CONFIG to name it. Methods: '
+        'listed below. Groups: ' +
         '; '.join(f'{g} = {" ".join(method_cli_name(m) for m in ms)}'
                   for g, ms in METHOD_GROUPS.items()))
     add('--ablations',
@@ -49,11 +47,10 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
     add('--recipe',
         choices=list(RECIPES),
         default=DEFAULT_RECIPE,
-        help='the optimizer and schedule of every pretraining and downstream '
-        'stage, for every method: fair = AdamW (weight decay 0.05, none on '
-        'BN/bias), linear warm-up over 10 %% of the steps then cosine decay, '
-        'the preset\'s lr; paper = the paper\'s constant Adam (lr 1e-4, L2 '
-        'weight decay 1e-4) as in the shipped configs (docs/benchmark.md)')
+        help='the optimizer and schedule of every stage of every method: '
+        'fair = AdamW (weight decay 0.05, none on BN/bias), 10 %% linear '
+        'warm-up then cosine decay, the preset\'s lr; paper = the paper\'s '
+        'constant Adam (lr 1e-4, L2 weight decay 1e-4) (docs/benchmark.md)')
     add('--init-ckpt',
         metavar='PATH',
         help='the paper\'s start: a converted ImageNet ResNet '
@@ -62,8 +59,7 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
     add('--imagenet-ckpt',
         metavar='PATH',
         help='converted ImageNet ResNet weights for method imagenet-self '
-        'only (the other methods start from random weights); --init-ckpt '
-        'gives the same file to every method')
+        'only (--init-ckpt gives them to every method)')
     add('--aux-root',
         metavar='DIR',
         help='auxiliary images for MixSSL, its Table-3 objectives and its '
@@ -135,8 +131,8 @@ def parse_benchmark_args(argv=None) -> argparse.Namespace:
         'probe / test stages')
     add('--threads',
         type=int,
-        help='CPU threads per run (OMP_NUM_THREADS); 1 is much faster when '
-        'other jobs share the cores (default: the preset\'s, else cores / '
+        help='CPU threads per run (OMP_NUM_THREADS; 1 is much faster when '
+        'other jobs share the cores; default: the preset\'s, else cores / '
         'jobs when jobs > 1, else torch\'s default)')
     add('--dry-run',
         action='store_true',

@@ -8,9 +8,11 @@ run from its content (docs/benchmark.md, "Any SSL config"): the data
 import inspect
 import os.path as osp
 from collections import OrderedDict
+from itertools import chain
 from typing import List, Optional, Tuple
 
 from mixssl_mm.preflight.channels import (_is_mixssl, _num_upsamples,
+                                          _registered, _type_name,
                                           feature_channel_mismatches,
                                           probe_encoder, resnet_out_channels)
 from .methods import plain, walk_dicts
@@ -23,40 +25,31 @@ ENCODER_TYPES = ('ResNet', 'SparseResNet')
 FROZEN_KEY = 'frozen_layers_cfg'
 
 
-def _type_name(part) -> Optional[str]:
-    t = part.get('type') if isinstance(part, dict) else None
-    if isinstance(t, str):
-        return t.split('.')[-1]
-    return getattr(t, '__name__', None)
-
-
-def encoder_channels(cfg) -> Optional[int]:
-    """Output channels of the config's own ResNet-family encoder (a
-    SparseResNet counts as the ResNet of its depth); None for another
-    backbone."""
-    backbone = plain(cfg.model).get('backbone') or {}
+def _encoder_channels(model: dict) -> Optional[int]:
+    """Output channels of a ResNet-family encoder (a SparseResNet counts as
+    the ResNet of its depth); None for another backbone."""
+    backbone = model.get('backbone') or {}
     if _type_name(backbone) not in ENCODER_TYPES:
         return None
     return resnet_out_channels(dict(backbone, type='ResNet'))
 
 
 def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
-    """The non-ResNet encoder of a MixSSL config (None for a ResNet, which
-    takes the preset's depth) at ``img_size`` px (falsy: the config's):
-    ``dict(backbone, options, channels, stride)``: the backbone with
-    ``img_size`` where it takes one (ViT), the cfg-options of it and its
-    readers (:func:`reader_options`), its channels and stride (px).
+    """``dict(backbone, options, channels, stride)`` of a MixSSL config's
+    non-ResNet encoder (None for a ResNet: the preset's depth), given
+    ``img_size`` px where it takes one (ViT; falsy: the config's), with the
+    cfg-options of it and its readers (:func:`reader_options`); stride in
+    px.
 
     Raises:
         mixssl_mm.preflight.error.ConfigError: the probe's refusal.
     """
-    from mmpretrain.registry import MODELS
     model = plain(cfg.model)
     backbone = dict(model.get('backbone') or {})
     if _type_name(backbone) in ENCODER_TYPES or not _is_mixssl(model):
         return None
     options = OrderedDict()
-    cls = MODELS.get(_type_name(backbone) or '')
+    cls = _registered(_type_name(backbone))
     if img_size and cls is not None and \
             'img_size' in inspect.signature(cls.__init__).parameters:
         backbone['img_size'] = options['model.backbone.img_size'] = img_size
@@ -67,10 +60,9 @@ def own_encoder(cfg, img_size: Optional[int]) -> Optional[dict]:
 
 
 def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
-    """``(options, channels, stride)`` of a MixSSL ``model`` dict's
-    probed encoder: cfg-options setting every reader of it (the pre-flight's
-    ``feature_channel_mismatches``) to its channels and the decoder's
-    ``num_upsamples`` to ``log2(stride)``; stride in px.
+    """``(options, channels, stride)`` of a MixSSL ``model``'s probed
+    encoder: cfg-options setting its readers to its channels and the
+    decoder's ``num_upsamples`` to ``log2(stride)``; stride in px.
 
     Raises:
         mixssl_mm.preflight.error.ConfigError: no feature map, or a stride
@@ -86,19 +78,18 @@ def reader_options(model: dict) -> Tuple['OrderedDict', int, int]:
 
 def channel_keys(cfg) -> List[str]:
     """The model settings that read the encoder's features, in config
-    order: the necks' and head's channel keys found by the pre-flight's
-    walk, then the algorithm's own integer arguments equal to the encoder's
-    channels (SparK's ``enc_dec_norm_dim``)."""
+    order: the necks' and head's channel keys (the pre-flight's walk), then
+    the algorithm's own integer arguments equal to the encoder's channels
+    (SparK's ``enc_dec_norm_dim``)."""
     model = plain(cfg.model)
     # None: every reader's key, whatever its value
     keys = [k for k, _ in feature_channel_mismatches(model, None)]
-    channels = encoder_channels(cfg)
-    keys += [
-        f'model.{k}' for k, v in model.items()
-        if k not in ('backbone', 'neck', 'head') and type(v) is int
-        and channels is not None and v == channels
+    channels = _encoder_channels(model)
+    return keys + [
+        f'model.{k}'
+        for k, v in model.items() if k not in ('backbone', 'neck', 'head')
+        and type(v) is int and channels is not None and v == channels
     ]
-    return keys
 
 
 def data_overrides(cfg, target) -> dict:
@@ -127,40 +118,33 @@ def data_overrides(cfg, target) -> dict:
                 ])))
 
 
-def _sync_free_norms(model) -> 'OrderedDict':
-    """cfg-options turning each ``SyncBatchNorm`` subclass with a
-    registered twin without ``Sync`` (SparK's ``SparseSyncBatchNorm2d``)
-    into the twin; the Runner's dense revert would normalise SparK's masked
+def _sync_free_norms(model: dict) -> 'OrderedDict':
+    """cfg-options turning each ``SyncBatchNorm`` subclass with a registered
+    twin without ``Sync`` (SparK's ``SparseSyncBatchNorm2d``) into the twin,
+    the backbone's registered default ``norm_cfg`` included when the config
+    leaves it out: the Runner's dense revert would normalise SparK's masked
     positions too. Plain ``SyncBN`` is left to that revert."""
     import torch.nn as nn
-    from mmpretrain.registry import MODELS
+    backbone = model.get('backbone') or {}
+    cls = _registered(_type_name(backbone))
+    default = {}
+    if cls is not None and 'norm_cfg' not in backbone:
+        param = inspect.signature(cls.__init__).parameters.get('norm_cfg')
+        if param is not None and isinstance(param.default, dict):
+            default = dict(backbone=dict(norm_cfg=param.default))
     out = OrderedDict()
-    for path, d in walk_dicts(model, 'model'):
+    for path, d in chain(
+            walk_dicts(model, 'model'), walk_dicts(default, 'model')):
         name = d.get('type') if path.endswith('norm_cfg') else None
         if not isinstance(name, str) or 'Sync' not in name \
                 or name == 'SyncBN':
             continue
-        cls, twin = MODELS.get(name), name.replace('Sync', '')
-        twin_cls = MODELS.get(twin)
-        if cls and issubclass(cls, nn.SyncBatchNorm) and twin_cls and \
-                not issubclass(twin_cls, nn.SyncBatchNorm):
+        twin = name.replace('Sync', '')
+        sync_cls, twin_cls = _registered(name), _registered(twin)
+        if sync_cls and issubclass(sync_cls, nn.SyncBatchNorm) and twin_cls \
+                and not issubclass(twin_cls, nn.SyncBatchNorm):
             out[f'{path}.type'] = twin
     return out
-
-
-def _default_norm(model) -> 'OrderedDict':
-    """:func:`_sync_free_norms` of the backbone's registered default
-    ``norm_cfg`` when the config leaves it out (SparseResNet's is
-    ``SparseSyncBatchNorm2d``)."""
-    from mmpretrain.registry import MODELS
-    backbone = model.get('backbone') or {}
-    cls = MODELS.get(_type_name(backbone) or '')
-    if cls is None or 'norm_cfg' in backbone:
-        return OrderedDict()
-    param = inspect.signature(cls.__init__).parameters.get('norm_cfg')
-    if param is None or not isinstance(param.default, dict):
-        return OrderedDict()
-    return _sync_free_norms(dict(backbone=dict(norm_cfg=param.default)))
 
 
 def fitted_options(cfg,
@@ -189,39 +173,6 @@ def fitted_options(cfg,
     if queue_len and type(model.get('queue_len')) is int:
         out['model.queue_len'] = queue_len
     out.update(_sync_free_norms(model))
-    out.update(_default_norm(model))
-    return out
-
-
-def _train_loop_refusal(cfg) -> Optional[Tuple[str, str]]:
-    loop = plain(cfg.get('train_cfg')) or {}
-    if 'max_epochs' not in loop or loop.get('by_epoch') is False or \
-            loop.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
-        return ('train_cfg', f'is {loop}; the benchmark budgets every method '
-                'in epochs: set train_cfg=dict(type=\'EpochBasedTrainLoop\', '
-                'max_epochs=1)')
-    return None
-
-
-def _own_encoder_refusals(cfg, img_size: int) -> List[Tuple[str, str]]:
-    """What a MixSSL config with its own (non-ResNet) encoder cannot fit:
-    the probe's refusal; a resolution that is no multiple of the
-    encoder's stride (the decoder would not give the input's size back)."""
-    from mixssl_mm.preflight.error import ConfigError
-    try:
-        enc = own_encoder(cfg, img_size)
-    except ConfigError as e:
-        return [('model.backbone', f'({e})')]
-    out = []
-    if img_size and img_size % enc['stride']:
-        name = _type_name(enc['backbone'])
-        out.append(('img_size', f'{img_size} px is no multiple of the '
-                    f"encoder's stride, {enc['stride']} px ({name}); choose "
-                    f"a preset whose img_size is a multiple of {enc['stride']}"
-                    ' (e.g. cpu-small, 64 px)'))
-    loop = _train_loop_refusal(cfg)
-    if loop:
-        out.append(loop)
     return out
 
 
@@ -234,37 +185,51 @@ def refusals(cfg,
     falsy) and ``batch_size``; [] when it can run."""
     from mmpretrain.models import BaseSelfSupervisor
     from mmpretrain.registry import MODELS
-    out = []
+
+    from mixssl_mm.preflight.error import ConfigError
     model = plain(cfg.get('model')) or {}
-    cls = MODELS.get(model.get('type')) if isinstance(
-        model.get('type'), str) else model.get('type')
+    kind = model.get('type')
+    cls = MODELS.get(kind) if isinstance(kind, str) else kind
     if not (isinstance(cls, type) and issubclass(cls, BaseSelfSupervisor)):
-        out.append(('model.type',
-                    f'{model.get("type")!r} is no self-supervised algorithm '
-                    '(an mmpretrain BaseSelfSupervisor); give a pretraining '
-                    'config'))
-        return out
+        return [('model.type',
+                 f'{kind!r} is no self-supervised algorithm (an mmpretrain '
+                 'BaseSelfSupervisor); give a pretraining config')]
     backbone = model.get('backbone') or {}
-    if _type_name(backbone) not in ENCODER_TYPES and _is_mixssl(model):
-        return _own_encoder_refusals(cfg, img_size)
-    if _type_name(backbone) not in ENCODER_TYPES:
-        out.append(
-            ('model.backbone.type',
-             f'{backbone.get("type")!r}: every method of a run is compared '
-             "on the preset's encoder, mmpretrain's ResNet (which the "
-             'fine-tune, linear-probe and k-NN stages load); give a config '
-             f'whose backbone is one of {ENCODER_TYPES} (e.g. mmpretrain\'s '
-             '*_resnet50_* configs)'))
+    resnet = _type_name(backbone) in ENCODER_TYPES
+    if not resnet and not _is_mixssl(model):
+        return [('model.backbone.type',
+                 f'{backbone.get("type")!r}: every method of a run is '
+                 "compared on the preset's encoder, mmpretrain's ResNet "
+                 '(which the fine-tune, linear-probe and k-NN stages load); '
+                 f'give a config whose backbone is one of {ENCODER_TYPES} '
+                 '(e.g. mmpretrain\'s *_resnet50_* configs)')]
+    out = []
+    if resnet:
+        channels = _encoder_channels(model)
+        for key, value in (feature_channel_mismatches(model, channels)
+                           if channels else []):
+            out.append((key, f'is {value} but the config\'s encoder gives '
+                        f'{channels} channels; set it to {channels} (the run '
+                        'then fits it to its encoder)'))
+    else:  # MixSSL on its own encoder
+        try:
+            stride = own_encoder(cfg, img_size)['stride']
+        except ConfigError as e:
+            return [('model.backbone', f'({e})')]
+        if img_size and img_size % stride:
+            out.append(
+                ('img_size', f'{img_size} px is no multiple of the '
+                 f"encoder's stride, {stride} px ({_type_name(backbone)}); "
+                 f'choose a preset whose img_size is a multiple of {stride} '
+                 '(e.g. cpu-small, 64 px)'))
+    loop = plain(cfg.get('train_cfg')) or {}
+    if 'max_epochs' not in loop or loop.get('by_epoch') is False or \
+            loop.get('type', 'EpochBasedTrainLoop') != 'EpochBasedTrainLoop':
+        out.append(('train_cfg', f'is {loop}; the benchmark budgets every '
+                    'method in epochs: set train_cfg=dict(type='
+                    '\'EpochBasedTrainLoop\', max_epochs=1)'))
+    if not resnet:
         return out
-    channels = encoder_channels(cfg)
-    wrong = feature_channel_mismatches(model, channels) if channels else []
-    for key, value in wrong:
-        out.append((key, f'is {value} but the config\'s encoder gives '
-                    f'{channels} channels; set it to {channels} (the run then '
-                    'fits it to its encoder)'))
-    loop = _train_loop_refusal(cfg)
-    if loop:
-        out.append(loop)
     dataset = plain(cfg.get('train_dataloader') or {}).get('dataset') or {}
     if 'pipeline' not in dataset:
         out.append(('train_dataloader.dataset.pipeline',

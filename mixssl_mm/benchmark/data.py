@@ -1,18 +1,18 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The benchmark's target data and task, read and checked before any
-stage (docs/benchmark.md, "Your own data"): a MedMNIST ``.npz`` or an
-image folder of split folders of class folders, classes and files found as
-mmpretrain's ``CustomDataset`` finds them; :func:`choose_task` picks the
-task's classes and refuses, naming what the data holds, one that does not
-match it or lacks train or test images.
+"""The benchmark's target data and task, read and checked before any stage
+(docs/benchmark.md, "Your own data"): a MedMNIST ``.npz`` or split folders
+of class folders (found as mmpretrain's ``CustomDataset`` finds them);
+:func:`choose_task` refuses, naming what the data holds, a task that does
+not match it or lacks train or test images.
 """
-import inspect
 import os
 import os.path as osp
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+from mmpretrain.datasets import ImageNet
+from mmpretrain.datasets.custom import find_folders, get_samples
 
 from mixssl_mm.datasets.medmnist import (BLOODMNIST_CATEGORIES,
                                          BLOODMNIST_PAPER_4, FETCH_HINT,
@@ -29,13 +29,8 @@ FOLDER_SPLITS = ('train', 'val', 'test')
 # folder names too generic to name a dataset (Kaggle: .../dataset2-master/
 # images/TRAIN): the parent names it then
 _GENERIC_NAMES = {'images', 'image', 'imgs', 'data', 'dataset'}
-
-
-def image_extensions() -> tuple:
-    """The image extensions ``CustomDataset`` reads by default."""
-    from mmpretrain.datasets import CustomDataset
-    return inspect.signature(
-        CustomDataset.__init__).parameters['extensions'].default
+# CustomDataset's default extensions
+IMG_EXTENSIONS = ImageNet.IMG_EXTENSIONS
 
 
 @dataclass
@@ -55,11 +50,9 @@ class Target:
 
     @property
     def is_bloodmnist(self) -> bool:
-        """BloodMNIST: the file name the ``MedMNIST`` dataset names as such,
-        and its 8 classes."""
-        return (self.kind == 'npz'
-                and osp.basename(self.path).startswith('bloodmnist')
-                and len(self.classes) == len(BLOODMNIST_CATEGORIES))
+        """A file the ``MedMNIST`` dataset gives BloodMNIST's classes."""
+        return self.kind == 'npz' and \
+            tuple(self.classes) == BLOODMNIST_CATEGORIES
 
     def describe(self, ids: Optional[Sequence[int]] = None) -> str:
         """``'eosinophil (id 1; 1085 train, 624 test), …'`` for ``ids``
@@ -72,7 +65,7 @@ class Target:
 
 @dataclass
 class Task:
-    """The task: target label ``ids`` in task order (task label ``j`` is
+    """Target label ``ids`` in task order (task label ``j`` is
     ``target.classes[ids[j]]``), their names; ``paper``: BloodMNIST's
     4-class paper task or all 8, run on the shipped task configs."""
     ids: List[int]
@@ -92,14 +85,6 @@ def _npz_name(path: str) -> str:
             return f'{name} ({rest} px)' if rest.isdigit() else \
                 f'{name} {rest}'.strip()
     return stem
-
-
-def _folder_name(root: str) -> str:
-    parts = [p for p in osp.normpath(root).split(os.sep) if p]
-    for part in reversed(parts):
-        if part.lower() not in _GENERIC_NAMES:
-            return part
-    return parts[-1] if parts else root
 
 
 def read_npz(path: str) -> Target:
@@ -123,23 +108,22 @@ def read_npz(path: str) -> Target:
                 f'{path} lacks {missing} (found {sorted(npz.files)}); the '
                 'benchmark needs a MedMNIST-format file with train and test '
                 'images and labels.')
-        for split in SPLITS:
-            if f'{split}_labels' in npz.files:
-                lab = np.asarray(npz[f'{split}_labels'])
-                if lab.ndim == 2 and lab.shape[1] != 1:
-                    raise SystemExit(
-                        f'{path}: {split}_labels has shape {lab.shape}, a '
-                        'multi-label task; the benchmark needs one class per '
-                        'image.')
-                labels[split] = lab.reshape(-1).astype(np.int64)
+        for split in [s for s in SPLITS if f'{s}_labels' in npz.files]:
+            lab = np.asarray(npz[f'{split}_labels'])
+            if lab.ndim == 2 and lab.shape[1] != 1:
+                raise SystemExit(
+                    f'{path}: {split}_labels has shape {lab.shape}, a '
+                    'multi-label task; the benchmark needs one class per '
+                    'image.')
+            labels[split] = lab.reshape(-1).astype(np.int64)
     num = int(max(int(v.max()) for v in labels.values() if v.size)) + 1
-    name = _npz_name(path)
     classes = list(medmnist_class_names(path, num))
     counts = {
         s: np.bincount(v, minlength=num).tolist()
         for s, v in labels.items()
     }
-    return Target('npz', name, path, classes, counts, layout='MedMNIST .npz')
+    return Target(
+        'npz', _npz_name(path), path, classes, counts, layout='MedMNIST .npz')
 
 
 def folder_splits(root: str) -> Dict[str, str]:
@@ -160,7 +144,6 @@ def read_folder(root: str) -> Target:
         SystemExit: no train/ or test/, splits with other classes than
             train's, fewer than 2 classes.
     """
-    from mmpretrain.datasets.custom import find_folders, get_samples
     root = osp.abspath(root)
     splits = folder_splits(root)
     if 'train' not in splits or 'test' not in splits:
@@ -170,38 +153,37 @@ def read_folder(root: str) -> Target:
             'test/<class>/<images> (val/ optional), or the Kaggle layout '
             f'TRAIN/<CLASS>/, TEST/<CLASS>/; found {sorted(os.listdir(root))}'
             '. For a MedMNIST .npz give --ann-file.')
-    ext = image_extensions()
-    valid = lambda f: f.lower().endswith(ext)  # noqa: E731
-    classes = None
-    files, counts = {}, {}
+    classes, files, counts = None, {}, {}
     for split in [s for s in FOLDER_SPLITS if s in splits]:
         sdir = osp.join(root, splits[split])
         names = [c for c in find_folders(sdir)[0] if not c.startswith('.')]
-        if classes is None:
-            classes = names
-            if len(classes) < 2:
-                raise SystemExit(
-                    f'{sdir} holds {len(classes)} class folder(s) '
-                    f'{classes}; a classification task needs at least 2.')
-        elif names != classes:
+        if classes is None and len(names) < 2:
+            raise SystemExit(
+                f'{sdir} holds {len(names)} class folder(s) {names}; a '
+                'classification task needs at least 2.')
+        classes = classes or names
+        if names != classes:
             raise SystemExit(
                 f'{sdir} holds the class folders {names}, {splits["train"]}/ '
                 f'holds {classes}; every split needs the same class folders '
                 f'(missing: {sorted(set(classes) - set(names))}, extra: '
                 f'{sorted(set(names) - set(classes))}).')
-        samples, _ = get_samples(
+        files[split], _ = get_samples(
             sdir, {
                 c: i
                 for i, c in enumerate(names)
-            }, is_valid_file=valid)
-        files[split] = samples
-        counts[split] = np.bincount([i for _, i in samples],
+            },
+            is_valid_file=lambda f: f.lower().endswith(IMG_EXTENSIONS))
+        counts[split] = np.bincount([i for _, i in files[split]],
                                     minlength=len(classes)).tolist()
     layout = ('Kaggle blood-cell layout (TRAIN/<CLASS>/, TEST/<CLASS>/)'
               if splits['train'] == 'TRAIN' else
               'ImageNet-style folders (train/<class>/, test/<class>/)')
-    return Target('folder', _folder_name(root), root, classes, counts, splits,
-                  files, layout)
+    parts = [p for p in osp.normpath(root).split(os.sep) if p]
+    name = next(
+        (p for p in reversed(parts) if p.lower() not in _GENERIC_NAMES),
+        parts[-1] if parts else root)
+    return Target('folder', name, root, classes, counts, splits, files, layout)
 
 
 def find_target(data_root: Optional[str], ann_file: Optional[str]) -> Target:
@@ -264,8 +246,7 @@ def choose_task(target: Target,
         paper = '8' if target.is_bloodmnist and (
             classes == '8' or num_classes is None) else None
     if num_classes is not None and num_classes != len(ids):
-        what = ('the subset you chose'
-                if subset is not None else f'{target.name}')
+        what = 'the subset you chose' if subset is not None else target.name
         raise SystemExit(
             f'--num-classes {num_classes} does not match the data: '
             f'{what} has {len(ids)} classes: {target.describe(ids)}. Drop '
@@ -283,8 +264,7 @@ def choose_task(target: Target,
             f'class(es) {[target.classes[i] for i in empty]} of {target.name} '
             'have no train or no test image, so they can be neither learnt '
             f'nor scored: {target.describe(empty)}. Leave them out with '
-            '--classes-subset (the data holds: '
-            f'{target.describe()}).')
+            f'--classes-subset (the data holds: {target.describe()}).')
     return Task(ids, [target.classes[i] for i in ids], paper)
 
 
@@ -326,18 +306,16 @@ def read_aux(root: str) -> AuxFolder:
     """Raises:
         SystemExit: no such folder, or no image in it.
     """
-    from mmpretrain.datasets.custom import find_folders
-
     from mixssl_mm.datasets.transforms.cross_domain_mixup import \
         _has_class_folders
     root = osp.abspath(root)
     if not osp.isdir(root):
         raise SystemExit(f'--aux-root {root}: no such folder.')
-    ext = image_extensions()
-    n = sum(f.lower().endswith(ext) for _, _, fs in os.walk(root) for f in fs)
+    n = sum(f.lower().endswith(IMG_EXTENSIONS) for _, _, fs in os.walk(root)
+            for f in fs)
     if not n:
         raise SystemExit(
-            f'--aux-root {root} holds no image ({", ".join(ext)}); give a '
-            "folder of natural images, e.g. Imagenette's train/.")
+            f'--aux-root {root} holds no image ({", ".join(IMG_EXTENSIONS)}); '
+            "give a folder of natural images, e.g. Imagenette's train/.")
     classes = find_folders(root)[0] if _has_class_folders(root) else None
     return AuxFolder(root, n, classes)

@@ -1,10 +1,9 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""What the benchmark and the throughput tool run: THE methods table (a
-``--methods`` config becomes an entry too, :func:`add_config_method`;
-group ``mmpretrain``: mmpretrain 1.2's nine ResNet methods from its
-installed configs), the groups, the downstream task configs, the protocol
-names, and the helpers that fit a config to a resolution. Config paths are
-relative to the working directory (the repository root).
+"""What the benchmark runs (docs/benchmark.md): :data:`METHODS`, the shipped
+defaults of fitting any SSL config to a run (a ``--methods`` config is added
+by :func:`add_config_method`), its groups, the downstream configs, the
+protocol names, and the config walkers that set a resolution. Config paths
+are relative to the repository root.
 """
 import importlib.util
 import os
@@ -14,6 +13,7 @@ from collections import OrderedDict
 from functools import partial
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from mixssl_mm.preflight.channels import resnet_out_channels
 from mixssl_mm.preflight.dataloaders import LOADERS
 
 _PRETRAIN = 'configs/{0}/{0}_resnet50_1xb64-20e_bloodmnist.py'
@@ -26,15 +26,13 @@ MMPRETRAIN_SCHEME = 'mmpretrain::'  # a config of mmpretrain's own
 
 
 def mmpretrain_config_dir() -> str:
-    """``<mmpretrain>/.mim/configs`` of the installed mmpretrain (found
-    without importing it)."""
+    """``<mmpretrain>/.mim/configs``, found without importing mmpretrain."""
     spec = importlib.util.find_spec('mmpretrain')
     return osp.join(osp.dirname(spec.origin), '.mim', 'configs')
 
 
 def resolve_config(spec: str) -> str:
-    """``mmpretrain::simsiam/x.py`` -> the installed file's path; any other
-    path as given."""
+    """``mmpretrain::simsiam/x.py`` -> the installed file; a path as given."""
     if spec.startswith(MMPRETRAIN_SCHEME):
         return osp.join(mmpretrain_config_dir(), spec[len(MMPRETRAIN_SCHEME):])
     return spec
@@ -42,10 +40,8 @@ def resolve_config(spec: str) -> str:
 
 def channel_options(config: Optional[str], extra: Sequence[str],
                     channels: int) -> Dict[str, int]:
-    """``{key: channels}`` for each setting of ``config`` that reads the
-    encoder (:func:`~.config_fit.channel_keys`), then each of ``extra``, in
-    order (the order is part of a stage's command, hence of its
-    fingerprint)."""
+    """``{key: channels}`` for the readers of the encoder in ``config``
+    (:func:`~.config_fit.channel_keys`), then ``extra``, in command order."""
     keys = []
     if config:
         from .config_fit import channel_keys
@@ -55,11 +51,11 @@ def channel_options(config: Optional[str], extra: Sequence[str],
 
 
 def _entry(name: str, config=None, keys: Sequence[str] = (), **extra):
-    """One METHODS entry: display ``name``, pretraining ``config`` (None:
-    none), ``channels(c)``: cfg-options fitting its readers (and ``keys``)
-    to ``c`` encoder channels. ``extra``: ``objective`` (Table 3),
-    ``design`` (configs/mixssl/design_choices/README.md), ``external``
-    (fine-tunes ``--imagenet-ckpt``), ``spec`` (a ``--methods`` token)."""
+    """A METHODS entry: display ``name``, pretraining ``config`` (or None),
+    ``channels(c)``: cfg-options fitting its readers (and ``keys``) to ``c``
+    channels; ``extra``: ``objective`` (Table 3), ``design`` (an open choice
+    of the paper), ``external`` (fine-tunes ``--imagenet-ckpt``), ``spec``
+    (its ``--methods`` token)."""
     config = resolve_config(config) if config else config
     return dict(
         name=name,
@@ -111,9 +107,8 @@ for _key, _name, _file, _design in [
 ]:
     METHODS[f'mixssl_{_key}'] = _entry(
         f'MixSSL ({_name})', _DESIGN.format(*_file), design=_design)
-# mmpretrain 1.2's ResNet self-supervised methods, from its own installed
-# configs (no copies), fitted to the run like any --methods config
-# (config_fit.py); docs/benchmark.md lists each one's status
+# mmpretrain 1.2's ResNet self-supervised methods from its own installed
+# configs (no copies), fitted like any --methods config (config_fit.py)
 MMPRETRAIN_CONFIGS = OrderedDict(
     simclr=('SimCLR', 'simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py'),
     mocov2=('MoCo v2', 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'),
@@ -151,15 +146,14 @@ METHOD_GROUPS['all'] = [
 
 
 def mixes_images(method: str) -> bool:
-    """Whether ``method`` is MixSSL or one of its objectives / design
-    variants (trains on mixed images, so it takes auxiliary images and
-    needs an input size divisible by the ResNet's stride)."""
+    """Whether ``method`` trains on mixed images (MixSSL, its objectives
+    and design variants): it takes auxiliary images and an input size
+    divisible by the encoder's stride."""
     m = METHODS[method]
     return bool(m.get('objective') or m.get('design'))
 
 
-# what each objective of Table 3 trains (R: reconstruction, T: transparency,
-# C: contrast between two mixes, A: auxiliary-class prediction)
+# what each objective of Table 3 trains
 OBJECTIVE_LOSSES = {
     'T': 'L_trans',
     'R': 'L_rec',
@@ -176,14 +170,12 @@ DOWNSTREAM = {
         linear=_DOWN.format(f'{tag}_linear-probe'))
     for task, tag in (('4', '-4cls'), ('8', ''))
 }
-# knn: weighted k-NN top-1 of the frozen encoder (one 0-epoch stage with
-# KNNEvalHook), next to the two trained protocols
+# knn: one 0-epoch stage with KNNEvalHook on the frozen encoder
 PROTOCOLS = OrderedDict(
     finetune='Fine-tune', linear='Linear probe', knn='k-NN')
 TRAINED_PROTOCOLS = ('finetune', 'linear')
-# label-fraction protocols: ``finetune_<percent>pct`` (``finetune_1pct``,
-# ``finetune_0.5pct``; 100 % is ``finetune``), naming stage folders, the
-# ``protocol`` column of results.csv and the sections of results.md
+# label fractions are protocols ``finetune_<percent>pct`` (``finetune_1pct``;
+# 100 % is ``finetune``): stage folders, results.csv's ``protocol`` column
 FRACTION_BASE = 'finetune'
 
 
@@ -200,8 +192,8 @@ def fraction_protocol(fraction: float) -> str:
 
 
 def split_protocol(key: str) -> Tuple[str, Optional[float]]:
-    """``'finetune_10pct'`` -> ``('finetune', 0.1)``; a base protocol ->
-    ``(key, None)``."""
+    """``'finetune_10pct'`` -> ``('finetune', 0.1)``; ``'knn'`` ->
+    ``('knn', None)``."""
     base, _, rest = key.partition('_')
     if rest.endswith('pct') and base in PROTOCOLS:
         try:
@@ -217,9 +209,8 @@ def base_protocol(key: str) -> str:
 
 
 def protocol_title(key: str, fractions_shown: bool = False) -> str:
-    """``'Fine-tune'``, ``'Fine-tune, 10 % of the labels'``; with
-    ``fractions_shown`` the full fine-tune reads ``'Fine-tune, 100 % of the
-    labels'``."""
+    """``'Fine-tune, 10 % of the labels'``; the full fine-tune reads
+    ``'Fine-tune, 100 % of the labels'`` with ``fractions_shown``."""
     base, fraction = split_protocol(key)
     title = PROTOCOLS.get(base, base)
     if fraction is not None:
@@ -235,9 +226,8 @@ def has_fractions(keys: Iterable[str]) -> bool:
 
 
 def ordered_protocols(keys: Iterable[str]) -> List[str]:
-    """The distinct ``keys`` in report order: base protocols in
-    :data:`PROTOCOLS` order (unknown ones last), each fine-tune fraction
-    before the full fine-tune, smallest first."""
+    """The distinct ``keys`` in :data:`PROTOCOLS` order (unknown last),
+    fine-tune fractions smallest first, before the full fine-tune."""
     order = list(PROTOCOLS)
 
     def rank(key):
@@ -249,14 +239,14 @@ def ordered_protocols(keys: Iterable[str]) -> List[str]:
 
 
 def method_cli_name(key: str) -> str:
-    """METHODS key -> its ``--methods`` spelling (``mixup_simclr`` ->
+    """METHODS key -> ``--methods`` spelling (``mixup_simclr`` ->
     ``mixup-simclr``)."""
     return key.replace('_', '-')
 
 
 def add_config_method(token: str) -> str:
-    """Add the config of a ``--methods`` token (``NAME=CONFIG`` or a bare
-    config, named by its file) to :data:`METHODS`; its key.
+    """Add the config of a ``--methods`` token (``NAME=CONFIG``, or a bare
+    config named by its file) to :data:`METHODS`; its key.
 
     Raises:
         SystemExit: no such file; an empty or taken name.
@@ -315,7 +305,7 @@ def expand_methods(names: Sequence[str]) -> List[str]:
 
 def feature_channels(depth: int) -> int:
     """Output channels of mmpretrain's ResNet-<depth> last stage."""
-    return 512 if depth in (18, 34) else 2048
+    return resnet_out_channels(dict(type='ResNet', depth=depth))
 
 
 # transform type -> its size argument
@@ -333,9 +323,7 @@ CONFIG_SIZE = 224
 def scaled_size(old: int, size: int, full: int = CONFIG_SIZE) -> int:
     """``size`` for a full-size crop (``old >= full``); a smaller one keeps
     its ratio to ``full`` (DINO: 96 -> 27 at 64 px of 224)."""
-    if old >= full:
-        return size
-    return max(1, round(old * size / full))
+    return size if old >= full else max(1, round(old * size / full))
 
 
 def plain(value):
@@ -373,7 +361,6 @@ def walk_transforms(cfg, loaders: Sequence[str], kinds=None):
 
 
 def _size_entries(cfg, loaders: Sequence[str]):
-    """``(cfg-option key, size)`` of every resize/crop of ``loaders``."""
     for path, t in walk_transforms(cfg, loaders, _SIZE_TRANSFORMS):
         key = _SIZE_TRANSFORMS[t['type']]
         if key in t:
@@ -381,8 +368,8 @@ def _size_entries(cfg, loaders: Sequence[str]):
 
 
 def largest_size(cfg, loaders: Sequence[str] = LOADERS) -> int:
-    """The largest resize/crop size in the pipelines of ``loaders`` (a
-    config's full input size); 0 when there is none."""
+    """The largest resize/crop size (px) in the pipelines of ``loaders``;
+    0 when there is none."""
     sizes = [0]
     for _, old in _size_entries(cfg, loaders):
         sizes += list(old) if isinstance(old, (list, tuple)) else [old]

@@ -1,18 +1,12 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """The benchmark's presets, one per hardware budget (docs/benchmark.md,
-"Presets"): overrides of the shipped configs (``None`` keeps the config's
-value).
-
-Keys: description; depth (ResNet-<depth>); img_size (px, None: 224);
-batch_size; train_subset (the first N train images after the class filter,
-mmengine ``indices``, for every training stage; None: all); the three
-stages' epochs; pretrain_lr (None: the configs' 1e-4); num_workers; seeds;
-jobs (chains at a time); threads (per run, None: torch's default); methods;
-queue_len (optional: every negative-key queue,
-``config_fit.fitted_options``); method_options (extra cfg-options per
-method); label_fractions (optional); crop_scale_min (the smallest
-RandomResizedCrop area, ``recipe.crop_options``). Presets that rank methods
-run 3 seeds (results.md's intervals are over seeds); tiny is a smoke test.
+"Presets"): overrides of the shipped configs (``None`` keeps the config's).
+Beyond the self-explaining keys: ``train_subset`` (the first N train images
+after the class filter, for every training stage), ``pretrain_lr`` (None:
+the configs' 1e-4), ``jobs`` (chains at a time), ``threads`` (per run),
+``queue_len`` (every negative-key queue), ``method_options`` (cfg-options
+per method), ``crop_scale_min`` (``recipe.crop_options``). Presets that
+rank methods run 3 seeds; tiny is a smoke test.
 """
 from collections import OrderedDict
 from typing import List

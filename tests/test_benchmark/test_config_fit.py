@@ -19,6 +19,7 @@ from mixssl_mm.benchmark.recipe import PAPER_LR
 from mixssl_mm.benchmark.stage_configs import load_config
 from tests._helpers.image_folders import write_npz
 from tests._helpers.run_names import run_name
+from tests._helpers.training import REPO
 
 MM = mmpretrain_config_dir()
 WIDTH = 16  # the test encoder's base width: ResNet-18 of 128 channels
@@ -182,6 +183,11 @@ def _user_config(tmp_path, text):
         # a queue that takes no whole number of batches of 32
         ("_base_ = ['{mm}/mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py']"
          '\nmodel = dict(queue_len=1000)', 'model.queue_len', 'multiple'),
+        # MixSSL on a ConvNeXt that pools its output: the probe's refusal
+        (f"_base_ = ['{REPO}/configs/mixssl/mixssl_convnext-tiny_1xb64-1e_"
+         "bloodmnist-64px.py']\nmodel = dict(backbone=dict("
+         'gap_before_final_norm=True))', 'model.backbone',
+         'gap_before_final_norm=False'),
     ])
 def test_configs_that_cannot_be_fitted_are_refused_before_any_stage(
         text, key, fix, npz, tmp_path, repo_cwd, methods_table):
