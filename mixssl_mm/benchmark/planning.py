@@ -8,11 +8,10 @@
              -> k-NN                     (a 0-epoch run with KNNEvalHook)
 
 Every stage is ``python -m mixssl_mm.apis.train|test`` on a shipped config
-(relative to the working directory, the repository root) or a generated
+(relative to the repository root, the working directory) or a generated
 wrapper of it (:mod:`.stage_configs`), with ``--cfg-options`` from the
-preset and the arguments. The data, task and start checkpoint are checked
-here, before any stage. Label fractions (subset rule, record, equal-step
-budget): docs/benchmark.md, "Label fractions".
+preset and the arguments. Data, task and start checkpoint are checked here,
+before any stage. Label fractions: docs/benchmark.md, "Label fractions".
 """
 import copy
 import hashlib
@@ -67,20 +66,13 @@ def to_cfg_options(opts: dict) -> List[str]:
 
 @dataclass
 class Stage:
-    """One subprocess of a chain.
-
-    Attributes:
-        label: ``'<method> seed <S> <stage>'`` (console, failures).
-        sdir: its folder (``stage.log``, ``done.json``, outputs).
-        cmd: the argv; the checkpoint of ``needs`` is the placeholder
-            ``<{needs} checkpoint>`` until that stage has finished.
-        kind: what it records: ``'train'`` (its last checkpoint),
-            ``'test'`` (``metrics.json``), ``'knn'`` (``knn/top1``).
-        name: the key other stages' ``needs`` name it by.
-        needs: the stage whose checkpoint it reads; skipped if that failed.
-        outputs: files a finished stage must have, else it runs again.
-        record: ``dict(method, protocol, seed)`` of a reported result.
-    """
+    """One subprocess of a chain: ``label`` (console), its folder ``sdir``,
+    the argv ``cmd`` (with ``<{needs} checkpoint>`` until the stage
+    ``needs`` names has finished), what it records by ``kind`` (``'train'``:
+    its last checkpoint, ``'test'``: ``metrics.json``, ``'knn'``:
+    ``knn/top1``), its ``name`` for ``needs``, the files a finished stage
+    must have (``outputs``) and ``record``: ``dict(method, protocol, seed)``
+    of a reported result."""
     label: str
     sdir: str
     cmd: List[str]
@@ -194,10 +186,6 @@ class LabelSubset:
     classes: List[str]
 
     @property
-    def protocol(self) -> str:
-        return fraction_protocol(self.fraction)
-
-    @property
     def sha256(self) -> str:
         """SHA-256 of the index list as JSON (``[3, 17, ...]``)."""
         return hashlib.sha256(json.dumps(self.indices).encode()).hexdigest()
@@ -276,33 +264,23 @@ class FractionStages:
         self._subsets = {}
 
     def pool(self):
-        """``(labels, classes, pool positions)`` of the full fine-tune's
-        train dataset as its stage builds it."""
+        """``(labels, classes, positions)`` of the full fine-tune's train
+        images."""
         if self._pool is None:
-            plan = self.plan
-            cfg = copy.deepcopy(
-                plan.configs.config(plan.protocol_config(FRACTION_BASE)))
-            for o in (plan.downstream_train_options(FRACTION_BASE, 0, None),
-                      parse_cfg_options(plan.args.downstream_cfg_options)):
-                cfg.merge_from_dict(o, allow_list_keys=True)
-            dataset = cfg.train_dataloader.dataset.to_dict()
-            labels, classes = self._labels(dataset)
+            dataset = self.plan.finetune_cfg().train_dataloader.dataset
+            dataset = dataset.to_dict()
+            # an image list generated but not written yet (a dry run) is
+            # read through a temporary copy
+            ann, files = dataset.get('ann_file'), self.plan.configs.files
+            with tempfile.TemporaryDirectory() as tmp:
+                if ann in files and not osp.isfile(ann):
+                    dataset['ann_file'] = osp.join(tmp, osp.basename(ann))
+                    with open(dataset['ann_file'], 'w') as f:
+                        f.write(files[ann])
+                labels, classes = dataset_labels(dataset)
             self._pool = (labels, classes,
                           pool_positions(len(labels), dataset.get('indices')))
         return self._pool
-
-    def _labels(self, dataset: dict):
-        # an image list generated but not written yet (a dry run) is read
-        # through a temporary copy
-        generated = self.plan.configs.files
-        ann = dataset.get('ann_file')
-        if ann not in generated or osp.isfile(ann):
-            return dataset_labels(dataset)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = osp.join(tmp, osp.basename(ann))
-            with open(path, 'w') as f:
-                f.write(generated[ann])
-            return dataset_labels(dict(dataset, ann_file=path))
 
     def subset(self, protocol: str, seed: int) -> LabelSubset:
         key = (split_protocol(protocol)[1], seed)
@@ -402,11 +380,11 @@ class Plan:
         self.init_sha256 = None
         self._check()
         self.configs = StageConfigs(self)
+        self._finetune_cfg = None
 
     def _check_methods(self, explicit: Sequence[str]):
-        """Refuse a method whose config is missing or cannot be fitted
-        (:func:`~.config_fit.refusals`); leave out one only a group
-        named, with its reason in :attr:`left_out`."""
+        # a config that cannot be fitted (config_fit.refusals) is refused
+        # when named, left out (with the reason) when a group named it
         p = self.preset
         for m in [m for m in self.methods if METHODS[m]['config']]:
             cfg = METHODS[m]['config']
@@ -557,26 +535,21 @@ class Plan:
                 record=record)
         return out
 
-    # -- configs ---------------------------------------------------------
+    # -- configs (:mod:`.stage_configs`) -----------------------------------
     def pretrain_config(self, method: str) -> str:
-        return self.configs.pretrain(method, METHODS[method]['config'])
-
-    def downstream_encoder(self, method: Optional[str]) -> Optional[tuple]:
-        """``(method, backbone)`` of a method with its config's own encoder,
-        None for the preset's ResNet."""
-        enc = self.encoders.get(method)
-        return (method, enc['backbone']) if enc else None
-
-    def encoder_channels(self, method: Optional[str]) -> int:
-        enc = self.encoders.get(method)
-        return enc['channels'] if enc else self.channels
+        cfg = METHODS[method]['config']
+        return self.configs.wrapper(
+            f'{method}_pretrain', cfg,
+            lambda: self.configs.pretrain_overrides(cfg))
 
     def protocol_config(self,
                         protocol: str,
                         method: Optional[str] = None) -> str:
         """The config of a fine-tune / linear-probe stage and its test."""
-        return self.configs.protocol(
-            base_protocol(protocol), self.downstream_encoder(method))
+        p = base_protocol(protocol)
+        return self.configs.wrapper(
+            p, self.downstream[p],
+            lambda: self.configs.downstream_overrides(p, method), method)
 
     def train_config(self,
                      protocol: str,
@@ -584,12 +557,29 @@ class Plan:
                      method: Optional[str] = None) -> str:
         """A downstream training stage's config; a label fraction's trains
         on its subset for ``seed``."""
-        if base_protocol(protocol) != protocol:
-            return self.configs.label_subset(
-                protocol, seed,
-                self.fraction_stages.subset(protocol, seed).indices,
-                self.downstream_encoder(method))
-        return self.protocol_config(protocol, method)
+        if base_protocol(protocol) == protocol:
+            return self.protocol_config(protocol, method)
+        indices = self.fraction_stages.subset(protocol, seed).indices
+        return self.configs.wrapper(
+            f'{protocol}_seed{seed}', self.downstream['finetune'],
+            lambda: self.configs.subset_overrides(indices, method), method)
+
+    def knn_config(self, method: Optional[str] = None) -> str:
+        return self.configs.wrapper('knn', self.downstream['finetune'],
+                                    lambda: self.configs.knn_overrides(method),
+                                    method)
+
+    def finetune_cfg(self):
+        """The config the full fine-tune stage loads with its options (seed
+        0, the ResNet): the label fractions' pool, k-NN's bank."""
+        if self._finetune_cfg is None:
+            cfg = copy.deepcopy(
+                self.configs.config(self.protocol_config(FRACTION_BASE)))
+            for o in (self.downstream_train_options(FRACTION_BASE, 0, None),
+                      parse_cfg_options(self.args.downstream_cfg_options)):
+                cfg.merge_from_dict(o, allow_list_keys=True)
+            self._finetune_cfg = cfg
+        return self._finetune_cfg
 
     def train_extra(self, protocol: str) -> List[str]:
         """``--downstream-cfg-options`` of a training stage (a fraction
@@ -598,9 +588,6 @@ class Plan:
         if base_protocol(protocol) != protocol:
             return [o for o in extra if not o.startswith(INDICES + '=')]
         return extra
-
-    def knn_config(self, method: Optional[str] = None) -> str:
-        return self.configs.knn(self.downstream_encoder(method))
 
     def write_files(self) -> List[str]:
         """Write the generated image lists, wrapper configs, label-subset
@@ -664,6 +651,10 @@ class Plan:
         ] + to_cfg_options(opts) + list(extra)
 
     # -- cfg-options -----------------------------------------------------
+    def encoder_channels(self, method: Optional[str]) -> int:
+        enc = self.encoders.get(method)
+        return enc['channels'] if enc else self.channels
+
     def _loader_options(self, o: dict, loader: str) -> None:
         w = self.preset['num_workers']
         o[f'{loader}.num_workers'] = w
