@@ -59,20 +59,19 @@ def _fmt_value(v) -> str:
 
 
 def to_cfg_options(opts: dict) -> List[str]:
-    """``{key: value}`` -> ``['key=value', ...]`` that mmengine's
-    ``DictAction`` parses back to the same values."""
+    """``{key: value}`` -> ``['key=value', ...]`` as ``--cfg-options``
+    (mmengine's ``DictAction``) reads them."""
     return [f'{k}={_fmt_value(v)}' for k, v in opts.items()]
 
 
 @dataclass
 class Stage:
-    """One subprocess of a chain: ``label`` (console), its folder ``sdir``,
-    the argv ``cmd`` (with ``<{needs} checkpoint>`` until the stage
-    ``needs`` names has finished), what it records by ``kind`` (``'train'``:
-    its last checkpoint, ``'test'``: ``metrics.json``, ``'knn'``:
-    ``knn/top1``), its ``name`` for ``needs``, the files a finished stage
-    must have (``outputs``) and ``record``: ``dict(method, protocol, seed)``
-    of a reported result."""
+    """One subprocess of a chain: its folder ``sdir``, the argv ``cmd``
+    (``<{needs} checkpoint>`` until the stage ``needs`` names has finished),
+    what it records by ``kind`` (``'train'``: its last checkpoint,
+    ``'test'``: ``metrics.json``, ``'knn'``: ``knn/top1``), the files a
+    finished stage must have (``outputs``), ``record``: ``dict(method,
+    protocol, seed)`` of a reported result."""
     label: str
     sdir: str
     cmd: List[str]
@@ -142,9 +141,8 @@ def stratified_subset(labels: np.ndarray,
                       seed: int,
                       pool: Optional[np.ndarray] = None) -> np.ndarray:
     """Sorted positions of a class-stratified ``fraction`` of ``pool``
-    (default: all of ``labels``), at least one image per class: scikit-learn
-    ``train_test_split(stratify=..., random_state=seed)``; a class with one
-    image is kept, one the split left empty gets one (same seed)."""
+    (default: all of ``labels``) by scikit-learn's ``train_test_split``,
+    at least one image per class."""
     from sklearn.model_selection import train_test_split
     pool = np.arange(len(labels)) if pool is None else np.asarray(pool)
     y = np.asarray(labels)[pool]
@@ -219,8 +217,8 @@ def draw_subset(labels: np.ndarray, classes: Sequence[str], fraction: float,
 
 
 def dataset_labels(dataset_cfg: dict):
-    """``(labels, class names)`` of every ``data_list`` entry of the dataset
-    ``dataset_cfg`` builds (its ``indices`` and pipeline ignored)."""
+    """``(labels, class names)`` of the whole ``data_list`` of the dataset
+    ``dataset_cfg`` builds."""
     from mmpretrain.registry import DATASETS
 
     import mixssl_mm  # noqa: F401  (registers MedMNIST)
@@ -254,8 +252,7 @@ def expand_protocols(protocols: Sequence[str],
 
 
 class FractionStages:
-    """The label subsets of ``plan`` and how their stages differ from the
-    full fine-tune."""
+    """The label subsets of ``plan``, and their stages' options."""
 
     def __init__(self, plan, fractions: Sequence[float]):
         self.plan = plan
@@ -295,22 +292,6 @@ class FractionStages:
             self.subset(fraction_protocol(f), s) for f in self.fractions
             if f < 1.0 for s in self.plan.seeds
         ]
-
-    def adjust_options(self, options: dict, protocol: str, seed: int,
-                       epochs: int) -> None:
-        """The full fine-tune's ``options`` -> the fraction stage's: no
-        ``indices`` (the config lists the subset), the same optimizer steps
-        (and checkpoints, warm-up) as ``epochs`` epochs on the pool."""
-        options.pop(INDICES, None)
-        pool = len(self.pool()[2])
-        n = len(self.subset(protocol, seed).indices)
-        batch = self.plan.preset['batch_size']
-        scaled = equal_step_epochs(epochs, pool, n, batch)
-        options['train_cfg.max_epochs'] = scaled
-        options['default_hooks.checkpoint.interval'] = max(1, scaled // epochs)
-        options.update(
-            warmup_options(self.plan.recipe, scaled,
-                           steps_per_epoch(n, batch, False)))
 
 
 # ------------------------------------------------------------------ plan
@@ -458,14 +439,13 @@ class Plan:
 
     @property
     def train_images(self) -> int:
-        """Train images the stages train on (task classes, cut to the
-        preset's ``train_subset``)."""
+        """Train images of the task the stages train on."""
         n = sum(self.target.counts['train'][i] for i in self.task.ids)
         return min(n, self.preset['train_subset'] or n)
 
     @property
     def imagenet_ckpt(self) -> Optional[str]:
-        """ImageNet-self's checkpoint (absolute): the shared start, else
+        """ImageNet-self's start: ``--init-ckpt``, else
         ``--imagenet-ckpt``."""
         ckpt = self.init_ckpt or self.args.imagenet_ckpt
         return osp.abspath(ckpt) if ckpt else None
@@ -592,17 +572,8 @@ class Plan:
     def write_files(self) -> List[str]:
         """Write the generated image lists, wrapper configs, label-subset
         records and Rand starts the stages read; the paths written."""
-        for m in [None] + list(self.encoders):
-            if 'knn' in self.protocols:
-                self.knn_config(m)
-            if m is None:
-                for method in self.methods:
-                    if METHODS[method]['config']:
-                        self.pretrain_config(method)
-            for proto in self.protocols:
-                if proto != 'knn':
-                    for seed in self.seeds:
-                        self.train_config(proto, seed, m)
+        for chain in self.chains():
+            self.stages(*chain)  # names (adds) every generated config
         subsets = [
             s.write(self.work_dir) for s in self.fraction_stages.subsets()
         ]
@@ -747,7 +718,13 @@ class Plan:
         stage that starts from the encoder in ``ckpt`` (None: Rand's)."""
         p, base = self.preset, base_protocol(protocol)
         cfg = self.configs.config(self.protocol_config(protocol, method))
-        epochs = p[f'{base}_epochs']
+        epochs = full = p[f'{base}_epochs']
+        images = self.train_images
+        if base != protocol:  # a label fraction: the full one's steps
+            images = len(self.fraction_stages.subset(protocol, seed).indices)
+            epochs = equal_step_epochs(full,
+                                       len(self.fraction_stages.pool()[2]),
+                                       images, p['batch_size'])
         o = self._common_train_options(cfg, epochs, seed, method)
         for k in [k for k in o if k.startswith('val_dataloader.')]:
             del o[k]  # validation is off
@@ -764,11 +741,11 @@ class Plan:
             self.random_start(seed)
         o.update(self._data_options('train_dataloader'))
         o.update(
-            warmup_options(
-                self.recipe, epochs,
-                steps_per_epoch(self.train_images, p['batch_size'], False)))
-        if base != protocol:  # a label fraction
-            self.fraction_stages.adjust_options(o, protocol, seed, epochs)
+            warmup_options(self.recipe, epochs,
+                           steps_per_epoch(images, p['batch_size'], False)))
+        if base != protocol:
+            o.pop(INDICES, None)  # the config lists the subset
+            o['default_hooks.checkpoint.interval'] = max(1, epochs // full)
         return o
 
     def test_options(self,
