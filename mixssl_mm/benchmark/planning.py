@@ -8,10 +8,9 @@
              -> k-NN                     (a 0-epoch run with KNNEvalHook)
 
 Every stage is ``python -m mixssl_mm.apis.train|test`` on a shipped config
-(relative to the repository root, the working directory) or a generated
-wrapper of it (:mod:`.stage_configs`), with ``--cfg-options`` from the
-preset and the arguments. Data, task and start checkpoint are checked here,
-before any stage. Label fractions: docs/benchmark.md, "Label fractions".
+(relative to the repository root) or a generated wrapper of it
+(:mod:`.stage_configs`), with ``--cfg-options`` from the preset and the
+arguments, all checked here before any stage runs.
 """
 import copy
 import hashlib
@@ -83,12 +82,11 @@ class Stage:
 
 
 def check_start(path: str, depth: int) -> str:
-    """The sha256 of ``--init-ckpt``, checked once to hold a
-    ResNet-``depth`` under ``backbone.`` (the pre-flight's key check).
+    """The sha256 of ``--init-ckpt``, checked to hold a ResNet-``depth``
+    under ``backbone.``.
 
     Raises:
-        SystemExit: no such file, unreadable, unconverted, or another
-            encoder's keys / shapes (listed).
+        SystemExit: no such file, unreadable, or another encoder's keys.
     """
     from mmpretrain.models import ResNet
 
@@ -126,9 +124,8 @@ def check_fractions(fractions: Sequence[float]) -> List[float]:
 
 
 def pool_positions(num_images: int, indices=None) -> np.ndarray:
-    """Positions of the full fine-tune's images in a ``data_list`` of
-    ``num_images``, read as mmengine's ``BaseDataset(indices=...)`` reads
-    them (None, an int: the first N, or a sequence)."""
+    """Positions in a ``data_list`` of ``num_images`` that mmengine's
+    ``BaseDataset(indices=...)`` keeps."""
     if indices is None:
         return np.arange(num_images)
     if isinstance(indices, int):
@@ -174,8 +171,8 @@ def stratified_subset(labels: np.ndarray,
 
 @dataclass
 class LabelSubset:
-    """One seed's subset of one fraction: sorted ``data_list`` positions
-    ``indices``, images per class in it (``counts``) and in the pool."""
+    """One seed's subset of one fraction: sorted ``data_list`` positions,
+    images per class in it (``counts``) and in the pool."""
     fraction: float
     seed: int
     indices: List[int]
@@ -234,7 +231,7 @@ def dataset_labels(dataset_cfg: dict):
 
 
 def equal_step_epochs(epochs: int, pool: int, subset: int, batch: int) -> int:
-    """Epochs that give a ``subset``-image fine-tune the optimizer steps of
+    """Epochs of a ``subset``-image fine-tune with the optimizer steps of
     ``epochs`` epochs on ``pool`` images."""
     steps = epochs * math.ceil(pool / batch)
     return max(epochs, int(round(steps / math.ceil(subset / batch))))
@@ -261,8 +258,7 @@ class FractionStages:
         self._subsets = {}
 
     def pool(self):
-        """``(labels, classes, positions)`` of the full fine-tune's train
-        images."""
+        """``(labels, classes, positions)`` of the full fine-tune's."""
         if self._pool is None:
             dataset = self.plan.finetune_cfg().train_dataloader.dataset
             dataset = dataset.to_dict()
@@ -550,8 +546,8 @@ class Plan:
                                     method)
 
     def finetune_cfg(self):
-        """The config the full fine-tune stage loads with its options (seed
-        0, the ResNet): the label fractions' pool, k-NN's bank."""
+        """The full fine-tune's config with its options (seed 0): the label
+        fractions' pool, k-NN's bank."""
         if self._finetune_cfg is None:
             cfg = copy.deepcopy(
                 self.configs.config(self.protocol_config(FRACTION_BASE)))
@@ -570,8 +566,7 @@ class Plan:
         return extra
 
     def write_files(self) -> List[str]:
-        """Write the generated image lists, wrapper configs, label-subset
-        records and Rand starts the stages read; the paths written."""
+        """Write the generated files the stages read; the paths written."""
         for chain in self.chains():
             self.stages(*chain)  # names (adds) every generated config
         subsets = [
@@ -592,7 +587,6 @@ class Plan:
         return not m['config'] and not m.get('external')
 
     def random_start(self, seed: int) -> str:
-        """Rand's encoder (:func:`~.recipe.write_random_start`)."""
         return osp.join(self.work_dir, 'rand_start', f'seed{seed}', 'encoder',
                         'backbone.pth')
 
@@ -752,8 +746,7 @@ class Plan:
                      protocol: str,
                      seed: int,
                      method: Optional[str] = None) -> dict:
-        """cfg-options of ``method``'s test stage (weights come from its
-        checkpoint)."""
+        """cfg-options of ``method``'s test stage."""
         p, o = self.preset, OrderedDict()
         cfg = self.configs.config(self.protocol_config(protocol, method))
         o['randomness.seed'] = seed
@@ -773,8 +766,8 @@ class Plan:
                     seed: int,
                     ckpt: Optional[str],
                     method: Optional[str] = None) -> dict:
-        """cfg-options of the k-NN stage: the fine-tune stage's, 0 epochs
-        (its ``KNNEvalHook`` evaluates the initial weights, ``ckpt``)."""
+        """The fine-tune's cfg-options, 0 epochs: ``KNNEvalHook`` evaluates
+        the initial weights, ``ckpt``."""
         o = self.downstream_train_options('finetune', seed, ckpt, method)
         o['train_cfg.max_epochs'] = 0
         o.pop(WARMUP_END_KEY, None)  # it trains nothing

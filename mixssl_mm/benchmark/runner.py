@@ -223,12 +223,12 @@ class StageRunner:
         return dict(metrics=metrics)
 
 
-class Benchmark:
+class Benchmark(StageRunner):
     """Runs the plan of parsed ``args`` (:func:`.cli.parse_benchmark_args`)."""
 
     def __init__(self, args):
         self.args, self.plan = args, Plan(args)
-        self.runner = StageRunner(
+        super().__init__(
             self.plan.work_dir,
             self.plan.size(),
             self.plan.threads,
@@ -242,26 +242,26 @@ class Benchmark:
     def run(self) -> int:
         """Run (or, with ``--dry-run``, print) every stage; 0 when all
         finished, else 1."""
-        plan, runner, log = self.plan, self.runner, self.runner.log
+        plan, log = self.plan, self.log
         log(f'preset {plan.preset_name}: {plan.preset["description"]}')
         log(f'data {plan.target.name} ({plan.target.layout}, '
             f'{plan.target.path}): task classes {plan.task.classes}')
         log(f'methods {plan.methods}, seeds {plan.seeds}, protocols '
             f'{plan.protocols}, work dir {plan.work_dir}, '
-            f'{runner.total} stages, {plan.jobs} at a time')
-        if not self.args.dry_run:
+            f'{self.total} stages, {plan.jobs} at a time')
+        if not self.dry_run:
             os.makedirs(plan.work_dir, exist_ok=True)
             self.written = plan.write_files()
             for path in self.written:
                 log(f'wrote {osp.relpath(path)}')
         run_chains(plan.chains(), self._chain,
-                   1 if self.args.dry_run else plan.jobs)
-        log(f'finished: {runner.n_run} stages run, {runner.n_skipped} '
+                   1 if self.dry_run else plan.jobs)
+        log(f'finished: {self.n_run} stages run, {self.n_skipped} '
             f'skipped, {len(self.failed)} failed, wall time '
-            f'{(time.time() - runner.t0) / 60:.1f} min')
+            f'{(time.time() - self.t0) / 60:.1f} min')
         for f in self.failed:
             log(f'FAILED: {f}')
-        if not self.args.dry_run:
+        if not self.dry_run:
             print('\n'.join(
                 closing_lines(plan.work_dir, self.records, plan.methods,
                               self.written)))
@@ -275,18 +275,16 @@ class Benchmark:
             if stage.needs in failed:
                 failed.add(stage.name)
                 continue
-            hole = f'<{stage.needs} checkpoint>'
-            cmd = [
-                c.replace(hole, ckpts.get(stage.needs, hole))
-                for c in stage.cmd
-            ]
+            cmd = stage.cmd
+            if stage.needs in ckpts:
+                hole = f'<{stage.needs} checkpoint>'
+                cmd = [c.replace(hole, ckpts[stage.needs]) for c in cmd]
             try:
-                res = self.runner.run_stage(stage.label, stage.sdir, cmd,
-                                            lambda: self.runner.result(stage),
-                                            stage.outputs)
+                res = self.run_stage(stage.label, stage.sdir, cmd,
+                                     lambda: self.result(stage), stage.outputs)
             except StageFailed as e:
                 failed.add(stage.name)
-                with self.runner.lock:
+                with self.lock:
                     self.failed.append(f'{method} seed {seed}: {e}')
                 continue
             if 'checkpoint' in res:
@@ -297,12 +295,11 @@ class Benchmark:
                     rec['predictions'] = stage.outputs[0]
                 if self.plan.positive is not None:
                     rec['pos_label'] = self.plan.positive
-                with self.runner.lock:
+                with self.lock:
                     self.records.append(rec)
-        if not self.args.dry_run:
-            with self.runner.lock:
-                write_results(self.plan, self.records,
-                              self.runner.stage_seconds)
+        if not self.dry_run:
+            with self.lock:
+                write_results(self.plan, self.records, self.stage_seconds)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,13 +1,10 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """The config each stage runs: the shipped config when ``--cfg-options``
 can say everything, else a generated *wrapper* under
-``<work_dir>/generated/configs/`` that ``_base_``-s it and changes what
-options cannot (docs/benchmark.md, "What it runs"): an image-folder
-target's datasets, ``--aux-root``, a binary task's ``PositiveClassMetric``,
-the k-NN / BN re-estimation hooks, a config's own encoder, a label
-fraction's ``indices``. A file's name ends in a hash of its content (the
-repository as ``<repo>``), so a stage's command, hence its fingerprint,
-changes exactly when what it reads changes.
+``<work_dir>/generated/configs/`` that ``_base_``-s it and sets what options
+cannot (docs/benchmark.md, "What it runs"). A file's name ends in a hash of
+its content, so a stage's command, hence its fingerprint, changes exactly
+when what it reads changes.
 """
 import argparse
 import copy
@@ -51,8 +48,8 @@ def parse_cfg_options(options: Sequence[str]) -> dict:
 
 
 def merged(cfg: Config, overrides: Dict) -> Config:
-    """A copy of ``cfg`` with ``overrides`` merged as a child config's keys
-    are merged into its ``_base_``."""
+    """A copy of ``cfg`` with ``overrides`` merged as ``_base_``
+    inheritance merges them."""
     if not overrides:
         return copy.deepcopy(cfg)
     d = Config._merge_a_into_b(
@@ -83,10 +80,9 @@ def wrapper_text(base: str, overrides: Dict, root: str) -> str:
 
 
 def image_lists(target, task, seed: int = 0) -> Dict[str, Dict[str, str]]:
-    """split -> ``{'labelled': 'CLASS/x.png 0\\n…', 'images':
-    'CLASS/x.png\\n…'}`` for ``CustomDataset(ann_file=...)``: the task's
-    classes, labelled ``0..k-1``; the train list shuffled once with ``seed``
-    (the presets' "first N train images" are a random sample)."""
+    """split -> ``{'labelled': 'CLASS/x.png 0\\n…', 'images': …}`` of the
+    task's classes (``0..k-1``), train shuffled once with ``seed`` (the
+    presets' "first N train images" are a random sample)."""
     remap = {cid: j for j, cid in enumerate(task.ids)}
     out = {}
     for split in ('train', 'test'):
@@ -105,9 +101,8 @@ def folder_dataset(target,
                    ann_file: str,
                    pipeline: Sequence,
                    classes=None) -> dict:
-    """A ``CustomDataset`` replacing the shipped one (``_delete_``) over
-    ``target``'s ``split`` listed in ``ann_file`` (unlabelled when
-    ``classes`` is None)."""
+    """A ``CustomDataset`` over ``target``'s ``split`` listed in
+    ``ann_file`` (unlabelled when ``classes`` is None)."""
     d = dict(
         _delete_=True,
         type='CustomDataset',
@@ -123,8 +118,7 @@ def folder_dataset(target,
 
 def replace_aux(pipeline: Sequence, aux_root: str) -> list:
     """``pipeline`` with every ``CrossDomainMixup`` drawing from the folder
-    ``aux_root`` with the shipped auxiliary pipeline behind a file
-    loader."""
+    ``aux_root``."""
     out = []
     for t in map(plain, pipeline):
         if t.get('type') == 'CrossDomainMixup':
@@ -142,12 +136,11 @@ def replace_aux(pipeline: Sequence, aux_root: str) -> list:
 
 def encoder_override(backbone: dict, protocol: str) -> dict:
     """The ``model`` key of a downstream wrapper with ``backbone`` instead
-    of the ResNet (``Pretrained`` under ``backbone.``; frozen whole in the
-    linear probe: every stage (ConvNeXt) or layer (ViT)).
+    of the ResNet, frozen whole in the linear probe.
 
     Raises:
-        ValueError: a backbone with neither ``num_layers`` nor
-            ``num_stages`` in the linear probe.
+        ValueError: the linear probe of a backbone without ``num_layers``
+            or ``num_stages``.
     """
     new = dict(
         copy.deepcopy(backbone),
@@ -169,9 +162,9 @@ def encoder_override(backbone: dict, protocol: str) -> dict:
 
 
 class StageConfigs:
-    """The generated files of ``plan`` (:class:`~.planning.Plan`), kept in
-    :attr:`files` (path -> content) until :meth:`write`, the wrappers'
-    top-level keys and the configs the stages load."""
+    """The generated files of ``plan`` (:class:`~.planning.Plan`), in
+    :attr:`files` (path -> content) until :meth:`write`, and the wrappers'
+    top-level keys."""
 
     def __init__(self, plan):
         self.plan, self.target = plan, plan.target
@@ -234,9 +227,8 @@ class StageConfigs:
         return self._paths[stem]
 
     def clean_datasets(self) -> tuple:
-        """``(train, test)`` datasets of the full fine-tune, both with the
-        test pipeline: k-NN's bank and queries, the BatchNorm
-        re-estimation's images."""
+        """``(train, test)`` datasets of the full fine-tune with the test
+        pipeline: k-NN's bank and queries, BN re-estimation's images."""
         if self._clean is None:
             cfg = self.plan.finetune_cfg()
             test = cfg.test_dataloader.dataset.to_dict()
@@ -247,8 +239,7 @@ class StageConfigs:
         return self._clean
 
     def _hooks(self, cfg, *hooks) -> list:
-        """``cfg``'s custom hooks, ``BNRecalibrationHook`` with
-        ``--recalibrate-bn``, then ``hooks``."""
+        # cfg's custom hooks, BNRecalibrationHook (--recalibrate-bn), hooks
         out = list(cfg.get('custom_hooks') or [])
         if self.plan.args.recalibrate_bn:
             out.append(
@@ -259,8 +250,7 @@ class StageConfigs:
         return out + list(hooks)
 
     def pretrain_overrides(self, config: str) -> dict:
-        """Top-level keys of a pretraining wrapper: the recipe's, the
-        data's (:func:`~.config_fit.data_overrides`), the aux folder's."""
+        """Top-level keys of a pretraining wrapper: recipe, data, aux."""
         cfg, aux = load_config(config), self.plan.aux
         o = optimizer_overrides(self.plan.recipe, stage='pretrain', config=cfg)
         o.update(data_overrides(cfg, self.target))
@@ -283,15 +273,13 @@ class StageConfigs:
 
     def downstream_overrides(self, protocol: str, method=None) -> dict:
         """Top-level keys of a fine-tune / linear-probe (and test) wrapper:
-        the recipe's; the linear probe trains on clean views (the test
-        pipeline), so it scores the frozen features, not augmentation; the
-        data's, metrics, hooks; ``method``'s own encoder."""
+        recipe, data, metrics, hooks, ``method``'s own encoder."""
         cfg = load_config(self.downstream[protocol])
         o = optimizer_overrides(self.plan.recipe, stage=protocol)
         pipelines = dict(
             train=cfg.train_dataloader.dataset.pipeline,
             test=cfg.test_dataloader.dataset.pipeline)
-        if protocol == 'linear':
+        if protocol == 'linear':  # it scores features, not augmentation
             pipelines['train'] = pipelines['test']
             o['train_dataloader'] = dict(
                 dataset=dict(pipeline=pipelines['test']))
@@ -318,16 +306,14 @@ class StageConfigs:
         return o
 
     def subset_overrides(self, indices: Sequence[int], method=None) -> dict:
-        """A label fraction's: the fine-tune's, training on the
-        ``data_list`` positions ``indices``."""
+        """A label fraction's: the fine-tune's on ``indices``."""
         o = self.downstream_overrides('finetune', method)
         loader = o.setdefault('train_dataloader', {})
         loader.setdefault('dataset', {})['indices'] = list(indices)
         return o
 
     def knn_overrides(self, method=None) -> dict:
-        """The k-NN stage's: the fine-tune's and a ``KNNEvalHook`` (k = 20,
-        T = 0.07) over :meth:`clean_datasets`."""
+        """The k-NN stage's: the fine-tune's and a ``KNNEvalHook``."""
         hooks = self._hooks(
             load_config(self.downstream['finetune']),
             dict(
