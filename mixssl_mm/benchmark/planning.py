@@ -44,8 +44,6 @@ from .stage_configs import StageConfigs, load_config, parse_cfg_options
 KNN_K = 20  # KNNEvalHook's k, which the memory bank must hold
 INDICES = 'train_dataloader.dataset.indices'
 START_PREFIX = 'backbone.'
-CONVERTER = ('python tools/model_converters/resnet_to_mmpretrain.py SRC.pth '
-             'DST.pth (docs/model_converters.md)')
 
 
 def _fmt_value(v) -> str:
@@ -90,11 +88,14 @@ def check_start(path: str, depth: int) -> str:
     """
     from mmpretrain.models import ResNet
 
+    from mixssl_mm.converters.resnet import DOC, converter_command
     from mixssl_mm.preflight.checkpoints import check_pretrained_keys
     from mixssl_mm.preflight.error import ConfigError
     if not osp.isfile(path):
-        raise SystemExit(f'--init-ckpt {path}: no such file. Convert DINO or '
-                         f'torchvision weights first: {CONVERTER}.')
+        raise SystemExit(
+            f'--init-ckpt {path}: no such file. Convert DINO or torchvision '
+            f'weights first: {converter_command("SRC.pth", "DST.pth")} '
+            f'({DOC}).')
     encoder = ResNet(
         depth=depth,
         init_cfg=dict(type='Pretrained', checkpoint=path, prefix=START_PREFIX))
