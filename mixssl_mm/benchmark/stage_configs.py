@@ -79,10 +79,11 @@ def wrapper_text(base: str, overrides: Dict, root: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def image_lists(target, task, seed: int = 0) -> Dict[str, Dict[str, str]]:
-    """split -> ``{'labelled': 'CLASS/x.png 0\\n…', 'images': …}`` of the
-    task's classes (``0..k-1``), train shuffled once with ``seed`` (the
-    presets' "first N train images" are a random sample)."""
+def image_lists(target, task, seed: int = 0) -> Dict[str, str]:
+    """``{'train-labelled': 'CLASS/x.png 0\\n…', 'train-images':
+    'CLASS/x.png\\n…', 'test-labelled': …}`` of the task's classes
+    (``0..k-1``), train shuffled once with ``seed`` (the presets' "first N
+    train images" are a random sample)."""
     remap = {cid: j for j, cid in enumerate(task.ids)}
     out = {}
     for split in ('train', 'test'):
@@ -90,9 +91,9 @@ def image_lists(target, task, seed: int = 0) -> Dict[str, Dict[str, str]]:
         if split == 'train':
             order = np.random.default_rng(seed).permutation(len(kept))
             kept = [kept[i] for i in order]
-        out[split] = dict(
-            labelled=''.join(f'{p} {c}\n' for p, c in kept),
-            images=''.join(f'{p}\n' for p, _ in kept))
+        out[f'{split}-labelled'] = ''.join(f'{p} {c}\n' for p, c in kept)
+        if split == 'train':  # pretraining reads no labels
+            out['train-images'] = ''.join(f'{p}\n' for p, _ in kept)
     return out
 
 
@@ -175,13 +176,10 @@ class StageConfigs:
         self._clean = None
         self._merged: Dict[str, Config] = {}
         self._paths: Dict[str, str] = {}
-        self.lists = {}
-        if self.target.kind == 'folder':
-            for split, texts in image_lists(self.target, plan.task).items():
-                self.lists[split] = {
-                    kind: self.add('data', f'{split}-{kind}', '.txt', text)
-                    for kind, text in texts.items()
-                }
+        self.lists = {} if self.target.kind != 'folder' else {
+            name: self.add('data', name, '.txt', text)
+            for name, text in image_lists(self.target, plan.task).items()
+        }
 
     def add(self, sub: str, stem: str, ext: str, content: str) -> str:
         """The path ``<dir>/<sub>/<stem>-<hash><ext>`` of ``content``."""
@@ -264,8 +262,8 @@ class StageConfigs:
             pipeline = replace_aux(pipeline, aux.root)
         if self.target.kind == 'folder':
             o['train_dataloader'] = dict(
-                dataset=folder_dataset(self.target, 'train', self.
-                                       lists['train']['images'], pipeline))
+                dataset=folder_dataset(self.target, 'train',
+                                       self.lists['train-images'], pipeline))
         elif changed:
             loader = o.setdefault('train_dataloader', {})
             loader.setdefault('dataset', {})['pipeline'] = pipeline
@@ -287,7 +285,7 @@ class StageConfigs:
             for split in ('train', 'test'):
                 o[f'{split}_dataloader'] = dict(
                     dataset=folder_dataset(
-                        self.target, split, self.lists[split]['labelled'],
+                        self.target, split, self.lists[f'{split}-labelled'],
                         pipelines[split], self.plan.task.classes))
             # the shipped MedMNIST val set would be left in the config
             o.update(val_dataloader=None, val_cfg=None, val_evaluator=None)
