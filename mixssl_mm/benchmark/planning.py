@@ -250,7 +250,7 @@ def expand_protocols(protocols: Sequence[str],
 
 
 class FractionStages:
-    """The label subsets of ``plan``, and their stages' options."""
+    """The label subsets of ``plan``: one per fraction < 1 and seed."""
 
     def __init__(self, plan, fractions: Sequence[float]):
         self.plan = plan
@@ -261,8 +261,8 @@ class FractionStages:
     def pool(self):
         """``(labels, classes, positions)`` of the full fine-tune's."""
         if self._pool is None:
-            dataset = self.plan.finetune_cfg().train_dataloader.dataset
-            dataset = dataset.to_dict()
+            dataset = self.plan.finetune_cfg(
+            ).train_dataloader.dataset.to_dict()
             # an image list generated but not written yet (a dry run) is
             # read through a temporary copy
             ann, files = dataset.get('ann_file'), self.plan.configs.files

@@ -173,7 +173,6 @@ class StageConfigs:
         self.dir = osp.join(plan.work_dir, 'generated')
         self.root = os.getcwd()  # hashed as <repo>
         self.files: 'OrderedDict[str, str]' = OrderedDict()
-        self._clean = None
         self._merged: Dict[str, Config] = {}
         self._paths: Dict[str, str] = {}
         self.lists = {} if self.target.kind != 'folder' else {
@@ -227,14 +226,11 @@ class StageConfigs:
     def clean_datasets(self) -> tuple:
         """``(train, test)`` datasets of the full fine-tune with the test
         pipeline: k-NN's bank and queries, BN re-estimation's images."""
-        if self._clean is None:
-            cfg = self.plan.finetune_cfg()
-            test = cfg.test_dataloader.dataset.to_dict()
-            train = dict(
-                cfg.train_dataloader.dataset.to_dict(),
-                pipeline=test['pipeline'])
-            self._clean = (train, test)
-        return self._clean
+        cfg = self.plan.finetune_cfg()
+        test = cfg.test_dataloader.dataset.to_dict()
+        return dict(
+            cfg.train_dataloader.dataset.to_dict(),
+            pipeline=test['pipeline']), test
 
     def _hooks(self, cfg, *hooks) -> list:
         # cfg's custom hooks, BNRecalibrationHook (--recalibrate-bn), hooks
