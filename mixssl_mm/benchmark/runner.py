@@ -163,15 +163,13 @@ class StageRunner:
                                                          for t in tail))
             raise StageFailed(label)
         result = result_fn()
+        done = dict(
+            fingerprint=fp,
+            command=shlex.join(cmd),
+            seconds=round(secs, 1),
+            result=result)
         with open(done_path, 'w') as f:
-            json.dump(
-                dict(
-                    fingerprint=fp,
-                    command=shlex.join(cmd),
-                    seconds=round(secs, 1),
-                    result=result),
-                f,
-                indent=1)
+            json.dump(done, f, indent=1)
         with self.lock:
             self.n_run += 1
             self.stage_seconds += secs
