@@ -8,11 +8,9 @@
              -> k-NN                     (a 0-epoch run with KNNEvalHook)
 
 Every stage is ``python -m mixssl_mm.apis.train|test`` on a shipped config
-(relative to the working directory, the repository root) or a generated
-wrapper of it (:mod:`.stage_configs`), with ``--cfg-options`` from the
-preset and the arguments. The data, task and start checkpoint are checked
-here, before any stage. Label fractions (subset rule, record, equal-step
-budget): docs/benchmark.md, "Label fractions".
+(relative to the repository root) or a generated wrapper of it
+(:mod:`.stage_configs`), with ``--cfg-options`` from the preset and the
+arguments, all checked here before any stage runs.
 """
 import copy
 import hashlib
@@ -46,8 +44,6 @@ from .stage_configs import StageConfigs, load_config, parse_cfg_options
 KNN_K = 20  # KNNEvalHook's k, which the memory bank must hold
 INDICES = 'train_dataloader.dataset.indices'
 START_PREFIX = 'backbone.'
-CONVERTER = ('python tools/model_converters/resnet_to_mmpretrain.py SRC.pth '
-             'DST.pth (docs/model_converters.md)')
 
 
 def _fmt_value(v) -> str:
@@ -60,27 +56,19 @@ def _fmt_value(v) -> str:
 
 
 def to_cfg_options(opts: dict) -> List[str]:
-    """``{key: value}`` -> ``['key=value', ...]`` that mmengine's
-    ``DictAction`` parses back to the same values."""
+    """``{key: value}`` -> ``['key=value', ...]`` as ``--cfg-options``
+    (mmengine's ``DictAction``) reads them."""
     return [f'{k}={_fmt_value(v)}' for k, v in opts.items()]
 
 
 @dataclass
 class Stage:
-    """One subprocess of a chain.
-
-    Attributes:
-        label: ``'<method> seed <S> <stage>'`` (console, failures).
-        sdir: its folder (``stage.log``, ``done.json``, outputs).
-        cmd: the argv; the checkpoint of ``needs`` is the placeholder
-            ``<{needs} checkpoint>`` until that stage has finished.
-        kind: what it records: ``'train'`` (its last checkpoint),
-            ``'test'`` (``metrics.json``), ``'knn'`` (``knn/top1``).
-        name: the key other stages' ``needs`` name it by.
-        needs: the stage whose checkpoint it reads; skipped if that failed.
-        outputs: files a finished stage must have, else it runs again.
-        record: ``dict(method, protocol, seed)`` of a reported result.
-    """
+    """One subprocess of a chain: its folder ``sdir``, the argv ``cmd``
+    (``<{needs} checkpoint>`` until the stage ``needs`` names has finished),
+    what it records by ``kind`` (``'train'``: its last checkpoint,
+    ``'test'``: ``metrics.json``, ``'knn'``: ``knn/top1``), the files a
+    finished stage must have (``outputs``), ``record``: ``dict(method,
+    protocol, seed)`` of a reported result."""
     label: str
     sdir: str
     cmd: List[str]
@@ -92,20 +80,22 @@ class Stage:
 
 
 def check_start(path: str, depth: int) -> str:
-    """The sha256 of ``--init-ckpt``, checked once to hold a
-    ResNet-``depth`` under ``backbone.`` (the pre-flight's key check).
+    """The sha256 of ``--init-ckpt``, checked to hold a ResNet-``depth``
+    under ``backbone.``.
 
     Raises:
-        SystemExit: no such file, unreadable, unconverted, or another
-            encoder's keys / shapes (listed).
+        SystemExit: no such file, unreadable, or another encoder's keys.
     """
     from mmpretrain.models import ResNet
 
+    from mixssl_mm.converters.resnet import DOC, converter_command
     from mixssl_mm.preflight.checkpoints import check_pretrained_keys
     from mixssl_mm.preflight.error import ConfigError
     if not osp.isfile(path):
-        raise SystemExit(f'--init-ckpt {path}: no such file. Convert DINO or '
-                         f'torchvision weights first: {CONVERTER}.')
+        raise SystemExit(
+            f'--init-ckpt {path}: no such file. Convert DINO or torchvision '
+            f'weights first: {converter_command("SRC.pth", "DST.pth")} '
+            f'({DOC}).')
     encoder = ResNet(
         depth=depth,
         init_cfg=dict(type='Pretrained', checkpoint=path, prefix=START_PREFIX))
@@ -135,9 +125,8 @@ def check_fractions(fractions: Sequence[float]) -> List[float]:
 
 
 def pool_positions(num_images: int, indices=None) -> np.ndarray:
-    """Positions of the full fine-tune's images in a ``data_list`` of
-    ``num_images``, read as mmengine's ``BaseDataset(indices=...)`` reads
-    them (None, an int: the first N, or a sequence)."""
+    """Positions in a ``data_list`` of ``num_images`` that mmengine's
+    ``BaseDataset(indices=...)`` keeps."""
     if indices is None:
         return np.arange(num_images)
     if isinstance(indices, int):
@@ -150,9 +139,8 @@ def stratified_subset(labels: np.ndarray,
                       seed: int,
                       pool: Optional[np.ndarray] = None) -> np.ndarray:
     """Sorted positions of a class-stratified ``fraction`` of ``pool``
-    (default: all of ``labels``), at least one image per class: scikit-learn
-    ``train_test_split(stratify=..., random_state=seed)``; a class with one
-    image is kept, one the split left empty gets one (same seed)."""
+    (default: all of ``labels``) by scikit-learn's ``train_test_split``,
+    at least one image per class."""
     from sklearn.model_selection import train_test_split
     pool = np.arange(len(labels)) if pool is None else np.asarray(pool)
     y = np.asarray(labels)[pool]
@@ -184,18 +172,14 @@ def stratified_subset(labels: np.ndarray,
 
 @dataclass
 class LabelSubset:
-    """One seed's subset of one fraction: sorted ``data_list`` positions
-    ``indices``, images per class in it (``counts``) and in the pool."""
+    """One seed's subset of one fraction: sorted ``data_list`` positions,
+    images per class in it (``counts``) and in the pool."""
     fraction: float
     seed: int
     indices: List[int]
     counts: List[int]
     pool_counts: List[int]
     classes: List[str]
-
-    @property
-    def protocol(self) -> str:
-        return fraction_protocol(self.fraction)
 
     @property
     def sha256(self) -> str:
@@ -231,8 +215,8 @@ def draw_subset(labels: np.ndarray, classes: Sequence[str], fraction: float,
 
 
 def dataset_labels(dataset_cfg: dict):
-    """``(labels, class names)`` of every ``data_list`` entry of the dataset
-    ``dataset_cfg`` builds (its ``indices`` and pipeline ignored)."""
+    """``(labels, class names)`` of the whole ``data_list`` of the dataset
+    ``dataset_cfg`` builds."""
     from mmpretrain.registry import DATASETS
 
     import mixssl_mm  # noqa: F401  (registers MedMNIST)
@@ -248,7 +232,7 @@ def dataset_labels(dataset_cfg: dict):
 
 
 def equal_step_epochs(epochs: int, pool: int, subset: int, batch: int) -> int:
-    """Epochs that give a ``subset``-image fine-tune the optimizer steps of
+    """Epochs of a ``subset``-image fine-tune with the optimizer steps of
     ``epochs`` epochs on ``pool`` images."""
     steps = epochs * math.ceil(pool / batch)
     return max(epochs, int(round(steps / math.ceil(subset / batch))))
@@ -266,8 +250,7 @@ def expand_protocols(protocols: Sequence[str],
 
 
 class FractionStages:
-    """The label subsets of ``plan`` and how their stages differ from the
-    full fine-tune."""
+    """The label subsets of ``plan``: one per fraction < 1 and seed."""
 
     def __init__(self, plan, fractions: Sequence[float]):
         self.plan = plan
@@ -276,33 +259,22 @@ class FractionStages:
         self._subsets = {}
 
     def pool(self):
-        """``(labels, classes, pool positions)`` of the full fine-tune's
-        train dataset as its stage builds it."""
+        """``(labels, classes, positions)`` of the full fine-tune's."""
         if self._pool is None:
-            plan = self.plan
-            cfg = copy.deepcopy(
-                plan.configs.config(plan.protocol_config(FRACTION_BASE)))
-            for o in (plan.downstream_train_options(FRACTION_BASE, 0, None),
-                      parse_cfg_options(plan.args.downstream_cfg_options)):
-                cfg.merge_from_dict(o, allow_list_keys=True)
-            dataset = cfg.train_dataloader.dataset.to_dict()
-            labels, classes = self._labels(dataset)
+            dataset = self.plan.finetune_cfg(
+            ).train_dataloader.dataset.to_dict()
+            # an image list generated but not written yet (a dry run) is
+            # read through a temporary copy
+            ann, files = dataset.get('ann_file'), self.plan.configs.files
+            with tempfile.TemporaryDirectory() as tmp:
+                if ann in files and not osp.isfile(ann):
+                    dataset['ann_file'] = osp.join(tmp, osp.basename(ann))
+                    with open(dataset['ann_file'], 'w') as f:
+                        f.write(files[ann])
+                labels, classes = dataset_labels(dataset)
             self._pool = (labels, classes,
                           pool_positions(len(labels), dataset.get('indices')))
         return self._pool
-
-    def _labels(self, dataset: dict):
-        # an image list generated but not written yet (a dry run) is read
-        # through a temporary copy
-        generated = self.plan.configs.files
-        ann = dataset.get('ann_file')
-        if ann not in generated or osp.isfile(ann):
-            return dataset_labels(dataset)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = osp.join(tmp, osp.basename(ann))
-            with open(path, 'w') as f:
-                f.write(generated[ann])
-            return dataset_labels(dict(dataset, ann_file=path))
 
     def subset(self, protocol: str, seed: int) -> LabelSubset:
         key = (split_protocol(protocol)[1], seed)
@@ -317,22 +289,6 @@ class FractionStages:
             self.subset(fraction_protocol(f), s) for f in self.fractions
             if f < 1.0 for s in self.plan.seeds
         ]
-
-    def adjust_options(self, options: dict, protocol: str, seed: int,
-                       epochs: int) -> None:
-        """The full fine-tune's ``options`` -> the fraction stage's: no
-        ``indices`` (the config lists the subset), the same optimizer steps
-        (and checkpoints, warm-up) as ``epochs`` epochs on the pool."""
-        options.pop(INDICES, None)
-        pool = len(self.pool()[2])
-        n = len(self.subset(protocol, seed).indices)
-        batch = self.plan.preset['batch_size']
-        scaled = equal_step_epochs(epochs, pool, n, batch)
-        options['train_cfg.max_epochs'] = scaled
-        options['default_hooks.checkpoint.interval'] = max(1, scaled // epochs)
-        options.update(
-            warmup_options(self.plan.recipe, scaled,
-                           steps_per_epoch(n, batch, False)))
 
 
 # ------------------------------------------------------------------ plan
@@ -402,11 +358,11 @@ class Plan:
         self.init_sha256 = None
         self._check()
         self.configs = StageConfigs(self)
+        self._finetune_cfg = None
 
     def _check_methods(self, explicit: Sequence[str]):
-        """Refuse a method whose config is missing or cannot be fitted
-        (:func:`~.config_fit.refusals`); leave out one only a group
-        named, with its reason in :attr:`left_out`."""
+        # a config that cannot be fitted (config_fit.refusals) is refused
+        # when named, left out (with the reason) when a group named it
         p = self.preset
         for m in [m for m in self.methods if METHODS[m]['config']]:
             cfg = METHODS[m]['config']
@@ -480,14 +436,13 @@ class Plan:
 
     @property
     def train_images(self) -> int:
-        """Train images the stages train on (task classes, cut to the
-        preset's ``train_subset``)."""
+        """Train images of the task the stages train on."""
         n = sum(self.target.counts['train'][i] for i in self.task.ids)
         return min(n, self.preset['train_subset'] or n)
 
     @property
     def imagenet_ckpt(self) -> Optional[str]:
-        """ImageNet-self's checkpoint (absolute): the shared start, else
+        """ImageNet-self's start: ``--init-ckpt``, else
         ``--imagenet-ckpt``."""
         ckpt = self.init_ckpt or self.args.imagenet_ckpt
         return osp.abspath(ckpt) if ckpt else None
@@ -557,26 +512,21 @@ class Plan:
                 record=record)
         return out
 
-    # -- configs ---------------------------------------------------------
+    # -- configs (:mod:`.stage_configs`) -----------------------------------
     def pretrain_config(self, method: str) -> str:
-        return self.configs.pretrain(method, METHODS[method]['config'])
-
-    def downstream_encoder(self, method: Optional[str]) -> Optional[tuple]:
-        """``(method, backbone)`` of a method with its config's own encoder,
-        None for the preset's ResNet."""
-        enc = self.encoders.get(method)
-        return (method, enc['backbone']) if enc else None
-
-    def encoder_channels(self, method: Optional[str]) -> int:
-        enc = self.encoders.get(method)
-        return enc['channels'] if enc else self.channels
+        cfg = METHODS[method]['config']
+        return self.configs.wrapper(
+            f'{method}_pretrain', cfg,
+            lambda: self.configs.pretrain_overrides(cfg))
 
     def protocol_config(self,
                         protocol: str,
                         method: Optional[str] = None) -> str:
         """The config of a fine-tune / linear-probe stage and its test."""
-        return self.configs.protocol(
-            base_protocol(protocol), self.downstream_encoder(method))
+        p = base_protocol(protocol)
+        return self.configs.wrapper(
+            p, self.downstream[p],
+            lambda: self.configs.downstream_overrides(p, method), method)
 
     def train_config(self,
                      protocol: str,
@@ -584,12 +534,29 @@ class Plan:
                      method: Optional[str] = None) -> str:
         """A downstream training stage's config; a label fraction's trains
         on its subset for ``seed``."""
-        if base_protocol(protocol) != protocol:
-            return self.configs.label_subset(
-                protocol, seed,
-                self.fraction_stages.subset(protocol, seed).indices,
-                self.downstream_encoder(method))
-        return self.protocol_config(protocol, method)
+        if base_protocol(protocol) == protocol:
+            return self.protocol_config(protocol, method)
+        indices = self.fraction_stages.subset(protocol, seed).indices
+        return self.configs.wrapper(
+            f'{protocol}_seed{seed}', self.downstream['finetune'],
+            lambda: self.configs.subset_overrides(indices, method), method)
+
+    def knn_config(self, method: Optional[str] = None) -> str:
+        return self.configs.wrapper('knn', self.downstream['finetune'],
+                                    lambda: self.configs.knn_overrides(method),
+                                    method)
+
+    def finetune_cfg(self):
+        """The full fine-tune's config with its options (seed 0): the label
+        fractions' pool, k-NN's bank."""
+        if self._finetune_cfg is None:
+            cfg = copy.deepcopy(
+                self.configs.config(self.protocol_config(FRACTION_BASE)))
+            for o in (self.downstream_train_options(FRACTION_BASE, 0, None),
+                      parse_cfg_options(self.args.downstream_cfg_options)):
+                cfg.merge_from_dict(o, allow_list_keys=True)
+            self._finetune_cfg = cfg
+        return self._finetune_cfg
 
     def train_extra(self, protocol: str) -> List[str]:
         """``--downstream-cfg-options`` of a training stage (a fraction
@@ -599,23 +566,10 @@ class Plan:
             return [o for o in extra if not o.startswith(INDICES + '=')]
         return extra
 
-    def knn_config(self, method: Optional[str] = None) -> str:
-        return self.configs.knn(self.downstream_encoder(method))
-
     def write_files(self) -> List[str]:
-        """Write the generated image lists, wrapper configs, label-subset
-        records and Rand starts the stages read; the paths written."""
-        for m in [None] + list(self.encoders):
-            if 'knn' in self.protocols:
-                self.knn_config(m)
-            if m is None:
-                for method in self.methods:
-                    if METHODS[method]['config']:
-                        self.pretrain_config(method)
-            for proto in self.protocols:
-                if proto != 'knn':
-                    for seed in self.seeds:
-                        self.train_config(proto, seed, m)
+        """Write the generated files the stages read; the paths written."""
+        for chain in self.chains():
+            self.stages(*chain)  # names (adds) every generated config
         subsets = [
             s.write(self.work_dir) for s in self.fraction_stages.subsets()
         ]
@@ -634,7 +588,6 @@ class Plan:
         return not m['config'] and not m.get('external')
 
     def random_start(self, seed: int) -> str:
-        """Rand's encoder (:func:`~.recipe.write_random_start`)."""
         return osp.join(self.work_dir, 'rand_start', f'seed{seed}', 'encoder',
                         'backbone.pth')
 
@@ -664,6 +617,10 @@ class Plan:
         ] + to_cfg_options(opts) + list(extra)
 
     # -- cfg-options -----------------------------------------------------
+    def encoder_channels(self, method: Optional[str]) -> int:
+        enc = self.encoders.get(method)
+        return enc['channels'] if enc else self.channels
+
     def _loader_options(self, o: dict, loader: str) -> None:
         w = self.preset['num_workers']
         o[f'{loader}.num_workers'] = w
@@ -756,7 +713,13 @@ class Plan:
         stage that starts from the encoder in ``ckpt`` (None: Rand's)."""
         p, base = self.preset, base_protocol(protocol)
         cfg = self.configs.config(self.protocol_config(protocol, method))
-        epochs = p[f'{base}_epochs']
+        epochs = full = p[f'{base}_epochs']
+        images = self.train_images
+        if base != protocol:  # a label fraction: the full one's steps
+            images = len(self.fraction_stages.subset(protocol, seed).indices)
+            epochs = equal_step_epochs(full,
+                                       len(self.fraction_stages.pool()[2]),
+                                       images, p['batch_size'])
         o = self._common_train_options(cfg, epochs, seed, method)
         for k in [k for k in o if k.startswith('val_dataloader.')]:
             del o[k]  # validation is off
@@ -773,19 +736,18 @@ class Plan:
             self.random_start(seed)
         o.update(self._data_options('train_dataloader'))
         o.update(
-            warmup_options(
-                self.recipe, epochs,
-                steps_per_epoch(self.train_images, p['batch_size'], False)))
-        if base != protocol:  # a label fraction
-            self.fraction_stages.adjust_options(o, protocol, seed, epochs)
+            warmup_options(self.recipe, epochs,
+                           steps_per_epoch(images, p['batch_size'], False)))
+        if base != protocol:
+            o.pop(INDICES, None)  # the config lists the subset
+            o['default_hooks.checkpoint.interval'] = max(1, epochs // full)
         return o
 
     def test_options(self,
                      protocol: str,
                      seed: int,
                      method: Optional[str] = None) -> dict:
-        """cfg-options of ``method``'s test stage (weights come from its
-        checkpoint)."""
+        """cfg-options of ``method``'s test stage."""
         p, o = self.preset, OrderedDict()
         cfg = self.configs.config(self.protocol_config(protocol, method))
         o['randomness.seed'] = seed
@@ -805,8 +767,8 @@ class Plan:
                     seed: int,
                     ckpt: Optional[str],
                     method: Optional[str] = None) -> dict:
-        """cfg-options of the k-NN stage: the fine-tune stage's, 0 epochs
-        (its ``KNNEvalHook`` evaluates the initial weights, ``ckpt``)."""
+        """The fine-tune's cfg-options, 0 epochs: ``KNNEvalHook`` evaluates
+        the initial weights, ``ckpt``."""
         o = self.downstream_train_options('finetune', seed, ckpt, method)
         o['train_cfg.max_epochs'] = 0
         o.pop(WARMUP_END_KEY, None)  # it trains nothing

@@ -1,14 +1,8 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""The training recipe of every method of a run (``--recipe``; why:
-docs/benchmark.md, "Recipe and protocols"), the crop range fitted to the
-source resolution and Rand's start.
-
-``fair`` (default), every stage: AdamW at the stage's lr, weight decay 0.05
-(linear probe 0), none on BatchNorm and biases; ``LinearLR`` warm-up over
-:data:`WARMUP_FRACTION` of the steps, then ``CosineAnnealingLR`` to 0;
-``zero_init_residual`` in every encoder that takes it. ``paper``: the
-shipped configs' constant Adam (lr 1e-4, L2 1e-4) and their lr.
-"""
+"""The training recipe of every method of a run (``--recipe``: ``fair``,
+AdamW with warm-up and cosine decay, or ``paper``, the shipped constant
+Adam; docs/benchmark.md, "Recipe and protocols"), the crop range fitted to
+the source resolution and Rand's start."""
 import copy
 import inspect
 import math
@@ -46,9 +40,8 @@ PAPER_OPTIM_WRAPPER = dict(
 
 def foreign_optimizer(optim_wrapper) -> bool:
     """Whether a config's ``optim_wrapper`` has settings the fair recipe's
-    merge would leave in place (another wrapper or optimizer arguments than
-    type / lr / weight decay, parameter-wise rules other than its own:
-    LARS' momentum, AmpOptimWrapper, clip_grad, custom_keys)."""
+    merge would leave in place (LARS' momentum, AmpOptimWrapper, clip_grad,
+    custom_keys, ...)."""
     ow = plain(optim_wrapper) or {}
     return (
         bool(set(ow) - {'type', 'optimizer', 'paramwise_cfg'})
@@ -61,11 +54,9 @@ def optimizer_overrides(recipe: str,
                         stage: str = 'pretrain',
                         config=None) -> dict:
     """Top-level keys a ``stage``'s wrapper (``'pretrain'``,
-    ``'finetune'``, ``'linear'``) sets for ``recipe``. With ``config`` (a
-    ``--methods`` config may bring another optimizer): ``fair`` replaces a
-    :func:`foreign_optimizer` whole (lr :data:`PAPER_LR` unless the preset
-    sets one); ``paper`` replaces one that is not
-    :data:`PAPER_OPTIM_WRAPPER`, with a constant lr.
+    ``'finetune'``, ``'linear'``) sets for ``recipe``; a ``config`` with a
+    :func:`foreign_optimizer` gets the recipe's whole (lr :data:`PAPER_LR`
+    unless the preset sets one).
 
     Raises:
         ValueError: an unknown recipe.
@@ -102,9 +93,7 @@ def optimizer_overrides(recipe: str,
 
 
 def _takes_zero_init(config) -> bool:
-    """Whether the backbone class of ``config`` takes
-    ``zero_init_residual`` (ConvNeXt and ViT have none); True without a
-    config or for an unregistered class."""
+    # ConvNeXt and ViT have no zero_init_residual
     from mmpretrain.registry import MODELS
     backbone = plain((config or {}).get('model') or {}).get('backbone') or {}
     cls = backbone.get('type')
@@ -117,18 +106,13 @@ def _takes_zero_init(config) -> bool:
 
 
 def steps_per_epoch(images: int, batch: int, drop_last: bool) -> int:
-    """Optimizer steps of one epoch over ``images`` in batches of
-    ``batch``."""
-    if drop_last:
-        return max(1, images // batch)
-    return max(1, math.ceil(images / batch))
+    """Optimizer steps of one epoch over ``images``."""
+    return max(1, images // batch if drop_last else math.ceil(images / batch))
 
 
 def warmup_options(recipe: str, epochs: int, steps: int) -> dict:
-    """cfg-options of a ``fair`` stage that trains ``epochs`` epochs of
-    ``steps`` steps: the warm-up's last iteration, :data:`WARMUP_FRACTION`
-    of the stage's steps, at least 1 ({} for ``paper`` or a 0-epoch
-    stage)."""
+    """cfg-options ending a ``fair`` stage's warm-up after
+    :data:`WARMUP_FRACTION` of its ``epochs`` x ``steps`` iterations."""
     if recipe == 'paper' or epochs <= 0:
         return {}
     return {WARMUP_END_KEY: max(1, round(WARMUP_FRACTION * epochs * steps))}
@@ -142,9 +126,8 @@ def crop_scale_min(source_px: int, keep_px: int) -> float:
 
 
 def crop_options(cfg, scale_min: float) -> dict:
-    """cfg-options raising the lower end of every training
-    ``RandomResizedCrop`` area range (mmpretrain's default 0.08-1) to
-    ``scale_min`` (an upper end below it is raised to it)."""
+    """cfg-options raising every training ``RandomResizedCrop``'s area
+    range (default 0.08-1) to at least ``scale_min``."""
     out = {}
     for path, t in walk_transforms(cfg, ['train_dataloader'],
                                    ('RandomResizedCrop', )):
@@ -156,9 +139,8 @@ def crop_options(cfg, scale_min: float) -> dict:
 
 def blur_options(cfg, size: int, full: int) -> dict:
     """cfg-options scaling every training ``GaussianBlur``'s radius range
-    (px of ``full``-px views, SimCLR's 0.1-2.0 at 224) by ``size / full``
-    (64 px: 0.03-0.57), so a blur hides the same share of the image at
-    every resolution."""
+    (px of ``full``-px views) by ``size / full``: the same share of the
+    image is blurred at every resolution."""
     out = {}
     for path, t in walk_transforms(cfg, ['train_dataloader'],
                                    ('GaussianBlur', )):
@@ -169,10 +151,8 @@ def blur_options(cfg, size: int, full: int) -> dict:
 
 
 def write_random_start(path: str, depth: int, seed: int) -> Optional[str]:
-    """Write Rand's start, mmpretrain's ``ResNet(depth)`` with its own init
-    (``zero_init_residual``) and ``seed``, as ``{'state_dict':
-    {'backbone.<key>': ...}}``; the path, or None when it exists
-    already."""
+    """Write Rand's start, a freshly initialised ``ResNet(depth)`` under
+    ``backbone.``; the path, or None when it exists already."""
     if osp.isfile(path):
         return None
     import torch

@@ -1,10 +1,9 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
-"""RUNS THE STAGE LIST: every (method, seed) chain of
-:class:`~.planning.Plan` as stage subprocesses (``--jobs`` chains at a
-time), each writing ``<stage dir>/stage.log`` and, when finished,
-``done.json``; a stage done before with the same command is skipped, so an
-interrupted benchmark resumes. The results files are rewritten after each
-chain (:mod:`.report`).
+"""RUNS THE STAGE LIST of :class:`~.planning.Plan`: ``--jobs`` (method,
+seed) chains at a time, each stage a subprocess writing
+``<stage dir>/stage.log`` and, when finished, ``done.json``. A stage done
+before with the same command is skipped, so an interrupted benchmark
+resumes. The results files are rewritten after each chain (:mod:`.report`).
 """
 import glob
 import json
@@ -37,12 +36,8 @@ class StageFailed(RuntimeError):
 def run_chains(chains: Iterable, fn: Callable, jobs: int) -> None:
     """``fn(chain)`` for every chain: in order when ``jobs`` is 1, else on
     ``jobs`` threads (the chains' subprocesses do the work)."""
-    if jobs == 1:
-        for c in chains:
-            fn(c)
-    else:
-        with ThreadPoolExecutor(jobs) as pool:
-            list(pool.map(fn, chains))
+    with ThreadPoolExecutor(jobs) as pool:
+        list(map(fn, chains) if jobs == 1 else pool.map(fn, chains))
 
 
 def same_settings(stored: List[str], fingerprint: List[str]) -> bool:
@@ -54,8 +49,7 @@ def same_settings(stored: List[str], fingerprint: List[str]) -> bool:
 
 
 def read_knn_top1(work_dir: str) -> Optional[float]:
-    """The last ``knn/top1`` KNNEvalHook logged in ``work_dir`` (newest
-    ``<timestamp>/vis_data/scalars.json`` first); None when there is none."""
+    """The last ``knn/top1`` logged in ``work_dir`` (newest run first)."""
     for path in sorted(
             glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')),
             reverse=True):
@@ -88,10 +82,9 @@ class StageRunner:
                  dry_run: bool = False,
                  verbose: bool = False,
                  ignore_changes: bool = False):
-        self.work_dir = work_dir
+        self.work_dir, self.total, self.threads = work_dir, total, threads
         # relative config and checkpoint paths are relative to this folder
         self.root = os.getcwd()
-        self.total, self.threads = total, threads
         self.dry_run, self.verbose = dry_run, verbose
         self.ignore_changes = ignore_changes
         self.t0 = time.time()
@@ -100,7 +93,6 @@ class StageRunner:
         self.stage_seconds = 0.0  # of finished stages, this run or before
 
     def log(self, msg: str) -> None:
-        """Print ``msg`` with the minutes since the start."""
         print(f'[{(time.time() - self.t0) / 60:6.1f} min] {msg}', flush=True)
 
     def fingerprint(self, cmd: List[str]) -> List[str]:
@@ -113,10 +105,6 @@ class StageRunner:
             if c != '--resume'
         ]
 
-    def absolute(self, path: str) -> str:
-        """``path`` relative to the working directory the stages run in."""
-        return path if osp.isabs(path) else osp.join(self.root, path)
-
     def run_stage(
         self,
         label: str,
@@ -126,10 +114,7 @@ class StageRunner:
         outputs: Sequence[str] = ()) -> dict:
         """Run ``cmd`` unless ``sdir/done.json`` says it ran with the same
         command and the files ``outputs`` exist; ``result_fn()`` returns
-        what to record when done.
-
-        Returns:
-            The recorded result (``{}`` on a dry run).
+        what to record when done. Returns the record ({} on a dry run).
 
         Raises:
             StageFailed: the command exited non-zero.
@@ -139,18 +124,26 @@ class StageRunner:
         with self.lock:
             self.n_started += 1
             tag = f'[{self.n_started:2d}/{self.total}] {label}'
-        fp = self.fingerprint(cmd)
-        done_path = osp.join(sdir, 'done.json')
-        done = None
-        if osp.isfile(done_path):
-            with open(done_path) as f:
-                done = json.load(f)
+        fp, done_path = self.fingerprint(cmd), osp.join(sdir, 'done.json')
         missing = [o for o in outputs if not osp.isfile(o)]
-        if done is not None and missing:
+        if osp.isfile(done_path) and missing:
             self.log(f'{tag}: done before without '
                      f'{osp.relpath(missing[0], sdir)}; running it again')
-        elif done is not None:
-            return self._skip(tag, sdir, fp, done)
+        elif osp.isfile(done_path):
+            with open(done_path) as f:
+                done = json.load(f)
+            stored = done.get('fingerprint', [])
+            if not same_settings(stored, fp) and not self.ignore_changes:
+                raise SystemExit(
+                    f'{sdir} was finished with other settings:\n  '
+                    f'{" ".join(stored)}\nnow:\n  {" ".join(fp)}\nUse another '
+                    '--work-dir, delete that stage folder to redo it, or '
+                    'pass --ignore-changes.')
+            with self.lock:
+                self.n_skipped += 1
+                self.stage_seconds += done.get('seconds', 0.0)
+            self.log(f'{tag}: done before, skipped')
+            return done['result']
         if self.dry_run:
             self.log(f'{tag}: would run\n    {shlex.join(cmd)}')
             return {}
@@ -183,23 +176,7 @@ class StageRunner:
         self.log(f'{tag}: done in {secs:.0f}s')
         return result
 
-    def _skip(self, tag: str, sdir: str, fp: List[str], done: dict) -> dict:
-        stored = done.get('fingerprint', [])
-        if not same_settings(stored, fp) and not self.ignore_changes:
-            raise SystemExit(
-                f'{sdir} was finished with other settings:\n  '
-                f'{" ".join(stored)}\nnow:\n  {" ".join(fp)}\nUse another '
-                '--work-dir, delete that stage folder to redo it, or pass '
-                '--ignore-changes.')
-        with self.lock:
-            self.n_skipped += 1
-            self.stage_seconds += done.get('seconds', 0.0)
-        self.log(f'{tag}: done before, skipped')
-        return done['result']
-
     def _call(self, cmd: List[str], log_path: str) -> int:
-        """Run ``cmd`` in the working directory, appending its output to
-        ``log_path``; its exit status."""
         env = dict(os.environ, PYTHONUNBUFFERED='1')
         if self.threads:
             # not part of the fingerprint: it changes speed, not settings
@@ -230,7 +207,7 @@ class StageRunner:
             if not osp.isfile(path):
                 raise StageFailed(f'{sdir} has no last_checkpoint')
             with open(path) as f:
-                return dict(checkpoint=self.absolute(f.read().strip()))
+                return dict(checkpoint=osp.join(self.root, f.read().strip()))
         if stage.kind == 'knn':
             top1 = read_knn_top1(sdir)
             if top1 is None:
@@ -244,13 +221,12 @@ class StageRunner:
         return dict(metrics=metrics)
 
 
-class Benchmark:
+class Benchmark(StageRunner):
     """Runs the plan of parsed ``args`` (:func:`.cli.parse_benchmark_args`)."""
 
     def __init__(self, args):
-        self.args = args
-        self.plan = Plan(args)
-        self.runner = StageRunner(
+        self.args, self.plan = args, Plan(args)
+        super().__init__(
             self.plan.work_dir,
             self.plan.size(),
             self.plan.threads,
@@ -264,34 +240,33 @@ class Benchmark:
     def run(self) -> int:
         """Run (or, with ``--dry-run``, print) every stage; 0 when all
         finished, else 1."""
-        plan, runner, log = self.plan, self.runner, self.runner.log
+        plan, log = self.plan, self.log
         log(f'preset {plan.preset_name}: {plan.preset["description"]}')
         log(f'data {plan.target.name} ({plan.target.layout}, '
             f'{plan.target.path}): task classes {plan.task.classes}')
         log(f'methods {plan.methods}, seeds {plan.seeds}, protocols '
             f'{plan.protocols}, work dir {plan.work_dir}, '
-            f'{runner.total} stages, {plan.jobs} at a time')
-        if not self.args.dry_run:
+            f'{self.total} stages, {plan.jobs} at a time')
+        if not self.dry_run:
             os.makedirs(plan.work_dir, exist_ok=True)
             self.written = plan.write_files()
             for path in self.written:
                 log(f'wrote {osp.relpath(path)}')
         run_chains(plan.chains(), self._chain,
-                   1 if self.args.dry_run else plan.jobs)
-        log(f'finished: {runner.n_run} stages run, {runner.n_skipped} '
+                   1 if self.dry_run else plan.jobs)
+        log(f'finished: {self.n_run} stages run, {self.n_skipped} '
             f'skipped, {len(self.failed)} failed, wall time '
-            f'{(time.time() - runner.t0) / 60:.1f} min')
+            f'{(time.time() - self.t0) / 60:.1f} min')
         for f in self.failed:
             log(f'FAILED: {f}')
-        if not self.args.dry_run:
+        if not self.dry_run:
             print('\n'.join(
                 closing_lines(plan.work_dir, self.records, plan.methods,
                               self.written)))
         return 1 if self.failed else 0
 
     def _chain(self, method_seed) -> None:
-        """Run one chain's stages; a stage whose input stage failed is
-        left out."""
+        # a stage whose input stage failed is left out
         method, seed = method_seed
         ckpts, failed = {}, set()
         for stage in self.plan.stages(method, seed):
@@ -303,12 +278,11 @@ class Benchmark:
                 hole = f'<{stage.needs} checkpoint>'
                 cmd = [c.replace(hole, ckpts[stage.needs]) for c in cmd]
             try:
-                res = self.runner.run_stage(stage.label, stage.sdir, cmd,
-                                            lambda: self.runner.result(stage),
-                                            stage.outputs)
+                res = self.run_stage(stage.label, stage.sdir, cmd,
+                                     lambda: self.result(stage), stage.outputs)
             except StageFailed as e:
                 failed.add(stage.name)
-                with self.runner.lock:
+                with self.lock:
                     self.failed.append(f'{method} seed {seed}: {e}')
                 continue
             if 'checkpoint' in res:
@@ -319,12 +293,11 @@ class Benchmark:
                     rec['predictions'] = stage.outputs[0]
                 if self.plan.positive is not None:
                     rec['pos_label'] = self.plan.positive
-                with self.runner.lock:
+                with self.lock:
                     self.records.append(rec)
-        if not self.args.dry_run:
-            with self.runner.lock:
-                write_results(self.plan, self.records,
-                              self.runner.stage_seconds)
+        if not self.dry_run:
+            with self.lock:
+                write_results(self.plan, self.records, self.stage_seconds)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,17 +1,10 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
 """The config each stage runs: the shipped config when ``--cfg-options``
 can say everything, else a generated *wrapper* under
-``<work_dir>/generated/configs/`` that ``_base_``-s the shipped config and
-changes what options cannot (docs/benchmark.md, "What it runs"): an
-image-folder target's datasets, MixSSL's ``--aux-root``, a binary task's
-``PositiveClassMetric``, the k-NN / BN re-estimation hooks, a config's own
-encoder (:func:`.config_fit.own_encoder`), a label fraction's ``indices``.
-
-A file's name ends in a hash of its content (the repository written as
-``<repo>``), so a stage's command, hence its ``done.json`` fingerprint,
-changes exactly when what the stage reads changes. :func:`merged` applies
-the overrides in memory as ``_base_`` inheritance does, so the plan
-computes its ``--cfg-options`` on the config the stage will load.
+``<work_dir>/generated/configs/`` that ``_base_``-s it and sets what options
+cannot (docs/benchmark.md, "What it runs"). A file's name ends in a hash of
+its content, so a stage's command, hence its fingerprint, changes exactly
+when what it reads changes.
 """
 import argparse
 import copy
@@ -21,7 +14,7 @@ import os.path as osp
 import pprint
 import threading
 from collections import OrderedDict
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import numpy as np
 from mmengine.config import Config, DictAction
@@ -55,8 +48,8 @@ def parse_cfg_options(options: Sequence[str]) -> dict:
 
 
 def merged(cfg: Config, overrides: Dict) -> Config:
-    """``cfg`` with ``overrides`` merged as a child config's keys are merged
-    into its ``_base_``; ``cfg`` is not changed."""
+    """A copy of ``cfg`` with ``overrides`` merged as ``_base_``
+    inheritance merges them."""
     if not overrides:
         return copy.deepcopy(cfg)
     d = Config._merge_a_into_b(
@@ -86,11 +79,11 @@ def wrapper_text(base: str, overrides: Dict, root: str) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def image_lists(target, task, seed: int = 0) -> Dict[str, Dict[str, str]]:
-    """split -> ``{'labelled': 'CLASS/x.png 0\\n…', 'images':
-    'CLASS/x.png\\n…'}`` for ``CustomDataset(ann_file=...)``: the task's
-    classes, labelled ``0..k-1``; the train list shuffled once with ``seed``
-    (the presets' "first N train images" are a random sample)."""
+def image_lists(target, task, seed: int = 0) -> Dict[str, str]:
+    """``{'train-labelled': 'CLASS/x.png 0\\n…', 'train-images':
+    'CLASS/x.png\\n…', 'test-labelled': …}`` of the task's classes
+    (``0..k-1``), train shuffled once with ``seed`` (the presets' "first N
+    train images" are a random sample)."""
     remap = {cid: j for j, cid in enumerate(task.ids)}
     out = {}
     for split in ('train', 'test'):
@@ -98,9 +91,9 @@ def image_lists(target, task, seed: int = 0) -> Dict[str, Dict[str, str]]:
         if split == 'train':
             order = np.random.default_rng(seed).permutation(len(kept))
             kept = [kept[i] for i in order]
-        out[split] = dict(
-            labelled=''.join(f'{p} {c}\n' for p, c in kept),
-            images=''.join(f'{p}\n' for p, _ in kept))
+        out[f'{split}-labelled'] = ''.join(f'{p} {c}\n' for p, c in kept)
+        if split == 'train':  # pretraining reads no labels
+            out['train-images'] = ''.join(f'{p}\n' for p, _ in kept)
     return out
 
 
@@ -110,8 +103,7 @@ def folder_dataset(target,
                    pipeline: Sequence,
                    classes=None) -> dict:
     """A ``CustomDataset`` over ``target``'s ``split`` listed in
-    ``ann_file`` (images only when ``classes`` is None), replacing the
-    shipped dataset (``_delete_``)."""
+    ``ann_file`` (unlabelled when ``classes`` is None)."""
     d = dict(
         _delete_=True,
         type='CustomDataset',
@@ -127,8 +119,7 @@ def folder_dataset(target,
 
 def replace_aux(pipeline: Sequence, aux_root: str) -> list:
     """``pipeline`` with every ``CrossDomainMixup`` drawing from the folder
-    ``aux_root``, loaded by ``LoadImageFromFile`` and augmented by the
-    shipped auxiliary pool's pipeline."""
+    ``aux_root``."""
     out = []
     for t in map(plain, pipeline):
         if t.get('type') == 'CrossDomainMixup':
@@ -145,10 +136,13 @@ def replace_aux(pipeline: Sequence, aux_root: str) -> list:
 
 
 def encoder_override(backbone: dict, protocol: str) -> dict:
-    """The ``model`` key of a downstream wrapper that uses ``backbone``
-    instead of the ResNet (loaded as ``Pretrained``, prefix ``backbone.``;
-    frozen whole, every stage (ConvNeXt) or layer (ViT), in the linear
-    probe)."""
+    """The ``model`` key of a downstream wrapper with ``backbone`` instead
+    of the ResNet, frozen whole in the linear probe.
+
+    Raises:
+        ValueError: the linear probe of a backbone without ``num_layers``
+            or ``num_stages``.
+    """
     new = dict(
         copy.deepcopy(backbone),
         _delete_=True,
@@ -169,9 +163,9 @@ def encoder_override(backbone: dict, protocol: str) -> dict:
 
 
 class StageConfigs:
-    """Config paths of the stages of ``plan`` (:class:`~.planning.Plan`)
-    and the configs they load; the generated files, kept in :attr:`files`
-    (path -> content) until :meth:`write`."""
+    """The generated files of ``plan`` (:class:`~.planning.Plan`), in
+    :attr:`files` (path -> content) until :meth:`write`, and the wrappers'
+    top-level keys."""
 
     def __init__(self, plan):
         self.plan, self.target = plan, plan.target
@@ -179,16 +173,12 @@ class StageConfigs:
         self.dir = osp.join(plan.work_dir, 'generated')
         self.root = os.getcwd()  # hashed as <repo>
         self.files: 'OrderedDict[str, str]' = OrderedDict()
-        self._clean = None
         self._merged: Dict[str, Config] = {}
-        self._paths: Dict[tuple, str] = {}
-        self.lists = {}
-        if self.target.kind == 'folder':
-            for split, texts in image_lists(self.target, plan.task).items():
-                self.lists[split] = {
-                    kind: self.add('data', f'{split}-{kind}', '.txt', text)
-                    for kind, text in texts.items()
-                }
+        self._paths: Dict[str, str] = {}
+        self.lists = {} if self.target.kind != 'folder' else {
+            name: self.add('data', name, '.txt', text)
+            for name, text in image_lists(self.target, plan.task).items()
+        }
 
     def add(self, sub: str, stem: str, ext: str, content: str) -> str:
         """The path ``<dir>/<sub>/<stem>-<hash><ext>`` of ``content``."""
@@ -217,88 +207,33 @@ class StageConfigs:
         ``--cfg-options``)."""
         return self._merged.get(path) or load_config(path)
 
-    def _stage(self,
-               key: tuple,
-               stem: str,
-               base: str,
-               build,
-               encoder=None) -> str:
-        """``base`` when ``build()`` overrides nothing, else the wrapper's
-        path (its stem naming the method of ``encoder``); cached by
-        ``key``."""
-        if key not in self._paths:
+    def wrapper(self, stem: str, base: str, build, method=None) -> str:
+        """``base`` when ``build()`` overrides nothing, else the path of a
+        wrapper named ``stem`` (and ``method`` when it keeps its config's
+        own encoder); built once per name."""
+        if method in self.plan.encoders:
+            stem = f'{stem}_{method}'
+        if stem not in self._paths:
             overrides, path = build(), base
-            if encoder is not None:
-                stem = f'{stem}_{encoder[0]}'
             if overrides:
                 path = self.add('configs', stem, '.py',
                                 wrapper_text(base, overrides, self.root))
                 self._merged.setdefault(path,
                                         merged(load_config(base), overrides))
-            self._paths[key] = path
-        return self._paths[key]
+            self._paths[stem] = path
+        return self._paths[stem]
 
-    def _with_encoder(self, protocol: str, encoder) -> dict:
-        o = copy.deepcopy(self.downstream_overrides(protocol))
-        if encoder is not None:
-            o['model'] = encoder_override(encoder[1], protocol)
-        return o
-
-    def pretrain(self, method: str, config: str) -> str:
-        """The pretraining config of ``method`` (shipped: ``config``)."""
-        return self._stage(('pretrain', method), f'{method}_pretrain', config,
-                           lambda: self.pretrain_overrides(config))
-
-    def protocol(self, protocol: str, encoder=None) -> str:
-        """The config of a fine-tune / linear-probe stage and its test;
-        ``encoder``: ``(method, backbone)`` of a method with its own encoder
-        (None: the ResNet)."""
-        return self._stage(('downstream', protocol, encoder and encoder[0]),
-                           protocol, self.downstream[protocol],
-                           lambda: self._with_encoder(protocol, encoder),
-                           encoder)
-
-    def label_subset(self,
-                     protocol: str,
-                     seed: int,
-                     indices: Sequence[int],
-                     encoder=None) -> str:
-        """The config of a label-fraction fine-tune with ``seed``: the
-        fine-tune's, training on the ``data_list`` positions ``indices``."""
-
-        def build():
-            overrides = self._with_encoder('finetune', encoder)
-            loader = overrides.setdefault('train_dataloader', {})
-            loader.setdefault('dataset', {})['indices'] = list(indices)
-            return overrides
-
-        return self._stage(('subset', protocol, seed, encoder and encoder[0]),
-                           f'{protocol}_seed{seed}',
-                           self.downstream['finetune'], build, encoder)
-
-    def clean_datasets(self) -> Tuple[dict, dict]:
-        """``(train, test)`` datasets of the downstream stages, both with the
-        test pipeline: k-NN's bank and queries, the BatchNorm
-        re-estimation's images."""
-        if self._clean is None:
-            cfg = merged(
-                load_config(self.downstream['finetune']),
-                self.downstream_overrides('finetune'))
-            # a fine-tune stage's options decide the train subset
-            for o in (self.plan.knn_options(0, None),
-                      parse_cfg_options(
-                          self.plan.args.downstream_cfg_options)):
-                cfg.merge_from_dict(dict(o), allow_list_keys=True)
-            test = cfg.test_dataloader.dataset.to_dict()
-            train = dict(
-                cfg.train_dataloader.dataset.to_dict(),
-                pipeline=test['pipeline'])
-            self._clean = (train, test)
-        return self._clean
+    def clean_datasets(self) -> tuple:
+        """``(train, test)`` datasets of the full fine-tune with the test
+        pipeline: k-NN's bank and queries, BN re-estimation's images."""
+        cfg = self.plan.finetune_cfg()
+        test = cfg.test_dataloader.dataset.to_dict()
+        return dict(
+            cfg.train_dataloader.dataset.to_dict(),
+            pipeline=test['pipeline']), test
 
     def _hooks(self, cfg, *hooks) -> list:
-        """``cfg``'s custom hooks, ``BNRecalibrationHook`` with
-        ``--recalibrate-bn``, then ``hooks``."""
+        # cfg's custom hooks, BNRecalibrationHook (--recalibrate-bn), hooks
         out = list(cfg.get('custom_hooks') or [])
         if self.plan.args.recalibrate_bn:
             out.append(
@@ -308,34 +243,8 @@ class StageConfigs:
                     num_workers=self.plan.preset['num_workers']))
         return out + list(hooks)
 
-    def knn(self, encoder=None) -> str:
-        """The k-NN stage's config: the fine-tune config and a
-        ``KNNEvalHook`` (k = 20, T = 0.07) over :meth:`clean_datasets`."""
-
-        def build():
-            hooks = self._hooks(
-                load_config(self.downstream['finetune']),
-                dict(
-                    type='KNNEvalHook',
-                    bank_dataset=self.clean_datasets()[0],
-                    query_dataset=self.clean_datasets()[1],
-                    interval=0,
-                    before_train=True,
-                    at_end=True,
-                    num_workers=self.plan.preset['num_workers']))
-            overrides = dict(
-                self._with_encoder('finetune', encoder), custom_hooks=hooks)
-            if 'param_scheduler' in overrides:
-                # 0 epochs: a schedule would end before it begins
-                overrides['param_scheduler'] = []
-            return overrides
-
-        return self._stage(('knn', encoder and encoder[0]), 'knn',
-                           self.downstream['finetune'], build, encoder)
-
     def pretrain_overrides(self, config: str) -> dict:
-        """Top-level keys of a pretraining wrapper: the recipe's, the
-        data's (:func:`~.config_fit.data_overrides`), the aux folder's."""
+        """Top-level keys of a pretraining wrapper: recipe, data, aux."""
         cfg, aux = load_config(config), self.plan.aux
         o = optimizer_overrides(self.plan.recipe, stage='pretrain', config=cfg)
         o.update(data_overrides(cfg, self.target))
@@ -349,24 +258,22 @@ class StageConfigs:
             pipeline = replace_aux(pipeline, aux.root)
         if self.target.kind == 'folder':
             o['train_dataloader'] = dict(
-                dataset=folder_dataset(self.target, 'train', self.
-                                       lists['train']['images'], pipeline))
+                dataset=folder_dataset(self.target, 'train',
+                                       self.lists['train-images'], pipeline))
         elif changed:
             loader = o.setdefault('train_dataloader', {})
             loader.setdefault('dataset', {})['pipeline'] = pipeline
         return o
 
-    def downstream_overrides(self, protocol: str) -> dict:
+    def downstream_overrides(self, protocol: str, method=None) -> dict:
         """Top-level keys of a fine-tune / linear-probe (and test) wrapper:
-        the recipe's; the linear probe trains on clean views (the test
-        pipeline), so it scores the frozen features, not augmentation; the
-        data's, metrics and hooks."""
+        recipe, data, metrics, hooks, ``method``'s own encoder."""
         cfg = load_config(self.downstream[protocol])
         o = optimizer_overrides(self.plan.recipe, stage=protocol)
         pipelines = dict(
             train=cfg.train_dataloader.dataset.pipeline,
             test=cfg.test_dataloader.dataset.pipeline)
-        if protocol == 'linear':
+        if protocol == 'linear':  # it scores features, not augmentation
             pipelines['train'] = pipelines['test']
             o['train_dataloader'] = dict(
                 dataset=dict(pipeline=pipelines['test']))
@@ -374,7 +281,7 @@ class StageConfigs:
             for split in ('train', 'test'):
                 o[f'{split}_dataloader'] = dict(
                     dataset=folder_dataset(
-                        self.target, split, self.lists[split]['labelled'],
+                        self.target, split, self.lists[f'{split}-labelled'],
                         pipelines[split], self.plan.task.classes))
             # the shipped MedMNIST val set would be left in the config
             o.update(val_dataloader=None, val_cfg=None, val_evaluator=None)
@@ -387,4 +294,33 @@ class StageConfigs:
             ]
         if self.plan.args.recalibrate_bn and protocol == 'linear':
             o['custom_hooks'] = self._hooks(cfg)
+        if method in self.plan.encoders:
+            o['model'] = encoder_override(
+                self.plan.encoders[method]['backbone'], protocol)
+        return o
+
+    def subset_overrides(self, indices: Sequence[int], method=None) -> dict:
+        """A label fraction's: the fine-tune's on ``indices``."""
+        o = self.downstream_overrides('finetune', method)
+        loader = o.setdefault('train_dataloader', {})
+        loader.setdefault('dataset', {})['indices'] = list(indices)
+        return o
+
+    def knn_overrides(self, method=None) -> dict:
+        """The k-NN stage's: the fine-tune's and a ``KNNEvalHook``."""
+        hooks = self._hooks(
+            load_config(self.downstream['finetune']),
+            dict(
+                type='KNNEvalHook',
+                bank_dataset=self.clean_datasets()[0],
+                query_dataset=self.clean_datasets()[1],
+                interval=0,
+                before_train=True,
+                at_end=True,
+                num_workers=self.plan.preset['num_workers']))
+        o = dict(
+            self.downstream_overrides('finetune', method), custom_hooks=hooks)
+        if 'param_scheduler' in o:
+            # 0 epochs: a schedule would end before it begins
+            o['param_scheduler'] = []
         return o

@@ -83,7 +83,7 @@ def test_record_file_and_results_section(tmp_path):
     labels = _labels()
     sub = draw_subset(labels, list('abcde'), 0.1, 0, np.arange(len(labels)))
     assert sub.counts == [50, 30, 15, 4, 1]
-    assert sub.pool_counts == COUNTS and sub.protocol == 'finetune_10pct'
+    assert sub.pool_counts == COUNTS
     path = sub.write(str(tmp_path))
     assert path == str(tmp_path / 'label_fractions' / 'seed0_10pct.json')
     rec = json.loads(open(path).read())
