@@ -79,13 +79,14 @@ def md_table(header: List[str], rows: List[list],
 
 class Interval(NamedTuple):
     """A difference ``delta`` with its interval ``[low, high]``; ``n``: the
-    number of seeds (``kind`` ``'t'``) or of test images (``'bootstrap'``).
-    """
+    number of seeds (``kind`` ``'t'``) or of test images (``'bootstrap'``,
+    on the runs of ``seed``)."""
     delta: float
     low: float
     high: float
     n: int
     kind: str
+    seed: Optional[int] = None
 
 
 def within_noise(iv: Interval) -> bool:
@@ -122,19 +123,12 @@ def paired_bootstrap_interval(delta_fn: Callable[[np.ndarray], np.ndarray],
                               resamples: int = RESAMPLES,
                               seed: int = BOOTSTRAP_SEED,
                               keys: Optional[Sequence] = None) -> dict:
-    """Percentile-bootstrap intervals of paired metric differences over
-    ``n`` test images (``scipy.stats.bootstrap``, seeded, in batches).
-
-    Args:
-        delta_fn: ``weights (B, n) -> (B, K)``: the K differences (method
-            minus reference) with image ``i`` counted ``weights[b, i]``
-            times; first called with ``np.ones((1, n))`` (observed).
-        keys: the names of the K columns (default ``0..K-1``).
-
-    Returns:
-        ``{key: Interval}``; NaN bounds where a metric is undefined on a
-        resample.
-    """
+    """``{key: Interval}``: percentile-bootstrap intervals (``scipy.stats.
+    bootstrap``, seeded, in batches) of the K paired differences
+    ``delta_fn(weights (B, n)) -> (B, K)`` over ``n`` test images, image
+    ``i`` counted ``weights[b, i]`` times (observed: ``np.ones((1, n))``);
+    ``keys`` name the K columns (default ``0..K-1``); NaN bounds where a
+    metric is undefined on a resample."""
     from scipy import stats
     observed = np.asarray(delta_fn(np.ones((1, n))), np.float64)[0]
 
@@ -312,7 +306,7 @@ def compare(records: List[dict],
             resamples: int = RESAMPLES) -> dict:
     """``{protocol: {method: {metric key: Interval}}}`` of every method
     minus MixSSL (:data:`REFERENCE`), for the protocols and methods with
-    results (a bootstrap row also has ``'_seed'``: its seed)."""
+    results."""
     by = {}
     for r in records:
         by.setdefault((r['protocol'], r['method']), {})[r['seed']] = r
@@ -327,9 +321,12 @@ def compare(records: List[dict],
                 continue
             keys = compared_keys(ref[seeds[0]]['metrics'])
             if len(seeds) == 1:
-                rows[m] = dict(
-                    _bootstrap(mine[seeds[0]], ref[seeds[0]], keys, resamples),
-                    _seed=seeds[0])
+                ivs = _bootstrap(mine[seeds[0]], ref[seeds[0]], keys,
+                                 resamples)
+                rows[m] = {
+                    k: iv._replace(seed=seeds[0])
+                    for k, iv in ivs.items()
+                }
                 continue
             rows[m] = {}
             for key in keys:
@@ -353,11 +350,6 @@ def fmt_interval(iv: Optional[Interval]) -> str:
             f'{iv.high:+.2f}]' + (' ≈' if within_noise(iv) else ''))
 
 
-def _intervals(row: dict) -> dict:
-    """The metric intervals of a row (without its ``_seed``)."""
-    return {k: v for k, v in row.items() if not k.startswith('_')}
-
-
 def delta_section(comparison: dict, name_fn) -> List[str]:
     """results.md's section of the differences to MixSSL: per
     protocol a table of the summary metrics and one of the per-class
@@ -377,10 +369,9 @@ def delta_section(comparison: dict, name_fn) -> List[str]:
     shown, none = has_fractions(comparison), []
     for proto, all_rows in comparison.items():
         title = protocol_title(proto, shown)
-        rows = {m: r for m, r in all_rows.items() if _intervals(r)}
+        rows = {m: r for m, r in all_rows.items() if r}
         none += [f'{name_fn(m)} ({title})' for m in all_rows if m not in rows]
-        keys = list(
-            dict.fromkeys(k for r in rows.values() for k in _intervals(r)))
+        keys = list(dict.fromkeys(k for r in rows.values() for k in r))
         if keys:
             out += [f'### {title}', '']
         for cols in ([k for k in SUMMARY
@@ -391,10 +382,11 @@ def delta_section(comparison: dict, name_fn) -> List[str]:
                 SUMMARY.get(k, k[len(PER_CLASS_PREFIX):].replace('_', ' '))
                 for k in cols
             ]
-            out += md_table(['Method', 'Interval'] + header,
-                            [[name_fn(m), _how(row)] +
-                             [fmt_interval(row.get(k)) for k in cols]
-                             for m, row in rows.items()], (0, 1)) + ['']
+            out += md_table(
+                ['Method', 'Interval'] + header,
+                [[name_fn(m), _how(next(iter(row.values())))] +
+                 [fmt_interval(row.get(k)) for k in cols]
+                 for m, row in rows.items()], (0, 1)) + ['']
     if none:
         out += [
             f'No interval for {", ".join(none)}: one common seed and no '
@@ -404,11 +396,10 @@ def delta_section(comparison: dict, name_fn) -> List[str]:
     return out
 
 
-def _how(row: dict) -> str:
-    iv = next(iter(_intervals(row).values()))
+def _how(iv: Interval) -> str:
     if iv.kind == 't':
         return f't, {iv.n} seeds'
-    return f'bootstrap, {iv.n} images, seed {row.get("_seed")}'
+    return f'bootstrap, {iv.n} images, seed {iv.seed}'
 
 
 def delta_rows(comparison: dict, name_fn) -> List[dict]:
@@ -426,5 +417,5 @@ def delta_rows(comparison: dict, name_fn) -> List[dict]:
             n=iv.n,
             within_noise=within_noise(iv))
         for proto, rows in comparison.items() for m, row in rows.items()
-        for key, iv in _intervals(row).items()
+        for key, iv in row.items()
     ]

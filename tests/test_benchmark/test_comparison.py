@@ -244,7 +244,9 @@ def test_one_seed_uses_the_paired_bootstrap(tmp_path):
     assert acc.delta == pytest.approx(want, abs=1e-4)
     assert acc.high < 0  # a clear gap excludes 0
     # identical predictions: every difference is exactly 0, within noise
-    assert same.pop('_seed') == 0
+    assert {iv.seed for iv in same.values()} == {0}
+    assert '| Rand | bootstrap, 400 images, seed 0 | ' in '\n'.join(
+        delta_section(res, method_name))
     for key, iv in same.items():
         assert (iv.delta, iv.low, iv.high) == (0.0, 0.0, 0.0), key
     assert {
@@ -302,7 +304,7 @@ def test_no_reference_or_no_predictions(tmp_path):
             seed=0,
             metrics={'accuracy/top1': 60.0}))
     res = compare(recs, ['mixssl', 'rand'])
-    assert res['finetune']['rand'] == {'_seed': 0}
+    assert res['finetune']['rand'] == {}
     md = delta_section(res, method_name)
     assert not any(line.startswith('| Rand') for line in md)
     assert md[-2].startswith('No interval for Rand (Fine-tune): one common '
