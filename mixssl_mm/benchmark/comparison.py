@@ -40,6 +40,8 @@ _MACRO = ('single-label/precision', 'single-label/recall',
           'single-label/f1-score', 'roc_auc')
 _BINARY = ('binary/precision', 'binary/recall', 'binary/f1-score',
            'binary/roc_auc', 'binary/accuracy')
+DELTA_COLUMNS = ('protocol', 'method', 'metric', 'delta', 'low', 'high',
+                 'kind', 'n', 'within_noise')
 MATCH_TOLERANCE = 0.01  # percent: a recomputed value is the reported one
 _CACHE: dict = {}  # loaded predictions and bootstrap results
 
@@ -403,19 +405,11 @@ def _how(iv: Interval) -> str:
 
 
 def delta_rows(comparison: dict, name_fn) -> List[dict]:
-    """``deltas.csv`` rows: protocol, method, metric, delta, low, high,
-    interval kind, n, within_noise."""
+    """``deltas.csv`` rows, the columns of :data:`DELTA_COLUMNS`."""
     return [
         dict(
-            protocol=proto,
-            method=name_fn(m),
-            metric=key,
-            delta=iv.delta,
-            low=iv.low,
-            high=iv.high,
-            kind=iv.kind,
-            n=iv.n,
-            within_noise=within_noise(iv))
+            zip(DELTA_COLUMNS, (proto, name_fn(m), key, iv.delta, iv.low,
+                                iv.high, iv.kind, iv.n, within_noise(iv))))
         for proto, rows in comparison.items() for m, row in rows.items()
         for key, iv in row.items()
     ]

@@ -503,17 +503,17 @@ def design_section(records: List[dict], methods: Sequence[str],
     if not variants:
         return []
 
-    def row(choice, m):
-        cells = [choice, METHODS[m]['name']]
-        for proto in protos:
-            delta = fmt_interval(_top1_delta(comparison, proto, m))
-            cells.append('–' if (
-                m, proto) not in by else fmt_mean_std(_vals(by[m, proto])) +
-                         ('' if m == REFERENCE else f' ({delta})'))
-        return cells
+    def cell(m, proto):
+        if (m, proto) not in by:
+            return '–'
+        top1 = fmt_mean_std(_vals(by[m, proto]))
+        if m == REFERENCE:
+            return top1
+        return f'{top1} ({fmt_interval(_top1_delta(comparison, proto, m))})'
 
-    rows = [row('paper\'s reading of each', REFERENCE)
-            ] + [row(METHODS[m]['design'], m) for m in variants]
+    rows = [[choice, METHODS[m]['name']] + [cell(m, p) for p in protos]
+            for choice, m in [('paper\'s reading of each', REFERENCE)] +
+            [(METHODS[m]['design'], m) for m in variants]]
     return [
         '## Design choices — MixSSL with one open choice changed', '',
         'Top-1 accuracy (%), mean ± std over seeds '
