@@ -5,6 +5,7 @@ one common seed the bootstrap over the test images of the metrics
 recomputed from ``predictions.pkl`` (docs/benchmark.md). A record is as in
 :mod:`.report`, with ``predictions`` (its ``predictions.pkl``, optional)
 and ``pos_label`` (binary tasks)."""
+import hashlib
 import os.path as osp
 import warnings
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
@@ -37,6 +38,10 @@ SUMMARY = {
 # a binary task reports its positive class's values instead of these
 _MACRO = ('single-label/precision', 'single-label/recall',
           'single-label/f1-score', 'roc_auc')
+_BINARY = ('binary/precision', 'binary/recall', 'binary/f1-score',
+           'binary/roc_auc', 'binary/accuracy')
+DELTA_COLUMNS = ('protocol', 'method', 'metric', 'delta', 'low', 'high',
+                 'kind', 'n', 'within_noise')
 MATCH_TOLERANCE = 0.01  # percent: a recomputed value is the reported one
 _CACHE: dict = {}  # loaded predictions and bootstrap results
 
@@ -76,13 +81,14 @@ def md_table(header: List[str], rows: List[list],
 
 class Interval(NamedTuple):
     """A difference ``delta`` with its interval ``[low, high]``; ``n``: the
-    number of seeds (``kind`` ``'t'``) or of test images (``'bootstrap'``).
-    """
+    number of seeds (``kind`` ``'t'``) or of test images (``'bootstrap'``,
+    on the runs of ``seed``)."""
     delta: float
     low: float
     high: float
     n: int
     kind: str
+    seed: Optional[int] = None
 
 
 def within_noise(iv: Interval) -> bool:
@@ -119,19 +125,12 @@ def paired_bootstrap_interval(delta_fn: Callable[[np.ndarray], np.ndarray],
                               resamples: int = RESAMPLES,
                               seed: int = BOOTSTRAP_SEED,
                               keys: Optional[Sequence] = None) -> dict:
-    """Percentile-bootstrap intervals of paired metric differences over
-    ``n`` test images (``scipy.stats.bootstrap``, seeded, in batches).
-
-    Args:
-        delta_fn: ``weights (B, n) -> (B, K)``: the K differences (method
-            minus reference) with image ``i`` counted ``weights[b, i]``
-            times; first called with ``np.ones((1, n))`` (observed).
-        keys: the names of the K columns (default ``0..K-1``).
-
-    Returns:
-        ``{key: Interval}``; NaN bounds where a metric is undefined on a
-        resample.
-    """
+    """``{key: Interval}``: percentile-bootstrap intervals (``scipy.stats.
+    bootstrap``, seeded, in batches) of the K paired differences
+    ``delta_fn(weights (B, n)) -> (B, K)`` over ``n`` test images, image
+    ``i`` counted ``weights[b, i]`` times (observed: ``np.ones((1, n))``);
+    ``keys`` name the K columns (default ``0..K-1``); NaN bounds where a
+    metric is undefined on a resample."""
     from scipy import stats
     observed = np.asarray(delta_fn(np.ones((1, n))), np.float64)[0]
 
@@ -175,83 +174,58 @@ def load_predictions(path: str) -> tuple:
     return scores, labels
 
 
-def weighted_auc(scores: np.ndarray, positive: np.ndarray,
-                 weights: np.ndarray) -> np.ndarray:
-    """``(B, )`` ROC-AUC (percent) of ``scores`` ``(N, )`` for the
-    ``positive`` mask under ``weights`` ``(B, N)``: the weighted
-    Mann-Whitney statistic (ties 1/2); NaN without positives or negatives."""
-    order = np.argsort(scores, kind='mergesort')
-    s = scores[order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # tie groups
-    w = weights[:, order]
-    pos = np.add.reduceat(w * positive[order], starts, axis=1)
-    neg = np.add.reduceat(w * ~positive[order], starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    num = (pos * (below + 0.5 * neg)).sum(1)
-    return _ratio(num, pos.sum(1) * neg.sum(1))
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` in percent; NaN where ``den`` is 0."""
-    nan = np.full(np.shape(num), np.nan)
-    return np.divide(num, den, out=nan, where=den > 0) * 100.0
-
-
-def _nanmean(values: np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():  # a row without any: NaN, no warning
-        warnings.simplefilter('ignore', RuntimeWarning)
-        return np.nanmean(values, axis=1)
-
-
 def weighted_metrics(scores: np.ndarray,
                      labels: np.ndarray,
                      weights: Optional[np.ndarray] = None,
                      class_keys: Sequence[str] = (),
                      pos_label: int = 1) -> Dict[str, np.ndarray]:
     """``{metric key: (B, ) percent}`` of ``scores`` ``(N, C)`` against
-    ``labels`` ``(N, )`` under image weights ``(B, N)`` (default 1):
-    accuracy, macro P/R/F1, ROC-AUC (ties 1/2), per class (``class_keys``:
-    each index's key in ``metrics.json``), a binary task's ``binary/*``
-    of ``pos_label``. Equal to scikit-learn's
-    ``precision_recall_fscore_support`` / ``roc_auc_score(average=None)``
-    with ``sample_weight`` (tested), which take one weighting a call: about
-    10x slower over 2,000 resamples."""
-    n, c = scores.shape
-    w = np.ones((1, n)) if weights is None else np.atleast_2d(weights)
-    onehot = np.zeros((n, c * c))  # image -> its (true, predicted) cell
-    onehot[np.arange(n), labels * c + scores.argmax(1)] = 1.0
-    cm = (w @ onehot).reshape(-1, c, c)
-    tp = np.diagonal(cm, axis1=1, axis2=2)
-    gt, pred = cm.sum(2), cm.sum(1)
-    out = {'accuracy/top1': _ratio(tp.sum(1), gt.sum(1))}
-    prec = tp / np.maximum(pred, 1) * 100.0
-    rec = tp / np.maximum(gt, 1) * 100.0
-    f1 = 2 * prec * rec / np.maximum(prec + rec, np.finfo(np.float32).eps)
-    out['single-label/precision'] = prec.mean(1)
-    out['single-label/recall'] = rec.mean(1)
-    out['single-label/f1-score'] = f1.mean(1)
-    per_class = _ratio(tp, gt)
-    for i, key in enumerate(class_keys):
-        out[PER_CLASS_PREFIX + key] = per_class[:, i]
+    ``labels`` ``(N, )``, image ``i`` counted ``weights[b, i]`` times
+    (``(B, N)``, default 1; scikit-learn's ``sample_weight``): accuracy,
+    macro P/R/F1 (``zero_division=0``, as mmpretrain), ROC-AUC (one-vs-rest,
+    macro over the classes with images), per class (``class_keys``: each
+    index's key in ``metrics.json``; NaN without images), a binary task's
+    ``binary/*`` of ``pos_label``."""
+    from sklearn import config_context
+    from sklearn.exceptions import UndefinedMetricWarning
+    fast = weights is not None  # inputs checked on the observed weighting
+    rows = weights if fast else np.ones((1, len(labels)))
+    # a class without images on a resample: NaN, without a warning
+    with config_context(assume_finite=fast, skip_parameter_validation=fast), \
+            warnings.catch_warnings():
+        warnings.simplefilter('ignore', UndefinedMetricWarning)
+        warnings.simplefilter('ignore', RuntimeWarning)
+        out = [
+            _metrics(scores, labels, w, class_keys, pos_label)
+            for w in np.atleast_2d(rows)
+        ]
+    return {k: np.array([o[k] for o in out]) for k in out[0]}
+
+
+def _metrics(scores, labels, w, class_keys, pos_label) -> Dict[str, float]:
+    from sklearn import metrics
+    c, pred = scores.shape[1], scores.argmax(1)
+    *prf, support = metrics.precision_recall_fscore_support(
+        labels, pred, labels=range(c), sample_weight=w, zero_division=0)
+    p, r, f = (v * 100 for v in prf)
+    auc = metrics.roc_auc_score(
+        np.eye(c)[labels], scores, sample_weight=w, average=None) * 100
+    out = {
+        'accuracy/top1':
+        metrics.accuracy_score(labels, pred, sample_weight=w) * 100
+    }
+    out.update(
+        zip(_MACRO, (p.mean(), r.mean(), f.mean(),
+                     auc[1] if c == 2 else np.nanmean(auc))))
+    acc = np.where(support > 0, r, np.nan)
+    out.update(
+        (PER_CLASS_PREFIX + k, acc[i]) for i, k in enumerate(class_keys))
     if class_keys:
-        out[PER_CLASS_MEAN] = _nanmean(per_class)
-    aucs = [weighted_auc(scores[:, k], labels == k, w) for k in range(c)]
-    if c != 2:
-        out['roc_auc'] = _nanmean(np.stack(aucs, axis=1))
-        return out
-    p = pos_label
-    bp = np.nan_to_num(_ratio(tp[:, p], pred[:, p]))
-    br = np.nan_to_num(_ratio(tp[:, p], gt[:, p]))
-    bf = np.divide(
-        2 * bp * br, bp + br, out=np.zeros_like(bp), where=bp + br > 0)
-    out.update({
-        'roc_auc': aucs[1],
-        'binary/precision': bp,
-        'binary/recall': br,
-        'binary/f1-score': bf,
-        'binary/roc_auc': aucs[p],
-        'binary/accuracy': out['accuracy/top1']
-    })
+        out[PER_CLASS_MEAN] = np.nanmean(acc)
+    if c == 2:
+        i = pos_label
+        out.update(
+            zip(_BINARY, (p[i], r[i], f[i], auc[i], out['accuracy/top1'])))
     return out
 
 
@@ -274,24 +248,34 @@ def compared_keys(metrics: dict) -> List[str]:
     return keys + [PER_CLASS_PREFIX + c for c in class_keys(metrics)]
 
 
-def _recomputed(record: dict, path: str) -> Optional[tuple]:
-    """``(scores, labels, class keys, keys recomputed as reported)`` from
-    the record's predictions; None when they do not fit its metrics."""
-    key = ('file', path, osp.getmtime(path))
+def _memo(key: tuple, fn: Callable, *args):
+    """``fn(*args)``, computed once per ``key``."""
     if key not in _CACHE:
-        _CACHE[key] = load_predictions(path)
-    scores, labels = _CACHE[key]
+        _CACHE[key] = fn(*args)
+    return _CACHE[key]
+
+
+def _recomputed(record: dict, path: str) -> Optional[tuple]:
+    """``(weights -> its metrics, labels, the keys recomputed as reported)``
+    from the record's predictions; None when they do not fit its metrics."""
+    stamp = (path, osp.getmtime(path))
+    scores, labels = _memo(('file', *stamp), load_predictions, path)
     reported, keys = record['metrics'], class_keys(record['metrics'])
     if keys and len(keys) != scores.shape[1]:
         return None
-    full = weighted_metrics(scores, labels, None, keys,
-                            record.get('pos_label', 1))
+    pos = record.get('pos_label', 1)
     ok = {
         k
-        for k, v in full.items() if reported.get(k) is not None
+        for k, v in weighted_metrics(scores, labels, None, keys, pos).items()
+        if reported.get(k) is not None
         and abs(v[0] - float(reported[k])) <= MATCH_TOLERANCE
     }
-    return scores, labels, keys, ok
+
+    def metrics(w):  # MixSSL's recur in every pair, on the same resamples
+        return _memo(('weights', *stamp, hashlib.sha1(w).hexdigest()),
+                     weighted_metrics, scores, labels, w, keys, pos)
+
+    return metrics, labels, ok
 
 
 def _bootstrap(mine: dict, ref: dict, keys: Sequence[str],
@@ -308,12 +292,10 @@ def _bootstrap(mine: dict, ref: dict, keys: Sequence[str],
     a, b = _recomputed(mine, paths[0]), _recomputed(ref, paths[1])
     if a is None or b is None or not np.array_equal(a[1], b[1]):
         return {}  # not the same test images
-    keys = [k for k in keys if k in a[3] and k in b[3]]
-    pos = mine.get('pos_label', 1)
+    keys = [k for k in keys if k in a[2] and k in b[2]]
 
     def delta(w):
-        ma = weighted_metrics(a[0], a[1], w, a[2], pos)
-        mb = weighted_metrics(b[0], b[1], w, b[2], pos)
+        ma, mb = a[0](w), b[0](w)
         return np.stack([ma[k] - mb[k] for k in keys], axis=1)
 
     _CACHE[cache_key] = paired_bootstrap_interval(
@@ -326,7 +308,7 @@ def compare(records: List[dict],
             resamples: int = RESAMPLES) -> dict:
     """``{protocol: {method: {metric key: Interval}}}`` of every method
     minus MixSSL (:data:`REFERENCE`), for the protocols and methods with
-    results (a bootstrap row also has ``'_seed'``: its seed)."""
+    results."""
     by = {}
     for r in records:
         by.setdefault((r['protocol'], r['method']), {})[r['seed']] = r
@@ -341,9 +323,12 @@ def compare(records: List[dict],
                 continue
             keys = compared_keys(ref[seeds[0]]['metrics'])
             if len(seeds) == 1:
-                rows[m] = dict(
-                    _bootstrap(mine[seeds[0]], ref[seeds[0]], keys, resamples),
-                    _seed=seeds[0])
+                ivs = _bootstrap(mine[seeds[0]], ref[seeds[0]], keys,
+                                 resamples)
+                rows[m] = {
+                    k: iv._replace(seed=seeds[0])
+                    for k, iv in ivs.items()
+                }
                 continue
             rows[m] = {}
             for key in keys:
@@ -367,11 +352,6 @@ def fmt_interval(iv: Optional[Interval]) -> str:
             f'{iv.high:+.2f}]' + (' ≈' if within_noise(iv) else ''))
 
 
-def _intervals(row: dict) -> dict:
-    """The metric intervals of a row (without its ``_seed``)."""
-    return {k: v for k, v in row.items() if not k.startswith('_')}
-
-
 def delta_section(comparison: dict, name_fn) -> List[str]:
     """results.md's section of the differences to MixSSL: per
     protocol a table of the summary metrics and one of the per-class
@@ -391,10 +371,9 @@ def delta_section(comparison: dict, name_fn) -> List[str]:
     shown, none = has_fractions(comparison), []
     for proto, all_rows in comparison.items():
         title = protocol_title(proto, shown)
-        rows = {m: r for m, r in all_rows.items() if _intervals(r)}
+        rows = {m: r for m, r in all_rows.items() if r}
         none += [f'{name_fn(m)} ({title})' for m in all_rows if m not in rows]
-        keys = list(
-            dict.fromkeys(k for r in rows.values() for k in _intervals(r)))
+        keys = list(dict.fromkeys(k for r in rows.values() for k in r))
         if keys:
             out += [f'### {title}', '']
         for cols in ([k for k in SUMMARY
@@ -405,10 +384,11 @@ def delta_section(comparison: dict, name_fn) -> List[str]:
                 SUMMARY.get(k, k[len(PER_CLASS_PREFIX):].replace('_', ' '))
                 for k in cols
             ]
-            out += md_table(['Method', 'Interval'] + header,
-                            [[name_fn(m), _how(row)] +
-                             [fmt_interval(row.get(k)) for k in cols]
-                             for m, row in rows.items()], (0, 1)) + ['']
+            out += md_table(
+                ['Method', 'Interval'] + header,
+                [[name_fn(m), _how(next(iter(row.values())))] +
+                 [fmt_interval(row.get(k)) for k in cols]
+                 for m, row in rows.items()], (0, 1)) + ['']
     if none:
         out += [
             f'No interval for {", ".join(none)}: one common seed and no '
@@ -418,27 +398,18 @@ def delta_section(comparison: dict, name_fn) -> List[str]:
     return out
 
 
-def _how(row: dict) -> str:
-    iv = next(iter(_intervals(row).values()))
+def _how(iv: Interval) -> str:
     if iv.kind == 't':
         return f't, {iv.n} seeds'
-    return f'bootstrap, {iv.n} images, seed {row.get("_seed")}'
+    return f'bootstrap, {iv.n} images, seed {iv.seed}'
 
 
 def delta_rows(comparison: dict, name_fn) -> List[dict]:
-    """``deltas.csv`` rows: protocol, method, metric, delta, low, high,
-    interval kind, n, within_noise."""
+    """``deltas.csv`` rows, the columns of :data:`DELTA_COLUMNS`."""
     return [
         dict(
-            protocol=proto,
-            method=name_fn(m),
-            metric=key,
-            delta=iv.delta,
-            low=iv.low,
-            high=iv.high,
-            kind=iv.kind,
-            n=iv.n,
-            within_noise=within_noise(iv))
+            zip(DELTA_COLUMNS, (proto, name_fn(m), key, iv.delta, iv.low,
+                                iv.high, iv.kind, iv.n, within_noise(iv))))
         for proto, rows in comparison.items() for m, row in rows.items()
-        for key, iv in _intervals(row).items()
+        for key, iv in row.items()
     ]

@@ -9,7 +9,7 @@ import math
 import os.path as osp
 import shlex
 import textwrap
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from mixssl_mm.datasets.utils.natural_photos import (FALLBACK_NOTE,
                                                      describe_pool)
@@ -67,47 +67,21 @@ def _vals(recs: List[dict], key: Optional[str] = None) -> list:
     ]
 
 
+def _top1_delta(comparison: dict, proto: str, method: str):
+    """The Interval of ``method``'s top-1 difference to MixSSL, or None."""
+    row = comparison.get(proto, {}).get(method, {})
+    return row.get(TOP1[base_protocol(proto)])
+
+
+def _titles(protos: Sequence[str], suffix: str = '') -> List[str]:
+    return [protocol_title(p, has_fractions(protos)) + suffix for p in protos]
+
+
 def present_protocols(records: List[dict]) -> List[str]:
     """Fine-tune and linear probe, and the label fractions and k-NN when a
     record has them, in report order."""
     return ordered_protocols(
         list(TRAINED_PROTOCOLS) + [r['protocol'] for r in records])
-
-
-def _trained(records: List[dict]) -> List[str]:
-    return [
-        p for p in present_protocols(records)
-        if base_protocol(p) in TRAINED_PROTOCOLS
-    ]
-
-
-def _binary(records: List[dict]) -> bool:
-    return any('binary/f1-score' in r['metrics'] for r in records)
-
-
-def build_tables(records: List[dict],
-                 methods: Sequence[str]) -> Dict[str, List[str]]:
-    """``table1_<protocol>`` (a column per class and their average) and
-    ``table2_<protocol>`` (macro metrics, or the positive class's for a
-    binary task) per trained protocol: mean ± std over seeds."""
-    by = _by(records)
-    classes = dict.fromkeys(
-        c for r in records for c in class_keys(r['metrics']))
-    table1 = {PER_CLASS_PREFIX + c: c.replace('_', ' ') for c in classes}
-    table1[PER_CLASS_MEAN] = 'Average'
-    table2 = BINARY_METRICS if _binary(records) else MACRO_METRICS
-    table2 = {k: header for k, (_, header) in table2.items()}
-    tables = {}
-    for proto in _trained(records):
-        rows = [(f'{method_name(m)} (n={len(by[m, proto])})', by[m, proto])
-                for m in methods if (m, proto) in by]
-        for name, cols in (('table1', table1), ('table2', table2)):
-            if rows:
-                tables[f'{name}_{proto}'] = md_table(
-                    ['Method', *cols.values()],
-                    [[m] + [fmt_mean_std(_vals(recs, k)) for k in cols]
-                     for m, recs in rows])
-    return tables
 
 
 def build_top1_table(records: List[dict],
@@ -130,24 +104,15 @@ def build_top1_table(records: List[dict],
         for m in methods
         if any(r['method'] == m for r in records) and first(m) is not None
     ]
-    shown = has_fractions(protos)
-    return md_table([*header] +
-                    [protocol_title(p, shown) + suffix for p in protos], rows)
+    return md_table([*header] + _titles(protos, suffix), rows)
 
 
-def build_table3(records: List[dict], methods: Sequence[str]) -> List[str]:
-    """The paper's Table 3 (MixSSL objectives): one row per objective with
-    results, top-1 per protocol; ``[]`` for fewer than two objectives."""
-
-    def first(m):
-        obj = METHODS.get(m, {}).get('objective')
-        if obj is not None:
-            name = f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj
-            return [name, OBJECTIVE_LOSSES[obj]]
-
-    table = build_top1_table(records, methods, first, ['Objective', 'Loss'],
-                             ' top-1')
-    return table if len(table) >= 4 else []  # 2 header lines + 2 rows
+def _objective(m: str) -> Optional[List[str]]:
+    """Table 3's leading cells of a MixSSL objective (None: not one)."""
+    obj = METHODS.get(m, {}).get('objective')
+    if obj is not None:
+        name = f'{obj} ({METHODS[m]["name"]})' if obj == 'R+T' else obj
+        return [name, OBJECTIVE_LOSSES[obj]]
 
 
 def render_markdown(
@@ -158,10 +123,12 @@ def render_markdown(
     positive_class: str = 'the positive class',
     sections: Sequence[str] = ()
 ) -> str:
-    """The whole results.md: ``header_lines``, top-1 by protocol, Tables 1-3,
-    the lines of further ``sections`` and the ``missing`` (unfinished)
-    runs; ``positive_class`` names a binary task's positive class."""
-    tables = build_tables(records, methods)
+    """The whole results.md: ``header_lines``, top-1 by protocol, Table 1
+    (a column per class and their average), Table 2 (macro metrics, or the
+    positive class's for a binary task) per trained protocol, Table 3 (the
+    paper's MixSSL objectives, with two or more of them), the lines of
+    further ``sections`` and the ``missing`` (unfinished) runs;
+    ``positive_class`` names a binary task's positive class."""
     seeds = ' '.join(map(str, sorted({r['seed'] for r in records})))
     out = list(header_lines) + [
         '', 'All values are percentages on the official test split, mean ± '
@@ -173,25 +140,43 @@ def render_markdown(
             '## Top-1 accuracy by protocol (%)', '',
             *build_top1_table(records, methods), ''
         ]
-    table2 = (f'precision / recall / F1 of {positive_class}, ROC-AUC of '
-              'its score and accuracy' if _binary(records) else
-              'macro precision / recall / F1, ROC-AUC (one-vs-rest, macro) '
-              'and top-1 accuracy')
-    trained = _trained(records)
-    for name, head in (('table1', [
+    binary = any('binary/f1-score' in r['metrics'] for r in records)
+    classes = dict.fromkeys(
+        c for r in records for c in class_keys(r['metrics']))
+    table1 = {PER_CLASS_PREFIX + c: c.replace('_', ' ') for c in classes}
+    table1[PER_CLASS_MEAN] = 'Average'
+    table2 = {
+        k: header
+        for k, (_, header) in (
+            BINARY_METRICS if binary else MACRO_METRICS).items()
+    }
+    trained = [
+        p for p in present_protocols(records)
+        if base_protocol(p) in TRAINED_PROTOCOLS
+    ]
+    by = _by(records)
+    what = (f'precision / recall / F1 of {positive_class}, ROC-AUC of '
+            'its score and accuracy' if binary else
+            'macro precision / recall / F1, ROC-AUC (one-vs-rest, macro) '
+            'and top-1 accuracy')
+    for head, cols in (([
             '## Table 1 — per-class test accuracy (%)', '',
-            '"Average" is the unweighted mean of the class accuracies '
-            '(balanced accuracy).'
-    ]), ('table2', [f'## Table 2 — {table2} (%)'])):
+            '"Average" is the unweighted mean of the class '
+            'accuracies (balanced accuracy).'
+    ], table1), ([f'## Table 2 — {what} (%)'], table2)):
         out += head + ['']
-        for proto in trained:
-            if f'{name}_{proto}' in tables:
+        for proto, title in zip(trained, _titles(trained)):
+            rows = [[f'{method_name(m)} (n={len(by[m, proto])})'] +
+                    [fmt_mean_std(_vals(by[m, proto], k)) for k in cols]
+                    for m in methods if (m, proto) in by]
+            if rows:
                 out += [
-                    f'### {protocol_title(proto, has_fractions(trained))}', '',
-                    *tables[f'{name}_{proto}'], ''
+                    f'### {title}', '',
+                    *md_table(['Method', *cols.values()], rows), ''
                 ]
-    table3 = build_table3(records, methods)
-    if table3:
+    table3 = build_top1_table(records, methods, _objective,
+                              ['Objective', 'Loss'], ' top-1')
+    if len(table3) >= 4:  # 2 header lines + 2 objectives
         out += [
             '## Table 3 — MixSSL objectives, test top-1 accuracy (%)', '',
             'Same pretraining budget for every row; the paper reports the '
@@ -221,14 +206,15 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
     :class:`~mixssl_mm.benchmark.planning.Plan`) and the summed time of the
     finished stages."""
     p, args, t, task = plan.preset, plan.args, plan.target, plan.task
+    names = ', '.join(task.classes)
     if task.paper == '4':
-        classes = ('4 classes (BloodMNIST labels 1, 4, 5, 6: the paper task)'
-                   f': {", ".join(task.classes)}')
+        classes = ('4 classes (BloodMNIST labels 1, 4, 5, 6: the paper '
+                   f'task): {names}')
     elif task.num_classes == len(t.classes):
-        classes = f'all {task.num_classes} classes: {", ".join(task.classes)}'
+        classes = f'all {task.num_classes} classes: {names}'
     else:
         classes = (f'{task.num_classes} of its {len(t.classes)} classes '
-                   f'(ids {task.ids}): {", ".join(task.classes)}')
+                   f'(ids {task.ids}): {names}')
     where = t.path if t.kind == 'folder' else osp.basename(t.path)
     lines = [
         f'# Benchmark results — {t.name}, preset `{plan.preset_name}`', '',
@@ -267,8 +253,8 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
     pretrain_lr = ('1e-4 (config)' if plan.recipe == 'paper' else
                    p['pretrain_lr'] or '1e-4 (config)')
     n_test = sum(t.counts['test'][i] for i in task.ids)
-    held_out = 'the official test split' if t.kind == 'npz' else \
-        'the test folder'
+    held_out = ('the official test split'
+                if t.kind == 'npz' else 'the test folder')
     lines += [
         f'- Pretraining: {p["pretrain_epochs"]} epochs, peak lr '
         f'{pretrain_lr}; fine-tune: {p["finetune_epochs"]} epochs, lr 1e-4; '
@@ -286,34 +272,8 @@ def header_lines(plan, stage_seconds: float) -> List[str]:
         '(`frozen_stages=4`, `norm_eval=True`: BatchNorm keeps its '
         'pretraining statistics' +
         (', re-estimated on clean train images: '
-         'see below' if args.recalibrate_bn else '') + '), for every method.',
-        *start_lines(plan)
+         'see below' if args.recalibrate_bn else '') + '), for every method.'
     ]
-    below = [f for f in plan.fraction_stages.fractions if f < 1.0]
-    if below:
-        lines.append('- Label fractions: fine-tune also on ' +
-                     ', '.join(f'{percent(f)} %' for f in below) +
-                     ' of the training labels (see "Label fractions").')
-    lines.append(f'- CPU threads per run (OMP_NUM_THREADS): '
-                 f'{plan.threads or "torch default"}; runs at a time: '
-                 f'{plan.jobs}.')
-    for kind, extra in (('pretraining', args.pretrain_cfg_options),
-                        ('downstream', args.downstream_cfg_options)):
-        if extra:
-            lines.append(f'- Extra {kind} cfg-options (override the above): '
-                         '`' + ' '.join(extra) + '`')
-    return lines + [
-        f'- Time: the finished stages took {stage_seconds / 60:.1f} min in '
-        'all (sum of the stage subprocesses, over every invocation).',
-        '- Command: `' +
-        shlex.join(['python', 'tools/benchmark.py'] + args.argv) + '`',
-    ]
-
-
-def start_lines(plan) -> List[str]:
-    """Where the encoders start, the auxiliary images, the k-NN protocol
-    and the BatchNorm re-estimation."""
-    lines = []
     if plan.init_ckpt:
         lines.append(
             f'- Start: every method\'s pretraining encoder starts from '
@@ -335,7 +295,7 @@ def start_lines(plan) -> List[str]:
     if mixing:
         if plan.aux is None:
             aux = FALLBACK_NOTE
-        elif not plan.args.aux_root:
+        elif not args.aux_root:
             aux = describe_pool(plan.aux.root)
         else:
             aux = (f'`{plan.aux.root}` ({plan.aux.num_images} images, ' +
@@ -347,12 +307,30 @@ def start_lines(plan) -> List[str]:
             '- k-NN: KNNEvalHook (k = 20, T = 0.07) on the encoder as it '
             'enters the downstream stages; memory bank = the train subset, '
             'queries = the test split, both with the test pipeline.')
-    if plan.args.recalibrate_bn:
+    if args.recalibrate_bn:
         lines.append(
             '- BatchNorm statistics re-estimated on clean target train '
             'images before the linear probe and k-NN, for every method '
             '(`--recalibrate-bn`, BNRecalibrationHook).')
-    return lines
+    below = [f for f in plan.fraction_stages.fractions if f < 1.0]
+    if below:
+        lines.append('- Label fractions: fine-tune also on ' +
+                     ', '.join(f'{percent(f)} %' for f in below) +
+                     ' of the training labels (see "Label fractions").')
+    lines.append(f'- CPU threads per run (OMP_NUM_THREADS): '
+                 f'{plan.threads or "torch default"}; runs at a time: '
+                 f'{plan.jobs}.')
+    for kind, extra in (('pretraining', args.pretrain_cfg_options),
+                        ('downstream', args.downstream_cfg_options)):
+        if extra:
+            lines.append(f'- Extra {kind} cfg-options (override the above): '
+                         '`' + ' '.join(extra) + '`')
+    return lines + [
+        f'- Time: the finished stages took {stage_seconds / 60:.1f} min in '
+        'all (sum of the stage subprocesses, over every invocation).',
+        '- Command: `' +
+        shlex.join(['python', 'tools/benchmark.py'] + args.argv) + '`',
+    ]
 
 
 def write_csv(path: str, records: List[dict]) -> None:
@@ -420,16 +398,17 @@ def plot_bars(path: str,
         })
     else:
         fig, ax = plt.subplots(figsize=(width_in, 4))
-    for i, proto in enumerate(protos):
+    width = 0.76 / len(protos)
+    for i, (proto, label) in enumerate(zip(protos, _titles(protos))):
         stats = [mean_std(_vals(by.get((m, proto), []))) for m in present]
         means = [0.0 if mean is None else mean for mean, _ in stats]
         bars = ax.bar(
-            _xs(i, len(protos), len(present), 0.76 / len(protos)),
+            _xs(i, len(protos), len(present), width),
             means,
-            0.76 / len(protos),
+            width,
             yerr=[std or 0.0 for _, std in stats],
             capsize=3,
-            label=protocol_title(proto, has_fractions(protos)))
+            label=label)
         # at the top of the error bar; none on an empty bar
         ax.bar_label(
             bars, [f'{v:.1f}' if v else '' for v in means],
@@ -481,7 +460,7 @@ def draw_deltas(ax, comparison: dict, name_fn, colors: Optional[dict] = None):
         xs = _xs(i, len(comparison), len(methods),
                  0.8 / max(len(comparison), 1))
         for x, m in zip(xs, methods):
-            iv = comparison[proto].get(m, {}).get(TOP1[base_protocol(proto)])
+            iv = _top1_delta(comparison, proto, m)
             if iv is None or math.isnan(iv.low):
                 continue
             ax.errorbar([x], [iv.delta],
@@ -515,8 +494,8 @@ def design_section(records: List[dict], methods: Sequence[str],
     with results, a variant's cell ``top-1 (Δ [low, high])`` from
     ``comparison`` (:func:`~.comparison.compare`); ``[]`` without
     variants."""
-    by, protos = _by(records), ordered_protocols(r['protocol']
-                                                 for r in records)
+    by = _by(records)
+    protos = ordered_protocols(r['protocol'] for r in records)
     variants = [
         m for m in methods
         if METHODS[m].get('design') and any(k[0] == m for k in by)
@@ -524,28 +503,26 @@ def design_section(records: List[dict], methods: Sequence[str],
     if not variants:
         return []
 
-    def row(choice, m):
-        cells = [choice, METHODS[m]['name']]
-        for proto in protos:
-            iv = comparison.get(proto,
-                                {}).get(m, {}).get(TOP1[base_protocol(proto)])
-            cells.append('–' if (
-                m, proto) not in by else fmt_mean_std(_vals(by[m, proto])) +
-                         ('' if m == REFERENCE else f' ({fmt_interval(iv)})'))
-        return cells
+    def cell(m, proto):
+        if (m, proto) not in by:
+            return '–'
+        top1 = fmt_mean_std(_vals(by[m, proto]))
+        if m == REFERENCE:
+            return top1
+        return f'{top1} ({fmt_interval(_top1_delta(comparison, proto, m))})'
 
-    seeds = ' '.join(map(str, sorted({r['seed'] for r in records})))
+    rows = [[choice, METHODS[m]['name']] + [cell(m, p) for p in protos]
+            for choice, m in [('paper\'s reading of each', REFERENCE)] +
+            [(METHODS[m]['design'], m) for m in variants]]
     return [
         '## Design choices — MixSSL with one open choice changed', '',
-        f'Top-1 accuracy (%), mean ± std over seeds {seeds}; in brackets '
-        'the paired difference to MixSSL (the paper\'s reading of every '
-        'choice) and its 95 % interval, as in "Δ vs MixSSL" (≈: the interval '
-        'contains 0, within noise). The choices: '
+        'Top-1 accuracy (%), mean ± std over seeds '
+        f'{" ".join(map(str, sorted({r["seed"] for r in records})))}; in '
+        'brackets the paired difference to MixSSL (the paper\'s reading of '
+        'every choice) and its 95 % interval, as in "Δ vs MixSSL" (≈: the '
+        'interval contains 0, within noise). The choices: '
         'configs/mixssl/design_choices/README.md.', '',
-        *md_table(['Choice', 'Config'] +
-                  [protocol_title(p, has_fractions(protos)) for p in protos],
-                  [row('paper\'s reading of each', REFERENCE)] +
-                  [row(METHODS[m]['design'], m) for m in variants]), ''
+        *md_table(['Choice', 'Config'] + _titles(protos), rows), ''
     ]
 
 

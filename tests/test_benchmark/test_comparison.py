@@ -14,7 +14,7 @@ from mixssl_mm.benchmark.comparison import (Interval, compare, compared_keys,
                                             delta_section, fmt_mean_std,
                                             mean_std,
                                             paired_bootstrap_interval,
-                                            paired_t_interval, weighted_auc,
+                                            paired_t_interval,
                                             weighted_metrics, within_noise)
 from mixssl_mm.benchmark.report import method_name
 from mixssl_mm.evaluation.metrics.utils import class_metric_keys
@@ -174,38 +174,23 @@ def test_weights_count_images_that_many_times():
     assert two['roc_auc'].shape == (2, )
 
 
-def test_weighted_metrics_are_scikit_learns_with_sample_weight():
-    """Including a resample without any image of a class: its recall 0
-    (``zero_division=0``, as mmpretrain), its ROC-AUC left out of the
-    macro mean (``average=None`` then ``np.nanmean``)."""
-    from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
+def test_a_resample_without_a_class_is_the_metrics_of_its_images():
+    """A weighting without any image of a class gives what the stage's
+    metrics report on those images: the class's recall 0 in the macro mean
+    (``zero_division=0``), its accuracy and ROC-AUC undefined (NaN) and left
+    out of their means."""
+    classes = ('a', 'b', 'c', 'd')
     scores, labels = random_predictions(150, 4, 3)
-    scores /= scores.sum(1, keepdims=True)  # unrounded: sklearn checks it
-    weights = np.random.default_rng(6).integers(0, 3, (3, 150)) * 1.0
-    weights[0, labels == 2] = 0
-    ours = weighted_metrics(scores, labels, weights)
-    for b, w in enumerate(weights):
-        p, r, f, _ = precision_recall_fscore_support(
-            labels,
-            scores.argmax(1),
-            labels=range(4),
-            sample_weight=w,
-            zero_division=0)
-        with warnings.catch_warnings():  # class 2 absent: undefined
-            warnings.simplefilter('ignore')
-            auc = roc_auc_score(
-                labels,
-                scores,
-                sample_weight=w,
-                multi_class='ovr',
-                average=None,
-                labels=range(4))
-        assert np.isnan(auc[2]) == (b == 0)
-        for key, ref in (('single-label/precision',
-                          p.mean()), ('single-label/recall', r.mean()),
-                         ('single-label/f1-score',
-                          f.mean()), ('roc_auc', np.nanmean(auc))):
-            assert ours[key][b] == pytest.approx(ref * 100, abs=1e-9), key
+    counts = np.random.default_rng(6).integers(1, 3, 150)
+    counts[labels == 2] = 0
+    repeated = np.repeat(np.arange(150), counts)
+    with warnings.catch_warnings():  # the metrics warn of the empty class
+        warnings.simplefilter('ignore')
+        reported = evaluate(scores[repeated], labels[repeated], classes)
+    ours = _ours(scores, labels, classes, counts[None] * 1.0)
+    assert np.isnan(ours['per_class_accuracy/c'])
+    for key, value in reported.items():
+        assert ours[key] == pytest.approx(value, abs=1e-4, nan_ok=True), key
 
 
 def test_binary_tasks_match_the_positive_class_metric():
@@ -218,12 +203,14 @@ def test_binary_tasks_match_the_positive_class_metric():
         assert ours[key] == pytest.approx(value, abs=1e-4), key
 
 
-def test_weighted_auc_of_ties_and_undefined_cases():
-    s = np.array([0.9, 0.5, 0.5, 0.1])
-    pos = np.array([True, True, False, False])
-    assert weighted_auc(s, pos, np.ones((1, 4)))[0] == 87.5  # (3 + .5) / 4
+def test_tied_scores_count_half_and_a_missing_class_is_undefined():
+    scores = np.array([[0.1, 0.9], [0.5, 0.5], [0.5, 0.5], [0.9, 0.1]])
+    labels = np.array([1, 1, 0, 0])
+    ours = weighted_metrics(scores, labels, np.array([[1., 1, 1, 1]]))
+    assert ours['roc_auc'][0] == 87.5  # (3 + .5) / 4
     # no negative left in this weighting: undefined
-    assert np.isnan(weighted_auc(s, pos, np.array([[1., 1., 0., 0.]]))[0])
+    nan = weighted_metrics(scores, labels, np.array([[1., 1, 0, 0]]))
+    assert np.isnan(nan['roc_auc'][0])
 
 
 CLASSES = ('eosinophil', 'lymphocyte', 'monocyte', 'neutrophil')
@@ -257,7 +244,9 @@ def test_one_seed_uses_the_paired_bootstrap(tmp_path):
     assert acc.delta == pytest.approx(want, abs=1e-4)
     assert acc.high < 0  # a clear gap excludes 0
     # identical predictions: every difference is exactly 0, within noise
-    assert same.pop('_seed') == 0
+    assert {iv.seed for iv in same.values()} == {0}
+    assert '| Rand | bootstrap, 400 images, seed 0 | ' in '\n'.join(
+        delta_section(res, method_name))
     for key, iv in same.items():
         assert (iv.delta, iv.low, iv.high) == (0.0, 0.0, 0.0), key
     assert {
@@ -315,7 +304,7 @@ def test_no_reference_or_no_predictions(tmp_path):
             seed=0,
             metrics={'accuracy/top1': 60.0}))
     res = compare(recs, ['mixssl', 'rand'])
-    assert res['finetune']['rand'] == {'_seed': 0}
+    assert res['finetune']['rand'] == {}
     md = delta_section(res, method_name)
     assert not any(line.startswith('| Rand') for line in md)
     assert md[-2].startswith('No interval for Rand (Fine-tune): one common '

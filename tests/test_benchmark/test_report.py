@@ -4,8 +4,7 @@ import csv
 
 from mixssl_mm.benchmark.cli import parse_benchmark_args
 from mixssl_mm.benchmark.planning import Plan
-from mixssl_mm.benchmark.report import (build_table3, build_tables,
-                                        header_lines, missing_runs, plot_bars,
+from mixssl_mm.benchmark.report import (header_lines, missing_runs, plot_bars,
                                         render_markdown, write_csv)
 
 CLASSES = ['eosinophil', 'lymphocyte', 'monocyte', 'neutrophil']
@@ -49,12 +48,29 @@ def _records():
     return recs
 
 
+def _tables(md):
+    """``{(section, protocol title or None): table lines}`` of a
+    results.md; a section by its heading up to ' — ' ('Table 1')."""
+    tables, section, title = {}, None, None
+    for line in md.splitlines():
+        if line.startswith('## '):
+            section, title = line[3:].split(' — ')[0], None
+        elif line.startswith('### '):
+            title = line[4:]
+        elif line.startswith('|'):
+            tables.setdefault((section, title), []).append(line)
+    return tables
+
+
+TRAINED = {(t, p)
+           for t in ('Table 1', 'Table 2')
+           for p in ('Fine-tune', 'Linear probe')}
+
+
 def test_tables_have_table1_and_table2_layout():
-    tables = build_tables(_records(), ['mixssl', 'rand'])
-    assert set(tables) == {
-        'table1_finetune', 'table2_finetune', 'table1_linear', 'table2_linear'
-    }
-    t1 = tables['table1_finetune']
+    tables = _tables(render_markdown(_records(), ['mixssl', 'rand']))
+    assert set(tables) == {('Top-1 accuracy by protocol (%)', None), *TRAINED}
+    t1 = tables['Table 1', 'Fine-tune']
     assert t1[0] == ('| Method | eosinophil | lymphocyte | monocyte | '
                      'neutrophil | Average |')
     assert t1[1] == '|---|:-:|:-:|:-:|:-:|:-:|'
@@ -62,14 +78,14 @@ def test_tables_have_table1_and_table2_layout():
     assert t1[2] == ('| MixSSL (n=2) | 81.00 ± 1.41 | 71.00 ± 1.41 | '
                      '91.00 ± 1.41 | 81.00 ± 1.41 | 81.00 ± 1.41 |')
     assert t1[3].startswith('| Rand (n=2) | 62.00 ± 2.83 |')
-    t2 = tables['table2_finetune']
+    t2 = tables['Table 2', 'Fine-tune']
     assert t2[0] == ('| Method | Precision | Recall | F1 | ROC-AUC | '
                      'Accuracy |')
     assert t2[2] == ('| MixSSL (n=2) | 80.00 ± 1.41 | 79.00 ± 1.41 | '
                      '78.00 ± 1.41 | 90.00 ± 0.00 | 81.00 ± 1.41 |')
     # Rand has no linear-probe record: no row there
-    assert len(tables['table1_linear']) == 3
-    assert 'Rand' not in '\n'.join(tables['table2_linear'])
+    assert len(tables['Table 1', 'Linear probe']) == 3
+    assert 'Rand' not in '\n'.join(tables['Table 2', 'Linear probe'])
 
 
 def test_render_markdown_orders_sections_and_lists_unfinished():
@@ -123,8 +139,10 @@ def test_table3_rows_follow_objectives():
             for m, v in (('mixssl_t', t), ('mixssl_r', r), ('mixssl', rt))
         ]
     recs.append(_record('rand', 'finetune', 0, 50.0))
-    t3 = build_table3(recs,
-                      ['rand', 'mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc'])
+    t3 = _tables(
+        render_markdown(
+            recs, ['rand', 'mixssl_t', 'mixssl_r', 'mixssl', 'mixssl_rc'
+                   ]))['Table 3', None]
     assert t3[0] == ('| Objective | Loss | Fine-tune top-1 | '
                      'Linear probe top-1 |')
     assert t3[2] == '| T | L_trans | 71.00 ± 1.41 (n=2) | – |'
@@ -135,7 +153,7 @@ def test_table3_rows_follow_objectives():
     assert '## Table 3' in render_markdown(recs,
                                            ['mixssl_t', 'mixssl_r', 'mixssl'])
     # a single objective is nothing to compare: no Table 3
-    assert build_table3(recs, ['mixssl', 'rand']) == []
+    assert '## Table 3' not in render_markdown(recs, ['mixssl', 'rand'])
     assert '## Table 3' not in render_markdown(recs, ['mixssl'])
 
 
@@ -200,7 +218,7 @@ def test_binary_task_table2_is_the_positive_class(tmp_path):
             metrics=_binary(80.0, 60.0, 90.0))
         for proto in ('finetune', 'linear')
     ]
-    t2 = build_tables(recs, ['mixssl'])['table2_linear']
+    t2 = _tables(render_markdown(recs, ['mixssl']))['Table 2', 'Linear probe']
     assert t2[0] == '| Method | Precision | Recall | F1 | ROC-AUC | Accuracy |'
     assert t2[2] == '| MixSSL (n=1) | 60.00 | 90.00 | 72.00 | 91.00 | 80.00 |'
     md = render_markdown(
@@ -226,9 +244,8 @@ def test_knn_is_a_third_top1_column(tmp_path):
             '71.00 ± 1.41 (n=2) |') in top1
     assert '| Rand | 62.00 ± 2.83 (n=2) | – | 50.00 (n=1) |' in top1
     # the per-class and macro tables stay per trained protocol
-    assert set(build_tables(recs, ['mixssl', 'rand'])) == {
-        'table1_finetune', 'table2_finetune', 'table1_linear', 'table2_linear'
-    }
+    assert set(_tables(md)) == {('Top-1 accuracy by protocol (%)', None),
+                                *TRAINED}
     write_csv(str(tmp_path / 'r.csv'), recs)
     knn = [
         r for r in csv.DictReader(open(tmp_path / 'r.csv'))
@@ -244,11 +261,6 @@ def test_label_fractions_get_their_tables_in_order():
         _record('mixssl', 'finetune_10pct', 0, 50.0),
         _record('rand', 'finetune_1pct', 0, 40.0)
     ]
-    tables = build_tables(recs, ['mixssl', 'rand'])
-    assert list(tables)[:4] == [
-        'table1_finetune_1pct', 'table2_finetune_1pct',
-        'table1_finetune_10pct', 'table2_finetune_10pct'
-    ]
     md = render_markdown(
         recs, ['mixssl', 'rand'], ['# T'],
         missing=['x'],
@@ -259,6 +271,7 @@ def test_label_fractions_get_their_tables_in_order():
         '### Fine-tune, 10 % of the labels',
         '### Fine-tune, 100 % of the labels', '### Linear probe'
     ]
+    assert titles[4:] == titles[:4]  # Table 2's
     assert md.index('## Extra') < md.index('## Not finished')
     assert '| Method | Fine-tune, 1 % of the labels | Fine-tune, 10 % of ' \
         'the labels | Fine-tune, 100 % of the labels | Linear probe |' in md

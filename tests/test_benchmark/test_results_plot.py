@@ -33,8 +33,7 @@ def test_plot_with_the_differences_to_mixssl(tmp_path):
         },
         'linear': {
             'rand': {
-                'accuracy/top1': Interval(-1.0, -3.0, 1.0, 400, 'bootstrap'),
-                '_seed': 0
+                'accuracy/top1': Interval(-1.0, -3.0, 1.0, 400, 'bootstrap', 0)
             }
         },
     }

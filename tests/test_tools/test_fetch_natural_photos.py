@@ -252,7 +252,7 @@ def _pretrain_aux(plan, method='mixssl'):
 
 
 def test_benchmark_mixes_with_the_fetched_pool(plan_of, tmp_path, monkeypatch):
-    from mixssl_mm.benchmark.report import start_lines
+    from mixssl_mm.benchmark.report import header_lines
     packages, photos = fake_sources(tmp_path / 'debs')
     pool = tmp_path / 'natural_photos'
     _fetch(tmp_path, pool, packages, photos)
@@ -266,19 +266,20 @@ def test_benchmark_mixes_with_the_fetched_pool(plan_of, tmp_path, monkeypatch):
                                  0)['model.aux_head.num_classes'] == 3
     assert _pretrain_aux(plan) == str(pool)
     assert (f'- Auxiliary images of MixSSL, R+A: the natural photo '
-            f'pool `{pool}` (3 photographs') in '\n'.join(start_lines(plan))
+            f'pool `{pool}` (3 photographs') in '\n'.join(
+                header_lines(plan, 0))
     # --aux-root still wins
     other = tmp_path / 'other'
     (other / 'a').mkdir(parents=True)
     Image.new('RGB', (8, 8)).save(other / 'a' / 'x.png')
     plan = plan_of('--methods', 'mixssl', '--aux-root', str(other))
     assert plan.aux.root == str(other)
-    assert '`--aux-root`' in '\n'.join(start_lines(plan))
+    assert '`--aux-root`' in '\n'.join(header_lines(plan, 0))
 
 
 def test_benchmark_falls_back_loudly_without_the_pool(plan_of, tmp_path,
                                                       monkeypatch, capsys):
-    from mixssl_mm.benchmark.report import start_lines
+    from mixssl_mm.benchmark.report import header_lines
     monkeypatch.setattr(npool, 'DEFAULT_OUT_DIR', str(tmp_path / 'none'))
     plan = plan_of('--methods', 'mixssl', 'rand')
     assert plan.aux is None
@@ -287,7 +288,7 @@ def test_benchmark_falls_back_loudly_without_the_pool(plan_of, tmp_path,
     assert 'python tools/data/fetch_natural_photos.py' in err
     assert _pretrain_aux(plan)['type'] == 'NaturalPhotoPool'
     assert f'Auxiliary images of MixSSL: {FALLBACK_NOTE}.' in '\n'.join(
-        start_lines(plan))
+        header_lines(plan, 0))
     # methods that mix nothing do not look for the pool
     plan = plan_of('--methods', 'rand', 'simclr')
     assert plan.aux is None and 'WARNING' not in capsys.readouterr().err
