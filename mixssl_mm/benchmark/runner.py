@@ -172,7 +172,8 @@ class StageRunner:
             json.dump(done, f, indent=1)
         with self.lock:
             self.n_run += 1
-            self.stage_seconds += secs
+            # the recorded (rounded) time, as a re-run that skips it adds
+            self.stage_seconds += done['seconds']
         self.log(f'{tag}: done in {secs:.0f}s')
         return result
 
