@@ -36,8 +36,12 @@ class StageFailed(RuntimeError):
 def run_chains(chains: Iterable, fn: Callable, jobs: int) -> None:
     """``fn(chain)`` for every chain: in order when ``jobs`` is 1, else on
     ``jobs`` threads (the chains' subprocesses do the work)."""
+    if jobs == 1:
+        for chain in chains:
+            fn(chain)
+        return
     with ThreadPoolExecutor(jobs) as pool:
-        list(map(fn, chains) if jobs == 1 else pool.map(fn, chains))
+        list(pool.map(fn, chains))
 
 
 def same_settings(stored: List[str], fingerprint: List[str]) -> bool:
