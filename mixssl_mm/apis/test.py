@@ -12,7 +12,9 @@ model with no predict mode (a self-supervised algorithm) or a config without
 ``test_*`` parts, a flag whose config part is missing (``--amp``, ``--tta``,
 ``--show``, ``--launcher``), a CHECKPOINT that is no file, a test split
 whose classes are not the model's or the training split's, a loader that
-reduces the files' bit depth, dataset errors of a known cause;
+reduces the files' bit depth, dataset errors of a known cause, a key that
+its component (model, transform, metric) does not take (with the closest
+valid key);
 contradicting dataloader options are resolved or refused. After the Runner
 is built and before the test starts, a CHECKPOINT that does not fit the
 model is refused (mmengine would log the mismatches and score partly random
@@ -25,6 +27,7 @@ from mixssl_mm.apis.cli import build_runner, parse_and_read
 from mixssl_mm.apis.teardown import finish_run
 from mixssl_mm.preflight import (WorkDirGuard, check_load_from_keys,
                                  preflight_test)
+from mixssl_mm.preflight.config_keys import explained_key_errors
 from mixssl_mm.preflight.flags import check_test_flags
 
 
@@ -45,13 +48,17 @@ def test(cfg, out: Optional[str] = None, out_item: Optional[str] = None):
             (nothing is left in the work dir); any error of the test itself.
     """
     preflight_test(cfg)
+    # a misspelt key of the model or a metric is named with its fix before
+    # the test, and the guard removes what the Runner wrote
     with WorkDirGuard(
-            cfg.work_dir, tool='tools/test.py', when='before testing'):
+            cfg.work_dir, tool='tools/test.py',
+            when='before testing'), explained_key_errors(cfg):
         runner = build_runner(cfg)
         check_load_from_keys(cfg, runner.model, tool='test')
+        evaluator = runner.test_evaluator  # builds the loop and metrics
     if out and out_item in ('pred', None):
         from mmengine.evaluator import DumpResults
-        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
+        evaluator.metrics.append(DumpResults(out_file_path=out))
     metrics = runner.test()
     if out and out_item == 'metrics':
         import mmengine

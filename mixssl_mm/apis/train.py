@@ -26,7 +26,9 @@ in :mod:`mixssl_mm.preflight`; docs/reliability.md has the full list):
   epochs without a batch, a last batch of one sample with BatchNorm
   (resolved with ``drop_last`` when that loses less than a batch),
   validation classes that are not the training classes, a loader that
-  reduces the files' bit depth, dataset errors of a known cause, an
+  reduces the files' bit depth, dataset errors of a known cause, a key
+  that its component (model, transform, hook, optimizer, metric) does not
+  take (where mmengine builds it, with the closest valid key), an
   unreadable newest ``--resume`` checkpoint (``--resume`` alone falls back
   to the newest intact one);
 - the train dataset is built once, before the Runner, and handed to it;
@@ -47,6 +49,7 @@ from mixssl_mm.apis.teardown import finish_run
 from mixssl_mm.preflight import (WorkDirGuard, check_load_from_keys,
                                  check_pretrained_keys, delete_for_overwrite,
                                  preflight_train)
+from mixssl_mm.preflight.config_keys import explained_key_errors
 from mixssl_mm.preflight.flags import check_train_flags
 
 # the plugin's option, added to mmpretrain's parser (mixssl_mm.apis.cli)
@@ -91,7 +94,9 @@ def train(cfg, overwrite: bool = False):
     """
     dataset, to_delete = preflight_train(cfg, overwrite)
     delete_for_overwrite(to_delete)
-    with WorkDirGuard(cfg.work_dir) as guard:
+    # a misspelt key of the model, a hook, the optimizer, ... is found where
+    # mmengine builds the component: named with its fix
+    with WorkDirGuard(cfg.work_dir) as guard, explained_key_errors(cfg):
         runner = build_runner(cfg)
         use_prebuilt_dataset(runner, dataset)
         if cfg.get('strict_pretrained', True):

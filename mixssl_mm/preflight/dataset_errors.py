@@ -11,9 +11,12 @@ errors with a known cause"):
 - an annotation file that lists paths without labels, read with
   ``with_label=True`` (mmpretrain's default): ``ValueError: not enough values
   to unpack (expected 2, got 1)`` -> set ``with_label=False``;
-- a key the dataset class does not take (``class_subset``):
-  ``TypeError: ... unexpected keyword argument`` -> the closest key of the
-  class's ``__init__`` (and its bases', e.g. mmengine's ``BaseDataset``);
+- a key the dataset or one of its transforms does not take
+  (``class_subset``): ``TypeError: ... unexpected keyword argument`` -> the
+  key's place and the closest key of the class's ``__init__`` (and its
+  bases', e.g. mmengine's ``BaseDataset``), by
+  :func:`~.config_keys.explain_unexpected_key`, which the entry points also
+  use for every other component (model, hooks, metrics, ...);
 - a dataset type that is not registered -> the closest registered names and
   the ``custom_imports`` line for the plugin's datasets;
 - ``classes`` given for a split with another number of class folders;
@@ -22,50 +25,19 @@ errors with a known cause"):
 """
 import copy
 import difflib
-import inspect
 import re
 from typing import List, Optional
 
+from .config_keys import explain_unexpected_key
 from .error import ConfigError
 
-__all__ = ['dataset_keys', 'explain_dataset_error', 'build_dataset']
+__all__ = ['explain_dataset_error', 'build_dataset']
 
-_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w+)'")
 _UNPACK = re.compile(r'not enough values to unpack \(expected 2, got 1\)')
 _NOT_REGISTERED = re.compile(r"'?([\w.]+) is not in the (\S+) registry")
 _FOUND_NONE = 'Found 0 files in subfolders of'
 _FOLDER_COUNT = re.compile(r"number of subfolders \((\d+)\) doesn't match "
                            r'the number of specified classes \((\d+)\)')
-
-
-def _dataset_class(ds_cfg: dict, default_scope: Optional[str]):
-    from mmengine.registry import DefaultScope
-    from mmpretrain.registry import DATASETS
-    kind = ds_cfg.get('type')
-    if isinstance(kind, type):
-        return kind
-    try:
-        with DefaultScope.overwrite_default_scope(default_scope):
-            return DATASETS.get(kind)
-    except Exception:  # noqa: B902  an unknown scope
-        return None
-
-
-def dataset_keys(cls) -> List[str]:
-    """Every keyword the dataset class ``cls`` takes: the parameters of its
-    ``__init__`` and of its bases' (a subclass passes ``**kwargs`` on, e.g.
-    mmpretrain's ``CustomDataset`` to mmengine's ``BaseDataset``)."""
-    keys = []
-    for klass in inspect.getmro(cls):
-        init = klass.__dict__.get('__init__')
-        if init is None:
-            continue
-        for p in inspect.signature(init).parameters.values():
-            if p.name != 'self' and p.kind not in (p.VAR_POSITIONAL,
-                                                   p.VAR_KEYWORD) \
-                    and p.name not in keys:
-                keys.append(p.name)
-    return keys
 
 
 def _registered_names(default_scope: Optional[str]) -> List[str]:
@@ -100,17 +72,10 @@ def explain_dataset_error(ds_cfg: dict,
     def option(setting: str) -> str:
         return f' (--cfg-options {key}.{setting})' if cfg_options else ''
 
-    found = _UNEXPECTED.search(text)
-    if isinstance(error, TypeError) and found:
-        bad = found.group(1)
-        cls = _dataset_class(ds_cfg, default_scope)
-        keys = dataset_keys(cls) if cls is not None else []
-        close = difflib.get_close_matches(bad, keys, n=1, cutoff=0.6)
-        return ConfigError(
-            f'{where} has a key {name} does not take: {bad!r}. ' +
-            (f'Did you mean {close[0]!r}? Rename it ({key}.{close[0]}).'
-             if close else f'Remove it ({key}.{bad}).') +
-            (f'\nThe keys of {name}: {", ".join(keys)}.' if keys else ''))
+    # a key the dataset or one of its transforms does not take
+    explained = explain_unexpected_key(ds_cfg, error, key)
+    if explained is not None:
+        return explained
     if isinstance(error, ValueError) and _UNPACK.search(text) and \
             ds_cfg.get('ann_file') and ds_cfg.get('with_label', True):
         return ConfigError(

@@ -37,14 +37,19 @@ def run_mmpretrain_tool(name: str, argv: Optional[List[str]] = None) -> None:
     # ours; mmpretrain's module itself is untouched)
     main = runpy.run_path(path, run_name='mmpretrain_tool')['main']
     stock_merge = main.__globals__['merge_args']
+    merged = []
 
     def merge_args(cfg, args):
         cfg = stock_merge(cfg, args)
         _PREFLIGHTS[name](cfg)
+        merged.append(cfg)
         return cfg
 
     main.__globals__['merge_args'] = merge_args
-    main()
+    # a misspelt key of the model, a hook, a metric: named with its fix
+    from mixssl_mm.preflight.config_keys import explained_key_errors
+    with explained_key_errors(lambda: merged[-1] if merged else None):
+        main()
 
 
 def _preflight_train(cfg) -> None:

@@ -1,0 +1,140 @@
+"""mixssl_mm.preflight.config_keys (issue 22, kind 5, at every component):
+a key that its component does not take is named where it is in the config,
+with the closest valid key, at every place mmengine builds components and at
+every entry point; before, a misspelt transform key was blamed on the
+dataset (``train_dataloader.dataset (type='MedMNIST') has a key MedMNIST
+does not take: 'scal'``) and other components gave Python's bare
+``TypeError``."""
+import pytest
+from mmpretrain.registry import MODELS, TRANSFORMS
+
+from mixssl_mm.preflight import ConfigError, build_dataset
+from mixssl_mm.preflight.config_keys import explain_unexpected_key
+from tests._helpers.dist_launch import TINY_NPZ, write_tiny_medmnist
+from tests._helpers.training import (CLASSIFIER_EVAL, classifier_config,
+                                     mmpretrain_tool)
+from tests.conftest import write_image_folder
+
+
+def _error(registry, cfg: dict) -> TypeError:
+    with pytest.raises(TypeError) as info:
+        registry.build(dict(cfg))
+    return info.value
+
+
+def test_the_key_is_found_in_the_component_the_error_names():
+    crop = dict(type='RandomResizedCrop', scal=8)
+    cfg = dict(
+        # the same misspelt key in a component of another type
+        model=dict(type='TransparencyHead', scal=8),
+        train_dataloader=dict(
+            dataset=dict(type='MedMNIST', pipeline=[dict(type='Pad'), crop])))
+    msg = str(explain_unexpected_key(cfg, _error(TRANSFORMS, crop)))
+    assert msg.startswith(
+        "train_dataloader.dataset.pipeline.1 (type='RandomResizedCrop') has "
+        "a key RandomResizedCrop does not take: 'scal'. Did you mean "
+        "'scale'? Rename it (train_dataloader.dataset.pipeline.1.scale).")
+    assert 'The keys of RandomResizedCrop: scale, crop_ratio_range' in msg
+    # a key far from every valid one: remove it
+    head = dict(type='TransparencyHead', zzz=1)
+    assert "Remove it (model.zzz)." in str(
+        explain_unexpected_key(dict(model=head), _error(MODELS, head)))
+    # not in the config, or another error: left as it is
+    assert explain_unexpected_key(cfg, _error(MODELS, head)) is None
+    assert explain_unexpected_key(cfg, TypeError('unsupported')) is None
+    assert explain_unexpected_key(cfg,
+                                  ValueError(str(_error(TRANSFORMS,
+                                                        crop)))) is None
+
+
+def test_a_misspelt_transform_key_is_not_blamed_on_the_dataset(tmp_path):
+    root = write_tiny_medmnist(tmp_path / 'npz', n=(8, 8, 8))
+    with pytest.raises(ConfigError) as info:
+        build_dataset(
+            dict(
+                type='MedMNIST',
+                data_root=root,
+                ann_file=TINY_NPZ,
+                split='train',
+                pipeline=[
+                    dict(type='RandomResizedCrop', scal=8),
+                    dict(type='PackInputs')
+                ]), 'train_dataloader.dataset')
+    msg = str(info.value)
+    assert ("train_dataloader.dataset.pipeline.0 (type='RandomResizedCrop') "
+            "has a key RandomResizedCrop does not take: 'scal'. Did you mean "
+            "'scale'?") in msg
+    assert 'MedMNIST' not in msg
+
+
+@pytest.mark.parametrize(
+    'change, where, closest',
+    [
+        # the model and its parts (built with the Runner)
+        (['model.head.in_chanels=128'
+          ], "model.head (type='TransparencyHead')", 'in_channels'),
+        (['model.lam_mod=batch'], "model (type='MixSSL')", 'lam_mode'),
+        # a hook (registered with the Runner)
+        (dict(custom_hooks="[dict(type='EmptyCacheHook', after_epochs=True)]"),
+         "custom_hooks.0 (type='EmptyCacheHook')", 'after_epoch'),
+        # the optimizer (built by runner.train())
+        (dict(optimizer="dict(type='Adam', lr=1e-4, weight_decays=0.0)"),
+         "optim_wrapper.optimizer (type='Adam')", 'weight_decay'),
+    ])
+def test_train_names_a_misspelt_key_of_any_component(tmp_path,
+                                                     train_in_process, change,
+                                                     where, closest):
+    root = write_image_folder(tmp_path / 'target', 4, seed=1)
+    aux = write_image_folder(tmp_path / 'aux', 3, classes=('x', ), seed=2)
+    options = change if isinstance(change, dict) else {}
+    cfg = train_in_process.config((root, aux), **options)
+    extra = [] if options else ['--cfg-options', *change]
+    work = tmp_path / 'work'
+    with pytest.raises(ConfigError) as info:
+        train_in_process(cfg, work, *extra)
+    assert f'{where} has a key ' in str(info.value)
+    assert f"Did you mean '{closest}'?" in str(info.value)
+    assert not work.exists()  # nothing written: no checkpoint, no log
+
+
+def test_test_py_names_a_misspelt_metric_key(tmp_path, train_in_process):
+    from tests._helpers.dist_launch import write_backbone_checkpoint
+    root = write_image_folder(tmp_path / 'target', 4, seed=1)
+    ckpt = write_backbone_checkpoint(tmp_path / 'pretrain.pth')
+    cfg = train_in_process.write(
+        classifier_config(
+            root,
+            ckpt,
+            extra=CLASSIFIER_EVAL.replace("topk=(1, )",
+                                          "topk=(1, ), prefx='x'")))
+    work = tmp_path / 'work'
+    with pytest.raises(
+            ConfigError,
+            match=r"test_evaluator\.0 \(type='Accuracy'\) has a key Accuracy "
+            r"does not take: 'prefx'\. Did you mean 'prefix'\?"):
+        # (a backbone checkpoint: no head, which the test would refuse)
+        train_in_process.test(cfg, ckpt, work, '--cfg-options',
+                              'strict_pretrained=False')
+    assert not work.exists()
+
+
+def test_mmpretrain_train_py_names_a_misspelt_model_key(tmp_path):
+    """Through the opt-in for mmpretrain's own tools, whose Runner builds
+    the model."""
+    from tests._helpers.training import mixssl_config
+    root = write_image_folder(tmp_path / 'target', 4, seed=1)
+    aux = write_image_folder(tmp_path / 'aux', 3, classes=('x', ), seed=2)
+    cfg = tmp_path / 'mixssl.py'
+    cfg.write_text(mixssl_config(root, aux))
+    out = mmpretrain_tool(
+        'train',
+        str(cfg),
+        '--work-dir',
+        str(tmp_path / 'work'),
+        '--cfg-options',
+        'model.head.in_chanels=128',
+        cwd=tmp_path)
+    assert out.returncode != 0
+    assert ("model.head (type='TransparencyHead') has a key TransparencyHead "
+            "does not take: 'in_chanels'. Did you mean 'in_channels'?"
+            ) in out.stderr, out.stderr[-3000:]
