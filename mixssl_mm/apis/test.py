@@ -13,8 +13,8 @@ model with no predict mode (a self-supervised algorithm) or a config without
 ``--show``, ``--launcher``), a CHECKPOINT that is no file, a test split
 whose classes are not the model's or the training split's, a loader that
 reduces the files' bit depth, dataset errors of a known cause, a key that
-its component (model, transform, metric) does not take (with the closest
-valid key);
+its component (model, transform, metric) does not take or a type no
+registry holds (with the closest valid one);
 contradicting dataloader options are resolved or refused. After the Runner
 is built and before the test starts, a CHECKPOINT that does not fit the
 model is refused (mmengine would log the mismatches and score partly random
@@ -27,7 +27,7 @@ from mixssl_mm.apis.cli import build_runner, parse_and_read
 from mixssl_mm.apis.teardown import finish_run
 from mixssl_mm.preflight import (WorkDirGuard, check_load_from_keys,
                                  preflight_test)
-from mixssl_mm.preflight.config_keys import explained_key_errors
+from mixssl_mm.preflight.component_errors import explained_component_errors
 from mixssl_mm.preflight.flags import check_test_flags
 
 
@@ -52,7 +52,7 @@ def test(cfg, out: Optional[str] = None, out_item: Optional[str] = None):
     # the test, and the guard removes what the Runner wrote
     with WorkDirGuard(
             cfg.work_dir, tool='tools/test.py',
-            when='before testing'), explained_key_errors(cfg):
+            when='before testing'), explained_component_errors(cfg):
         runner = build_runner(cfg)
         check_load_from_keys(cfg, runner.model, tool='test')
         evaluator = runner.test_evaluator  # builds the loop and metrics

@@ -28,7 +28,8 @@ in :mod:`mixssl_mm.preflight`; docs/reliability.md has the full list):
   validation classes that are not the training classes, a loader that
   reduces the files' bit depth, dataset errors of a known cause, a key
   that its component (model, transform, hook, optimizer, metric) does not
-  take (where mmengine builds it, with the closest valid key), an
+  take or a type no registry holds (where mmengine builds it, with the
+  closest valid one), an
   unreadable newest ``--resume`` checkpoint (``--resume`` alone falls back
   to the newest intact one);
 - the train dataset is built once, before the Runner, and handed to it;
@@ -49,7 +50,7 @@ from mixssl_mm.apis.teardown import finish_run
 from mixssl_mm.preflight import (WorkDirGuard, check_load_from_keys,
                                  check_pretrained_keys, delete_for_overwrite,
                                  preflight_train)
-from mixssl_mm.preflight.config_keys import explained_key_errors
+from mixssl_mm.preflight.component_errors import explained_component_errors
 from mixssl_mm.preflight.flags import check_train_flags
 
 # the plugin's option, added to mmpretrain's parser (mixssl_mm.apis.cli)
@@ -94,9 +95,9 @@ def train(cfg, overwrite: bool = False):
     """
     dataset, to_delete = preflight_train(cfg, overwrite)
     delete_for_overwrite(to_delete)
-    # a misspelt key of the model, a hook, the optimizer, ... is found where
-    # mmengine builds the component: named with its fix
-    with WorkDirGuard(cfg.work_dir) as guard, explained_key_errors(cfg):
+    # a misspelt key or type of the model, a hook, the optimizer, ... is
+    # found where mmengine builds the component: named with its fix
+    with WorkDirGuard(cfg.work_dir) as guard, explained_component_errors(cfg):
         runner = build_runner(cfg)
         use_prebuilt_dataset(runner, dataset)
         if cfg.get('strict_pretrained', True):

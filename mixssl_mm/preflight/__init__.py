@@ -20,8 +20,9 @@ and the fix (docs/reliability.md).
 - :mod:`.eval_classes`: evaluation splits with the model's and the training
   split's classes;
 - :mod:`.dataset_errors`: dataset errors of a known cause, explained;
-- :mod:`.config_keys`: a key its component does not take, named where it
-  is with the closest valid key (the entry points wrap the Runner in it);
+- :mod:`.component_errors`: a key its component does not take or a type no
+  registry holds, named where it is with the closest valid one (the entry
+  points wrap the Runner in it);
 - :mod:`.bit_depth`: a loader that reduces the files' bit depth.
 
 :func:`preflight_train` / :func:`preflight_test` (:mod:`.runs`) run them all

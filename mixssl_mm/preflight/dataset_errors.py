@@ -14,38 +14,29 @@ errors with a known cause"):
 - a key the dataset or one of its transforms does not take
   (``class_subset``): ``TypeError: ... unexpected keyword argument`` -> the
   key's place and the closest key of the class's ``__init__`` (and its
-  bases', e.g. mmengine's ``BaseDataset``), by
-  :func:`~.config_keys.explain_unexpected_key`, which the entry points also
-  use for every other component (model, hooks, metrics, ...);
-- a dataset type that is not registered -> the closest registered names and
-  the ``custom_imports`` line for the plugin's datasets;
+  bases', e.g. mmengine's ``BaseDataset``);
+- a dataset or transform type that is not registered -> the closest
+  registered names and the ``custom_imports`` line;
+
+  both by :mod:`.component_errors`, which the entry points also use for
+  every other component (model, hooks, optimizer, metrics);
 - ``classes`` given for a split with another number of class folders;
 - a missing ``data_root`` / ``ann_file`` / image folder, and a folder with
   no image of a supported extension -> which key to point where.
 """
 import copy
-import difflib
 import re
-from typing import List, Optional
+from typing import Optional
 
-from .config_keys import explain_unexpected_key
+from .component_errors import explain_component_error
 from .error import ConfigError
 
 __all__ = ['explain_dataset_error', 'build_dataset']
 
 _UNPACK = re.compile(r'not enough values to unpack \(expected 2, got 1\)')
-_NOT_REGISTERED = re.compile(r"'?([\w.]+) is not in the (\S+) registry")
 _FOUND_NONE = 'Found 0 files in subfolders of'
 _FOLDER_COUNT = re.compile(r"number of subfolders \((\d+)\) doesn't match "
                            r'the number of specified classes \((\d+)\)')
-
-
-def _registered_names(default_scope: Optional[str]) -> List[str]:
-    from mmpretrain.registry import DATASETS
-    names = set(DATASETS.module_dict)
-    if DATASETS.parent is not None:
-        names |= set(DATASETS.parent.module_dict)
-    return sorted(names)
 
 
 def explain_dataset_error(ds_cfg: dict,
@@ -72,8 +63,8 @@ def explain_dataset_error(ds_cfg: dict,
     def option(setting: str) -> str:
         return f' (--cfg-options {key}.{setting})' if cfg_options else ''
 
-    # a key the dataset or one of its transforms does not take
-    explained = explain_unexpected_key(ds_cfg, error, key)
+    # a key or a type of the dataset or one of its transforms
+    explained = explain_component_error(ds_cfg, error, key)
     if explained is not None:
         return explained
     if isinstance(error, ValueError) and _UNPACK.search(text) and \
@@ -86,17 +77,6 @@ def explain_dataset_error(ds_cfg: dict,
             f'unlabelled images (self-supervised pretraining) set {key}.'
             f'with_label=False{option("with_label=False")}; otherwise add '
             'each image\'s label after its path.'.replace('{text}', text))
-    found = _NOT_REGISTERED.search(text)
-    if isinstance(error, KeyError) and found and 'dataset' in found.group(2):
-        close = difflib.get_close_matches(
-            found.group(1), _registered_names(default_scope), n=3, cutoff=0.6)
-        return ConfigError(
-            f'{where}: no dataset type {found.group(1)!r} is registered. ' +
-            (f'Did you mean {" or ".join(map(repr, close))}? ' if close else ''
-             ) +
-            'A mixssl_mm dataset (MedMNIST, NaturalPhotoPool, ...) also needs '
-            "custom_imports = dict(imports=['mixssl_mm'], "
-            'allow_failed_imports=False) in the config.')
     found = _FOLDER_COUNT.search(text)
     if isinstance(error, AssertionError) and found:
         return ConfigError(

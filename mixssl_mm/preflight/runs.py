@@ -11,6 +11,7 @@ from .batches import check_train_batches
 from .channels import check_feature_channels
 from .checkpoints import (check_load_from_file, check_pretrained_files,
                           check_resume_file)
+from .component_errors import explained_component_errors
 from .config import check_custom_imports
 from .dataloaders import check_dataloaders
 from .dataset import check_split_files, preflight_dataset
@@ -48,23 +49,26 @@ def preflight_train(
         mixssl_mm.preflight.ConfigError: naming the problem and the fix;
             nothing has been written.
     """
-    report = _reporter(tool)
-    check_custom_imports(cfg)
-    check_feature_channels(cfg)  # e.g. a depth change without the head
-    check_launcher(cfg.get('launcher', 'none'), 'train')
-    check_evaluation_parts(cfg, 'train')
-    check_dataloaders(cfg)
-    check_auto_scale_lr(cfg)
-    to_delete = check_work_dir(cfg, overwrite)
-    check_pretrained_files(cfg)
-    check_load_from_file(cfg)
-    check_resume_file(cfg, report)
-    dataset = preflight_dataset(cfg, report)
-    check_train_batches(cfg, dataset, report)
-    for key, split in check_eval_classes(cfg, 'train', dataset,
-                                         report).items():
-        check_split_files(split, cfg, key)
-    return dataset, to_delete
+    # a bad key or type of a component the checks build (the encoder probe,
+    # the datasets), named where it is in the config
+    with explained_component_errors(cfg):
+        report = _reporter(tool)
+        check_custom_imports(cfg)
+        check_feature_channels(cfg)  # e.g. a depth change without the head
+        check_launcher(cfg.get('launcher', 'none'), 'train')
+        check_evaluation_parts(cfg, 'train')
+        check_dataloaders(cfg)
+        check_auto_scale_lr(cfg)
+        to_delete = check_work_dir(cfg, overwrite)
+        check_pretrained_files(cfg)
+        check_load_from_file(cfg)
+        check_resume_file(cfg, report)
+        dataset = preflight_dataset(cfg, report)
+        check_train_batches(cfg, dataset, report)
+        for key, split in check_eval_classes(cfg, 'train', dataset,
+                                             report).items():
+            check_split_files(split, cfg, key)
+        return dataset, to_delete
 
 
 def preflight_test(cfg, tool: str = 'tools/test.py') -> None:
@@ -74,12 +78,15 @@ def preflight_test(cfg, tool: str = 'tools/test.py') -> None:
     Raises:
         mixssl_mm.preflight.ConfigError: naming the problem and the fix.
     """
-    report = _reporter(tool)
-    check_custom_imports(cfg)
-    check_feature_channels(cfg)
-    check_launcher(cfg.get('launcher', 'none'), 'test')
-    check_evaluation_parts(cfg, 'test')
-    check_dataloaders(cfg)
-    check_load_from_file(cfg, tool='test')
-    for key, split in check_eval_classes(cfg, 'test', report=report).items():
-        check_split_files(split, cfg, key)
+    # a bad key or type of a component the checks build, named
+    with explained_component_errors(cfg):
+        report = _reporter(tool)
+        check_custom_imports(cfg)
+        check_feature_channels(cfg)
+        check_launcher(cfg.get('launcher', 'none'), 'test')
+        check_evaluation_parts(cfg, 'test')
+        check_dataloaders(cfg)
+        check_load_from_file(cfg, tool='test')
+        for key, split in check_eval_classes(
+                cfg, 'test', report=report).items():
+            check_split_files(split, cfg, key)

@@ -47,8 +47,8 @@ def run_mmpretrain_tool(name: str, argv: Optional[List[str]] = None) -> None:
 
     main.__globals__['merge_args'] = merge_args
     # a misspelt key of the model, a hook, a metric: named with its fix
-    from mixssl_mm.preflight.config_keys import explained_key_errors
-    with explained_key_errors(lambda: merged[-1] if merged else None):
+    from mixssl_mm.preflight.component_errors import explained_component_errors
+    with explained_component_errors(lambda: merged[-1] if merged else None):
         main()
 
 

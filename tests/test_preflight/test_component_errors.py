@@ -1,4 +1,4 @@
-"""mixssl_mm.preflight.config_keys (issue 22, kind 5, at every component):
+"""mixssl_mm.preflight.component_errors (issue 22, kind 5, at every component):
 a key that its component does not take is named where it is in the config,
 with the closest valid key, at every place mmengine builds components and at
 every entry point; before, a misspelt transform key was blamed on the
@@ -9,15 +9,15 @@ import pytest
 from mmpretrain.registry import MODELS, TRANSFORMS
 
 from mixssl_mm.preflight import ConfigError, build_dataset
-from mixssl_mm.preflight.config_keys import explain_unexpected_key
+from mixssl_mm.preflight.component_errors import explain_component_error
 from tests._helpers.dist_launch import TINY_NPZ, write_tiny_medmnist
 from tests._helpers.training import (CLASSIFIER_EVAL, classifier_config,
                                      mmpretrain_tool)
 from tests.conftest import write_image_folder
 
 
-def _error(registry, cfg: dict) -> TypeError:
-    with pytest.raises(TypeError) as info:
+def _error(registry, cfg: dict, kind=TypeError) -> Exception:
+    with pytest.raises(kind) as info:
         registry.build(dict(cfg))
     return info.value
 
@@ -29,7 +29,7 @@ def test_the_key_is_found_in_the_component_the_error_names():
         model=dict(type='TransparencyHead', scal=8),
         train_dataloader=dict(
             dataset=dict(type='MedMNIST', pipeline=[dict(type='Pad'), crop])))
-    msg = str(explain_unexpected_key(cfg, _error(TRANSFORMS, crop)))
+    msg = str(explain_component_error(cfg, _error(TRANSFORMS, crop)))
     assert msg.startswith(
         "train_dataloader.dataset.pipeline.1 (type='RandomResizedCrop') has "
         "a key RandomResizedCrop does not take: 'scal'. Did you mean "
@@ -38,13 +38,25 @@ def test_the_key_is_found_in_the_component_the_error_names():
     # a key far from every valid one: remove it
     head = dict(type='TransparencyHead', zzz=1)
     assert "Remove it (model.zzz)." in str(
-        explain_unexpected_key(dict(model=head), _error(MODELS, head)))
+        explain_component_error(dict(model=head), _error(MODELS, head)))
     # not in the config, or another error: left as it is
-    assert explain_unexpected_key(cfg, _error(MODELS, head)) is None
-    assert explain_unexpected_key(cfg, TypeError('unsupported')) is None
-    assert explain_unexpected_key(cfg,
-                                  ValueError(str(_error(TRANSFORMS,
-                                                        crop)))) is None
+    assert explain_component_error(cfg, _error(MODELS, head)) is None
+    assert explain_component_error(cfg, TypeError('unsupported')) is None
+    text = str(_error(TRANSFORMS, crop))
+    assert explain_component_error(cfg, ValueError(text)) is None
+
+
+def test_an_unregistered_type_is_found_with_the_closest_names():
+    head = dict(type='TransparencyHed', in_channels=8)
+    cfg = dict(model=dict(type='MixSSL', head=head))
+    msg = str(explain_component_error(cfg, _error(MODELS, head, KeyError)))
+    assert msg.startswith(
+        "model.head (type='TransparencyHed'): no model type "
+        "'TransparencyHed' is registered. Did you mean 'TransparencyHead'")
+    assert "custom_imports = dict(imports=['mixssl_mm']" in msg
+    # a type of another registry is not mistaken for it
+    assert explain_component_error(
+        dict(model=dict(type='Pad')), _error(MODELS, head, KeyError)) is None
 
 
 def test_a_misspelt_transform_key_is_not_blamed_on_the_dataset(tmp_path):
@@ -68,22 +80,46 @@ def test_a_misspelt_transform_key_is_not_blamed_on_the_dataset(tmp_path):
 
 
 @pytest.mark.parametrize(
-    'change, where, closest',
+    'change, expected',
     [
         # the model and its parts (built with the Runner)
         (['model.head.in_chanels=128'
-          ], "model.head (type='TransparencyHead')", 'in_channels'),
-        (['model.lam_mod=batch'], "model (type='MixSSL')", 'lam_mode'),
+          ], "model.head (type='TransparencyHead') has a key TransparencyHead "
+         "does not take: 'in_chanels'. Did you mean 'in_channels'?"),
+        (['model.lam_mod=batch'], "model (type='MixSSL') has a key MixSSL "
+         "does not take: 'lam_mod'. Did you mean 'lam_mode'?"),
+        (['model.head.type=TransparencyHed'
+          ], "model.head (type='TransparencyHed'): no model type "
+         "'TransparencyHed' is registered. Did you mean 'TransparencyHead'"),
+        # the encoder (built by the pre-flight's channel probe)
+        (['model.backbone.dept=18'], "model.backbone (type='ResNet') has a "
+         "key ResNet does not take: 'dept'. Did you mean 'depth'?"),
+        (['model.backbone.type=ResNett'
+          ], "model.backbone (type='ResNett'): no model type 'ResNett' is "
+         "registered. Did you mean 'ResNet'"),
+        # a transform (built with the dataset, in the pre-flight)
+        (dict(view="[dict(type='LoadImageFromFile'), dict(type='Resise', "
+              'scale=(32, 32))]'),
+         "train_dataloader.dataset.pipeline.1 (type='Resise'): no transform "
+         "type 'Resise' is registered. Did you mean 'Resize'"),
         # a hook (registered with the Runner)
         (dict(custom_hooks="[dict(type='EmptyCacheHook', after_epochs=True)]"),
-         "custom_hooks.0 (type='EmptyCacheHook')", 'after_epoch'),
-        # the optimizer (built by runner.train())
+         "custom_hooks.0 (type='EmptyCacheHook') has a key EmptyCacheHook "
+         "does not take: 'after_epochs'. Did you mean 'after_epoch'?"),
+        (dict(custom_hooks="[dict(type='EmptyCacheHok')]"),
+         "custom_hooks.0 (type='EmptyCacheHok'): no hook type "
+         "'EmptyCacheHok' is registered. Did you mean 'EmptyCacheHook'"),
+        # the optimizer (built by runner.train(); mmengine's own error for
+        # an unknown type is "None is not a callable object")
         (dict(optimizer="dict(type='Adam', lr=1e-4, weight_decays=0.0)"),
-         "optim_wrapper.optimizer (type='Adam')", 'weight_decay'),
+         "optim_wrapper.optimizer (type='Adam') has a key Adam does not "
+         "take: 'weight_decays'. Did you mean 'weight_decay'?"),
+        (dict(optimizer="dict(type='Adamm', lr=1e-4)"),
+         "optim_wrapper.optimizer (type='Adamm'): no optimizer type 'Adamm' "
+         "is registered. Did you mean 'Adam'"),
     ])
-def test_train_names_a_misspelt_key_of_any_component(tmp_path,
-                                                     train_in_process, change,
-                                                     where, closest):
+def test_train_names_a_bad_key_or_type_of_any_component(
+        tmp_path, train_in_process, change, expected):
     root = write_image_folder(tmp_path / 'target', 4, seed=1)
     aux = write_image_folder(tmp_path / 'aux', 3, classes=('x', ), seed=2)
     options = change if isinstance(change, dict) else {}
@@ -92,8 +128,7 @@ def test_train_names_a_misspelt_key_of_any_component(tmp_path,
     work = tmp_path / 'work'
     with pytest.raises(ConfigError) as info:
         train_in_process(cfg, work, *extra)
-    assert f'{where} has a key ' in str(info.value)
-    assert f"Did you mean '{closest}'?" in str(info.value)
+    assert expected in str(info.value)
     assert not work.exists()  # nothing written: no checkpoint, no log
 
 
