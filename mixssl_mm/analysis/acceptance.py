@@ -553,4 +553,9 @@ def parse_args(argv=None):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    return Acceptance(parse_args(argv))()
+    """``gpu_acceptance.py``: parse ``argv``, apply the stack fixes (after
+    the arguments: ``-h`` prints only the help) and run; the exit status."""
+    from mixssl_mm.compat import apply_compat_fixes
+    args = parse_args(argv)
+    apply_compat_fixes()
+    return Acceptance(args)()

@@ -235,7 +235,9 @@ def table(results: Dict[str, Dict[str, float]]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
+    from mixssl_mm.compat import apply_compat_fixes
     args = parse_args(argv)
+    apply_compat_fixes()  # after the arguments: -h prints only the help
     results = {}
     for mode in args.modes:
         cfg = train_config(args, mode)

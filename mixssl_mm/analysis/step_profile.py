@@ -53,7 +53,9 @@ def _gflop(fn) -> float:
 def main(argv: Optional[List[str]] = None) -> List[Tuple[str, float, float]]:
     """``profile_mixssl_step.py``: print the table; its rows ``(part,
     median ms, GFLOP)``."""
+    from mixssl_mm.compat import apply_compat_fixes
     args = parse_throughput_args(argv)
+    apply_compat_fixes()  # after the arguments: -h prints only the help
     if args.threads:
         torch.set_num_threads(args.threads)
     init_default_scope('mmpretrain')

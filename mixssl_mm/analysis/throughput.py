@@ -451,7 +451,9 @@ def _print_row(row: Dict, mode: str) -> None:
 def main(argv: Optional[List[str]] = None) -> 'OrderedDict':
     """``benchmark_throughput.py``: measure, print the Markdown table, write
     ``--out`` (JSON) and ``--md``; the result."""
+    from mixssl_mm.compat import apply_compat_fixes
     args = parse_throughput_args(argv)
+    apply_compat_fixes()  # after the arguments: -h prints only the help
     result = measure(args)
     md = markdown(result)
     print(md)

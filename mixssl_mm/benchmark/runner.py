@@ -306,6 +306,11 @@ class Benchmark(StageRunner):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``tools/benchmark.py``: parse ``argv`` and run; the exit status."""
+    """``tools/benchmark.py``: parse ``argv``, apply the stack fixes
+    (:mod:`mixssl_mm.compat`; after the arguments, so ``-h`` prints only the
+    help) and run; the exit status."""
+    from mixssl_mm.compat import apply_compat_fixes
     from .cli import parse_benchmark_args
-    return Benchmark(parse_benchmark_args(argv)).run()
+    args = parse_benchmark_args(argv)
+    apply_compat_fixes()  # the plan reads configs with mmpretrain:: bases
+    return Benchmark(args).run()

@@ -42,8 +42,6 @@ measured numbers.
 """
 
 from mixssl_mm.analysis.throughput import main
-from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':
-    apply_compat_fixes()
     main()

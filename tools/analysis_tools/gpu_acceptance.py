@@ -18,8 +18,6 @@ Details: ``mixssl_mm/analysis/acceptance.py`` and docs/distributed.md.
 import sys
 
 from mixssl_mm.analysis.acceptance import main
-from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':
-    apply_compat_fixes()
     sys.exit(main())

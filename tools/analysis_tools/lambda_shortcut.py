@@ -13,8 +13,6 @@ Issue 18's table; the logic and its options:
 import sys
 
 from mixssl_mm.analysis.lambda_shortcut import main
-from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':
-    apply_compat_fixes()
     main(sys.argv[1:])

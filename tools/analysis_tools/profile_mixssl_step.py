@@ -13,8 +13,6 @@ the step and its GFLOP. The code is
 """
 
 from mixssl_mm.analysis.step_profile import main
-from mixssl_mm.compat import apply_compat_fixes
 
 if __name__ == '__main__':
-    apply_compat_fixes()
     main()
