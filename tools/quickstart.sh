@@ -55,6 +55,14 @@ if ! python -c "import mixssl_mm" 2>/dev/null; then
         python -m pip install -q -e ".[mmcv-lite,tests]"
     fi
 fi
+# installed but broken (e.g. torch and torchvision of different builds):
+# say so here, not in a traceback of the first tool
+if ! err=$(python -c "import mixssl_mm" 2>&1); then
+    echo "== mixssl_mm does not import with $(command -v python):" >&2
+    echo "$err" | tail -n 1 >&2
+    echo "   See docs/install.md ('operator torchvision::nms does not exist': torch and torchvision from different builds; install a matched pair)." >&2
+    exit 1
+fi
 python tools/data/fetch_bloodmnist.py
 
 echo "== 1/3 pretraining MixSSL (ResNet-18, 64 px, 50 iterations, seed 0)" \
