@@ -363,27 +363,37 @@ class Plan:
     def _check_methods(self, explicit: Sequence[str]):
         # a config that cannot be fitted (config_fit.refusals) is refused
         # when named, left out (with the reason) when a group named it
-        p = self.preset
+        # --pretrain-cfg-options, which every pretraining stage ends with
+        p, extra = self.preset, parse_cfg_options(
+            self.args.pretrain_cfg_options)
         for m in [m for m in self.methods if METHODS[m]['config']]:
             cfg = METHODS[m]['config']
             if not osp.isfile(cfg):
                 raise SystemExit(f'method {method_cli_name(m)}: config {cfg} '
                                  'is missing from this checkout (run from the '
                                  'repository root).')
-            found = refusals(
-                load_config(cfg), p['img_size'], p['batch_size'],
-                p.get('queue_len'))
+            config = load_config(cfg)
+            if extra:
+                config = copy.deepcopy(config)
+                config.merge_from_dict(extra, allow_list_keys=True)
+            found = refusals(config, p['img_size'], p['batch_size'],
+                             p.get('queue_len'))
             if not found:
-                enc = own_encoder(load_config(cfg), p['img_size'])
+                enc = own_encoder(config, p['img_size'])
                 if enc is not None:
                     self.encoders[m] = enc
                 continue
             why = '; '.join(f'{k} {what}' for k, what in found)
+            # a type or the preset's size is no key an option can fix
+            settable = any(
+                k not in ('model.type', 'model.backbone.type', 'img_size')
+                for k, _ in found)
             if m in explicit:
                 raise SystemExit(
                     f'method {method_cli_name(m)} ({cfg}) cannot run in '
-                    f'preset {self.preset_name}: {why}. (Or set the key with '
-                    '--pretrain-cfg-options / in a copy of the config.)')
+                    f'preset {self.preset_name}: {why}.' +
+                    (' (Or set the key with --pretrain-cfg-options / in a '
+                     'copy of the config.)' if settable else ''))
             self.methods.remove(m)
             self.left_out[m] = why
             print(f'note: group method {method_cli_name(m)} left out of '

@@ -264,7 +264,11 @@ class Benchmark(StageRunner):
             f'{(time.time() - self.t0) / 60:.1f} min')
         for f in self.failed:
             log(f'FAILED: {f}')
-        if not self.dry_run:
+        if self.dry_run:
+            log('dry run: nothing was written; the generated configs and '
+                f'image lists the commands name (under {plan.work_dir}'
+                f'{os.sep}generated) are written when the benchmark runs')
+        else:
             print('\n'.join(
                 closing_lines(plan.work_dir, self.records, plan.methods,
                               self.written)))

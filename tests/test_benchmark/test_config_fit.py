@@ -305,6 +305,28 @@ def test_mixssl_keeps_its_own_encoder_in_every_stage(config, kind, channels,
     assert test['model.head.in_channels'] == channels
 
 
+def test_the_refusals_see_pretrain_cfg_options(npz, tmp_path, repo_cwd,
+                                               methods_table):
+    """The refusal names --pretrain-cfg-options as a fix, so the check runs
+    on the config with them, as the pretraining stage does; a type, which
+    no option fixes, is refused without that hint."""
+    path = _user_config(
+        tmp_path, f"_base_ = ['{MM}/mocov2/mocov2_resnet50_8xb32-coslr-"
+        "200e_in1k.py']\nmodel = dict(queue_len=1000)")
+    args = ('--preset', 'cpu-medium', '--methods', f'mine={path}',
+            '--work-dir', str(tmp_path / 'bench'))
+    with pytest.raises(SystemExit, match='--pretrain-cfg-options'):
+        _plan(npz, *args)
+    plan = _plan(npz, *args, '--pretrain-cfg-options', 'model.queue_len=1024')
+    assert plan.methods == ['mine']
+    classifier = tmp_path / 'classifier.py'  # (configs are cached by path)
+    classifier.write_text(f"_base_ = ['{MM}/resnet/resnet18_8xb32_in1k.py']")
+    with pytest.raises(SystemExit) as e:
+        _plan(npz, '--preset', 'cpu-medium', '--methods', f'c={classifier}')
+    assert 'model.type' in str(e.value)
+    assert '--pretrain-cfg-options' not in str(e.value)
+
+
 def test_a_resolution_off_the_encoders_stride_is_refused(
         npz, tmp_path, repo_cwd, methods_table, monkeypatch):
     from mixssl_mm.benchmark.presets import PRESETS
