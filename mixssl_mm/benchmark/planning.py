@@ -443,6 +443,12 @@ class Plan:
                 "Imagenette's train/) or leave mixssl-ra out.")
         if self.jobs < 1:
             raise SystemExit(f'--jobs must be >= 1, got {self.jobs}.')
+        bad = [s for s in self.seeds if not 0 <= s < 2**32]
+        if bad or len(set(self.seeds)) != len(self.seeds):
+            raise SystemExit(
+                f'--seeds {" ".join(map(str, self.seeds))}: give distinct '
+                f'whole numbers from 0 to {2**32 - 1} (each seed is one run '
+                'of every method and names its folder).')
 
     @property
     def train_images(self) -> int:

@@ -98,9 +98,11 @@ def _loses(samples: List[int], batch_size: int) -> str:
 
 
 def check_train_batches(cfg, dataset, report=print) -> None:
-    """Refuse a training run whose epochs have no batch on some rank, and
-    resolve or refuse a last training batch of one sample in a model with
-    BatchNorm (see the module docstring). ``cfg.train_dataloader`` is
+    """Refuse a training length (``max_epochs`` / ``max_iters``) that is no
+    whole number >= 0 (0 is said: nothing is trained) and a training run
+    whose epochs have no batch on some rank, and resolve or refuse a last
+    training batch of one sample in a model with BatchNorm (see the module
+    docstring). ``cfg.train_dataloader`` is
     changed in place when resolved (``drop_last=True``).
 
     Args:
@@ -113,12 +115,21 @@ def check_train_batches(cfg, dataset, report=print) -> None:
     """
     loader = cfg.get(_LOADER)
     train_cfg = cfg.get('train_cfg') or {}
-    if dataset is None or not isinstance(loader, dict):
-        return
-    # an explicit max_epochs / max_iters of 0 asks for no training (e.g.
-    # the benchmark's k-NN stage evaluates the initial weights that way)
-    length = train_cfg.get('max_epochs', train_cfg.get('max_iters'))
+    key = 'max_epochs' if 'max_epochs' in train_cfg else 'max_iters'
+    length = train_cfg.get(key)
+    if key in train_cfg and (isinstance(length, bool)
+                             or not isinstance(length, int) or length < 0):
+        # mmengine runs no epoch for a negative one and exits 0
+        raise ConfigError(
+            f'train_cfg.{key}={length!r}: give a whole number >= 1 '
+            f'(--cfg-options train_cfg.{key}=N); 0 trains nothing.')
     if length == 0:
+        # asks for no training: the benchmark's k-NN stage evaluates the
+        # initial weights that way
+        report(f'train_cfg.{key}=0: nothing is trained (hooks that run '
+               'before or after training, such as KNNEvalHook, still run).')
+        return
+    if dataset is None or not isinstance(loader, dict):
         return
     batch_size = loader.get('batch_size', 1)
     if loader.get('batch_sampler') is not None or not isinstance(

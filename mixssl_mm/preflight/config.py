@@ -6,7 +6,7 @@ from .error import ConfigError
 
 __all__ = [
     'PLUGIN', 'IMPORT_LINE', 'config_dicts', 'plugin_component_names',
-    'check_custom_imports', 'is_local', 'config_name'
+    'check_custom_imports', 'check_randomness', 'is_local', 'config_name'
 ]
 
 PLUGIN = 'mixssl_mm'
@@ -78,3 +78,24 @@ def check_custom_imports(cfg) -> None:
         'mixssl_mm.apis.train, would find them anyway, but '
         "mmpretrain's own tools, dist/slurm launchers and inference APIs "
         'build them only through custom_imports.)')
+
+
+def check_randomness(cfg) -> None:
+    """``randomness.seed`` must be None or a whole number that numpy, torch
+    and Python's ``random`` all take (0 <= seed < 2**32): mmengine's
+    ``set_random_seed`` fails on anything else with numpy's raw error, after
+    the Runner has started.
+
+    Raises:
+        ConfigError: naming the value and the range.
+    """
+    randomness = cfg.get('randomness') or {}
+    seed = randomness.get('seed') if isinstance(randomness, dict) else None
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, int) or \
+            not 0 <= seed < 2**32:
+        raise ConfigError(
+            f'randomness.seed={seed!r}: give a whole number from 0 to '
+            f'{2**32 - 1} (--cfg-options randomness.seed=0), or None for a '
+            'random one.')

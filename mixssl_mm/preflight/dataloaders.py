@@ -17,7 +17,8 @@ dataloader. Here, before the Runner:
 - ``pin_memory`` is turned off when no accelerator is present (torch
   ignores it there, with a warning on every epoch);
 - what cannot be resolved without guessing the intent is refused with the
-  key to change: a negative ``num_workers``, no ``sampler``, ``shuffle`` next
+  key to change: a negative ``num_workers``, a ``batch_size`` that is no
+  whole number >= 1, no ``sampler``, ``shuffle`` next
   to the sampler mmengine always passes, ``drop_last`` next to a
   ``batch_sampler``.
 """
@@ -50,6 +51,12 @@ def _check_one(field: str, loader: dict, accelerator: bool) -> None:
         raise ConfigError(
             f'{field}.num_workers={workers!r}: give a whole number >= 0 of '
             'worker processes (0: load in the main process).')
+    batch = loader.get('batch_size', 1)
+    if loader.get('batch_sampler') is None and (isinstance(
+            batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ConfigError(
+            f'{field}.batch_size={batch!r}: give a whole number >= 1 of '
+            'samples per batch (per process).')
     if workers == 0:
         for key, off in WORKER_ONLY.items():
             if loader.get(key) not in (None, False):

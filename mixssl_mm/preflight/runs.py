@@ -12,13 +12,13 @@ from .channels import check_feature_channels
 from .checkpoints import (check_load_from_file, check_pretrained_files,
                           check_resume_file)
 from .component_errors import explained_component_errors
-from .config import check_custom_imports
+from .config import check_custom_imports, check_randomness
 from .dataloaders import check_dataloaders
 from .dataset import check_split_files, preflight_dataset
 from .eval_classes import check_eval_classes
 from .evaluation import check_evaluation_parts
 from .flags import check_auto_scale_lr, check_launcher
-from .work_dir import _rank, check_work_dir
+from .work_dir import _rank, check_work_dir, check_work_dir_is_folder
 
 __all__ = ['preflight_train', 'preflight_test']
 
@@ -54,6 +54,7 @@ def preflight_train(
     with explained_component_errors(cfg):
         report = _reporter(tool)
         check_custom_imports(cfg)
+        check_randomness(cfg)
         check_feature_channels(cfg)  # e.g. a depth change without the head
         check_launcher(cfg.get('launcher', 'none'), 'train')
         check_evaluation_parts(cfg, 'train')
@@ -82,6 +83,8 @@ def preflight_test(cfg, tool: str = 'tools/test.py') -> None:
     with explained_component_errors(cfg):
         report = _reporter(tool)
         check_custom_imports(cfg)
+        check_randomness(cfg)
+        check_work_dir_is_folder(cfg)
         check_feature_channels(cfg)
         check_launcher(cfg.get('launcher', 'none'), 'test')
         check_evaluation_parts(cfg, 'test')

@@ -11,8 +11,8 @@ from typing import List
 from .error import ConfigError
 
 __all__ = [
-    'existing_checkpoints', 'check_work_dir', 'delete_for_overwrite',
-    'WorkDirGuard'
+    'existing_checkpoints', 'check_work_dir', 'check_work_dir_is_folder',
+    'delete_for_overwrite', 'WorkDirGuard'
 ]
 
 
@@ -30,6 +30,26 @@ def existing_checkpoints(work_dir: str) -> List[str]:
             n.endswith('.pth') and osp.isfile(osp.join(work_dir, n))))
 
 
+def check_work_dir_is_folder(cfg) -> None:
+    """The work dir, or the nearest of its parents that exists, must be a
+    folder (mmengine would fail with a raw ``FileExistsError`` /
+    ``NotADirectoryError`` after the model is built).
+
+    Raises:
+        ConfigError: naming the file in the way.
+    """
+    if not cfg.get('work_dir'):
+        return
+    path = osp.abspath(cfg.work_dir)
+    while not osp.exists(path) and osp.dirname(path) != path:
+        path = osp.dirname(path)
+    if not osp.isdir(path):
+        raise ConfigError(
+            f'work_dir {cfg.work_dir}: {path} is a file, not a folder. Give '
+            '--work-dir a folder (it is created when missing), or move the '
+            'file.')
+
+
 def check_work_dir(cfg, overwrite: bool) -> List[str]:
     """A fresh run must not silently overwrite an earlier run's checkpoints.
 
@@ -38,8 +58,9 @@ def check_work_dir(cfg, overwrite: bool) -> List[str]:
 
     Raises:
         ConfigError: checkpoints there, without ``--resume`` or
-            ``--overwrite``.
+            ``--overwrite``; a work dir that is a file.
     """
+    check_work_dir_is_folder(cfg)
     if cfg.get('resume'):
         return []
     work_dir = osp.abspath(cfg.work_dir)

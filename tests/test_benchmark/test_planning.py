@@ -150,6 +150,11 @@ def test_imagenet_self_needs_a_converted_checkpoint(repo_cwd, tmp_path):
 def test_bad_jobs_and_missing_configs_are_refused(repo_cwd, monkeypatch):
     with pytest.raises(SystemExit, match='--jobs must be >= 1, got 0'):
         _plan('--methods', 'rand', '--jobs', '0')
+    # numpy takes no negative seed; a repeated one would run a chain twice
+    # in the same folders
+    for seeds in (['-1'], ['0', '0'], [str(2**32)]):
+        with pytest.raises(SystemExit, match='--seeds .*: give distinct'):
+            _plan('--methods', 'rand', '--seeds', *seeds)
     entry = dict(METHODS['mixssl'], config='configs/nowhere.py')
     monkeypatch.setitem(METHODS, 'mixssl', entry)
     with pytest.raises(SystemExit, match='configs/nowhere.py is missing'):

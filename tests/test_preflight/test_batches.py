@@ -123,7 +123,40 @@ def test_an_explicit_zero_epoch_run_is_not_refused():
     # the benchmark's k-NN stage evaluates initial weights with max_epochs=0
     cfg = _cfg(drop_last=True)
     cfg.train_cfg.max_epochs = 0
-    check_train_batches(cfg, _Sized(1))
+    said = []
+    check_train_batches(cfg, _Sized(1), said.append)
+    assert said == [
+        'train_cfg.max_epochs=0: nothing is trained (hooks that '
+        'run before or after training, such as KNNEvalHook, '
+        'still run).'
+    ]
+
+
+@pytest.mark.parametrize('loop', [
+    dict(max_epochs=-1),
+    dict(max_epochs=1.5),
+    dict(max_epochs='2'),
+    dict(type='IterBasedTrainLoop', max_iters=-5),
+])
+def test_a_training_length_that_is_no_whole_number_is_refused(loop):
+    # max_epochs=-1 ran no epoch and exited 0, silently
+    cfg = _cfg()
+    cfg.train_cfg = loop
+    key = 'max_epochs' if 'max_epochs' in loop else 'max_iters'
+    with pytest.raises(
+            ConfigError,
+            match=rf'train_cfg\.{key}=.*: give a whole number >= 1'):
+        check_train_batches(cfg, _Sized(8))
+
+
+def test_a_negative_epoch_count_is_refused_by_train(tmp_path,
+                                                    train_in_process):
+    root = write_image_folder(tmp_path / 'target', 4, seed=1)
+    cfg = train_in_process.config((root, _aux(tmp_path)))
+    work = tmp_path / 'work'
+    with pytest.raises(ConfigError, match=r'train_cfg\.max_epochs=-1'):
+        train_in_process(cfg, work, '--cfg-options', 'train_cfg.max_epochs=-1')
+    assert not work.exists()
 
 
 def _untrained_checkpoint(path):

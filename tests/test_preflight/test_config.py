@@ -6,7 +6,8 @@ import pytest
 from mmengine.config import Config
 
 from mixssl_mm.preflight import IMPORT_LINE, ConfigError, check_custom_imports
-from mixssl_mm.preflight.config import config_dicts, plugin_component_names
+from mixssl_mm.preflight.config import (check_randomness, config_dicts,
+                                        plugin_component_names)
 
 
 def test_plugin_components_and_nested_dicts():
@@ -60,4 +61,28 @@ def test_config_without_custom_imports_is_refused_by_train(
     work = tmp_path / 'work'
     with pytest.raises(ConfigError, match=re.escape(IMPORT_LINE)):
         train_in_process(cfg, work)
+    assert not work.exists()
+
+
+@pytest.mark.parametrize('seed', ['abc', -1, 2**32, 1.5, True])
+def test_a_seed_numpy_cannot_take_is_refused(seed):
+    # 'abc' gave numpy's raw "Cannot cast scalar from dtype('<U3')" once the
+    # Runner had started
+    with pytest.raises(
+            ConfigError, match=r'randomness\.seed=.*: give a whole'):
+        check_randomness(Config(dict(randomness=dict(seed=seed))))
+
+
+@pytest.mark.parametrize('seed', [None, 0, 2**32 - 1])
+def test_seeds_numpy_takes_pass(seed):
+    check_randomness(Config(dict(randomness=dict(seed=seed))))
+    check_randomness(Config(dict()))
+
+
+def test_a_bad_seed_is_refused_by_train(tmp_path, image_folders,
+                                        train_in_process):
+    cfg = train_in_process.config(image_folders)
+    work = tmp_path / 'work'
+    with pytest.raises(ConfigError, match=r"randomness\.seed='abc'"):
+        train_in_process(cfg, work, '--cfg-options', 'randomness.seed=abc')
     assert not work.exists()

@@ -86,15 +86,24 @@ def test_worker_options_without_workers_are_resolved_in_every_loader():
     assert cfg.val_dataloader.prefetch_factor == 4
 
 
-@pytest.mark.parametrize('options, message', [
-    (dict(num_workers=-1), r'val_dataloader.num_workers=-1: give a whole'),
-    (dict(num_workers=1.5), r'val_dataloader.num_workers=1.5'),
-    (dict(sampler=None), r"Add val_dataloader.sampler = dict\(type="),
-    (dict(shuffle=True), r'Remove val_dataloader.shuffle and set '
-     r'val_dataloader.sampler.shuffle=True instead'),
-    (dict(batch_sampler=dict(type='AspectRatioBatchSampler'),
-          drop_last=True), r'Remove val_dataloader.drop_last'),
-])
+@pytest.mark.parametrize(
+    'options, message',
+    [
+        (dict(num_workers=-1), r'val_dataloader.num_workers=-1: give a whole'),
+        (dict(num_workers=1.5), r'val_dataloader.num_workers=1.5'),
+        # torch's raw ValueError came after the Runner was built
+        (dict(batch_size=0),
+         r'val_dataloader.batch_size=0: give a whole number'),
+        (dict(batch_size=-2), r'val_dataloader.batch_size=-2'),
+        (dict(batch_size=2.5), r'val_dataloader.batch_size=2.5'),
+        (dict(batch_size=True), r'val_dataloader.batch_size=True'),
+        (dict(sampler=None), r"Add val_dataloader.sampler = dict\(type="),
+        (dict(shuffle=True), r'Remove val_dataloader.shuffle and set '
+         r'val_dataloader.sampler.shuffle=True instead'),
+        (dict(
+            batch_sampler=dict(type='AspectRatioBatchSampler'),
+            drop_last=True), r'Remove val_dataloader.drop_last'),
+    ])
 def test_contradictions_without_a_lossless_resolution_are_refused(
         options, message):
     cfg = _loaders()

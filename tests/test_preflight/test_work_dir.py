@@ -8,6 +8,7 @@ from mmengine.config import Config
 
 from mixssl_mm.preflight import (ConfigError, WorkDirGuard, check_work_dir,
                                  existing_checkpoints)
+from mixssl_mm.preflight.work_dir import check_work_dir_is_folder
 from tests._helpers.training import iters_of
 
 
@@ -87,3 +88,16 @@ def test_work_dir_with_checkpoints_needs_resume_or_overwrite(
     stale.write_bytes(b'from an older run')
     train_in_process(cfg, work, '--overwrite')
     assert not stale.exists() and iters_of(work) == 2
+
+
+@pytest.mark.parametrize('where', ['file', 'file/sub'])
+def test_a_work_dir_that_is_or_lies_in_a_file_is_refused(tmp_path, where):
+    # mmengine's raw FileExistsError / NotADirectoryError came after the
+    # model was built
+    (tmp_path / 'file').write_text('not a folder')
+    cfg = Config(dict(work_dir=str(tmp_path / where)))
+    with pytest.raises(ConfigError, match=f'{tmp_path}/file is a file'):
+        check_work_dir(cfg, overwrite=False)
+    with pytest.raises(ConfigError, match='Give --work-dir a folder'):
+        check_work_dir_is_folder(cfg)
+    check_work_dir_is_folder(Config(dict(work_dir=str(tmp_path / 'new/a'))))
