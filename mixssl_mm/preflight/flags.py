@@ -6,6 +6,8 @@ would fail on a missing part with a bare ``AttributeError``, e.g.
 ``--auto-scale-lr``, or quietly replace a part, e.g. ``--amp`` overwriting
 ``optim_wrapper.type``). Each refusal names what to add or change."""
 import os
+import os.path as osp
+from typing import Optional
 
 from .config import config_name as _name
 from .error import ConfigError
@@ -111,11 +113,14 @@ def check_test_flags(cfg, args) -> None:
         ConfigError: ``--amp`` without ``test_cfg``; ``--tta`` without a
             ``test_dataloader`` pipeline; ``--show``/``--show-dir`` without
             ``default_hooks.visualization``; ``--out-item`` without
-            ``--out``.
+            ``--out``; an ``--out`` that is a folder or whose suffix the
+            writer does not take (found after the whole test otherwise).
     """
     if args.out_item is not None and args.out is None:
         raise ConfigError(f'--out-item {args.out_item} says what --out '
                           'writes; give --out FILE as well.')
+    if args.out is not None:
+        _check_out(args.out, args.out_item)
     if args.amp and not isinstance(cfg.get('test_cfg'), dict):
         raise ConfigError(
             '--amp sets test_cfg.fp16=True, but '
@@ -137,3 +142,24 @@ def check_test_flags(cfg, args) -> None:
                               f'visualization, which {_name(cfg)} lacks; add '
                               "default_hooks = dict(visualization=dict(type="
                               "'VisualizationHook', enable=False)).")
+
+
+# the suffixes mmengine.dump writes (metrics) and DumpResults takes (pred)
+_OUT_SUFFIXES = dict(
+    metrics=('.json', '.yaml', '.yml', '.pkl', '.pickle'),
+    pred=('.pkl', '.pickle'))
+
+
+def _check_out(out: str, item: Optional[str]) -> None:
+    item = item or 'pred'  # mmpretrain's default
+    suffixes = _OUT_SUFFIXES[item]
+    if osp.isdir(out):
+        raise ConfigError(
+            f'--out {out} is a folder; give a file in it, e.g. --out '
+            f'{osp.join(out, "metrics" if item == "metrics" else "preds")}'
+            f'{suffixes[0]}.')
+    if not out.lower().endswith(suffixes):
+        raise ConfigError(
+            f'--out {out}: the {item} ({"--out-item " + item}) are written '
+            f'as {" / ".join(suffixes)} only, chosen by the suffix; name the '
+            f'file {osp.splitext(out)[0]}{suffixes[0]}.')

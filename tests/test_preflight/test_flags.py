@@ -71,7 +71,8 @@ def test_launcher_without_its_environment(tmp_path, image_folders,
 
 
 @pytest.mark.parametrize(
-    'flags, config_extra, message', [
+    'flags, config_extra, message',
+    [
         (['--amp'], '', 'no test_cfg; add test_cfg = dict()'),
         (['--tta'], '', '--tta tests test_dataloader.dataset'),
         (['--show-dir', 'shown'], CLASSIFIER_EVAL + 'default_hooks = None',
@@ -80,8 +81,21 @@ def test_launcher_without_its_environment(tmp_path, image_folders,
           ], CLASSIFIER_EVAL, 'give --out FILE as well'),
         (['--launcher', 'pytorch'], CLASSIFIER_EVAL,
          'tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCESSES'),
+        # a folder or a suffix the writer does not take failed after the
+        # whole test pass ("TypeError: Unsupported format")
+        (['--out', '.', '--out-item', 'metrics'], CLASSIFIER_EVAL,
+         '--out . is a folder; give a file in it, e.g. --out '
+         './metrics.json'),
+        (['--out', 'scores.txt', '--out-item', 'metrics'], CLASSIFIER_EVAL,
+         'written as .json / .yaml / .yml / .pkl / .pickle only'),
+        (['--out', 'preds.json'], CLASSIFIER_EVAL,
+         'the pred (--out-item pred) are written as .pkl / .pickle only, '
+         'chosen by the suffix; name the file preds.pkl'),
     ],
-    ids=['amp', 'tta', 'show-dir', 'out-item', 'launcher'])
+    ids=[
+        'amp', 'tta', 'show-dir', 'out-item', 'launcher', 'out-folder',
+        'out-suffix', 'out-pred-suffix'
+    ])
 def test_test_flags_without_their_config_part(tmp_path, image_folders,
                                               train_in_process, flags,
                                               config_extra, message):
