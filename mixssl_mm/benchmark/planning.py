@@ -28,6 +28,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from mixssl_mm.datasets.utils.natural_photos import benchmark_pool
+from mixssl_mm.preflight.work_dir import file_in_the_way
 from mixssl_mm.utils.hashing import file_hash
 from .config_fit import fitted_options, own_encoder, refusals
 from .data import choose_task, find_target, positive_index, read_aux
@@ -323,7 +324,7 @@ class Plan:
         self.protocols = expand_protocols(args.protocols,
                                           self.fraction_stages.fractions)
         self.jobs = p['jobs'] if args.jobs is None else args.jobs
-        self.threads = args.threads or p['threads']
+        self.threads = p['threads'] if args.threads is None else args.threads
         if self.threads is None and self.jobs > 1:
             self.threads = max(1, (os.cpu_count() or 1) // self.jobs)
         self.seeds = args.seeds if args.seeds is not None else p['seeds']
@@ -443,6 +444,12 @@ class Plan:
                 "Imagenette's train/) or leave mixssl-ra out.")
         if self.jobs < 1:
             raise SystemExit(f'--jobs must be >= 1, got {self.jobs}.')
+        if self.threads is not None and self.threads < 1:
+            raise SystemExit(f'--threads must be >= 1, got {self.threads}.')
+        in_the_way = file_in_the_way(self.work_dir)
+        if in_the_way is not None:
+            raise SystemExit(f'--work-dir {self.work_dir}: {in_the_way} is a '
+                             'file, not a folder; give another --work-dir.')
         bad = [s for s in self.seeds if not 0 <= s < 2**32]
         if bad or len(set(self.seeds)) != len(self.seeds):
             raise SystemExit(

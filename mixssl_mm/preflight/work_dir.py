@@ -6,13 +6,13 @@ import os
 import os.path as osp
 import shutil
 import sys
-from typing import List
+from typing import List, Optional
 
 from .error import ConfigError
 
 __all__ = [
     'existing_checkpoints', 'check_work_dir', 'check_work_dir_is_folder',
-    'delete_for_overwrite', 'WorkDirGuard'
+    'file_in_the_way', 'delete_for_overwrite', 'WorkDirGuard'
 ]
 
 
@@ -30,20 +30,25 @@ def existing_checkpoints(work_dir: str) -> List[str]:
             n.endswith('.pth') and osp.isfile(osp.join(work_dir, n))))
 
 
+def file_in_the_way(folder: str) -> Optional[str]:
+    """The file that ``folder`` is, or lies in (its nearest existing
+    parent), so that it cannot be created; None when there is none."""
+    path = osp.abspath(folder)
+    while not osp.exists(path) and osp.dirname(path) != path:
+        path = osp.dirname(path)
+    return None if osp.isdir(path) else path
+
+
 def check_work_dir_is_folder(cfg) -> None:
-    """The work dir, or the nearest of its parents that exists, must be a
-    folder (mmengine would fail with a raw ``FileExistsError`` /
-    ``NotADirectoryError`` after the model is built).
+    """The work dir must be a folder or creatable as one (mmengine would
+    fail with a raw ``FileExistsError`` / ``NotADirectoryError`` after the
+    model is built).
 
     Raises:
         ConfigError: naming the file in the way.
     """
-    if not cfg.get('work_dir'):
-        return
-    path = osp.abspath(cfg.work_dir)
-    while not osp.exists(path) and osp.dirname(path) != path:
-        path = osp.dirname(path)
-    if not osp.isdir(path):
+    path = file_in_the_way(cfg.work_dir) if cfg.get('work_dir') else None
+    if path is not None:
         raise ConfigError(
             f'work_dir {cfg.work_dir}: {path} is a file, not a folder. Give '
             '--work-dir a folder (it is created when missing), or move the '

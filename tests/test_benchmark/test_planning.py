@@ -155,6 +155,9 @@ def test_bad_jobs_and_missing_configs_are_refused(repo_cwd, monkeypatch):
     for seeds in (['-1'], ['0', '0'], [str(2**32)]):
         with pytest.raises(SystemExit, match='--seeds .*: give distinct'):
             _plan('--methods', 'rand', '--seeds', *seeds)
+    for threads in ('0', '-1'):
+        with pytest.raises(SystemExit, match='--threads must be >= 1'):
+            _plan('--methods', 'rand', '--threads', threads)
     entry = dict(METHODS['mixssl'], config='configs/nowhere.py')
     monkeypatch.setitem(METHODS, 'mixssl', entry)
     with pytest.raises(SystemExit, match='configs/nowhere.py is missing'):
@@ -186,3 +189,11 @@ def test_every_mixing_method_needs_a_stride_32_size(repo_cwd, monkeypatch):
         with pytest.raises(SystemExit, match='not a multiple of 32'):
             _plan('--preset', 'tiny', '--methods', method)
     _plan('--preset', 'tiny', '--methods', 'simclr', 'rand')
+
+
+def test_a_work_dir_that_is_a_file_is_refused(repo_cwd, tmp_path):
+    # a dry run passed and the run failed with a raw FileExistsError
+    (tmp_path / 'file').write_text('x')
+    for where in ('file', 'file/sub'):
+        with pytest.raises(SystemExit, match=f'{tmp_path}/file is a file'):
+            _plan('--methods', 'rand', '--work-dir', str(tmp_path / where))
