@@ -1,4 +1,6 @@
 # Copyright (c) mixssl_mm contributors. All rights reserved.
+import difflib
+import glob
 import os.path as osp
 import runpy
 import sys
@@ -10,10 +12,24 @@ def mmpretrain_tool_path(name: str) -> str:
     in the wheel, under ``tools/`` in a source checkout)."""
     import mmpretrain
     pkg = osp.dirname(mmpretrain.__file__)
-    for path in (osp.join(pkg, '.mim', 'tools',
-                          name), osp.join(osp.dirname(pkg), 'tools', name)):
-        if osp.isfile(path):
-            return path
+    roots = [
+        osp.join(pkg, '.mim', 'tools'),
+        osp.join(osp.dirname(pkg), 'tools')
+    ]
+    for root in roots:
+        if osp.isfile(osp.join(root, name)):
+            return osp.join(root, name)
+    # a misspelt name (trian) is named with the tools there are
+    found = sorted({
+        osp.relpath(p, root)[:-3]
+        for root in roots if osp.isdir(root)
+        for p in glob.glob(osp.join(root, '**', '*.py'), recursive=True)
+    })
+    if found:
+        close = difflib.get_close_matches(name[:-3], found, n=3)
+        raise FileNotFoundError(f'mmpretrain has no tool {name[:-3]!r}. ' + (
+            f'Did you mean {" or ".join(map(repr, close))}? ' if close else ''
+        ) + f'Its tools: {", ".join(found)}.')
     raise FileNotFoundError(
         f'mmpretrain tool {name!r} not found under {pkg}; reinstall '
         "mmpretrain from a wheel ('pip install mmpretrain==1.2.0').")
