@@ -69,7 +69,9 @@ class Stage:
     what it records by ``kind`` (``'train'``: its last checkpoint,
     ``'test'``: ``metrics.json``, ``'knn'``: ``knn/top1``), the files a
     finished stage must have (``outputs``), ``record``: ``dict(method,
-    protocol, seed)`` of a reported result."""
+    protocol, seed)`` of a reported result; ``inputs``: the files it reads
+    besides the checkpoint of ``needs`` (its config, a start checkpoint),
+    written or checked before any stage runs."""
     label: str
     sdir: str
     cmd: List[str]
@@ -78,6 +80,17 @@ class Stage:
     needs: Optional[str] = None
     outputs: List[str] = field(default_factory=list)
     record: Optional[dict] = None
+    inputs: List[str] = field(default_factory=list)
+
+
+def command_inputs(cmd: Sequence[str]) -> List[str]:
+    """The files a stage command reads but the checkpoint it ``needs``:
+    its config and a start checkpoint given by path."""
+    start = 'model.backbone.init_cfg.checkpoint='
+    return [cmd[3]] + [
+        c[len(start):] for c in cmd
+        if c.startswith(start) and not c[len(start):].startswith('<')
+    ]
 
 
 def check_start(path: str, depth: int) -> str:
@@ -489,9 +502,16 @@ class Plan:
         ckpt = self.imagenet_ckpt if METHODS[method].get('external') else None
         extra = self.args.downstream_cfg_options
 
-        def add(stage, *args, **kwargs):
+        def add(stage, cmd, *args, **kwargs):
             label = f'{method} seed {seed} {stage.replace("_test", " test")}'
-            out.append(Stage(label, d(stage), *args, **kwargs))
+            out.append(
+                Stage(
+                    label,
+                    d(stage),
+                    cmd,
+                    *args,
+                    inputs=command_inputs(cmd),
+                    **kwargs))
 
         if METHODS[method]['config']:
             add(

@@ -115,13 +115,16 @@ class StageRunner:
         sdir: str,
         cmd: List[str],
         result_fn: Callable[[], dict],
-        outputs: Sequence[str] = ()) -> dict:
+        outputs: Sequence[str] = (),
+        inputs: Sequence[str] = ()
+    ) -> dict:
         """Run ``cmd`` unless ``sdir/done.json`` says it ran with the same
         command and the files ``outputs`` exist; ``result_fn()`` returns
         what to record when done. Returns the record ({} on a dry run).
 
         Raises:
-            StageFailed: the command exited non-zero.
+            StageFailed: the command exited non-zero, or one of the files
+                ``inputs`` it reads is missing (it is not started).
             SystemExit: the stage was finished with another command (and
                 ``ignore_changes`` is off).
         """
@@ -151,6 +154,10 @@ class StageRunner:
         if self.dry_run:
             self.log(f'{tag}: would run\n    {shlex.join(cmd)}')
             return {}
+        missing = [i for i in inputs if not osp.isfile(i)]
+        if missing:  # deleted since the plan wrote or checked it
+            self.log(f'{tag}: not started, its input {missing[0]} is missing')
+            raise StageFailed(f'{label}: input {missing[0]} is missing')
         os.makedirs(sdir, exist_ok=True)
         log_path = osp.join(sdir, 'stage.log')
         self.log(f'{tag}: running (log: {osp.relpath(log_path)})')
@@ -288,7 +295,8 @@ class Benchmark(StageRunner):
                 cmd = [c.replace(hole, ckpts[stage.needs]) for c in cmd]
             try:
                 res = self.run_stage(stage.label, stage.sdir, cmd,
-                                     lambda: self.result(stage), stage.outputs)
+                                     lambda: self.result(stage), stage.outputs,
+                                     stage.inputs)
             except StageFailed as e:
                 failed.add(stage.name)
                 with self.lock:

@@ -197,3 +197,20 @@ def test_a_work_dir_that_is_a_file_is_refused(repo_cwd, tmp_path):
     for where in ('file', 'file/sub'):
         with pytest.raises(SystemExit, match=f'{tmp_path}/file is a file'):
             _plan('--methods', 'rand', '--work-dir', str(tmp_path / where))
+
+
+def test_each_stage_names_its_inputs(repo_cwd, tmp_path):
+    """Command, inputs, outputs: a stage reads its config and, where it
+    starts from a file, that checkpoint (Rand's random start); the
+    checkpoint of the stage it needs is its placeholder."""
+    plan = _plan('--preset', 'tiny', '--methods', 'mixssl', 'rand',
+                 '--work-dir', str(tmp_path / 'w'))
+    for chain in plan.chains():
+        for stage in plan.stages(*chain):
+            assert stage.inputs[0] == stage.cmd[3]
+            assert not any(i.startswith('<') for i in stage.inputs)
+    pretrain, finetune = plan.stages('mixssl', 0)[:2]
+    assert pretrain.inputs == [pretrain.cmd[3]]
+    assert finetune.needs == 'pretrain' and len(finetune.inputs) == 1
+    rand = plan.stages('rand', 0)[0]
+    assert rand.inputs == [rand.cmd[3], plan.random_start(0)]

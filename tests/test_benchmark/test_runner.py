@@ -58,6 +58,20 @@ def test_changed_settings_are_refused_unless_ignored(tmp_path):
                                                  dict) == {}
 
 
+def test_a_stage_whose_input_is_missing_is_not_started(tmp_path, capsys):
+    sdir, config = tmp_path / 's', tmp_path / 'generated' / 'x.py'
+    with pytest.raises(StageFailed, match=f's: input {config} is missing'):
+        _runner(tmp_path).run_stage(
+            's', str(sdir), _py('pass'), dict, inputs=[str(config)])
+    assert not sdir.exists()
+    assert f'not started, its input {config} is missing' in \
+        capsys.readouterr().out
+    config.parent.mkdir()
+    config.write_text('')
+    assert _runner(tmp_path).run_stage(
+        's', str(sdir), _py('pass'), dict, inputs=[str(config)]) == {}
+
+
 def test_a_done_stage_without_a_needed_output_runs_again(tmp_path):
     sdir, out = tmp_path / 't', tmp_path / 't' / 'predictions.pkl'
     _runner(tmp_path).run_stage('t', str(sdir), _py('pass'), dict)  # older
