@@ -27,7 +27,8 @@ from typing import List, Optional, Sequence, Tuple
 
 from mixssl_mm.benchmark.config_fit import reader_options
 from mixssl_mm.benchmark.methods import (LOADERS, largest_size,
-                                         resolution_options, walk_dicts)
+                                         resolution_options)
+from mixssl_mm.preflight.config import config_dicts
 
 # neck/head arguments that follow the encoder's output width: a value at or
 # above it is scaled with the encoder (2048 -> 128 for a ResNet-50 shrunk to
@@ -100,7 +101,7 @@ def model_options(cfg, depth: int = 18, width: int = 16) -> 'OrderedDict':
     opts = OrderedDict([('model.backbone.depth', depth),
                         ('model.backbone.base_channels', width),
                         ('model.backbone.stem_channels', width)])
-    for path, node in walk_dicts(model, 'model'):
+    for path, node in config_dicts(model, 'model'):
         if path.startswith('model.backbone'):
             continue
         for key in WIDTH_KEYS:
@@ -153,7 +154,7 @@ def data_options(cfg,
         opts[f'{loader}.persistent_workers'] = num_workers > 0
         opts[f'{loader}.pin_memory'] = False
         opts[f'{loader}.dataset.indices'] = samples
-        for path, d in walk_dicts(node, loader):
+        for path, d in config_dicts(node, loader):
             if d.get('type') == 'MedMNIST' and medmnist is not None:
                 opts[f'{path}.data_root'] = medmnist[0]
                 opts[f'{path}.ann_file'] = medmnist[1]
@@ -170,7 +171,7 @@ def pretrained_options(cfg, checkpoint: str) -> 'OrderedDict':
     ``checkpoint``."""
     return OrderedDict(
         (f'{path}.checkpoint', checkpoint)
-        for path, d in walk_dicts(_plain(cfg, 'model'), 'model')
+        for path, d in config_dicts(_plain(cfg, 'model'), 'model')
         if d.get('type') == 'Pretrained')
 
 

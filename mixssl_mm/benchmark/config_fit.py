@@ -15,7 +15,8 @@ from mixssl_mm.preflight.channels import (_is_mixssl, _num_upsamples,
                                           _registered, _type_name,
                                           feature_channel_mismatches,
                                           probe_encoder, resnet_out_channels)
-from .methods import plain, walk_dicts
+from mixssl_mm.preflight.config import config_dicts
+from .methods import plain
 
 # the encoders a benchmark's downstream stages load into mmpretrain's
 # ResNet-<depth> (SparseResNet keeps ResNet's parameter names)
@@ -134,7 +135,7 @@ def _sync_free_norms(model: dict) -> 'OrderedDict':
             default = dict(backbone=dict(norm_cfg=param.default))
     out = OrderedDict()
     for path, d in chain(
-            walk_dicts(model, 'model'), walk_dicts(default, 'model')):
+            config_dicts(model, 'model'), config_dicts(default, 'model')):
         name = d.get('type') if path.endswith('norm_cfg') else None
         if not isinstance(name, str) or 'Sync' not in name \
                 or name == 'SyncBN':

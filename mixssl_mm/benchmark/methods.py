@@ -14,6 +14,7 @@ from functools import partial
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mixssl_mm.preflight.channels import resnet_out_channels
+from mixssl_mm.preflight.config import config_dicts
 from mixssl_mm.preflight.dataloaders import LOADERS
 
 _PRETRAIN = 'configs/{0}/{0}_resnet50_1xb64-20e_bloodmnist.py'
@@ -335,27 +336,13 @@ def plain(value):
     return value
 
 
-def walk_dicts(node, path: str):
-    """``(cfg-option key, dict)`` of ``node`` and of every dict nested in it
-    (lists included), in config order."""
-    if hasattr(node, 'to_dict'):
-        node = node.to_dict()
-    if isinstance(node, dict):
-        yield path, node
-        for k, v in node.items():
-            yield from walk_dicts(v, f'{path}.{k}')
-    elif isinstance(node, (list, tuple)):
-        for i, v in enumerate(node):
-            yield from walk_dicts(v, f'{path}.{i}')
-
-
 def walk_transforms(cfg, loaders: Sequence[str], kinds=None):
     """``(cfg-option key, transform)`` of every transform (of a type in
     ``kinds``, default any) in the pipelines of ``loaders`` (absent ones
     skipped), nested ones (MultiView views, MixSSL's auxiliary pipeline)
     included, in config order."""
     for loader in loaders:
-        for path, d in walk_dicts(cfg.get(loader) or {}, loader):
+        for path, d in config_dicts(cfg.get(loader) or {}, loader):
             if kinds is None or d.get('type') in kinds:
                 yield path, d
 

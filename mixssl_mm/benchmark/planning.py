@@ -28,6 +28,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from mixssl_mm.datasets.utils.natural_photos import benchmark_pool
+from mixssl_mm.preflight.config import is_local
 from mixssl_mm.preflight.work_dir import file_in_the_way
 from mixssl_mm.utils.hashing import file_hash
 from .config_fit import fitted_options, own_encoder, refusals
@@ -69,9 +70,10 @@ class Stage:
     what it records by ``kind`` (``'train'``: its last checkpoint,
     ``'test'``: ``metrics.json``, ``'knn'``: ``knn/top1``), the files a
     finished stage must have (``outputs``), ``record``: ``dict(method,
-    protocol, seed)`` of a reported result; ``inputs``: the files it reads
-    besides the checkpoint of ``needs`` (its config, a start checkpoint),
-    written or checked before any stage runs."""
+    protocol, seed)`` of a reported result; ``inputs``: the files its
+    command names besides the checkpoint of ``needs`` (its config, a local
+    start checkpoint; not the files the config names, such as image
+    lists), written or checked before any stage runs."""
     label: str
     sdir: str
     cmd: List[str]
@@ -84,12 +86,13 @@ class Stage:
 
 
 def command_inputs(cmd: Sequence[str]) -> List[str]:
-    """The files a stage command reads but the checkpoint it ``needs``:
-    its config and a start checkpoint given by path."""
+    """The local files a stage command names but the checkpoint it
+    ``needs``: its config and a start checkpoint given by path (not a URL
+    such as ``torchvision://``)."""
     start = 'model.backbone.init_cfg.checkpoint='
     return [cmd[3]] + [
-        c[len(start):] for c in cmd
-        if c.startswith(start) and not c[len(start):].startswith('<')
+        c[len(start):] for c in cmd if c.startswith(start)
+        and not c[len(start):].startswith('<') and is_local(c[len(start):])
     ]
 
 
@@ -389,9 +392,16 @@ class Plan:
             config = load_config(cfg)
             if extra:
                 config = copy.deepcopy(config)
-                config.merge_from_dict(extra, allow_list_keys=True)
-            found = refusals(config, p['img_size'], p['batch_size'],
-                             p.get('queue_len'))
+            for key, value in extra.items():
+                try:
+                    config.merge_from_dict({key: value}, allow_list_keys=True)
+                except Exception:  # noqa: B902  e.g. an index into the
+                    pass  # wrapper's longer pipeline: checked without it
+            # the stage's options end with them: they win over the preset's
+            found = refusals(
+                config, p['img_size'],
+                extra.get('train_dataloader.batch_size', p['batch_size']),
+                None if 'model.queue_len' in extra else p.get('queue_len'))
             if not found:
                 enc = own_encoder(config, p['img_size'])
                 if enc is not None:

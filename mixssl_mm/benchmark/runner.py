@@ -272,9 +272,10 @@ class Benchmark(StageRunner):
         for f in self.failed:
             log(f'FAILED: {f}')
         if self.dry_run:
-            log('dry run: nothing was written; the generated configs and '
-                f'image lists the commands name (under {plan.work_dir}'
-                f'{os.sep}generated) are written when the benchmark runs')
+            log('dry run: nothing was written; the files the commands name '
+                f'under {plan.work_dir} (generated configs and image lists, '
+                "label subsets, Rand's start) are written when the benchmark "
+                'runs')
         else:
             print('\n'.join(
                 closing_lines(plan.work_dir, self.records, plan.methods,

@@ -117,8 +117,11 @@ def check_train_batches(cfg, dataset, report=print) -> None:
     train_cfg = cfg.get('train_cfg') or {}
     key = 'max_epochs' if 'max_epochs' in train_cfg else 'max_iters'
     length = train_cfg.get(key)
-    if key in train_cfg and (isinstance(length, bool)
-                             or not isinstance(length, int) or length < 0):
+    # mmengine's loops take a whole float (int(x) == x) too
+    whole = isinstance(
+        length, int) or isinstance(length, float) and length.is_integer()
+    if key in train_cfg and (isinstance(length, bool) or not whole
+                             or length < 0):
         # mmengine runs no epoch for a negative one and exits 0
         raise ConfigError(
             f'train_cfg.{key}={length!r}: give a whole number >= 1 '

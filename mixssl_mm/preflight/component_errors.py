@@ -34,39 +34,46 @@ __all__ = [
     'explained_component_errors'
 ]
 
-# CPython's message, and that of the plugin's classes that refuse every
-# unknown key at once (MixSSL, CrossDomainMixup: "... argument(s) ['k']")
+# CPython's message (Python 3.9 leaves the class out), and that of the
+# plugin's classes that refuse every unknown key at once (MixSSL,
+# CrossDomainMixup: "... argument(s) ['k']")
 _PYTHON = re.compile(
-    r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+    r"(?:(\w+)\.)?__init__\(\) got an unexpected keyword argument '(\w+)'")
 _PLUGIN = re.compile(
     r"(\w+)\.__init__\(\) got unexpected keyword argument\(s\) \['(\w+)'")
+# registry names may have spaces ('parameter scheduler', 'data sampler')
 _NOT_REGISTERED = re.compile(
-    r"([\w.]+) is not in the (?:\w+::)?(\w+) registry")
+    r"([^\s'`]+) is not in the (?:[\w.]+::)?([\w ]+?) registry")
 # mmengine's optimizer constructor looks the type up without the check
 _NO_OPTIMIZER = 'None is not a callable object'
 
 
 def init_keys(cls) -> List[str]:
     """Every keyword the class ``cls`` takes: the parameters of its
-    ``__init__`` and of its bases' (a subclass passes ``**kwargs`` on, e.g.
-    mmpretrain's ``CustomDataset`` to mmengine's ``BaseDataset``)."""
+    ``__init__`` and, while an ``__init__`` passes ``**kwargs`` on, of its
+    bases' (mmpretrain's ``CustomDataset`` to mmengine's ``BaseDataset``;
+    torch's ``SGD`` does not, so its base's ``defaults`` is no key)."""
     keys = []
     for klass in inspect.getmro(cls):
         init = klass.__dict__.get('__init__')
         if init is None:
             continue
-        for p in inspect.signature(init).parameters.values():
-            if p.name != 'self' and p.kind not in (p.VAR_POSITIONAL,
-                                                   p.VAR_KEYWORD) \
-                    and p.name not in keys:
-                keys.append(p.name)
+        params = inspect.signature(init).parameters.values()
+        keys += [
+            p.name for p in params if p.name != 'self' and p.kind not in (
+                p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in keys
+        ]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
     return keys
 
 
-def unexpected_key(error: BaseException) -> Optional[Tuple[str, str]]:
+def unexpected_key(
+        error: BaseException) -> Optional[Tuple[Optional[str], str]]:
     """``(class name, key)`` of an unexpected-keyword ``TypeError`` (also
     when mmengine's ``build_from_cfg`` has prefixed it with the class and
-    its file); None for any other error."""
+    its file; the class is None on Python 3.9); None for any other
+    error."""
     if not isinstance(error, TypeError):
         return None
     found = _PYTHON.search(str(error)) or _PLUGIN.search(str(error))
@@ -87,7 +94,7 @@ def _registries(name: Optional[str] = None) -> list:
     return out
 
 
-def _registered_class(kind, name: str):
+def _registered_class(kind, name: Optional[str]):
     """The class a dict's ``type`` names, preferring the one whose
     ``__init__`` chain includes the class ``name`` of the error."""
     if isinstance(kind, type):
@@ -104,22 +111,20 @@ def _registered_class(kind, name: str):
     return found[0] if found else None
 
 
-def _place(root: str, path: str) -> str:
-    """A ``config_dicts`` path under ``root`` as a ``--cfg-options`` key."""
-    return '.'.join(p for p in (root, re.sub(r'\[(\d+)\]', r'.\1', path)) if p)
-
-
-def _key_error(tree, name: str, bad: str, root: str) -> Optional[str]:
-    for path, d in config_dicts(tree):
+def _key_error(tree, name: Optional[str], bad: str,
+               root: str) -> Optional[str]:
+    for key, d in config_dicts(tree, root):
         if bad not in d or 'type' not in d:
             continue
         cls = _registered_class(d['type'], name)
-        chain = [k.__name__ for k in inspect.getmro(cls)
-                 ] if cls else [str(d['type']).split('.')[-1]]
-        if name not in chain:
-            continue  # the same key in another component
-        kind = d['type'] if isinstance(d['type'], str) else chain[0]
-        key = _place(root, path)
+        if cls is None:
+            # an unregistered type: only when the error names it
+            if name != str(d['type']).split('.')[-1]:
+                continue
+        elif bad in init_keys(cls) or name is not None and name not in (
+                k.__name__ for k in inspect.getmro(cls)):
+            continue  # another component, or one that takes the key
+        kind = d['type'] if isinstance(d['type'], str) else cls.__name__
         keys = init_keys(cls) if cls is not None else []
         close = difflib.get_close_matches(bad, keys, n=1, cutoff=0.6)
         return (
@@ -132,12 +137,12 @@ def _key_error(tree, name: str, bad: str, root: str) -> Optional[str]:
 
 def _type_error(tree, kind: str, registry: str, root: str) -> Optional[str]:
     names = sorted({n for r in _registries(registry) for n in r.module_dict})
-    for path, d in config_dicts(tree):
+    for key, d in config_dicts(tree, root):
         if d.get('type') != kind:
             continue
         close = difflib.get_close_matches(
             kind.split('.')[-1], names, n=3, cutoff=0.6)
-        return (f'{_place(root, path)} (type={kind!r}): no {registry} type '
+        return (f'{key} (type={kind!r}): no {registry} type '
                 f'{kind!r} is registered. ' +
                 (f'Did you mean {" or ".join(map(repr, close))}? '
                  if close else '') +
@@ -169,9 +174,9 @@ def explain_component_error(cfg,
         message = _type_error(tree, *found.groups(), root)
     elif isinstance(error, TypeError) and _NO_OPTIMIZER in str(error):
         known = {n for r in _registries('optimizer') for n in r.module_dict}
-        for path, d in config_dicts(tree):
+        for key, d in config_dicts(tree):
             kind = d.get('type')
-            if path.split('.')[-1] == 'optimizer' and isinstance(
+            if key.split('.')[-1] == 'optimizer' and isinstance(
                     kind, str) and kind.split('.')[-1] not in known:
                 message = _type_error(tree, kind, 'optimizer', root)
                 break

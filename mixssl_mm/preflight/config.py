@@ -15,15 +15,20 @@ IMPORT_LINE = ("custom_imports = dict(imports=['mixssl_mm'], "
 
 
 def config_dicts(obj, path: str = '') -> Iterator[Tuple[str, dict]]:
-    """``(key path, dict)`` of every dict nested in a config, e.g.
-    ``('model.backbone.init_cfg', {...})``."""
+    """``(key path, dict)`` of ``obj`` (a Config, ConfigDict or plain
+    container) and of every dict nested in it, lists included, in config
+    order; the path is the ``--cfg-options`` key under ``path``, e.g.
+    ``('model.backbone.init_cfg', {...})``, ``('custom_hooks.0', {...})``.
+    """
+    if hasattr(obj, 'to_dict'):
+        obj = obj.to_dict()
     if isinstance(obj, dict):
         yield path, obj
         for k, v in obj.items():
             yield from config_dicts(v, f'{path}.{k}' if path else str(k))
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
-            yield from config_dicts(v, f'{path}[{i}]')
+            yield from config_dicts(v, f'{path}.{i}' if path else str(i))
 
 
 def config_name(cfg) -> str:

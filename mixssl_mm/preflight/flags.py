@@ -153,12 +153,12 @@ _OUT_SUFFIXES = dict(
 def _check_out(out: str, item: Optional[str]) -> None:
     item = item or 'pred'  # mmpretrain's default
     suffixes = _OUT_SUFFIXES[item]
-    if osp.isdir(out):
+    if osp.isdir(out) or out.endswith(('/', os.sep)):
         raise ConfigError(
             f'--out {out} is a folder; give a file in it, e.g. --out '
             f'{osp.join(out, "metrics" if item == "metrics" else "preds")}'
             f'{suffixes[0]}.')
-    if not out.lower().endswith(suffixes):
+    if not out.endswith(suffixes):  # the writers match it as written
         raise ConfigError(
             f'--out {out}: the {item} ({"--out-item " + item}) are written '
             f'as {" / ".join(suffixes)} only, chosen by the suffix; name the '

@@ -319,6 +319,16 @@ def test_the_refusals_see_pretrain_cfg_options(npz, tmp_path, repo_cwd,
         _plan(npz, *args)
     plan = _plan(npz, *args, '--pretrain-cfg-options', 'model.queue_len=1024')
     assert plan.methods == ['mine']
+    # the user's queue wins over a preset's (cpu-small sets 1024), as in
+    # the stage's command, which ends with the user's options
+    with pytest.raises(SystemExit, match='model.queue_len 1000 is no'):
+        _plan(npz, '--preset', 'cpu-small', '--methods', f'mine={path}',
+              '--pretrain-cfg-options', 'model.queue_len=1000')
+    # an option that does not apply to the raw config is checked without
+    # (the stage's wrapper may have it: an index into a longer pipeline)
+    plan = _plan(npz, *args, '--pretrain-cfg-options', 'model.queue_len=1024',
+                 'train_dataloader.dataset.pipeline.9.x=1')
+    assert plan.methods == ['mine']
     classifier = tmp_path / 'classifier.py'  # (configs are cached by path)
     classifier.write_text(f"_base_ = ['{MM}/resnet/resnet18_8xb32_in1k.py']")
     with pytest.raises(SystemExit) as e:

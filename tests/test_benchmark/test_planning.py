@@ -214,3 +214,9 @@ def test_each_stage_names_its_inputs(repo_cwd, tmp_path):
     assert finetune.needs == 'pretrain' and len(finetune.inputs) == 1
     rand = plan.stages('rand', 0)[0]
     assert rand.inputs == [rand.cmd[3], plan.random_start(0)]
+    # a checkpoint URL is no file the runner can look for
+    from mixssl_mm.benchmark.planning import command_inputs
+    cmd = rand.cmd[:4] + [
+        'model.backbone.init_cfg.checkpoint=torchvision://resnet18'
+    ]
+    assert command_inputs(cmd) == [rand.cmd[3]]

@@ -139,6 +139,10 @@ def test_an_explicit_zero_epoch_run_is_not_refused():
     dict(type='IterBasedTrainLoop', max_iters=-5),
 ])
 def test_a_training_length_that_is_no_whole_number_is_refused(loop):
+    # (a whole float, which mmengine's loops take, passes)
+    cfg = _cfg()
+    cfg.train_cfg = dict(max_epochs=2.0)
+    check_train_batches(cfg, _Sized(8))
     # max_epochs=-1 ran no epoch and exited 0, silently
     cfg = _cfg()
     cfg.train_cfg = loop

@@ -59,6 +59,68 @@ def test_an_unregistered_type_is_found_with_the_closest_names():
         dict(model=dict(type='Pad')), _error(MODELS, head, KeyError)) is None
 
 
+def test_the_dict_whose_class_takes_the_key_is_not_blamed(tmp_path):
+    # both datasets hold 'split'; the error names their common base,
+    # BaseDataset: MedMNIST takes split, CustomDataset does not
+    from mixssl_mm.preflight.component_errors import init_keys
+    images = write_image_folder(tmp_path / 'imgs', 2)
+    with pytest.raises(ConfigError) as info:
+        build_dataset(
+            dict(
+                type='ConcatDataset',
+                datasets=[
+                    dict(
+                        type='MedMNIST',
+                        data_root=str(tmp_path),
+                        ann_file='none.npz',
+                        split='train',
+                        lazy_init=True),
+                    dict(
+                        type='CustomDataset',
+                        data_root=images,
+                        split='val',
+                        lazy_init=True)
+                ]), 'train_dataloader.dataset')
+    assert str(info.value).startswith(
+        "train_dataloader.dataset.datasets.1 (type='CustomDataset') has a "
+        "key CustomDataset does not take: 'split'.")
+    # a base's keys count only where __init__ passes **kwargs on
+    import torch
+    assert 'defaults' not in init_keys(torch.optim.SGD)
+    assert 'serialize_data' in init_keys(
+        _registered('DATASETS', 'CustomDataset'))
+
+
+def _registered(registry, name):
+    import mmpretrain.registry as reg
+    return getattr(reg, registry).get(name)
+
+
+def test_python_3_9s_message_without_the_class_is_placed():
+    crop = dict(type='RandomResizedCrop', scal=8)
+    cfg = dict(train_dataloader=dict(dataset=dict(pipeline=[crop])))
+    error = TypeError("__init__() got an unexpected keyword argument 'scal'")
+    assert "Did you mean 'scale'" in str(explain_component_error(cfg, error))
+
+
+@pytest.mark.parametrize(
+    'registry, part, expected',
+    [('PARAM_SCHEDULERS', dict(type='CosineAnealingLR'),
+      "param_scheduler.0 (type='CosineAnealingLR'): no parameter scheduler "
+      "type 'CosineAnealingLR' is registered. Did you mean "
+      "'CosineAnnealingLR'"),
+     ('DATA_SAMPLERS', dict(type='DefualtSampler'),
+      "train_dataloader.sampler (type='DefualtSampler'): no data sampler "
+      "type 'DefualtSampler' is registered. Did you mean 'DefaultSampler'")])
+def test_registries_with_spaces_in_their_names(registry, part, expected):
+    import mmpretrain.registry as reg
+    cfg = dict(
+        param_scheduler=[part] if registry == 'PARAM_SCHEDULERS' else [],
+        train_dataloader=dict(sampler=part))
+    error = _error(getattr(reg, registry), part, KeyError)
+    assert str(explain_component_error(cfg, error)).startswith(expected)
+
+
 def test_a_misspelt_transform_key_is_not_blamed_on_the_dataset(tmp_path):
     root = write_tiny_medmnist(tmp_path / 'npz', n=(8, 8, 8))
     with pytest.raises(ConfigError) as info:

@@ -26,7 +26,7 @@ def test_plugin_components_and_nested_dicts():
             }]
         }))
     assert found['model.backbone'] == {'type': 'ResNet'}
-    assert found['hooks[0]'] == {'type': 'X'}
+    assert found['hooks.0'] == {'type': 'X'}  # as --cfg-options names it
 
 
 @pytest.mark.parametrize('imports,refused', [

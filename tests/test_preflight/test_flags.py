@@ -91,10 +91,16 @@ def test_launcher_without_its_environment(tmp_path, image_folders,
         (['--out', 'preds.json'], CLASSIFIER_EVAL,
          'the pred (--out-item pred) are written as .pkl / .pickle only, '
          'chosen by the suffix; name the file preds.pkl'),
+        # mmengine matches the suffix as written: .JSON failed after the test
+        (['--out', 'm.JSON', '--out-item', 'metrics'
+          ], CLASSIFIER_EVAL, 'name the file m.json'),
+        (['--out', 'new/', '--out-item', 'metrics'], CLASSIFIER_EVAL,
+         '--out new/ is a folder; give a file in it, e.g. --out '
+         'new/metrics.json'),
     ],
     ids=[
         'amp', 'tta', 'show-dir', 'out-item', 'launcher', 'out-folder',
-        'out-suffix', 'out-pred-suffix'
+        'out-suffix', 'out-pred-suffix', 'out-suffix-case', 'out-new-folder'
     ])
 def test_test_flags_without_their_config_part(tmp_path, image_folders,
                                               train_in_process, flags,
