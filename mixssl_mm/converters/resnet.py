@@ -104,10 +104,13 @@ def load_source(src: str):
             f'refuses (it could run code){module}. Give a state dict of '
             'tensors, e.g. the official files: ' + where_to_get_weights() +
             '.') from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except Exception as e:  # noqa: B902  a file that is no checkpoint fails
+        # anywhere in the unpickler ('text' -> IndexError: pop from empty list)
+        lines = str(e).splitlines() or ['']
         raise ConversionError(
-            f'{src} cannot be read as a torch checkpoint: '
-            f'{type(e).__name__}: {str(e).splitlines()[0]}') from None
+            f'{src} cannot be read as a torch checkpoint (it is none, or it '
+            f'is damaged or cut short): {type(e).__name__}: {lines[0]}'
+        ) from None
 
 
 def _is_tensor_dict(obj) -> bool:

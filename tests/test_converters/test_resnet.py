@@ -220,10 +220,13 @@ def test_pickled_module_is_refused_unloaded(tmp_path):
     assert 'model.state_dict()' in msg
 
 
-def test_text_file_is_refused(tmp_path):
-    (tmp_path / 'notes.pth').write_text('not a checkpoint')
+@pytest.mark.parametrize('text', ['not a checkpoint', 'text\n', ''])
+def test_text_file_is_refused(tmp_path, text):
+    # 'text' failed inside torch's unpickler with a raw IndexError
+    (tmp_path / 'notes.pth').write_text(text)
     assert 'cannot be read as a torch checkpoint' in refused(
         tmp_path / 'notes.pth', tmp_path / 'dst.pth')
+    assert not (tmp_path / 'dst.pth').exists()
 
 
 @pytest.mark.parametrize('keys,cause', [
