@@ -16,7 +16,8 @@ from mmpretrain.datasets.custom import find_folders, get_samples
 
 from mixssl_mm.datasets.medmnist import (BLOODMNIST_CATEGORIES,
                                          BLOODMNIST_PAPER_4, FETCH_HINT,
-                                         SPLITS, medmnist_class_names)
+                                         SPLITS, medmnist_class_names,
+                                         open_npz)
 
 DEFAULT_DATA_ROOT = 'data/medmnist/'
 DEFAULT_ANN_FILE = 'bloodmnist.npz'
@@ -100,7 +101,11 @@ def read_npz(path: str) -> Target:
             '--ann-file, or an image folder with --data-root DIR (holding '
             'train/ and test/ class folders).')
     labels = {}
-    with np.load(path) as npz:
+    try:
+        npz = open_npz(path)
+    except ValueError as e:
+        raise SystemExit(f'target data {e}') from None
+    with npz:
         need = ['train_images', 'train_labels', 'test_images', 'test_labels']
         missing = [k for k in need if k not in npz.files]
         if missing:
@@ -225,7 +230,8 @@ def choose_task(target: Target,
 
     Raises:
         SystemExit: classes the data does not hold, ``--classes`` off
-            BloodMNIST, fewer than 2, a class without train or test images.
+            BloodMNIST or with ``--classes-subset``, fewer than 2, a class
+            without train or test images.
     """
     if classes is not None and not target.is_bloodmnist:
         raise SystemExit(
@@ -234,6 +240,10 @@ def choose_task(target: Target,
             f'{target.describe()}. Leave --classes out to use every class, '
             'or choose some with --classes-subset.')
     paper = None
+    if subset is not None and classes is not None:
+        raise SystemExit(
+            f'--classes {classes} and --classes-subset {" ".join(subset)} '
+            'both choose the classes; give one of them.')
     if subset is not None:
         ids = [_class_id(target, str(t)) for t in subset]
         if len(set(ids)) != len(ids):

@@ -33,6 +33,33 @@ def medmnist_class_names(ann_file: str, num_classes: int) -> Tuple[str, ...]:
     return tuple(f'class_{i}' for i in range(num_classes))
 
 
+def open_npz(path: str):
+    """``np.load(path)`` of a ``.npz`` archive (pickles refused, as numpy's
+    default).
+
+    Raises:
+        ValueError: the file is no ``.npz`` archive (numpy's own message for
+            a text file suggests ``allow_pickle``, which would run code from
+            the file); a ``.npy`` single array included.
+    """
+    try:
+        npz = np.load(path)
+    except Exception as e:  # noqa: B902  any file that is no archive
+        npz = e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        if isinstance(npz, Exception) and 'allow_pickle' in str(npz):
+            detail = 'neither a zip archive nor an .npy array'  # a pickle?
+        elif isinstance(npz, Exception):
+            detail = f'{type(npz).__name__}: {str(npz).splitlines()[0]}'
+        else:
+            detail = f'it holds a single {type(npz).__name__}'
+        raise ValueError(
+            f'{path} is no .npz archive numpy can read ({detail}). Give a '
+            'MedMNIST-format .npz with train_images, train_labels, '
+            'test_images, test_labels (np.savez), or an image folder.')
+    return npz
+
+
 @DATASETS.register_module()
 class MedMNIST(BaseDataset):
     """A 2D `MedMNIST <https://medmnist.com/>`_ dataset read from its
@@ -130,7 +157,7 @@ class MedMNIST(BaseDataset):
                 'or set data_root/ann_file to where your .npz is.')
         img_key, label_key = f'{self.split}_images', f'{self.split}_labels'
         need_labels = self.with_label or self.classes_subset is not None
-        with np.load(self.ann_file) as npz:
+        with open_npz(self.ann_file) as npz:
             found = sorted(npz.files)
             expected = [img_key] + ([label_key] if need_labels else [])
             missing = [k for k in expected if k not in found]

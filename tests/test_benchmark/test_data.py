@@ -122,6 +122,22 @@ def test_missing_or_unusable_files_are_refused(tmp_path):
     bad = write_npz(tmp_path / 'x.npz', dict(train=[0, 1]))
     with pytest.raises(SystemExit, match=r"lacks \['test_images'"):
         find_target(None, bad)
+    # numpy's own message for a text file suggested allow_pickle
+    (tmp_path / 'notes.npz').write_text('text')
+    with pytest.raises(SystemExit) as e:
+        find_target(None, str(tmp_path / 'notes.npz'))
+    assert 'notes.npz is no .npz archive numpy can read (neither a zip ' \
+        'archive nor an .npy array)' in str(e.value)
+    assert 'allow_pickle' not in str(e.value)
+
+
+def test_classes_and_classes_subset_together_are_refused(tmp_path):
+    # --classes-subset won and --classes was dropped without a word
+    write_npz(tmp_path / 'bloodmnist.npz',
+              dict(train=list(range(8)) * 2, test=list(range(8))))
+    t = find_target(str(tmp_path), None)
+    with pytest.raises(SystemExit, match='both choose the classes'):
+        choose_task(t, classes='4', subset=['1', '2'])
 
 
 def test_positive_class(tmp_path):

@@ -152,6 +152,21 @@ def test_missing_file_names_path_and_fetch_tool(tmp_path):
     assert 'python tools/data/fetch_bloodmnist.py' in msg
 
 
+@pytest.mark.parametrize('kind', ['text', 'npy'])
+def test_a_file_that_is_no_npz_archive_is_named(tmp_path, kind):
+    path = tmp_path / 'bloodmnist.npz'
+    if kind == 'text':
+        path.write_text('not an archive')
+    else:
+        with open(path, 'wb') as f:
+            np.save(f, np.zeros(3))
+    with pytest.raises(
+            ValueError, match=f'{path} is no .npz archive numpy '
+            'can read') as e:
+        MedMNIST(ann_file=str(path), split='test')
+    assert 'allow_pickle' not in str(e.value)
+
+
 def test_missing_keys_lists_found_and_expected(tmp_path):
     path = tmp_path / 'bloodmnist.npz'
     _make_npz(path, keys=['train_images', 'train_labels'])
