@@ -29,8 +29,8 @@ import numpy as np
 
 from mixssl_mm.datasets.utils.natural_photos import benchmark_pool
 from mixssl_mm.preflight.config import is_local
-from mixssl_mm.preflight.work_dir import file_in_the_way
 from mixssl_mm.utils.hashing import file_hash
+from mixssl_mm.utils.paths import file_in_the_way
 from .config_fit import fitted_options, own_encoder, refusals
 from .data import choose_task, find_target, positive_index, read_aux
 from .methods import (CONFIG_SIZE, DOWNSTREAM, FRACTION_BASE, METHOD_GROUPS,

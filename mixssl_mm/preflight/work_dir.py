@@ -6,13 +6,14 @@ import os
 import os.path as osp
 import shutil
 import sys
-from typing import List, Optional
+from typing import List
 
+from mixssl_mm.utils.paths import file_in_the_way
 from .error import ConfigError
 
 __all__ = [
     'existing_checkpoints', 'check_work_dir', 'check_work_dir_is_folder',
-    'file_in_the_way', 'delete_for_overwrite', 'WorkDirGuard'
+    'delete_for_overwrite', 'WorkDirGuard'
 ]
 
 
@@ -28,15 +29,6 @@ def existing_checkpoints(work_dir: str) -> List[str]:
     return sorted(
         n for n in os.listdir(work_dir) if n == 'last_checkpoint' or (
             n.endswith('.pth') and osp.isfile(osp.join(work_dir, n))))
-
-
-def file_in_the_way(folder: str) -> Optional[str]:
-    """The file that ``folder`` is, or lies in (its nearest existing
-    parent), so that it cannot be created; None when there is none."""
-    path = osp.abspath(folder)
-    while not osp.exists(path) and osp.dirname(path) != path:
-        path = osp.dirname(path)
-    return None if osp.isdir(path) else path
 
 
 def check_work_dir_is_folder(cfg) -> None:

@@ -293,3 +293,9 @@ def test_benchmark_falls_back_loudly_without_the_pool(plan_of, tmp_path,
     plan = plan_of('--methods', 'rand', 'simclr')
     assert plan.aux is None and 'WARNING' not in capsys.readouterr().err
     assert not os.path.exists(tmp_path / 'none')
+
+
+def test_an_out_that_lies_in_a_file_is_refused_before_any_download(tmp_path):
+    (tmp_path / 'file').write_text('not a folder')
+    with pytest.raises(FetchError, match=f'{tmp_path}/file is a file'):
+        fetch(str(tmp_path / 'file' / 'photos'), apt_get='no-apt-get-here')

@@ -37,6 +37,7 @@ import zipfile
 from typing import BinaryIO, Dict, List, Optional, Tuple
 
 from mixssl_mm.utils.hashing import file_hash
+from mixssl_mm.utils.paths import file_in_the_way
 
 __all__ = [
     'BLOODMNIST_MD5', 'DEFAULT_NAME', 'DEFAULT_OUT_DIR', 'FetchError',
@@ -104,13 +105,20 @@ def resolve_out(out: Optional[str],
                 name: str,
                 default_dir: str = DEFAULT_OUT_DIR) -> str:
     """Map ``out`` (a directory, or a path ending in .npz; None: the
-    ``default_dir``) to an absolute file path."""
-    if out is None:
-        return osp.abspath(osp.join(default_dir, name))
-    out = osp.abspath(osp.expanduser(out))
-    if out.endswith('.npz'):
-        return out
-    return osp.join(out, name)
+    ``default_dir``) to an absolute file path.
+
+    Raises:
+        FetchError: the path lies in a file.
+    """
+    path = osp.abspath(
+        osp.join(default_dir, name) if out is None else osp.expanduser(out))
+    if out is not None and not path.endswith('.npz'):
+        path = osp.join(path, name)
+    in_the_way = file_in_the_way(osp.dirname(path))
+    if in_the_way is not None:  # before any download
+        raise FetchError(f'--out {out}: {in_the_way} is a file, not a '
+                         'folder; give a folder or a path ending in .npz.')
+    return path
 
 
 def _tmp_path_next_to(path: str) -> str:

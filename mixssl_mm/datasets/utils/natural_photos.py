@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from mixssl_mm.utils.hashing import file_hash
+from mixssl_mm.utils.paths import file_in_the_way
 from .fetch import FetchError
 
 __all__ = [
@@ -531,6 +532,10 @@ def fetch(out: Optional[str] = None,
     """
     packages = PACKAGES if packages is None else packages
     out = osp.abspath(out or DEFAULT_OUT_DIR)
+    in_the_way = file_in_the_way(out)
+    if in_the_way is not None:  # before any download
+        raise FetchError(f'--out {out}: {in_the_way} is a file, not a '
+                         'folder; give a new or empty folder.')
     if not check_pool(out, photos):
         print(f'{out} already holds the {len(photos)} photos of its '
               'manifest; nothing to do.')

@@ -133,3 +133,12 @@ def test_read_npz_header(fake_npz):
     info = read_npz_header(fake_npz)
     assert info['val_images'] == ((2, 28, 28, 3), np.dtype('uint8'))
     assert info['test_labels'][0] == (3, 1)
+
+
+@pytest.mark.parametrize('out', ['file/x.npz', 'file/sub', 'file'])
+def test_an_out_that_lies_in_a_file_is_refused_before_any_download(
+        tmp_path, out):
+    # it was a raw FileExistsError
+    (tmp_path / 'file').write_text('not a folder')
+    with pytest.raises(FetchError, match=f'{tmp_path}/file is a file'):
+        fetch(str(tmp_path / out))
