@@ -8,9 +8,12 @@ hook's own λ generator)."""
 import argparse
 import copy
 import os.path as osp
+import re
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+
+from mixssl_mm.utils.paths import file_in_the_way
 
 
 def draw_checkpoint_grid(
@@ -46,6 +49,7 @@ def draw_checkpoint_grid(
         TypeError: the config's model is not a MixSSL model.
         RuntimeError: the checkpoint does not match the model (keys listed,
             and the config to use instead).
+        ValueError: the file cannot be read as a checkpoint.
     """
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -73,11 +77,20 @@ def draw_checkpoint_grid(
     try:
         load_checkpoint(
             model, checkpoint, map_location='cpu', strict=True, logger=None)
-    except RuntimeError as err:
-        raise RuntimeError(
-            f'checkpoint {checkpoint!r} does not fit the model of this '
-            'config (use the config the run dumped into its work dir, with '
-            f'the same depth and widths): {err}') from None
+    except Exception as err:  # noqa: B902  a file that is no checkpoint
+        # mmengine's strict load: 'The model and loaded state dict do not
+        # match exactly', torch's: '... in loading state_dict ...'
+        if isinstance(err, RuntimeError) and re.search(r'state[ _]dict',
+                                                       str(err)):
+            raise RuntimeError(
+                f'checkpoint {checkpoint!r} does not fit the model of this '
+                'config (use the config the run dumped into its work dir, '
+                f'with the same depth and widths): {err}') from None
+        lines = str(err).splitlines() or ['']
+        raise ValueError(
+            f'checkpoint {checkpoint!r} cannot be read as a checkpoint (it '
+            'is none, or it is damaged or cut short): '
+            f'{type(err).__name__}: {lines[0]}') from None
 
     # the pipeline's crops and photo draws use python/numpy/torch's global
     # generators: seeded, so the same command draws the same grid
@@ -129,6 +142,25 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if args.max_samples < 1:
         raise SystemExit('--max-samples must be >= 1')
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config {args.config}: no such file; pass the '
+                         'config the run dumped into its work dir.')
+    # the picture is written last: a bad --out must not cost the run
+    suffix = osp.splitext(args.out)[1].lower()
+    writable = {
+        ext
+        for ext, fmt in Image.registered_extensions().items()
+        if fmt in Image.SAVE
+    }
+    in_the_way = file_in_the_way(osp.dirname(osp.abspath(args.out)))
+    if osp.isdir(args.out) or suffix not in writable:
+        example = osp.join(args.out, 'grid.png') if osp.isdir(
+            args.out) else osp.splitext(args.out)[0] + '.png'
+        raise SystemExit(f'--out {args.out}: give an image file to write, '
+                         f'e.g. {example} (.png, .jpg, ...).')
+    if in_the_way is not None:
+        raise SystemExit(f'--out {args.out}: {in_the_way} is a file, not a '
+                         'folder.')
     apply_compat_fixes()
     grid, info = draw_checkpoint_grid(
         args.config,

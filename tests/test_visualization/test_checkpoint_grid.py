@@ -78,3 +78,30 @@ def test_bad_checkpoints_are_refused_before_drawing(run):
             temperature=0.1))
     with pytest.raises(TypeError, match='not a MixSSL model'):
         draw_checkpoint_grid(simclr, ckpt)
+
+
+def test_a_file_that_is_no_checkpoint_is_named(run):
+    # it was a raw IndexError from torch's unpickler
+    cfg_file, _, tmp = run
+    (tmp / 'notes.pth').write_text('text\n')
+    with pytest.raises(ValueError, match='cannot be read as a checkpoint'):
+        draw_checkpoint_grid(cfg_file, str(tmp / 'notes.pth'))
+
+
+@pytest.mark.parametrize('out, message', [
+    ('folder', 'give an image file to write, e.g. {tmp}/folder/grid.png'),
+    ('grid.jpgx', 'give an image file to write, e.g. {tmp}/grid.png'),
+    ('afile/grid.png', '{tmp}/afile is a file, not a folder'),
+])
+def test_a_bad_out_is_refused_before_the_model_runs(tmp_path, out, message):
+    # PIL refused it only after the grid was drawn
+    from mixssl_mm.visualization.checkpoint_grid import main
+    (tmp_path / 'folder').mkdir()
+    (tmp_path / 'afile').write_text('x')
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text('model = dict()\n')
+    with pytest.raises(SystemExit) as e:
+        main([str(cfg), 'none.pth', '--out', str(tmp_path / out)])
+    assert message.format(tmp=tmp_path) in str(e.value)
+    with pytest.raises(SystemExit, match='no such file'):
+        main([str(tmp_path / 'missing.py'), 'none.pth', '--out', 'g.png'])
