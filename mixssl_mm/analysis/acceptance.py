@@ -54,6 +54,7 @@ from collections import OrderedDict
 from typing import Callable, List, Optional
 
 from mixssl_mm.utils.cli_help import HelpFormatter
+from mixssl_mm.utils.paths import file_in_the_way
 from .acceptance_report import budget_hit, passed, render
 
 DEFAULT_BUDGET = 480
@@ -549,6 +550,9 @@ def parse_args(argv=None):
     if set(args.parts) - set('abcd') or args.budget <= RESERVE_S:
         p.error('--parts takes letters of "abcd"; --budget must exceed '
                 f'{RESERVE_S} s')
+    in_the_way = file_in_the_way(args.out)
+    if in_the_way is not None:
+        p.error(f'--out {args.out}: {in_the_way} is a file, not a folder')
     return args
 
 

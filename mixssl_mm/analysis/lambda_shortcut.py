@@ -43,6 +43,7 @@ from mixssl_mm.analysis.shrink import model_options
 from mixssl_mm.benchmark.methods import largest_size, resolution_options
 from mixssl_mm.models.utils import sample_beta
 from mixssl_mm.utils.cli_help import HelpFormatter
+from mixssl_mm.utils.paths import file_in_the_way
 
 LAM_MODES = ('batch', 'sample')
 TESTS = ('one', 'sample')  # one λ per batch / per sample
@@ -112,7 +113,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default={},
         help='further config overrides, as tools/train.py\'s '
         '(default: none)')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    in_the_way = file_in_the_way(args.work_dir)
+    if in_the_way is not None:
+        p.error(f'--work-dir {args.work_dir}: {in_the_way} is a file, not a '
+                'folder')
+    return args
 
 
 def train_config(args, mode: str) -> Config:

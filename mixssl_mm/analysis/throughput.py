@@ -45,6 +45,7 @@ from mixssl_mm.benchmark.methods import (METHODS, feature_channels,
                                          largest_size, resolution_options)
 from mixssl_mm.utils import runner_model_cfg
 from mixssl_mm.utils.cli_help import HelpFormatter
+from mixssl_mm.utils.paths import file_in_the_way
 from .memory import PeakMemory
 from .throughput_report import (environment, markdown, merge_repeats, ratios,
                                 summarise, write_outputs)
@@ -187,6 +188,13 @@ def parse_throughput_args(argv=None) -> argparse.Namespace:
         p.error('--iters >= 1, --warmup >= 0, --batch >= 1, --repeat >= 1')
     if args.device == 'cuda' and not torch.cuda.is_available():
         p.error('--device cuda: no CUDA device is available')
+    for flag, path in (('--out', args.out), ('--md', args.md)):
+        # written after the whole measurement: checked before it
+        in_the_way = path and (path if osp.isdir(path) else file_in_the_way(
+            osp.dirname(osp.abspath(path))))
+        if in_the_way:
+            p.error(f'{flag} {path}: {in_the_way} is in the way (a folder '
+                    'where the file goes, or a file where a folder must be)')
     return args
 
 

@@ -111,3 +111,15 @@ def test_bad_throughput_arguments_are_refused(capsys):
         assert msg in capsys.readouterr().err, argv
     args = parse_throughput_args(['--device', 'cpu', '--loader-only'])
     assert args.modes == ['pipeline']
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_first(
+        tmp_path, capsys):
+    # a file in the way failed with a raw FileExistsError after measuring
+    (tmp_path / 'file').write_text('x')
+    for argv in (['--out',
+                  str(tmp_path / 'file' / 'r.json')], ['--md',
+                                                       str(tmp_path)]):
+        with pytest.raises(SystemExit):
+            parse_throughput_args(argv)
+        assert 'is in the way' in capsys.readouterr().err, argv

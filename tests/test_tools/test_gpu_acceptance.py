@@ -60,8 +60,12 @@ def test_tiny_mode_runs_every_part_end_to_end(repo_cwd, tmp_path):
     assert 'Fine-tune' in report.split('## (d)')[1]  # results.md inside
 
 
-@pytest.mark.parametrize('argv', [['--parts', 'e'], ['--budget', '1']])
-def test_bad_arguments_are_refused(argv):
+@pytest.mark.parametrize(
+    'argv', [['--parts', 'e'], ['--budget', '1'], ['--out', '{file}/a']])
+def test_bad_arguments_are_refused(argv, tmp_path, capsys):
     from mixssl_mm.analysis.acceptance import parse_args
+    (tmp_path / 'file').write_text('x')
     with pytest.raises(SystemExit):
-        parse_args(['--tiny', *argv])
+        parse_args(
+            ['--tiny', *(a.format(file=tmp_path / 'file') for a in argv)])
+    assert 'error: --' in capsys.readouterr().err

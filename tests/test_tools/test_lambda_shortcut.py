@@ -45,3 +45,11 @@ def test_lambda_shortcut_measures_both_modes(tmp_path):
         logs = glob.glob(str(work / f'lam_{mode}' / '*' / '*.log'))
         assert len(logs) == 1, logs
         assert f'lam_{mode}' in open(logs[0]).read()
+
+
+def test_a_work_dir_in_a_file_is_refused_before_training(tmp_path, capsys):
+    from mixssl_mm.analysis.lambda_shortcut import parse_args
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(SystemExit):
+        parse_args(['x.py', '--work-dir', str(tmp_path / 'file' / 'w')])
+    assert f'{tmp_path}/file is a file' in capsys.readouterr().err
