@@ -102,8 +102,8 @@ def check_train_batches(cfg, dataset, report=print) -> None:
     whole number >= 0 (0 is said: nothing is trained) and a training run
     whose epochs have no batch on some rank, and resolve or refuse a last
     training batch of one sample in a model with BatchNorm (see the module
-    docstring). ``cfg.train_dataloader`` is
-    changed in place when resolved (``drop_last=True``).
+    docstring). ``cfg.train_dataloader`` is changed in place when resolved
+    (``drop_last=True``).
 
     Args:
         cfg: The merged config.

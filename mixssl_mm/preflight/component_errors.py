@@ -164,8 +164,7 @@ def explain_component_error(cfg,
     Use as ``raise explain_component_error(...) or error`` (``from
     error``).
     """
-    tree = cfg.to_dict() if hasattr(cfg, 'to_dict') else cfg
-    message = None
+    tree, message = cfg, None  # config_dicts walks a Config or a dict
     parsed = unexpected_key(error)
     found = _NOT_REGISTERED.search(str(error))
     if parsed is not None:

@@ -42,7 +42,6 @@ _FOLDER_COUNT = re.compile(r"number of subfolders \((\d+)\) doesn't match "
 def explain_dataset_error(ds_cfg: dict,
                           error: BaseException,
                           key: str,
-                          default_scope: Optional[str] = 'mmpretrain',
                           cfg_options: bool = True) -> Optional[ConfigError]:
     """A :class:`ConfigError` naming the cause and the fix of ``error``,
     raised while building the dataset config ``ds_cfg`` (``key``: where it
@@ -123,7 +122,7 @@ def build_dataset(ds_cfg: dict,
     except ConfigError:
         raise
     except Exception as e:  # noqa: B902  explained when the cause is known
-        explained = explain_dataset_error(ds_cfg, e, key, default_scope)
+        explained = explain_dataset_error(ds_cfg, e, key)
         if explained is None:
             raise
         raise explained from e

@@ -259,17 +259,10 @@ def _aux_build_error(aux: dict, desc, error: Exception) -> Exception:
     explained by the pre-flight's one catalogue, the folder errors also with
     what an auxiliary pool can be; any other error as it is."""
     # imported here: the pre-flight imports the datasets, and so this module
-    from mmengine.registry import DefaultScope
-
     from mixssl_mm.preflight.dataset_errors import explain_dataset_error
     from mixssl_mm.preflight.error import ConfigError
-    scope = DefaultScope.get_current_instance()
     explained = explain_dataset_error(
-        aux,
-        error,
-        'CrossDomainMixup.aux_dataset',
-        default_scope=scope.scope_name if scope else 'mmpretrain',
-        cfg_options=False)
+        aux, error, 'CrossDomainMixup.aux_dataset', cfg_options=False)
     folder = isinstance(error,
                         (FileNotFoundError, RuntimeError, AssertionError))
     if explained is None and not folder:
